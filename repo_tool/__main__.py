@@ -1,0 +1,3 @@
+from repo_tool.cli import main
+
+main()

@@ -1,0 +1,327 @@
+"""Instants and relative times, at integer-nanosecond precision (SPEC §5.3, §6.2).
+
+An instant is an ``int``: nanoseconds since the UNIX epoch, UTC.  Python's
+``datetime`` keeps only microseconds, so it is never used here: real manifests
+carry 9-digit fractions and wave arithmetic must not lose them.
+
+* :func:`parse_instant` reads what chrono 0.4's relaxed RFC 3339 parser
+  (``DateTime<FixedOffset>::from_str``, used by serde for ``DateTime<Utc>``)
+  reads: unpadded fields, ``T``/``t``/space separator, whitespace between
+  components, any number of fraction digits (past the 9th ignored), offsets
+  ``Z``/``z``/``UTC``/``±HH:MM``/``±HHMM``, signed years beyond 0..9999.
+* :func:`format_instant` writes chrono's ``SecondsFormat::AutoSi`` with ``Z``,
+  which is how updog, updata and pubsys serialize wave times.
+* :func:`parse_offset` reads ``[in] N minute(s)|hour(s)|day(s)|week(s)``.
+
+Deviation, on purpose: chrono keeps a leap second (``:60``) as a distinct
+value; here it is the same instant as the following second.
+"""
+
+from __future__ import annotations
+
+import re
+
+from repo_tool.errors import InstantError, OffsetError
+
+NANOS_PER_SECOND = 1_000_000_000
+NANOS_PER_MINUTE = 60 * NANOS_PER_SECOND
+NANOS_PER_HOUR = 60 * NANOS_PER_MINUTE
+NANOS_PER_DAY = 24 * NANOS_PER_HOUR
+NANOS_PER_WEEK = 7 * NANOS_PER_DAY
+
+# chrono's NaiveDate range.
+MIN_YEAR = -262144
+MAX_YEAR = 262143
+
+# Rust's char::is_whitespace (Unicode White_Space).  Python's str.isspace also
+# accepts U+001C..U+001F, which Rust does not.
+RUST_WHITESPACE = frozenset(
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+
+_UNITS = {
+    "minute": NANOS_PER_MINUTE,
+    "minutes": NANOS_PER_MINUTE,
+    "hour": NANOS_PER_HOUR,
+    "hours": NANOS_PER_HOUR,
+    "day": NANOS_PER_DAY,
+    "days": NANOS_PER_DAY,
+    "week": NANOS_PER_WEEK,
+    "weeks": NANOS_PER_WEEK,
+}
+_U32_MAX = 2**32 - 1
+
+
+def _is_digit(char: str) -> bool:
+    """An ASCII digit (``str.isdigit`` also accepts other scripts' digits)."""
+    return len(char) == 1 and "0" <= char <= "9"
+
+
+# --- calendar arithmetic (proleptic Gregorian, any year) -------------------
+
+
+def days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's algorithm)."""
+    y = year - (1 if month <= 2 else 0)
+    era = y // 400
+    yoe = y - era * 400
+    mp = (month + 9) % 12
+    doy = (153 * mp + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def civil_from_days(days: int) -> tuple[int, int, int]:
+    """Inverse of :func:`days_from_civil`."""
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    year = yoe + era * 400 + (1 if month <= 2 else 0)
+    return year, month, day
+
+
+def _is_leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def _days_in_month(year: int, month: int) -> int:
+    if month == 2:
+        return 29 if _is_leap(year) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+def from_parts(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, nanos: int = 0
+) -> int:
+    """The instant of a UTC calendar time (fields are not range-checked)."""
+    days = days_from_civil(year, month, day)
+    return ((days * 24 + hour) * 60 + minute) * 60 * NANOS_PER_SECOND + second * NANOS_PER_SECOND + nanos
+
+
+MAX_INSTANT = from_parts(MAX_YEAR, 12, 31, 23, 59, 59, NANOS_PER_SECOND - 1)
+MIN_INSTANT = from_parts(MIN_YEAR, 1, 1)
+# Latest instant an offset may produce (SPEC §6.2: results beyond year 9999 are BadOffset).
+MAX_OFFSET_RESULT = from_parts(9999, 12, 31, 23, 59, 59, NANOS_PER_SECOND - 1)
+
+
+# --- formatting ----------------------------------------------------------
+
+
+def format_instant(ns: int) -> str:
+    """chrono AutoSi RFC 3339 with ``Z``: 0, 3, 6 or 9 fraction digits."""
+    seconds, frac = divmod(ns, NANOS_PER_SECOND)
+    days, sod = divmod(seconds, 86400)
+    year, month, day = civil_from_days(days)
+    hour, rem = divmod(sod, 3600)
+    minute, second = divmod(rem, 60)
+    year_text = f"{year:04d}" if 0 <= year <= 9999 else f"{year:+05d}"
+    if frac == 0:
+        frac_text = ""
+    elif frac % 1_000_000 == 0:
+        frac_text = f".{frac // 1_000_000:03d}"
+    elif frac % 1_000 == 0:
+        frac_text = f".{frac // 1_000:06d}"
+    else:
+        frac_text = f".{frac:09d}"
+    return f"{year_text}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}{frac_text}Z"
+
+
+def format_whole_seconds(ns: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ``, the form TUF ``expires`` must take (fraction dropped)."""
+    return format_instant(ns - ns % NANOS_PER_SECOND)
+
+
+# --- parsing -------------------------------------------------------------
+
+
+class _Scanner:
+    """A cursor over the text with chrono's scanning primitives."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+
+    def fail(self, why: str) -> InstantError:
+        return InstantError(f"invalid RFC 3339 time {self.text!r}: {why}")
+
+    def skip_space(self) -> None:
+        while self.pos < len(self.text) and self.text[self.pos] in RUST_WHITESPACE:
+            self.pos += 1
+
+    def peek(self) -> str:
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def literal(self, char: str, what: str) -> None:
+        if self.peek() != char:
+            raise self.fail(f"expected {char!r} {what}")
+        self.pos += 1
+
+    def digits(self, min_digits: int, max_digits: int | None, what: str) -> tuple[int, int]:
+        """Read between min and max ASCII digits; return (value, count)."""
+        start = self.pos
+        limit = len(self.text) if max_digits is None else min(len(self.text), start + max_digits)
+        end = start
+        while end < limit and _is_digit(self.text[end]):
+            end += 1
+        if end - start < min_digits:
+            raise self.fail(f"expected digits for the {what}")
+        self.pos = end
+        return int(self.text[start:end]), end - start
+
+    def number(self, max_digits: int, what: str) -> int:
+        self.skip_space()
+        return self.digits(1, max_digits, what)[0]
+
+
+def parse_instant(text: str) -> int:
+    """Parse like chrono's relaxed RFC 3339 parser and return UTC nanoseconds."""
+    sc = _Scanner(text)
+    # Date: year (1-4 digits, or a sign and any number), '-', month, '-', day.
+    sc.skip_space()
+    if sc.peek() in ("-", "+"):
+        negative = sc.peek() == "-"
+        sc.pos += 1
+        year = sc.digits(1, None, "year")[0]
+        year = -year if negative else year
+    else:
+        year = sc.digits(1, 4, "year")[0]
+    sc.skip_space()
+    sc.literal("-", "after the year")
+    month = sc.number(2, "month")
+    sc.skip_space()
+    sc.literal("-", "after the month")
+    day = sc.number(2, "day")
+    if sc.peek() not in ("T", "t", " "):
+        raise sc.fail("expected 'T' or a space between date and time")
+    sc.pos += 1
+    hour = sc.number(2, "hour")
+    sc.skip_space()
+    sc.literal(":", "after the hour")
+    minute = sc.number(2, "minute")
+    sc.skip_space()
+    sc.literal(":", "after the minute")
+    second = sc.number(2, "second")
+    nanos = 0
+    if sc.peek() == ".":
+        sc.pos += 1
+        value, count = sc.digits(1, 9, "fraction")
+        nanos = value * 10 ** (9 - count)
+        while _is_digit(sc.peek()):
+            sc.pos += 1
+    sc.skip_space()
+    offset = _parse_offset_suffix(sc)
+    if sc.text[sc.pos :].strip("".join(RUST_WHITESPACE)):
+        raise sc.fail("unexpected text after the UTC offset")
+
+    if not 1 <= month <= 12:
+        raise sc.fail(f"month {month} out of range")
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise sc.fail(f"year {year} out of range")
+    if not 1 <= day <= _days_in_month(year, month):
+        raise sc.fail(f"day {day} out of range for {year:04d}-{month:02d}")
+    if hour > 23 or minute > 59 or second > 60:
+        raise sc.fail("time of day out of range")
+    if abs(offset) >= 86400:
+        raise sc.fail("UTC offset out of range")
+    ns = from_parts(year, month, day, hour, minute, second, nanos) - offset * NANOS_PER_SECOND
+    if not MIN_INSTANT <= ns <= MAX_INSTANT:
+        raise sc.fail("out of range")
+    return ns
+
+
+def _parse_offset_suffix(sc: _Scanner) -> int:
+    """chrono ``scan::timezone_offset`` with Zulu allowed and ``UTC`` accepted; seconds east."""
+    rest = sc.text[sc.pos :]
+    if rest[:3].upper() == "UTC":
+        sc.pos += 3
+        return 0
+    head = sc.peek()
+    if head in ("Z", "z"):
+        sc.pos += 1
+        return 0
+    if head not in ("+", "-", "\u2212"):
+        raise sc.fail("expected a UTC offset (Z, +HH:MM or -HH:MM)")
+    sign = 1 if head == "+" else -1
+    sc.pos += 1
+    hh = sc.text[sc.pos : sc.pos + 2]
+    if len(hh) < 2 or not all(_is_digit(c) for c in hh):
+        raise sc.fail("expected two digits of offset hours")
+    sc.pos += 2
+    while sc.peek() == ":" or (sc.peek() != "" and sc.peek() in RUST_WHITESPACE):
+        sc.pos += 1
+    mm = sc.text[sc.pos : sc.pos + 2]
+    if len(mm) < 2 or not all(_is_digit(c) for c in mm) or mm[0] > "5":
+        raise sc.fail("expected two digits of offset minutes")
+    sc.pos += 2
+    return sign * (int(hh) * 3600 + int(mm) * 60)
+
+
+def _rust_split_whitespace(text: str) -> list[str]:
+    return [tok for tok in re.split("[" + re.escape("".join(sorted(RUST_WHITESPACE))) + "]+", text) if tok]
+
+
+def parse_offset(text: str) -> int:
+    """Parse ``[in] N unit`` (SPEC §6.2) into nanoseconds; raise :class:`OffsetError`."""
+    tokens = _rust_split_whitespace(text)
+    if len(tokens) == 3 and tokens[0] == "in":
+        tokens = tokens[1:]
+    if len(tokens) != 2:
+        raise OffsetError(
+            f"BadOffset: cannot parse offset {text!r}: expected '[in] N minutes|hours|days|weeks'"
+        )
+    count_text, unit = tokens
+    digits = count_text[1:] if count_text.startswith("+") else count_text
+    if not digits or not all(_is_digit(c) for c in digits) or int(digits) > _U32_MAX:
+        raise OffsetError(f"BadOffset: cannot parse offset {text!r}: {count_text!r} is not a count")
+    if unit not in _UNITS:
+        raise OffsetError(
+            f"BadOffset: cannot parse offset {text!r}: unknown unit {unit!r} "
+            "(use minutes, hours, days or weeks)"
+        )
+    return int(digits) * _UNITS[unit]
+
+
+def add_offset(start: int, offset_text: str) -> int:
+    """``start + parse_offset(offset_text)``; a result past year 9999 is a BadOffset error."""
+    result = start + parse_offset(offset_text)
+    if result > MAX_OFFSET_RESULT:
+        raise OffsetError(f"BadOffset: offset {offset_text!r} from {format_instant(start)} is past year 9999")
+    return result
+
+
+def parse_time_arg(text: str, now: int) -> int:
+    """A command-line instant: ``now``, RFC 3339, or an offset counted from ``now``."""
+    stripped = text.strip()
+    if stripped == "now":
+        return now
+    if _is_digit(stripped[:1]) and "-" in stripped:
+        return parse_instant(text)  # clearly meant as a date: report what is wrong with it
+    try:
+        return add_offset(now, text)
+    except OffsetError:
+        raise InstantError(
+            f"invalid time {text!r}: expected 'now', an RFC 3339 time such as "
+            "2025-04-03T23:08:37Z, or an offset such as 'in 2 hours'"
+        ) from None
+
+
+def format_duration(ns: int, resolution: int = 1) -> str:
+    """A short human form of a span, e.g. ``1d 4h`` or ``30m``, rounded to ``resolution`` ns."""
+    sign = "-" if ns < 0 else ""
+    ns = abs(ns)
+    ns = (ns + resolution // 2) // resolution * resolution
+    parts = []
+    for unit, size in (("w", NANOS_PER_WEEK), ("d", NANOS_PER_DAY), ("h", NANOS_PER_HOUR), ("m", NANOS_PER_MINUTE)):
+        count, ns = divmod(ns, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    if ns:
+        seconds = ns / NANOS_PER_SECOND
+        parts.append(f"{seconds:g}s")
+    return sign + (" ".join(parts) if parts else "0s")

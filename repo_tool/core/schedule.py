@@ -1,0 +1,104 @@
+"""Wave schedules for people: seed ranges per wave, and the share of a fleet offered over time."""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import itertools
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from repo_tool.core.readiness import SEED_COUNT, WaveKind, ready_at
+from repo_tool.core.waves import MAX_SEED, WavePolicy, policy_to_waves
+
+
+@dataclass(frozen=True)
+class ScheduleRow:
+    """A run of seeds sharing one wave: seeds ``first_seed..last_seed``.
+
+    Hosts in the row are offered the update from ``start_time`` (None: as soon
+    as it is published) and all of them by ``end_time`` (None: at start_time).
+    ``offset``/``percentage`` name the policy entry behind the row, when known.
+    """
+
+    kind: WaveKind | Literal["none"]
+    first_seed: int
+    last_seed: int
+    start_time: int | None
+    end_time: int | None
+    offset: str | None = None
+    percentage: int | None = None
+
+    @property
+    def cumulative_fraction(self) -> float:
+        return (self.last_seed + 1) / SEED_COUNT
+
+
+def schedule(waves: Mapping[int, int]) -> list[ScheduleRow]:
+    """The waves map as rows of seeds, lowest first (keys above 2048 are ignored, as upstream)."""
+    keys = sorted(k for k in waves if 0 <= k <= MAX_SEED)
+    top = SEED_COUNT - 1
+    if not keys:
+        return [ScheduleRow("none", 0, top, None, None)]
+    rows = [ScheduleRow("initial", 0, min(keys[0], top), None, waves[keys[0]])]
+    for lower, upper in itertools.pairwise(keys):
+        if lower < top:
+            rows.append(ScheduleRow("general", lower + 1, min(upper, top), waves[lower], waves[upper]))
+    if keys[-1] < top:
+        rows.append(ScheduleRow("last", keys[-1] + 1, top, waves[keys[-1]], None))
+    return rows
+
+
+def policy_schedule(policy: WavePolicy, start: int) -> tuple[dict[int, int], list[ScheduleRow]]:
+    """The waves map of ``policy`` released at ``start``, and its rows labelled with the policy entries."""
+    waves = policy_to_waves(policy, start)
+    entry_of_key = dict(zip(policy.seeds(), policy.waves))  # later entries win, as upstream
+    rows = []
+    for row in schedule(waves):
+        entry = entry_of_key.get(row.first_seed - 1) if row.kind in ("general", "last") else None
+        if entry is None:
+            rows.append(row)
+        else:
+            rows.append(dataclasses.replace(row, offset=entry.start_after, percentage=entry.fleet_percentage))
+    return waves, rows
+
+
+@dataclass(frozen=True)
+class FleetCurve:
+    """When each host of a fleet is offered an update: sorted finite times plus always-ready hosts."""
+
+    ready_times: tuple[int, ...]
+    always_ready: int
+
+    @classmethod
+    def of(cls, waves: Mapping[int, int], seeds: Iterable[int]) -> FleetCurve:
+        times = [ready_at(waves, seed) for seed in seeds]
+        finite = sorted(t for t in times if t is not None)
+        return cls(tuple(finite), len(times) - len(finite))
+
+    @property
+    def size(self) -> int:
+        return len(self.ready_times) + self.always_ready
+
+    def fraction_at(self, now: int) -> float:
+        """Share of the fleet offered the update at ``now``."""
+        if self.size == 0:
+            return 0.0
+        return (self.always_ready + bisect.bisect_right(self.ready_times, now)) / self.size
+
+    def time_to_reach(self, fraction: float) -> int | None:
+        """The first instant at which at least ``fraction`` of the fleet is offered it (None: at once)."""
+        needed = math.ceil(fraction * self.size - 1e-9) - self.always_ready
+        if needed <= 0:
+            return None
+        return self.ready_times[min(needed, len(self.ready_times)) - 1]
+
+
+def sample_times(start: int, end: int, count: int) -> Sequence[int]:
+    """``count`` evenly spaced instants from ``start`` to ``end`` inclusive."""
+    if count < 2 or end <= start:
+        return [start]
+    step = (end - start) / (count - 1)
+    return [start + round(i * step) for i in range(count)]

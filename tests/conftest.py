@@ -1,0 +1,33 @@
+"""Shared test paths and helpers.
+
+Upstream fixtures are read in place from ``../shared/fixtures/upstream`` (the
+checkout's sibling, as in CI); ``REPO_TOOL_SHARED`` may point elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("REPO_TOOL_SHARED", REPO.parent / "shared"))
+UPSTREAM = SHARED / "fixtures" / "upstream"
+BOTTLEROCKET = UPSTREAM / "bottlerocket"
+MANIFESTS = BOTTLEROCKET / "manifests"
+UPDOG_TESTS = MANIFESTS / "updog-tests"
+WAVES_CORE_KIT = BOTTLEROCKET / "waves" / "core-kit"
+
+if not UPSTREAM.is_dir():  # fail loudly: these tests are the compatibility proof
+    raise RuntimeError(f"upstream fixtures not found at {UPSTREAM}; set REPO_TOOL_SHARED")
+
+settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", deadline=None, max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture
+def updog_tests() -> Path:
+    return UPDOG_TESTS
