@@ -19,6 +19,7 @@ from repo_tool.core.instant import (
     format_whole_seconds,
     from_parts,
     parse_instant,
+    parse_instant_relaxed,
     parse_offset,
     parse_time_arg,
 )
@@ -161,3 +162,17 @@ def test_command_line_times() -> None:
         parse_time_arg("2025-02-30T00:00:00Z", now)
     with pytest.raises(InstantError, match="expected 'now'"):
         parse_time_arg("tomorrow", now)
+
+
+@given(st.integers(min_value=0, max_value=from_parts(9999, 12, 31, 23, 59, 59, 999_999_999)))
+def test_fast_path_agrees_with_the_scanner(ns: int) -> None:
+    text = format_instant(ns)
+    assert parse_instant(text) == parse_instant_relaxed(text) == ns
+
+
+@pytest.mark.parametrize("text", ["2000-02-30T00:00:00Z", "2000-01-01T24:00:00Z", "2000-00-01T00:00:00Z"])
+def test_fast_path_range_checks(text: str) -> None:
+    with pytest.raises(InstantError):
+        parse_instant(text)
+    with pytest.raises(InstantError):
+        parse_instant_relaxed(text)

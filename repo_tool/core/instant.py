@@ -179,8 +179,23 @@ class _Scanner:
         return self.digits(1, max_digits, what)[0]
 
 
+# The form every writer uses (chrono AutoSi, jiff, pubsys): parsed without the scanner.
+_CANONICAL = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?Z")
+
+
 def parse_instant(text: str) -> int:
     """Parse like chrono's relaxed RFC 3339 parser and return UTC nanoseconds."""
+    match = _CANONICAL.fullmatch(text)
+    if match is None:
+        return parse_instant_relaxed(text)
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    fraction = match.group(7) or ""
+    nanos = int(fraction.ljust(9, "0")) if fraction else 0
+    return _assemble(_Scanner(text), year, month, day, hour, minute, second, nanos, 0)
+
+
+def parse_instant_relaxed(text: str) -> int:
+    """The general scanner behind :func:`parse_instant` (any spelling chrono accepts)."""
     sc = _Scanner(text)
     # Date: year (1-4 digits, or a sign and any number), '-', month, '-', day.
     sc.skip_space()
@@ -218,7 +233,13 @@ def parse_instant(text: str) -> int:
     offset = _parse_offset_suffix(sc)
     if sc.text[sc.pos :].strip("".join(RUST_WHITESPACE)):
         raise sc.fail("unexpected text after the UTC offset")
+    return _assemble(sc, year, month, day, hour, minute, second, nanos, offset)
 
+
+def _assemble(
+    sc: _Scanner, year: int, month: int, day: int, hour: int, minute: int, second: int, nanos: int, offset: int
+) -> int:
+    """Range-check the fields as chrono's ``Parsed::to_datetime`` does and build the instant."""
     if not 1 <= month <= 12:
         raise sc.fail(f"month {month} out of range")
     if not MIN_YEAR <= year <= MAX_YEAR:

@@ -28,6 +28,7 @@ MigrationKey = tuple[Version, Version]
 
 _MIGRATION_KEY = re.compile(r"\((?P<from_ver>[^ ,]+),[ ]*(?P<to_ver>[^ ,]+)\)")
 _U32_MAX = 2**32 - 1
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 T = TypeVar("T")
 
 
@@ -293,7 +294,8 @@ def load_json_pairs(data: bytes | str, error: type[ConfigError]) -> Any:
         value = json.loads(text, object_pairs_hook=_Pairs, parse_constant=_reject_constant)
     except ValueError as exc:
         raise error(f"invalid JSON: {exc}") from None
-    _check_strings(value, error)
+    if _SURROGATE_ESCAPE.search(text):  # only a \ud800-style escape can produce one
+        _check_strings(value, error)
     return value
 
 

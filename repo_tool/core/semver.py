@@ -9,6 +9,7 @@ tie-breaker, so equality includes build metadata (``1.0.0+a != 1.0.0``).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from repo_tool.errors import VersionError
@@ -55,6 +56,10 @@ class Version:
         """Parse strictly; raise :class:`VersionError` naming what is wrong."""
         if not isinstance(text, str):
             raise VersionError(f"invalid version {text!r}: expected a string")
+        return _parse_cached(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> Version:
         rest, _, build_text = text.partition("+")
         core, _, pre_text = rest.partition("-")
         if "+" in text and not build_text:
@@ -106,3 +111,9 @@ class Version:
 
     def __ge__(self, other: Version) -> bool:
         return self._key >= other._key
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(text: str) -> Version:
+    """Versions repeat a lot in a manifest (every update, every migration key); they are immutable."""
+    return Version._parse(text)
