@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -12,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from repo_tool.cli import main
 from repo_tool.core.manifest import EMPTY_MANIFEST_BYTES, Manifest
@@ -276,3 +280,73 @@ def test_module_entry_point_has_no_traceback(tmp_path: Path) -> None:
                          capture_output=True, text=True, env=env, check=False)
     assert bad.returncode == 2
     assert bad.stderr.startswith("repo-tool: error: cannot read manifest") and "Traceback" not in bad.stderr
+
+
+def test_image_bypasses_a_malformed_version_lock(run: Runner) -> None:
+    result = run("manifest", "select", str(UPDOG_TESTS / "multiple_x86_64.json"), "--variant", "bottlerocket-aws-eks",
+                 "--arch", "x86_64", "--current", "1.10.0", "--seed", "5", "--image", "1.13.0", "--version-lock",
+                 "1.13", "--json")
+    assert result.code == 0
+    assert result.json()["update"]["version"] == "1.13.0"
+
+
+def test_no_match_edits_warn_and_leave_the_file(run: Runner, tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    shutil.copy(UPDOG_TESTS / "example.json", path)
+    before = path.read_bytes()
+    removed = run("manifest", "remove-update", str(path), "-l", "nope", "-a", "x86_64", "-v", "1.0.0")
+    assert removed.code == 0 and "nothing removed" in removed.err
+    capped = run("manifest", "set-max-version", str(path), "-m", "2.0.0", "--variant", "nope")
+    assert capped.code == 0 and "nothing changed" in capped.err
+    assert path.read_bytes() == before
+
+
+def test_edits_do_not_validate_more_than_upstream(run: Runner, tmp_path: Path) -> None:
+    """A backward migration key is refused by validate/set-migrations, not by unrelated edits (Decision 4)."""
+    path = tmp_path / "m.json"
+    doc = json.loads((UPDOG_TESTS / "example.json").read_bytes())
+    doc["migrations"]["(1.13.0, 1.12.0)"] = []
+    path.write_text(json.dumps(doc))
+    assert run("manifest", "set-max-version", str(path), "-m", "1.21.0").code == 0
+    assert run("manifest", "validate", str(path)).code == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("manifest", "select", str(UPDOG_TESTS / "example.json"), "--variant", "x", "--seed", "1",
+         "--current", "1" * 5000 + ".0.0"),
+        ("manifest", "select", str(UPDOG_TESTS / "example.json"), "--variant", "x", "--seed", "1",
+         "--current", "1.0.0", "--at", "9" * 5000 + " days"),
+        ("waves", "show", "default", "--start", "+" + "1" * 5000 + "-01-01T00:00:00Z"),
+    ],
+)
+def test_absurd_arguments_are_usage_errors(run: Runner, args: tuple[str, ...]) -> None:
+    result = run(*args)
+    assert_one_line_error(result, 2)
+    assert "internal error" not in result.err
+
+
+@settings(max_examples=150)
+@given(
+    start=st.text(max_size=30),
+    seed=st.text(alphabet="0123456789-+x ", max_size=6),
+    current=st.text(alphabet="0123456789.-+av", max_size=12),
+    lock=st.text(alphabet="0123456789.vlatesL", max_size=10),
+)
+def test_cli_never_crashes_on_odd_arguments(start: str, seed: str, current: str, lock: str) -> None:
+    for args in (
+        ["waves", "ready-at", "ohno", "--start", start, "--seed", seed],
+        ["manifest", "select", str(UPDOG_TESTS / "multiple_x86_64.json"), "--variant", "bottlerocket-aws-eks",
+         "--arch", "x86_64", "--current", current, "--seed", seed, "--version-lock", lock, "--at", start],
+    ):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main(args)
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+        assert code in (0, 2), err.getvalue()
+        assert "internal error" not in err.getvalue()
+        assert "Traceback" not in err.getvalue()

@@ -162,6 +162,11 @@ def test_command_line_times() -> None:
         parse_time_arg("2025-02-30T00:00:00Z", now)
     with pytest.raises(InstantError, match="expected 'now'"):
         parse_time_arg("tomorrow", now)
+    assert parse_time_arg("+10000-01-01T00:00:00Z", now) == from_parts(10000, 1, 1)
+    assert parse_time_arg("-0001-01-01T00:00:00Z", now) == from_parts(-1, 1, 1)
+    assert parse_time_arg("+5 days", now) == now + 5 * NANOS_PER_DAY
+    with pytest.raises(InstantError, match="expected 'now'"):
+        parse_time_arg("1" * 5000 + " days", now)
 
 
 @given(st.integers(min_value=0, max_value=from_parts(9999, 12, 31, 23, 59, 59, 999_999_999)))

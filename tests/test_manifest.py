@@ -132,6 +132,7 @@ def test_wave_keys_parse_like_rust_u32(key: str, value: int | None, error: str |
     ("doc", "message"),
     [
         ("[]", "manifest: expected an object"),
+        ("5", "manifest: expected an object, found number 5"),
         ("{}", "missing field `updates`"),
         ('{"updates": []}', "missing field `migrations`"),
         ('{"updates": [], "updates": [], "migrations": {}}', "duplicate field `updates`"),
@@ -218,8 +219,10 @@ def test_remove_update_keeps_max_version_and_warns() -> None:
     assert [str(u.version) for u in manifest.updates] == ["1.0.0"]
     assert manifest.updates[0].max_version == V("1.1.0")
     assert "1.1.0" in warnings[0]
-    with pytest.raises(ManifestError, match=r"no update for a x86_64 1\.1\.0"):
-        manifest.remove_update("a", "x86_64", V("1.1.0"))
+    # no match: upstream silently does nothing; here a warning says so
+    assert manifest.remove_update("a", "x86_64", V("1.1.0")) == [
+        "no update for a x86_64 1.1.0 in the manifest; nothing removed"]
+    assert len(manifest.updates) == 1
 
 
 def test_set_waves_matches_and_validates() -> None:
@@ -306,3 +309,36 @@ def test_update_json_matches_updog_shape() -> None:
     assert list(obj) == ["variant", "arch", "version", "max_version", "waves", "images"]
     assert list(obj["images"]) == ["boot", "root", "hash"]
     assert obj["waves"]["0"] == format_instant(parse_instant("2019-8-06T15:00:00Z"))
+
+
+def test_json_nesting_limit_matches_serde_json() -> None:
+    """serde_json refuses more than 128 nested arrays/objects; so must we (else nodes fail where we pass)."""
+    def doc(depth: int) -> str:
+        return '{"updates": [], "migrations": {}, "x": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+    Manifest.from_bytes(doc(128))
+    with pytest.raises(ManifestError, match="recursion limit exceeded"):
+        Manifest.from_bytes(doc(129))
+    with pytest.raises(ManifestError, match="recursion limit exceeded"):
+        Manifest.from_bytes(doc(100_000))
+    # brackets inside strings do not count
+    Manifest.from_bytes('{"updates": [], "migrations": {}, "x": "' + "[" * 500 + '\\"' + "{" * 500 + '"}')
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("version", "1" * 5000 + ".0.0", "major too large"),
+        ("waves", {"9" * 5000: "2020-01-01T00:00:00Z"}, "Bad bound field"),
+        ("waves", {"0": "+" + "1" * 5000 + "-01-01T00:00:00Z"}, "year out of range"),
+    ],
+)
+def test_absurdly_long_numbers_are_clean_errors(field: str, value: object, message: str) -> None:
+    doc = json.loads((UPDOG_TESTS / "example.json").read_bytes())
+    doc["updates"][0][field] = value
+    with pytest.raises(ManifestError, match=message):
+        Manifest.from_bytes(json.dumps(doc))
+
+
+def test_raw_lone_surrogate_in_text_input() -> None:
+    with pytest.raises(ManifestError, match="lone surrogate"):
+        Manifest.from_bytes('{"updates": [], "migrations": {}, "x": "\ud800"}')

@@ -58,8 +58,9 @@ def test_multiple_picks_highest_applicable() -> None:  # §11.4 #3
 def test_forced_image() -> None:  # §11.4 #4
     assert choose(load("multiple_x86_64.json"), "1.10.0", force_version=V("1.13.0")) == "1.13.0"
     assert choose(load("multiple_x86_64.json"), "1.10.0", force_version=V("1.25.0")) is None
-    # version_lock is ignored when --image is given
+    # version_lock is ignored when --image is given, even one that would not parse (updog never reads it)
     assert choose(load("multiple_x86_64.json"), "1.10.0", force_version=V("1.13.0"), version_lock="1.15.0") == "1.13.0"
+    assert choose(load("multiple_x86_64.json"), "1.10.0", force_version=V("1.13.0"), version_lock="1.13") == "1.13.0"
 
 
 @pytest.mark.parametrize(("lock", "expected"), [("v1.13.0", "1.13.0"), ("1.13.0", "1.13.0"), ("1.10.0", None),

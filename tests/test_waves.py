@@ -132,3 +132,21 @@ def test_yaml_policy_is_the_same_structure() -> None:
 def test_minute_offsets_and_optional_in() -> None:
     waves = policy_to_waves(parse(policy(("in 30 minutes", 50), ("1 week", 100))), START)
     assert waves == {0: START + 30 * M, 1024: START + 7 * D}
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "message"),
+    [
+        ("1: 2\nb: 3\nwaves: []\n", "p.yaml", "unknown key 1"),
+        ("waves:\n  - start_after: 1 hour\n    fleet_percentage: 5\n    1: 1\n", "p.yaml", "unknown key 1"),
+        ("waves:\n  - start_after: 1 hour\n    start_after: 2 hours\n    fleet_percentage: 5\n", "p.yaml",
+         "duplicate key 'start_after'"),
+        ("waves: " + "[" * 5000 + "]" * 5000 + "\n", "p.yaml", "invalid YAML"),
+        ("a = " + "[" * 5000 + "]" * 5000 + "\n", "p.toml", "invalid TOML"),
+        ("[[waves]]\nstart_after = '1 hour'\nfleet_percentage = " + "1" * 5000 + "\n", "p.toml", "invalid TOML"),
+        ("[[waves]]\nstart_after = '" + "9" * 5000 + " days'\nfleet_percentage = 5\n", "p.toml", "BadOffset"),
+    ],
+)
+def test_hostile_policies_are_clean_errors(text: str, source: str, message: str) -> None:
+    with pytest.raises(PolicyError, match=message):
+        parse(text, source)

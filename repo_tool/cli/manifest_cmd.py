@@ -93,12 +93,12 @@ def remove_update(file: str, variant: str, version_text: str, arch: str) -> None
     """Remove an update; max_version of the others is left unchanged (as upstream)."""
     version = parse_version_option(version_text, "--version")
     doc = load_manifest(file)
-    try:
-        warnings = doc.remove_update(variant, arch, version)
-    except RepoToolError as exc:
-        raise exc.within(file) from None
-    write_manifest(file, doc)
+    before = len(doc.updates)
+    warnings = doc.remove_update(variant, arch, version)
     _warn_all(warnings)
+    if len(doc.updates) == before:
+        return  # nothing matched: the file is left exactly as it was
+    write_manifest(file, doc)
     click.echo(f"removed {variant} {arch} {version} from {file}")
 
 
@@ -137,8 +137,9 @@ def set_max_version(file: str, max_version_text: str, arch: str | None, variant:
     max_version = parse_version_option(max_version_text, "--max-version")
     doc = load_manifest(file)
     count = doc.update_max_version(max_version, arch, variant)
-    if count == 0 and (arch is not None or variant is not None):
-        raise UsageError(f"{file}: no update matches the given --arch/--variant")
+    if count == 0:
+        warn(f"{file}: no update matches; nothing changed")
+        return
     write_manifest(file, doc)
     click.echo(f"set max_version {max_version} on {count} update(s) in {file}")
 
@@ -225,10 +226,11 @@ def select_cmd(file: str, variant: str, arch: str | None, current_text: str, see
         check_seed(seed)
     except RepoToolError as exc:
         raise UsageError(f"--seed: {exc}") from None
-    try:
-        parse_version_lock(version_lock)
-    except RepoToolError as exc:
-        raise UsageError(f"--version-lock: {exc}") from None
+    if force is None:  # as updog: --image bypasses version_lock, even a malformed one
+        try:
+            parse_version_lock(version_lock)
+        except RepoToolError as exc:
+            raise UsageError(f"--version-lock: {exc}") from None
     doc = load_manifest(file)
     result = select(doc, variant=variant, arch=arch or _host_arch(), current=current, seed=seed, now=now,
                     version_lock=version_lock, force_version=force, ignore_waves=ignore_waves)

@@ -171,6 +171,8 @@ class _Scanner:
             end += 1
         if end - start < min_digits:
             raise self.fail(f"expected digits for the {what}")
+        if end - start > 18:  # chrono reads into an i64 and reports OUT_OF_RANGE
+            raise self.fail(f"{what} out of range")
         self.pos = end
         return int(self.text[start:end]), end - start
 
@@ -298,7 +300,7 @@ def parse_offset(text: str) -> int:
         )
     count_text, unit = tokens
     digits = count_text[1:] if count_text.startswith("+") else count_text
-    if not digits or not all(_is_digit(c) for c in digits) or int(digits) > _U32_MAX:
+    if not digits or len(digits) > 10 or not all(_is_digit(c) for c in digits) or int(digits) > _U32_MAX:
         raise OffsetError(f"BadOffset: cannot parse offset {text!r}: {count_text!r} is not a count")
     if unit not in _UNITS:
         raise OffsetError(
@@ -321,8 +323,8 @@ def parse_time_arg(text: str, now: int) -> int:
     stripped = text.strip()
     if stripped == "now":
         return now
-    if _is_digit(stripped[:1]) and "-" in stripped:
-        return parse_instant(text)  # clearly meant as a date: report what is wrong with it
+    if ":" in stripped:
+        return parse_instant(text)  # an instant always has HH:MM, an offset never does
     try:
         return add_offset(now, text)
     except OffsetError:

@@ -29,6 +29,7 @@ MigrationKey = tuple[Version, Version]
 _MIGRATION_KEY = re.compile(r"\((?P<from_ver>[^ ,]+),[ ]*(?P<to_ver>[^ ,]+)\)")
 _U32_MAX = 2**32 - 1
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_MAX_JSON_DEPTH = 128
 T = TypeVar("T")
 
 
@@ -149,7 +150,7 @@ class Manifest:
         """Remove exact matches; ``max_version`` is left as it is (upstream). Return warnings."""
         kept = [u for u in self.updates if not u.matches(variant, arch, version)]
         if len(kept) == len(self.updates):
-            raise ManifestError(f"no update for {variant} {arch} {version} in the manifest")
+            return [f"no update for {variant} {arch} {version} in the manifest; nothing removed"]
         self.updates = kept
         remaining = [u for u in kept if u.variant == variant and u.arch == arch]
         if remaining:
@@ -281,22 +282,41 @@ def _reject_constant(name: str) -> Any:
 
 def load_json_pairs(data: bytes | str, error: type[ConfigError]) -> Any:
     """Parse JSON like serde_json: UTF-8 only, no NaN/Infinity, no BOM; objects as :class:`_Pairs`."""
-    if isinstance(data, bytes):
+    if isinstance(data, str):
         try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise error(f"not valid UTF-8 (byte {exc.start})") from None
-    else:
-        text = data
+            data = data.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise error(f"invalid JSON: lone surrogate at character {exc.start}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"not valid UTF-8 (byte {exc.start})") from None
     if text.startswith("\ufeff"):
         raise error("unexpected byte order mark at the start of the JSON")
+    depth_error = f"invalid JSON: recursion limit exceeded (nesting deeper than {_MAX_JSON_DEPTH})"
     try:
         value = json.loads(text, object_pairs_hook=_Pairs, parse_constant=_reject_constant)
     except ValueError as exc:
         raise error(f"invalid JSON: {exc}") from None
+    except RecursionError:
+        raise error(depth_error) from None
+    if _too_deep(value):
+        raise error(depth_error)
     if _SURROGATE_ESCAPE.search(text):  # only a \ud800-style escape can produce one
         _check_strings(value, error)
     return value
+
+
+def _too_deep(value: object) -> bool:
+    """serde_json refuses nesting deeper than 128 arrays/objects ("recursion limit exceeded")."""
+    stack: list[tuple[_Pairs | list[Any], int]] = [(value, 1)] if isinstance(value, (_Pairs, list)) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > _MAX_JSON_DEPTH:
+            return True
+        children = [member for _, member in node] if isinstance(node, _Pairs) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (_Pairs, list)))
+    return False
 
 
 def _check_strings(value: object, error: type[ConfigError]) -> None:
@@ -367,7 +387,7 @@ def _typed(parse: Callable[[str], T], fields: dict[str, Any], name: str, where: 
 def parse_wave_bound(key: str) -> int:
     """Rust ``u32::from_str``: optional ``+``, ASCII digits, at most 4294967295."""
     digits = key[1:] if key.startswith("+") else key
-    if not digits or not all("0" <= c <= "9" for c in digits) or int(digits) > _U32_MAX:
+    if not digits or len(digits) > 10 or not all("0" <= c <= "9" for c in digits) or int(digits) > _U32_MAX:
         raise ManifestError(f"Bad bound field: {key}")
     return int(digits)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from repo_tool.core import toml
 from repo_tool.core.manifest import MigrationKey, parse_migrations
 from repo_tool.core.semver import Version
+from repo_tool.core.toml import load_toml
 from repo_tool.errors import ConfigError, VersionError
 
 
@@ -18,10 +18,7 @@ class Release:
 
 def parse_release(text: str) -> Release:
     """Parse ``Release.toml`` as update_metadata's ``Release`` does (unknown keys ignored)."""
-    try:
-        data = toml.loads(text)
-    except toml.TOMLDecodeError as exc:
-        raise ConfigError(f"invalid TOML: {exc}") from None
+    data = load_toml(text, ConfigError)
     for key in ("version", "migrations"):
         if key not in data:
             raise ConfigError(f"missing key {key!r}")

@@ -122,7 +122,6 @@ def select(
 ) -> Selection:
     """updog's choice (SPEC §8.2) with the reason for every update."""
     check_seed(seed)
-    lock = parse_version_lock(version_lock)
     considered = [_consider(u, variant, arch, seed, now, ignore_waves) for u in manifest.updates]
     applicable = _applicable(considered)
 
@@ -136,6 +135,7 @@ def select(
             if update.version == force_version:
                 return result(update, f"version {force_version} requested with --image")
         return result(None, f"no applicable update has the requested version {force_version}")
+    lock = parse_version_lock(version_lock)  # only now: --image bypasses version_lock entirely
     if lock is not None:
         if lock == current:
             return result(None, f"version_lock {version_lock} is the current version")

@@ -75,7 +75,7 @@ class Version:
                 raise VersionError(f"invalid version {text!r}: {name} {part!r} is not a number")
             if len(part) > 1 and part[0] == "0":
                 raise VersionError(f"invalid version {text!r}: leading zero in {name}")
-            value = int(part)
+            value = int(part) if len(part) <= 20 else _U64_MAX + 1
             if value > _U64_MAX:
                 raise VersionError(f"invalid version {text!r}: {name} too large")
             numbers.append(value)
@@ -100,16 +100,24 @@ class Version:
             text += "+" + ".".join(self.build)
         return text
 
-    def __lt__(self, other: Version) -> bool:
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Version):
+            return NotImplemented
         return self._key < other._key
 
-    def __le__(self, other: Version) -> bool:
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, Version):
+            return NotImplemented
         return self._key <= other._key
 
-    def __gt__(self, other: Version) -> bool:
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, Version):
+            return NotImplemented
         return self._key > other._key
 
-    def __ge__(self, other: Version) -> bool:
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, Version):
+            return NotImplemented
         return self._key >= other._key
 
 

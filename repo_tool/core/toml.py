@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
+
+from repo_tool.errors import ConfigError
 
 if sys.version_info >= (3, 11):
     from tomllib import TOMLDecodeError, loads
 else:  # pragma: no cover - exercised only on Python 3.10
     from tomli import TOMLDecodeError, loads
 
-__all__ = ["TOMLDecodeError", "loads"]
+
+def load_toml(text: str, error: type[ConfigError]) -> dict[str, Any]:
+    """Parse TOML; every failure (syntax, absurd integers, nesting) is ``error`` with one line."""
+    try:
+        data: dict[str, Any] = loads(text)
+    except TOMLDecodeError as exc:
+        raise error(f"invalid TOML: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of thousands of digits
+        raise error(f"invalid TOML: {type(exc).__name__}: {str(exc)[:120]}") from None
+    return data

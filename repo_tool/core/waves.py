@@ -14,10 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
-from repo_tool.core import toml
 from repo_tool.core.instant import add_offset, format_instant
+from repo_tool.core.toml import load_toml
+from repo_tool.core.yamlfile import load_yaml
 from repo_tool.errors import OffsetError, PolicyError, WavesUnorderedError
 
 MAX_SEED = 2048
@@ -52,16 +51,8 @@ def percentage_to_seed(percentage: int) -> int:
 
 def parse_policy(text: str, source: str = "policy.toml") -> WavePolicy:
     """Parse a policy from TOML, or YAML when ``source`` ends in ``.yaml``/``.yml``; validate it."""
-    if source.endswith((".yaml", ".yml")):
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise PolicyError(f"invalid YAML: {' '.join(str(exc).split())}") from None
-    else:
-        try:
-            data = toml.loads(text)
-        except toml.TOMLDecodeError as exc:
-            raise PolicyError(f"invalid TOML: {exc}") from None
+    is_yaml = source.endswith((".yaml", ".yml"))
+    data = load_yaml(text, PolicyError) if is_yaml else load_toml(text, PolicyError)
     policy = policy_from_obj(data)
     validate_policy(policy)
     return policy
@@ -71,7 +62,7 @@ def policy_from_obj(data: Any) -> WavePolicy:
     """Build a policy from parsed TOML/YAML data, rejecting unknown or missing keys."""
     if not isinstance(data, Mapping):
         raise PolicyError("expected a table with a 'waves' array")
-    unknown = sorted(set(data) - {"waves"})
+    unknown = [key for key in data if key != "waves"]
     if unknown:
         raise PolicyError(f"unknown key {unknown[0]!r} (a policy has only 'waves')")
     entries = data.get("waves")
@@ -84,7 +75,7 @@ def policy_from_obj(data: Any) -> WavePolicy:
         where = f"waves[{i}]"
         if not isinstance(entry, Mapping):
             raise PolicyError(f"{where}: expected a table with start_after and fleet_percentage")
-        extra = sorted(set(entry) - {"start_after", "fleet_percentage"})
+        extra = [key for key in entry if key not in ("start_after", "fleet_percentage")]
         if extra:
             raise PolicyError(f"{where}: unknown key {extra[0]!r}")
         for key in ("start_after", "fleet_percentage"):
