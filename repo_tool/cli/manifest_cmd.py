@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Callable
 
 import click
 
@@ -32,6 +33,19 @@ from repo_tool.errors import ConfigError, RepoToolError, UsageError, Verificatio
 from repo_tool.localfs import write_atomic
 
 FILE = click.argument("file", type=click.Path(dir_okay=False))
+
+
+def _selects_update(command: Callable[..., None]) -> Callable[..., None]:
+    """updata's options naming one update: -l/--variant, -v/--version, -a/--arch."""
+    for option in (
+        click.option("-a", "--arch", required=True, help="x86_64 or aarch64."),
+        click.option("-v", "--version", "version_text", required=True, help="The update's version."),
+        click.option("-l", "--variant", required=True, help="The update's variant."),
+    ):
+        command = option(command)
+    return command
+
+
 
 
 def _warn_all(warnings: list[str]) -> None:
@@ -86,9 +100,7 @@ def add_update(file: str, variant: str, version_text: str, arch: str, max_versio
 
 @manifest.command("remove-update")
 @FILE
-@click.option("-l", "--variant", required=True)
-@click.option("-v", "--version", "version_text", required=True)
-@click.option("-a", "--arch", required=True)
+@_selects_update
 def remove_update(file: str, variant: str, version_text: str, arch: str) -> None:
     """Remove an update; max_version of the others is left unchanged (as upstream)."""
     version = parse_version_option(version_text, "--version")
@@ -104,9 +116,7 @@ def remove_update(file: str, variant: str, version_text: str, arch: str) -> None
 
 @manifest.command("set-waves")
 @FILE
-@click.option("-l", "--variant", required=True)
-@click.option("-v", "--version", "version_text", required=True)
-@click.option("-a", "--arch", required=True)
+@_selects_update
 @click.option("-w", "--wave-file", "--wave-policy", "policy", required=True,
               help="Policy file or shipped policy name (default, accelerated, slow-roll, ohno).")
 @click.option("--start-at", "--start-time", "start_text", default="now", show_default=True,

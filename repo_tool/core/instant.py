@@ -180,6 +180,12 @@ class _Scanner:
         self.skip_space()
         return self.digits(1, max_digits, what)[0]
 
+    def separated(self, separator: str, what: str) -> int:
+        """chrono's ``Space(""), Literal(sep), Numeric(.., 2 digits)`` item sequence."""
+        self.skip_space()
+        self.literal(separator, f"before the {what}")
+        return self.number(2, what)
+
 
 # The form every writer uses (chrono AutoSi, jiff, pubsys): parsed without the scanner.
 _CANONICAL = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?Z")
@@ -208,22 +214,14 @@ def parse_instant_relaxed(text: str) -> int:
         year = -year if negative else year
     else:
         year = sc.digits(1, 4, "year")[0]
-    sc.skip_space()
-    sc.literal("-", "after the year")
-    month = sc.number(2, "month")
-    sc.skip_space()
-    sc.literal("-", "after the month")
-    day = sc.number(2, "day")
+    month = sc.separated("-", "month")
+    day = sc.separated("-", "day")
     if sc.peek() not in ("T", "t", " "):
         raise sc.fail("expected 'T' or a space between date and time")
     sc.pos += 1
     hour = sc.number(2, "hour")
-    sc.skip_space()
-    sc.literal(":", "after the hour")
-    minute = sc.number(2, "minute")
-    sc.skip_space()
-    sc.literal(":", "after the minute")
-    second = sc.number(2, "second")
+    minute = sc.separated(":", "minute")
+    second = sc.separated(":", "second")
     nanos = 0
     if sc.peek() == ".":
         sc.pos += 1
