@@ -129,3 +129,21 @@ def test_ready_at_never_later_than_its_wave_end(percentages: list[int], seed: in
         assert when == wave.start_time
     else:
         assert when is None
+
+
+def test_fleet_curve_counts_hosts() -> None:
+    from repo_tool.core.schedule import FleetCurve
+
+    waves = {0: T, 100: T + 100 * MS, 200: T + 200 * MS}
+    curve = FleetCurve.of(waves, [0, 0, 50, 150, 150, 1000, 1000, 1000])
+    assert curve.size == 8
+    assert curve.always_ready == 2  # seed 0: initial wave
+    assert curve.fraction_at(T - 1) == 2 / 8
+    assert curve.fraction_at(T + 200 * MS) == 1.0
+    assert curve.time_to_reach(0.25) is None
+    assert curve.time_to_reach(1.0) == T + 200 * MS
+    when_50 = ready_at(waves, 50)
+    assert when_50 is not None
+    assert curve.time_to_reach(3 / 8) == when_50
+    assert curve.fraction_at(when_50) == 3 / 8
+    assert curve.fraction_at(when_50 - 1) == 2 / 8

@@ -168,9 +168,9 @@ def simulate(policy: str, start_text: str, fleet: int, random_seed: int | None, 
     start = parse_time_option(start_text, now_ns(), "--start")
     wave_map, _ = policy_schedule(wave_policy, start)
     rng = random.Random(random_seed)
-    sample = FleetCurve.of(wave_map, (rng.randrange(SEED_COUNT) for _ in range(fleet)))
+    sample = FleetCurve.of(wave_map, rng.choices(range(SEED_COUNT), k=fleet))
     exact = FleetCurve.of(wave_map, range(SEED_COUNT))
-    last = max(exact.ready_times, default=start)
+    last = max(exact.times, default=start)
     end = max(last + (last - start) // 20, start + NANOS_PER_HOUR)
     curves = [(f"fleet of {fleet}", sample), ("all 2048 seeds", exact)]
 

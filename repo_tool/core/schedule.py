@@ -6,6 +6,7 @@ import bisect
 import dataclasses
 import itertools
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -67,33 +68,47 @@ def policy_schedule(policy: WavePolicy, start: int) -> tuple[dict[int, int], lis
 
 @dataclass(frozen=True)
 class FleetCurve:
-    """When each host of a fleet is offered an update: sorted finite times plus always-ready hosts."""
+    """When the hosts of a fleet are offered an update.
 
-    ready_times: tuple[int, ...]
+    ``times`` are the distinct finite ready instants, ascending, and ``reached[i]`` the number of
+    hosts ready at ``times[i]`` (cumulative, including the ``always_ready`` ones).  Seeds take only
+    2048 values, so a fleet of millions costs 2048 readiness computations.
+    """
+
+    times: tuple[int, ...]
+    reached: tuple[int, ...]
     always_ready: int
+    size: int
 
     @classmethod
     def of(cls, waves: Mapping[int, int], seeds: Iterable[int]) -> FleetCurve:
-        times = [ready_at(waves, seed) for seed in seeds]
-        finite = sorted(t for t in times if t is not None)
-        return cls(tuple(finite), len(times) - len(finite))
-
-    @property
-    def size(self) -> int:
-        return len(self.ready_times) + self.always_ready
+        hosts_per_time: Counter[int] = Counter()
+        always = size = 0
+        for seed, hosts in Counter(seeds).items():
+            when = ready_at(waves, seed)
+            size += hosts
+            if when is None:
+                always += hosts
+            else:
+                hosts_per_time[when] += hosts
+        times = sorted(hosts_per_time)
+        reached = list(itertools.accumulate((hosts_per_time[t] for t in times), initial=always))[1:]
+        return cls(tuple(times), tuple(reached), always, size)
 
     def fraction_at(self, now: int) -> float:
         """Share of the fleet offered the update at ``now``."""
         if self.size == 0:
             return 0.0
-        return (self.always_ready + bisect.bisect_right(self.ready_times, now)) / self.size
+        i = bisect.bisect_right(self.times, now)
+        return (self.reached[i - 1] if i else self.always_ready) / self.size
 
     def time_to_reach(self, fraction: float) -> int | None:
         """The first instant at which at least ``fraction`` of the fleet is offered it (None: at once)."""
-        needed = math.ceil(fraction * self.size - 1e-9) - self.always_ready
-        if needed <= 0:
+        needed = math.ceil(fraction * self.size - 1e-9)
+        if needed <= self.always_ready:
             return None
-        return self.ready_times[min(needed, len(self.ready_times)) - 1]
+        i = bisect.bisect_left(self.reached, needed)
+        return self.times[min(i, len(self.times) - 1)]
 
 
 def sample_times(start: int, end: int, count: int) -> Sequence[int]:
