@@ -46,8 +46,6 @@ def _selects_update(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
-
-
 def _warn_all(warnings: list[str]) -> None:
     for message in warnings:
         warn(message)

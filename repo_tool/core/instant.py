@@ -58,6 +58,15 @@ def _is_digit(char: str) -> bool:
     return len(char) == 1 and "0" <= char <= "9"
 
 
+def parse_u32(text: str) -> int | None:
+    """Rust's ``u32::from_str``: an optional ``+``, ASCII digits, at most 4294967295; None if not."""
+    digits = text[1:] if text.startswith("+") else text
+    if not digits or len(digits) > 10 or not all(_is_digit(c) for c in digits):
+        return None
+    value = int(digits)
+    return value if value <= _U32_MAX else None
+
+
 # --- calendar arithmetic (proleptic Gregorian, any year) -------------------
 
 
@@ -140,6 +149,10 @@ def format_whole_seconds(ns: int) -> str:
 # --- parsing -------------------------------------------------------------
 
 
+def _invalid(text: str, why: str) -> InstantError:
+    return InstantError(f"invalid RFC 3339 time {text!r}: {why}")
+
+
 class _Scanner:
     """A cursor over the text with chrono's scanning primitives."""
 
@@ -148,7 +161,7 @@ class _Scanner:
         self.pos = 0
 
     def fail(self, why: str) -> InstantError:
-        return InstantError(f"invalid RFC 3339 time {self.text!r}: {why}")
+        return _invalid(self.text, why)
 
     def skip_space(self) -> None:
         while self.pos < len(self.text) and self.text[self.pos] in RUST_WHITESPACE:
@@ -199,7 +212,7 @@ def parse_instant(text: str) -> int:
     year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
     fraction = match.group(7) or ""
     nanos = int(fraction.ljust(9, "0")) if fraction else 0
-    return _assemble(_Scanner(text), year, month, day, hour, minute, second, nanos, 0)
+    return _assemble(text, year, month, day, hour, minute, second, nanos, 0)
 
 
 def parse_instant_relaxed(text: str) -> int:
@@ -233,26 +246,26 @@ def parse_instant_relaxed(text: str) -> int:
     offset = _parse_offset_suffix(sc)
     if sc.text[sc.pos :].strip("".join(RUST_WHITESPACE)):
         raise sc.fail("unexpected text after the UTC offset")
-    return _assemble(sc, year, month, day, hour, minute, second, nanos, offset)
+    return _assemble(text, year, month, day, hour, minute, second, nanos, offset)
 
 
 def _assemble(
-    sc: _Scanner, year: int, month: int, day: int, hour: int, minute: int, second: int, nanos: int, offset: int
+    text: str, year: int, month: int, day: int, hour: int, minute: int, second: int, nanos: int, offset: int
 ) -> int:
     """Range-check the fields as chrono's ``Parsed::to_datetime`` does and build the instant."""
     if not 1 <= month <= 12:
-        raise sc.fail(f"month {month} out of range")
+        raise _invalid(text, f"month {month} out of range")
     if not MIN_YEAR <= year <= MAX_YEAR:
-        raise sc.fail(f"year {year} out of range")
+        raise _invalid(text, f"year {year} out of range")
     if not 1 <= day <= _days_in_month(year, month):
-        raise sc.fail(f"day {day} out of range for {year:04d}-{month:02d}")
+        raise _invalid(text, f"day {day} out of range for {year:04d}-{month:02d}")
     if hour > 23 or minute > 59 or second > 60:
-        raise sc.fail("time of day out of range")
+        raise _invalid(text, "time of day out of range")
     if abs(offset) >= 86400:
-        raise sc.fail("UTC offset out of range")
+        raise _invalid(text, "UTC offset out of range")
     ns = from_parts(year, month, day, hour, minute, second, nanos) - offset * NANOS_PER_SECOND
     if not MIN_INSTANT <= ns <= MAX_INSTANT:
-        raise sc.fail("out of range")
+        raise _invalid(text, "out of range")
     return ns
 
 
@@ -297,15 +310,15 @@ def parse_offset(text: str) -> int:
             f"BadOffset: cannot parse offset {text!r}: expected '[in] N minutes|hours|days|weeks'"
         )
     count_text, unit = tokens
-    digits = count_text[1:] if count_text.startswith("+") else count_text
-    if not digits or len(digits) > 10 or not all(_is_digit(c) for c in digits) or int(digits) > _U32_MAX:
+    count = parse_u32(count_text)
+    if count is None:
         raise OffsetError(f"BadOffset: cannot parse offset {text!r}: {count_text!r} is not a count")
     if unit not in _UNITS:
         raise OffsetError(
             f"BadOffset: cannot parse offset {text!r}: unknown unit {unit!r} "
             "(use minutes, hours, days or weeks)"
         )
-    return int(digits) * _UNITS[unit]
+    return count * _UNITS[unit]
 
 
 def add_offset(start: int, offset_text: str) -> int:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from repo_tool.core.instant import format_instant, parse_instant
+from repo_tool.core.instant import format_instant, parse_instant, parse_u32
 from repo_tool.core.semver import Version
 from repo_tool.core.waves import WavePolicy, check_waves_ordered, policy_to_waves
 from repo_tool.errors import ConfigError, InstantError, ManifestError, VersionError
@@ -27,7 +27,6 @@ from repo_tool.errors import ConfigError, InstantError, ManifestError, VersionEr
 MigrationKey = tuple[Version, Version]
 
 _MIGRATION_KEY = re.compile(r"\((?P<from_ver>[^ ,]+),[ ]*(?P<to_ver>[^ ,]+)\)")
-_U32_MAX = 2**32 - 1
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _MAX_JSON_DEPTH = 128
 T = TypeVar("T")
@@ -293,47 +292,44 @@ def load_json_pairs(data: bytes | str, error: type[ConfigError]) -> Any:
         raise error(f"not valid UTF-8 (byte {exc.start})") from None
     if text.startswith("\ufeff"):
         raise error("unexpected byte order mark at the start of the JSON")
-    depth_error = f"invalid JSON: recursion limit exceeded (nesting deeper than {_MAX_JSON_DEPTH})"
     try:
         value = json.loads(text, object_pairs_hook=_Pairs, parse_constant=_reject_constant)
     except ValueError as exc:
         raise error(f"invalid JSON: {exc}") from None
     except RecursionError:
-        raise error(depth_error) from None
-    if _too_deep(value):
-        raise error(depth_error)
-    if _SURROGATE_ESCAPE.search(text):  # only a \ud800-style escape can produce one
-        _check_strings(value, error)
+        raise error(f"invalid JSON: recursion limit exceeded (nesting deeper than {_MAX_JSON_DEPTH})") from None
+    # Only a \ud800-style escape can produce a lone surrogate in text that was valid UTF-8.
+    _check_tree(value, error, check_strings=_SURROGATE_ESCAPE.search(text) is not None)
     return value
 
 
-def _too_deep(value: object) -> bool:
-    """serde_json refuses nesting deeper than 128 arrays/objects ("recursion limit exceeded")."""
-    stack: list[tuple[_Pairs | list[Any], int]] = [(value, 1)] if isinstance(value, (_Pairs, list)) else []
+def _check_tree(value: object, error: type[ConfigError], check_strings: bool) -> None:
+    """What serde_json refuses and Python's json accepts: nesting deeper than 128 arrays/objects
+    ("recursion limit exceeded") and, when ``check_strings``, lone UTF-16 surrogates (``"\\ud800"``)."""
+    stack: list[tuple[object, int]] = [(value, 0)]
     while stack:
         node, depth = stack.pop()
-        if depth > _MAX_JSON_DEPTH:
-            return True
-        children = [member for _, member in node] if isinstance(node, _Pairs) else node
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (_Pairs, list)))
-    return False
+        if isinstance(node, str):
+            if check_strings and not _encodes(node):
+                raise error(f"invalid JSON: lone surrogate in string {node!r}")
+            continue
+        if isinstance(node, _Pairs):
+            children: list[object] = [item for pair in node for item in pair]
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth + 1 > _MAX_JSON_DEPTH:
+            raise error(f"invalid JSON: recursion limit exceeded (nesting deeper than {_MAX_JSON_DEPTH})")
+        stack.extend((child, depth + 1) for child in children)
 
 
-def _check_strings(value: object, error: type[ConfigError]) -> None:
-    """serde_json refuses lone UTF-16 surrogates (``"\\ud800"``); Python's json does not."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                raise error(f"invalid JSON: lone surrogate in string {item!r}") from None
-        elif isinstance(item, _Pairs):
-            for key, member in item:
-                stack.extend((key, member))
-        elif isinstance(item, list):
-            stack.extend(item)
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _json_type(value: object) -> str:
@@ -385,11 +381,11 @@ def _typed(parse: Callable[[str], T], fields: dict[str, Any], name: str, where: 
 
 
 def parse_wave_bound(key: str) -> int:
-    """Rust ``u32::from_str``: optional ``+``, ASCII digits, at most 4294967295."""
-    digits = key[1:] if key.startswith("+") else key
-    if not digits or len(digits) > 10 or not all("0" <= c <= "9" for c in digits) or int(digits) > _U32_MAX:
+    """A wave key, parsed as upstream parses it (``u32::from_str``)."""
+    bound = parse_u32(key)
+    if bound is None:
         raise ManifestError(f"Bad bound field: {key}")
-    return int(digits)
+    return bound
 
 
 def _parse_waves(value: object, where: str) -> dict[int, int]:

@@ -35,6 +35,7 @@ def _build_ident_key(ident: str) -> tuple[int, int, str, int]:
     return (1, 0, ident, 0)
 
 
+@functools.total_ordering
 @dataclass(frozen=True)
 class Version:
     """A parsed version; compare and hash like the Rust crate."""
@@ -56,41 +57,7 @@ class Version:
         """Parse strictly; raise :class:`VersionError` naming what is wrong."""
         if not isinstance(text, str):
             raise VersionError(f"invalid version {text!r}: expected a string")
-        return _parse_cached(text)
-
-    @classmethod
-    def _parse(cls, text: str) -> Version:
-        rest, _, build_text = text.partition("+")
-        core, _, pre_text = rest.partition("-")
-        if "+" in text and not build_text:
-            raise VersionError(f"invalid version {text!r}: empty build metadata")
-        if "-" in rest and not pre_text:
-            raise VersionError(f"invalid version {text!r}: empty pre-release")
-        parts = core.split(".")
-        if len(parts) != 3:
-            raise VersionError(f"invalid version {text!r}: expected MAJOR.MINOR.PATCH")
-        numbers = []
-        for name, part in zip(("major", "minor", "patch"), parts):
-            if not part or not _is_numeric(part):
-                raise VersionError(f"invalid version {text!r}: {name} {part!r} is not a number")
-            if len(part) > 1 and part[0] == "0":
-                raise VersionError(f"invalid version {text!r}: leading zero in {name}")
-            value = int(part) if len(part) <= 20 else _U64_MAX + 1
-            if value > _U64_MAX:
-                raise VersionError(f"invalid version {text!r}: {name} too large")
-            numbers.append(value)
-        pre = tuple(pre_text.split(".")) if pre_text else ()
-        build = tuple(build_text.split(".")) if build_text else ()
-        for kind, idents in (("pre-release", pre), ("build metadata", build)):
-            for ident in idents:
-                if not ident:
-                    raise VersionError(f"invalid version {text!r}: empty {kind} identifier")
-                if not set(ident) <= _IDENT_CHARS:
-                    raise VersionError(f"invalid version {text!r}: bad character in {kind} {ident!r}")
-        for ident in pre:
-            if _is_numeric(ident) and len(ident) > 1 and ident[0] == "0":
-                raise VersionError(f"invalid version {text!r}: leading zero in pre-release {ident!r}")
-        return cls(numbers[0], numbers[1], numbers[2], pre, build)
+        return _parse_version(text)
 
     def __str__(self) -> str:
         text = f"{self.major}.{self.minor}.{self.patch}"
@@ -105,23 +72,38 @@ class Version:
             return NotImplemented
         return self._key < other._key
 
-    def __le__(self, other: object) -> bool:
-        if not isinstance(other, Version):
-            return NotImplemented
-        return self._key <= other._key
-
-    def __gt__(self, other: object) -> bool:
-        if not isinstance(other, Version):
-            return NotImplemented
-        return self._key > other._key
-
-    def __ge__(self, other: object) -> bool:
-        if not isinstance(other, Version):
-            return NotImplemented
-        return self._key >= other._key
-
 
 @functools.lru_cache(maxsize=4096)
-def _parse_cached(text: str) -> Version:
-    """Versions repeat a lot in a manifest (every update, every migration key); they are immutable."""
-    return Version._parse(text)
+def _parse_version(text: str) -> Version:
+    """Versions repeat a lot in a manifest (every update, every migration key) and are immutable."""
+    rest, _, build_text = text.partition("+")
+    core, _, pre_text = rest.partition("-")
+    if "+" in text and not build_text:
+        raise VersionError(f"invalid version {text!r}: empty build metadata")
+    if "-" in rest and not pre_text:
+        raise VersionError(f"invalid version {text!r}: empty pre-release")
+    parts = core.split(".")
+    if len(parts) != 3:
+        raise VersionError(f"invalid version {text!r}: expected MAJOR.MINOR.PATCH")
+    numbers = []
+    for name, part in zip(("major", "minor", "patch"), parts):
+        if not part or not _is_numeric(part):
+            raise VersionError(f"invalid version {text!r}: {name} {part!r} is not a number")
+        if len(part) > 1 and part[0] == "0":
+            raise VersionError(f"invalid version {text!r}: leading zero in {name}")
+        value = int(part) if len(part) <= 20 else _U64_MAX + 1
+        if value > _U64_MAX:
+            raise VersionError(f"invalid version {text!r}: {name} too large")
+        numbers.append(value)
+    pre = tuple(pre_text.split(".")) if pre_text else ()
+    build = tuple(build_text.split(".")) if build_text else ()
+    for kind, idents in (("pre-release", pre), ("build metadata", build)):
+        for ident in idents:
+            if not ident:
+                raise VersionError(f"invalid version {text!r}: empty {kind} identifier")
+            if not set(ident) <= _IDENT_CHARS:
+                raise VersionError(f"invalid version {text!r}: bad character in {kind} {ident!r}")
+    for ident in pre:
+        if _is_numeric(ident) and len(ident) > 1 and ident[0] == "0":
+            raise VersionError(f"invalid version {text!r}: leading zero in pre-release {ident!r}")
+    return Version(numbers[0], numbers[1], numbers[2], pre, build)
