@@ -14,6 +14,9 @@ import click
 
 from repo_tool import __version__
 from repo_tool.cli.manifest_cmd import manifest
+from repo_tool.cli.publish_cmd import COMMANDS as PUBLISH_COMMANDS
+from repo_tool.cli.quickstart_cmd import quickstart_cmd
+from repo_tool.cli.root_cmd import keys_group, root_group
 from repo_tool.cli.waves_cmd import waves
 from repo_tool.errors import RepoToolError
 
@@ -26,6 +29,11 @@ def cli() -> None:
 
 cli.add_command(waves)
 cli.add_command(manifest)
+cli.add_command(keys_group)
+cli.add_command(root_group)
+cli.add_command(quickstart_cmd)
+for _command in PUBLISH_COMMANDS:
+    cli.add_command(_command)
 
 
 def _fail(message: str, code: int) -> None:

@@ -1,0 +1,345 @@
+"""``publish``, ``publish-release``, ``refresh``, ``rollout``, ``set-max-version``, ``remove-update``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from repo_tool.cli.common import (
+    echo_json,
+    load_policy,
+    load_release,
+    now_ns,
+    parse_time_option,
+    parse_version_option,
+    read_text,
+    warn,
+)
+from repo_tool.config import RepoConfig, load_config
+from repo_tool.core.instant import format_instant, format_whole_seconds
+from repo_tool.core.manifest import Manifest
+from repo_tool.core.schedule import schedule
+from repo_tool.core.semver import Version
+from repo_tool.core.yamlfile import load_yaml
+from repo_tool.errors import ConfigError, UsageError
+from repo_tool.publish import (
+    Location,
+    Outcome,
+    PublishOptions,
+    ReleaseImages,
+    edit_manifest,
+    publish,
+    publish_many,
+    refresh,
+    rollout,
+)
+
+
+def _progress(message: str) -> None:
+    click.echo(f"wrote {message}", err=True)
+
+
+def repo_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--config/--repo/--variant/--arch, shared by every command that edits a live repo."""
+    for decorator in reversed([
+        click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
+                     help="repo-tool.yaml, or a pubsys Infra.toml."),
+        click.option("--repo", "repo_name", default=None, help="Repository name in the config (if several)."),
+        click.option("--variant", required=True, help="Variant, e.g. aws-k8s-1.28."),
+        click.option("--arch", required=True, help="Architecture: x86_64 or aarch64."),
+        click.option("--plan", "plan_only", is_flag=True, help="Print what would change; write and sign nothing."),
+        click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
+        click.option("--allow-expired", is_flag=True, help="Load the live repo even if its metadata expired."),
+    ]):
+        func = decorator(func)
+    return func
+
+
+def _location(config_path: str, repo_name: str | None, variant: str, arch: str) -> Location:
+    config = load_config(Path(config_path), repo_name)
+    return Location.of(config, variant, arch)
+
+
+def _wave_rows(waves: dict[int, int]) -> list[str]:
+    lines = []
+    for row in schedule(waves):
+        seeds = f"{row.first_seed}-{row.last_seed}" if row.first_seed != row.last_seed else str(row.first_seed)
+        start = format_instant(row.start_time) if row.start_time is not None else "when published"
+        end = format_instant(row.end_time) if row.end_time is not None else "-"
+        lines.append(f"  {row.kind:<8} seeds {seeds:<10} from {start:<32} all by {end}")
+    return lines
+
+
+def report(outcome: Outcome, as_json: bool) -> dict[str, Any]:
+    data = outcome.to_json()
+    for message in outcome.warnings:
+        warn(message)
+    if as_json:
+        return data
+    loc = outcome.location
+    verb = "would publish" if outcome.planned_only else "published"
+    click.echo(f"{loc.variant}/{loc.arch} ({loc.meta.url}): {verb}")
+    if outcome.manifest_before != outcome.manifest_after:
+        click.echo("manifest.json changes:")
+        for line in outcome.manifest_diff()[2:]:
+            click.echo(f"  {line}")
+    if outcome.waves is not None:
+        click.echo("waves:")
+        for line in _wave_rows(outcome.waves):
+            click.echo(line)
+    if outcome.plan.targets:
+        click.echo("targets to add:" if outcome.planned_only else "targets added:")
+        for target in outcome.plan.targets:
+            click.echo(f"  {target.name}  {target.length} bytes  sha256 {target.sha256}")
+    for name, _ in outcome.plan.roots:
+        click.echo(f"root: {name}")
+    for role in ("targets", "snapshot", "timestamp"):
+        click.echo(f"{role}: version {outcome.plan.versions[role]}, "
+                   f"expires {format_whole_seconds(outcome.plan.expires[role])}")
+    return data
+
+
+@click.command("publish")
+@repo_options
+@click.option("--version", "version_text", required=True, help="Release version (a leading 'v' is dropped).")
+@click.option("--boot-image", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--root-image", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--hash-image", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--link-target", "link_targets", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Extra target file (copied into the targets store; names stay the file names).")
+@click.option("--copy-target", "copy_targets", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Extra target file (migrations, kmod kit ...).")
+@click.option("--release-config", "release_config", default=None, type=click.Path(dir_okay=False),
+              help="Release.toml: its migrations replace the manifest's.")
+@click.option("--wave-policy", default=None, help="Policy file or name (default: the repo's wave_policy).")
+@click.option("--release-start-time", "start_text", default=None,
+              help="RFC 3339 time or offset ('in 2 hours'); waves and expirations count from it. Default: now.")
+@click.option("--init", is_flag=True, help="Start a new repository (refused if one exists).")
+@click.option("--new-manifest", is_flag=True, help="The live repo has no manifest.json yet: start one.")
+@click.option("--root-role", "root_roles", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A new root (N+1.root.json, cross-signed) to publish with this release; repeat for a chain.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Files hashed at once (default: CPUs).")
+def publish_cmd(config_path: str, repo_name: str | None, variant: str, arch: str, plan_only: bool, as_json: bool,
+                allow_expired: bool, version_text: str, boot_image: Path, root_image: Path, hash_image: Path,
+                link_targets: tuple[Path, ...], copy_targets: tuple[Path, ...], release_config: str | None,
+                wave_policy: str | None, start_text: str | None, init: bool, new_manifest: bool,
+                root_roles: tuple[Path, ...], jobs: int | None) -> None:
+    """Add a release to a variant/arch repository: targets, manifest.json, waves, signed metadata."""
+    now = now_ns()
+    location = _location(config_path, repo_name, variant, arch)
+    options = _options(location.config, version_text, release_config, wave_policy, start_text, now)
+    options.init, options.allow_expired, options.new_manifest = init, allow_expired, new_manifest
+    options.new_root_files = list(root_roles)
+    images = ReleaseImages(variant, arch, boot_image, root_image, hash_image, list(link_targets), list(copy_targets))
+    outcome = publish(location, images, options, now, not plan_only, jobs, None if as_json else _progress)
+    data = report(outcome, as_json)
+    if as_json:
+        echo_json(data)
+
+
+def _options(config: RepoConfig, version_text: str, release_config: str | None, wave_policy: str | None,
+             start_text: str | None, now: int) -> PublishOptions:
+    version = parse_version_option(version_text[1:] if version_text.startswith("v") else version_text, "--version")
+    policy, _ = load_policy(wave_policy or config.wave_policy)
+    start = now if start_text is None else parse_time_option(start_text, now, "--release-start-time")
+    migrations = load_release(release_config).migrations if release_config else None
+    return PublishOptions(version=version, policy=policy, start=start, migrations=migrations)
+
+
+_RELEASE_KEYS = {"config", "repo", "version", "release_config", "wave_policy", "release_start_time", "repos"}
+_ENTRY_KEYS = {"variant", "arch", "boot_image", "root_image", "hash_image", "link_targets", "copy_targets"}
+
+
+@click.command("publish-release")
+@click.argument("release_file", type=click.Path(dir_okay=False))
+@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
+              help="Config file (default: 'config' in the release file).")
+@click.option("--repo", "repo_name", default=None, help="Repository name (default: 'repo' in the release file).")
+@click.option("--plan", "plan_only", is_flag=True, help="Print what would change; write and sign nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option("--allow-expired", is_flag=True, help="Load live repos even if their metadata expired.")
+@click.option("--init", is_flag=True, help="Start new repositories (each refused if it exists).")
+@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Files hashed at once (default: CPUs).")
+def publish_release_cmd(release_file: str, config_path: str | None, repo_name: str | None, plan_only: bool,
+                        as_json: bool, allow_expired: bool, init: bool, jobs: int | None) -> None:
+    """Publish one version to many variant/arch repositories (RELEASE.yaml), shared targets once.
+
+    \b
+    version: 1.2.0
+    config: repo-tool.yaml          # optional, relative to this file
+    repo: prod                      # optional
+    release_config: Release.toml    # optional
+    wave_policy: default            # optional
+    repos:
+      - {variant: aws-k8s-1.28, arch: x86_64, boot_image: ..., root_image: ..., hash_image: ...,
+         copy_targets: [...]}
+    """
+    now = now_ns()
+    path = Path(release_file)
+    data = load_yaml(read_text(path, "release file"), ConfigError)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping")
+    unknown = sorted(set(data) - _RELEASE_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key {unknown[0]!r} (known: {', '.join(sorted(_RELEASE_KEYS))})")
+    base = path.resolve().parent
+
+    def rel(value: object, where: str) -> Path:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{path}: {where}: expected a path")
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else base / p
+
+    cfg_path = Path(config_path) if config_path else rel(data.get("config"), "config (or pass --config)")
+    config = load_config(cfg_path, repo_name or data.get("repo"))
+    if "version" not in data:
+        raise ConfigError(f"{path}: version is required")
+    release_cfg = str(rel(data["release_config"], "release_config")) if data.get("release_config") else None
+    start_text = data.get("release_start_time")
+    if start_text is not None and not isinstance(start_text, str):
+        raise ConfigError(f"{path}: release_start_time: expected a string")
+    options = _options(config, str(data["version"]), release_cfg, data.get("wave_policy"), start_text, now)
+    options.init, options.allow_expired = init, allow_expired
+    entries = data.get("repos")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{path}: repos: expected a non-empty list")
+    jobs_list = []
+    seen: set[tuple[str, str]] = set()
+    for i, entry in enumerate(entries):
+        where = f"repos[{i}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{path}: {where}: expected a mapping")
+        bad = sorted(set(entry) - _ENTRY_KEYS)
+        if bad:
+            raise ConfigError(f"{path}: {where}: unknown key {bad[0]!r}")
+        for key in ("variant", "arch"):
+            if not isinstance(entry.get(key), str):
+                raise ConfigError(f"{path}: {where}.{key}: required")
+        pair = (entry["variant"], entry["arch"])
+        if pair in seen:
+            raise ConfigError(f"{path}: {where}: {pair[0]}/{pair[1]} is listed twice")
+        seen.add(pair)
+        extra = {}
+        for key in ("link_targets", "copy_targets"):
+            value = entry.get(key, [])
+            if not isinstance(value, list):
+                raise ConfigError(f"{path}: {where}.{key}: expected a list of paths")
+            extra[key] = [rel(v, f"{where}.{key}") for v in value]
+        images = ReleaseImages(
+            entry["variant"], entry["arch"],
+            rel(entry.get("boot_image"), f"{where}.boot_image"),
+            rel(entry.get("root_image"), f"{where}.root_image"),
+            rel(entry.get("hash_image"), f"{where}.hash_image"),
+            extra["link_targets"], extra["copy_targets"],
+        )
+        jobs_list.append((Location.of(config, images.variant, images.arch), images))
+    outcomes = publish_many(jobs_list, options, now, not plan_only, jobs, None if as_json else _progress)
+    results = [report(o, as_json) for o in outcomes]
+    if as_json:
+        echo_json({"version": str(options.version), "repos": results})
+
+
+@click.command("refresh")
+@repo_options
+@click.option("--unsafe", is_flag=True, help="Refresh even if the live metadata already expired (revive it).")
+@click.option("--root-role", "root_roles", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A new root (N+1.root.json) to publish; repeat for a chain.")
+def refresh_cmd(config_path: str, repo_name: str | None, variant: str, arch: str, plan_only: bool, as_json: bool,
+                allow_expired: bool, unsafe: bool, root_roles: tuple[Path, ...]) -> None:
+    """Re-sign targets, snapshot and timestamp with fresh expirations (for a scheduler)."""
+    location = _location(config_path, repo_name, variant, arch)
+    outcome = refresh(location, now_ns(), not plan_only, unsafe or allow_expired, list(root_roles),
+                      None if as_json else _progress)
+    data = report(outcome, as_json)
+    if as_json:
+        echo_json(data)
+
+
+@click.group("rollout")
+def rollout_group() -> None:
+    """Control the rollout of a published update: pause, resume, halt, reschedule."""
+
+
+def _rollout_command(action: str, help_text: str) -> click.Command:
+    @repo_options
+    @click.option("--version", "version_text", default=None,
+                  help="The update to act on (default: the newest for this variant/arch).")
+    def command(config_path: str, repo_name: str | None, variant: str, arch: str, plan_only: bool, as_json: bool,
+                allow_expired: bool, version_text: str | None, **extra: Any) -> None:
+        now = now_ns()
+        location = _location(config_path, repo_name, variant, arch)
+        version = parse_version_option(version_text, "--version") if version_text else None
+        policy, start = None, None
+        if action == "reschedule":
+            policy, _ = load_policy(extra["wave_policy"])
+            if extra.get("start_text"):
+                start = parse_time_option(extra["start_text"], now, "--start")
+        outcome = rollout(location, action, now, not plan_only, version, policy, start, allow_expired,
+                          None if as_json else _progress)
+        data = report(outcome, as_json)
+        if as_json:
+            echo_json(data)
+
+    command.__doc__ = help_text
+    if action == "reschedule":
+        command = click.option("--start", "start_text", default=None,
+                               help="When the new waves start (RFC 3339 or offset; default now).")(command)
+        command = click.option("--wave-policy", required=True,
+                               help="Policy file or name: default, accelerated, slow-roll, ohno.")(command)
+    return click.command(action)(command)
+
+
+rollout_group.add_command(_rollout_command(
+    "pause", "Stop offering the update to hosts not yet reached; remember the schedule for resume."))
+rollout_group.add_command(_rollout_command(
+    "resume", "Continue a paused rollout; the remaining waves shift by the length of the pause."))
+rollout_group.add_command(_rollout_command(
+    "halt", "Stop the rollout for every host not yet updated (reschedule to start again)."))
+rollout_group.add_command(_rollout_command(
+    "reschedule", "Replace the waves from a policy, e.g. accelerate or an emergency policy (ohno)."))
+
+
+@click.command("set-max-version")
+@repo_options
+@click.option("--max-version", "max_text", required=True, help="New max_version for this variant/arch's updates.")
+def set_max_version_cmd(config_path: str, repo_name: str | None, variant: str, arch: str, plan_only: bool,
+                        as_json: bool, allow_expired: bool, max_text: str) -> None:
+    """Set max_version on the live repo's updates for this variant/arch (hosts stop above it)."""
+    max_version = parse_version_option(max_text, "--max-version")
+
+    def edit(manifest: Manifest) -> list[str]:
+        if manifest.update_max_version(max_version, arch, variant) == 0:
+            raise UsageError(f"manifest.json has no update for {variant} {arch}")
+        return []
+
+    outcome = edit_manifest(_location(config_path, repo_name, variant, arch), now_ns(), not plan_only, edit,
+                            allow_expired, None if as_json else _progress)
+    data = report(outcome, as_json)
+    if as_json:
+        echo_json(data)
+
+
+@click.command("remove-update")
+@repo_options
+@click.option("--version", "version_text", required=True, help="The update to pull from manifest.json.")
+def remove_update_cmd(config_path: str, repo_name: str | None, variant: str, arch: str, plan_only: bool,
+                      as_json: bool, allow_expired: bool, version_text: str) -> None:
+    """Pull a release: remove its update from the live manifest (its targets stay, as they must)."""
+    version: Version = parse_version_option(version_text, "--version")
+
+    def edit(manifest: Manifest) -> list[str]:
+        if not any(u.matches(variant, arch, version) for u in manifest.updates):
+            raise UsageError(f"manifest.json has no update {variant} {arch} {version}")
+        return manifest.remove_update(variant, arch, version)
+
+    outcome = edit_manifest(_location(config_path, repo_name, variant, arch), now_ns(), not plan_only, edit,
+                            allow_expired, None if as_json else _progress)
+    data = report(outcome, as_json)
+    if as_json:
+        echo_json(data)
+
+
+COMMANDS = [publish_cmd, publish_release_cmd, refresh_cmd, rollout_group, set_max_version_cmd, remove_update_cmd]

@@ -1,0 +1,265 @@
+"""``keys generate`` and ``root init|add-key|remove-key|set-threshold|expire|set-version|bump-version|
+sign|cross-sign|verify|show`` (tuftool ``root`` semantics, SPEC §10.5)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from repo_tool.cli.common import echo_json, now_ns, parse_time_option, warn
+from repo_tool.core.instant import format_whole_seconds
+from repo_tool.errors import UsageError, VerificationError
+from repo_tool.keys import generate_private, write_private_key
+from repo_tool.localfs import write_atomic
+from repo_tool.metadata import TOP_ROLES, RoleFile
+from repo_tool.repository import verify_next_root, verify_trusted_root
+from repo_tool.rootfile import (
+    ROOT_EXPIRY_DEFAULT,
+    add_key,
+    describe,
+    load_public_entry,
+    new_root,
+    read_root_file,
+    remove_key,
+    root_file_bytes,
+    set_threshold,
+    sign,
+)
+from repo_tool.signers import load_signer
+
+ROLE_CHOICE = click.Choice(TOP_ROLES)
+
+
+@click.group("keys")
+def keys_group() -> None:
+    """Signing keys."""
+
+
+@keys_group.command("generate")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--type", "keytype", type=click.Choice(["ed25519", "ecdsa", "rsa"]), default="ed25519",
+              show_default=True, help="ecdsa = P-256; rsa = 3072 bits, rsassa-pss-sha256.")
+@click.option("--passphrase-env", default=None, metavar="VAR",
+              help="Encrypt the private key with the passphrase in environment variable VAR.")
+@click.option("--public", "public_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the public key (PEM) here, for key holders who sign elsewhere.")
+@click.option("--json", "as_json", is_flag=True, help="Print the key ID and public key entry as JSON.")
+def generate(path: Path, keytype: str, passphrase_env: str | None, public_path: Path | None, as_json: bool) -> None:
+    """Generate a private key at PATH (mode 0600) and print its TUF key ID."""
+    import os
+
+    passphrase = None
+    if passphrase_env:
+        value = os.environ.get(passphrase_env)
+        if not value:
+            raise UsageError(f"--passphrase-env: environment variable {passphrase_env} is not set")
+        passphrase = value.encode()
+    private = generate_private(keytype)
+    generated = write_private_key(path, private, passphrase)
+    if public_path is not None:
+        from cryptography.hazmat.primitives import serialization
+
+        pem = private.public_key().public_bytes(serialization.Encoding.PEM,
+                                                serialization.PublicFormat.SubjectPublicKeyInfo)
+        write_atomic(public_path, pem, mode=0o644)
+    if as_json:
+        echo_json({"path": str(path), "keyid": generated.keyid, "key": generated.entry})
+    else:
+        click.echo(generated.keyid)
+
+
+@click.group("root")
+def root_group() -> None:
+    """Create, edit, sign and verify root.json (every edit except sign clears signatures)."""
+
+
+def _edit(path: Path, change: str) -> tuple[RoleFile, dict[str, object]]:
+    root = read_root_file(path)
+    if root.signatures:
+        warn(f"{path}: {change} clears the {len(root.signatures)} existing signature(s); sign again")
+    return root, root.signed
+
+
+def _save(path: Path, signed: dict[str, object], signatures: list[dict[str, object]] | None = None) -> None:
+    write_atomic(path, root_file_bytes(signed, signatures), mode=0o644)
+
+
+@root_group.command("init")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--version", "version", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--expires", "expires_text", default=ROOT_EXPIRY_DEFAULT, show_default=True,
+              help="RFC 3339 time or offset from now.")
+@click.option("--threshold", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Initial threshold of every role (tuftool uses a 1507 placeholder; set each with set-threshold).")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(path: Path, version: int, expires_text: str, threshold: int, force: bool) -> None:
+    """Write a new, unsigned root: consistent snapshots, spec 1.0.0, no keys."""
+    if path.exists() and not force:
+        raise UsageError(f"{path} exists; pass --force to overwrite it")
+    expires = parse_time_option(expires_text, now_ns(), "--expires")
+    _save(path, new_root(expires, version, threshold))
+    click.echo(f"{path}: root version {version}, expires {format_whole_seconds(expires)}")
+
+
+@root_group.command("add-key")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-k", "--key", "sources", multiple=True, required=True,
+              help="Key source (private key path, file:, envvar:, awskms:) or a public key PEM file.")
+@click.option("-r", "--role", "roles", multiple=True, required=True, type=ROLE_CHOICE)
+def add_key_cmd(path: Path, sources: tuple[str, ...], roles: tuple[str, ...]) -> None:
+    """Add public keys to the root and list them for ROLEs; print each key ID."""
+    _, signed = _edit(path, "add-key")
+    ids = [add_key(signed, load_public_entry(source), list(roles)) for source in sources]
+    _save(path, signed)
+    for keyid in ids:
+        click.echo(keyid)
+
+
+@root_group.command("remove-key")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("keyid")
+@click.argument("role", required=False, type=ROLE_CHOICE)
+def remove_key_cmd(path: Path, keyid: str, role: str | None) -> None:
+    """Remove KEYID (a unique prefix is enough) from ROLE, or from every role and the key list."""
+    _, signed = _edit(path, "remove-key")
+    remove_key(signed, keyid, role)
+    _save(path, signed)
+
+
+@root_group.command("set-threshold")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("role", type=ROLE_CHOICE)
+@click.argument("threshold", type=click.IntRange(min=1))
+def set_threshold_cmd(path: Path, role: str, threshold: int) -> None:
+    """Set how many of ROLE's keys must sign."""
+    _, signed = _edit(path, "set-threshold")
+    set_threshold(signed, role, threshold)
+    _save(path, signed)
+
+
+@root_group.command("expire")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("time_text", metavar="TIME")
+def expire_cmd(path: Path, time_text: str) -> None:
+    """Set expires: RFC 3339 or 'in N hours|days|weeks' (whole seconds)."""
+    _, signed = _edit(path, "expire")
+    signed["expires"] = format_whole_seconds(parse_time_option(time_text, now_ns(), "TIME"))
+    _save(path, signed)
+
+
+@root_group.command("set-version")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("version", type=click.IntRange(min=1))
+def set_version_cmd(path: Path, version: int) -> None:
+    """Set the root version."""
+    _, signed = _edit(path, "set-version")
+    signed["version"] = version
+    _save(path, signed)
+
+
+@root_group.command("bump-version")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--expires", "expires_text", default=None,
+              help="Also set expires (RFC 3339 or offset from now), e.g. 'in 52 weeks'.")
+def bump_version_cmd(path: Path, expires_text: str | None) -> None:
+    """Version + 1: the start of a root rotation (then edit keys, sign, cross-sign)."""
+    _, signed = _edit(path, "bump-version")
+    signed["version"] = int(str(signed["version"])) + 1
+    if expires_text:
+        signed["expires"] = format_whole_seconds(parse_time_option(expires_text, now_ns(), "--expires"))
+    _save(path, signed)
+    click.echo(f"{path}: version {signed['version']}")
+
+
+def _sign(path: Path, sources: tuple[str, ...], old_root: Path | None, ignore_threshold: bool) -> None:
+    root = read_root_file(path)
+    cross = read_root_file(old_root).signed if old_root else None
+    if cross is not None and int(cross["version"]) + 1 != root.version:
+        raise UsageError(f"{old_root} is version {cross['version']}; {path} must be version {cross['version']} + 1")
+    signers = [load_signer(source) for source in sources]
+    result = sign(root, signers, cross)
+    for source in result.skipped:
+        warn(f"key {source} is not a root key of {old_root or path}; it did not sign")
+    if result.missing and not ignore_threshold:
+        short = "; ".join(f"{what}: {have} of {need}" for what, (have, need) in result.missing.items())
+        if any(what.endswith("keys") for what in result.missing):
+            raise VerificationError(f"{path}: thresholds cannot be met ({short}); nothing written")
+        write_atomic(path, result.data, mode=0o644)
+        click.echo(f"{path}: added {len(result.added)} signature(s); still short: {short}")
+        return
+    if result.missing:
+        warn(f"{path}: thresholds not met: {result.missing}")
+    write_atomic(path, result.data, mode=0o644)
+    click.echo(f"{path}: added {len(result.added)} signature(s); thresholds met")
+
+
+@root_group.command("sign")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-k", "--key", "sources", multiple=True, required=True, help="Key source to sign with (repeatable).")
+@click.option("-c", "--cross-sign", "old_root", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Sign with keys of this previous root instead (rotation).")
+@click.option("-i", "--ignore-threshold", is_flag=True, help="Write even if a role's key list is below threshold.")
+def sign_cmd(path: Path, sources: tuple[str, ...], old_root: Path | None, ignore_threshold: bool) -> None:
+    """Append signatures (kept across runs, so holders can sign one after another, offline)."""
+    _sign(path, sources, old_root, ignore_threshold)
+
+
+@root_group.command("cross-sign")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--old-root", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The root being replaced (version N-1).")
+@click.option("-k", "--key", "sources", multiple=True, required=True, help="A root key of the old root.")
+def cross_sign_cmd(path: Path, old_root: Path, sources: tuple[str, ...]) -> None:
+    """Rotation: sign new root PATH (version N) with root keys of OLD root (N-1)."""
+    _sign(path, sources, old_root, False)
+
+
+@root_group.command("verify")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--previous", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The root it replaces: PATH must be its version + 1 and signed by its root keys too.")
+@click.option("--check-expiry", is_flag=True, help="Also fail if the root has expired.")
+def verify_cmd(path: Path, previous: Path | None, check_expiry: bool) -> None:
+    """Verify a root: tough's parsing rules, its own thresholds, and (with --previous) the rotation."""
+    raw = path.read_bytes() if path.is_file() else b""
+    if not raw:
+        raise UsageError(f"{path}: cannot read")
+    if previous is not None:
+        old = verify_trusted_root(previous.read_bytes(), str(previous))
+        root = verify_next_root(old, raw, str(path))
+    else:
+        root = verify_trusted_root(raw, str(path))
+    for role in TOP_ROLES:
+        role_def = root.signed["roles"][role]
+        if role_def["threshold"] > len(role_def["keyids"]):
+            raise VerificationError(f"{path}: {role} threshold {role_def['threshold']} exceeds its "
+                                    f"{len(role_def['keyids'])} keys")
+    if check_expiry and root.expires <= now_ns():
+        raise VerificationError(f"{path}: expired at {root.signed['expires']}")
+    click.echo(f"{path}: root version {root.version} verifies")
+
+
+@root_group.command("show")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def show_cmd(path: Path, as_json: bool) -> None:
+    """Summarise a root: version, expiry, keys per role, who signed."""
+    info = describe(read_root_file(path))
+    if as_json:
+        echo_json(info)
+        return
+    click.echo(f"root version {info['version']}, expires {info['expires']}, spec {info['spec_version']}")
+    keys = info["keys"]
+    assert isinstance(keys, dict)
+    roles = info["roles"]
+    assert isinstance(roles, dict)
+    for role, role_info in roles.items():
+        click.echo(f"{role}: threshold {role_info['threshold']} of {len(role_info['keyids'])}")
+        for keyid in role_info["keyids"]:
+            kind = keys.get(keyid, {}).get("keytype", "MISSING")
+            click.echo(f"  {keyid}  {kind}")
+    valid = info["valid_root_signatures"]
+    assert isinstance(valid, list)
+    click.echo(f"signatures: {len(info['signatures'])} ({len(valid)} valid root signatures)")
+

@@ -1,0 +1,284 @@
+"""Publisher configuration: ``repo-tool.yaml``, or pubsys's ``Infra.toml`` read unchanged.
+
+``repo-tool.yaml``::
+
+    repos:
+      dev:
+        metadata_url: file://repo/metadata     # <variant>/<arch>/ is appended
+        targets_url: file://repo/targets       # shared by every variant/arch
+        root: root.json                        # trusted root.json
+        signers:                               # key sources per role; a list each, so thresholds > 1 work
+          root: [keys/root.pem]
+          targets: [keys/targets.pem]
+          snapshot: [keys/snapshot.pem]
+          timestamp: [keys/timestamp.pem]
+        expiration: {snapshot: 2 weeks, targets: 2 weeks, timestamp: 1 week}   # or a pubsys TOML path
+        wave_policy: default                   # a shipped policy name or a path
+
+``signers`` may also be one list used for every role (pubsys style).  Relative
+paths are relative to the config file.  In ``Infra.toml`` each ``[repo.NAME]``
+gives ``metadata_base_url``, ``targets_url``, ``root_role_url`` (+ optional
+``root_role_sha512``) and ``signing_keys`` (``file``/``kms``/``env``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from repo_tool.core.instant import parse_offset
+from repo_tool.core.toml import load_toml
+from repo_tool.core.yamlfile import load_yaml
+from repo_tool.errors import ConfigError, OffsetError
+from repo_tool.metadata import TOP_ROLES, Expirations
+from repo_tool.signers import KeySigner, load_signer
+
+DEFAULT_EXPIRATION_TEXT = {"snapshot": "2 weeks", "targets": "2 weeks", "timestamp": "1 week"}
+_REPO_KEYS = {"metadata_url", "targets_url", "root", "signers", "expiration", "wave_policy"}
+
+
+@dataclass
+class RepoConfig:
+    name: str
+    source: Path
+    base_dir: Path
+    metadata_url: str
+    targets_url: str
+    root: Path
+    signers: dict[str, list[str]]
+    expirations: Expirations
+    wave_policy: str = "default"
+    root_sha512: str | None = None
+    _cache: dict[str, KeySigner] = field(default_factory=dict, repr=False)
+
+    def read_root(self) -> bytes:
+        try:
+            raw = self.root.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{self.source}: repo {self.name}: cannot read trusted root {self.root}: "
+                              f"{exc.strerror}") from None
+        if self.root_sha512 and hashlib.sha512(raw).hexdigest() != self.root_sha512.lower():
+            raise ConfigError(f"{self.source}: repo {self.name}: {self.root} does not match root_role_sha512")
+        return raw
+
+    def role_signers(self, roles: tuple[str, ...] = TOP_ROLES) -> dict[str, list[KeySigner]]:
+        """Load each configured key once (a key may serve several roles)."""
+        result: dict[str, list[KeySigner]] = {}
+        for role in roles:
+            loaded = []
+            for source in self.signers.get(role, []):
+                if source not in self._cache:
+                    try:
+                        self._cache[source] = load_signer(source, self.base_dir)
+                    except ConfigError as exc:
+                        raise exc.within(f"{self.source}: repo {self.name}: signers.{role}") from None
+                loaded.append(self._cache[source])
+            result[role] = loaded
+        return result
+
+
+def parse_expirations(data: object, where: str) -> Expirations:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a table with snapshot/targets/timestamp expirations")
+    names = {"snapshot": "snapshot_expiration", "targets": "targets_expiration", "timestamp": "timestamp_expiration"}
+    pubsys_style = any(k.endswith("_expiration") for k in data)
+    values: dict[str, int] = {}
+    for role, pubsys_key in names.items():
+        key = pubsys_key if pubsys_style else role
+        if key not in data:
+            raise ConfigError(f"{where}: missing {key}")
+        text = data[key]
+        if not isinstance(text, str):
+            raise ConfigError(f"{where}: {key}: expected a string such as '2 weeks'")
+        try:
+            values[role] = parse_offset(text)
+        except OffsetError as exc:
+            raise exc.within(f"{where}: {key}") from None
+    allowed = set(names.values()) if pubsys_style else set(names)
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}")
+    return Expirations(**values)
+
+
+def load_expiration_policy(path: Path) -> Expirations:
+    """pubsys's expiration-policy TOML (``snapshot_expiration`` ...), read unchanged."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    data = load_toml(text, ConfigError) if path.suffix == ".toml" else load_yaml(text, ConfigError)
+    return parse_expirations(data, str(path))
+
+
+DEFAULT_EXPIRATIONS = parse_expirations(DEFAULT_EXPIRATION_TEXT, "default expiration")
+
+
+def _path_from_url(value: str, base: Path) -> Path:
+    parsed = urlparse(value)
+    if parsed.scheme == "file":
+        raw = unquote(parsed.netloc + parsed.path) if parsed.netloc not in ("", "localhost") else unquote(parsed.path)
+    elif parsed.scheme in ("", ):
+        raw = value
+    else:
+        raise ConfigError(f"{value}: only file:// URLs or paths can be read here")
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _signer_lists(value: object, where: str) -> dict[str, list[str]]:
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list):
+        if not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: key sources must be strings")
+        return {role: list(value) for role in TOP_ROLES}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a list of key sources or a table of role → list")
+    result: dict[str, list[str]] = {}
+    for role, given in value.items():
+        if role not in TOP_ROLES:
+            raise ConfigError(f"{where}: unknown role {role!r} (roles: {', '.join(TOP_ROLES)})")
+        sources = [given] if isinstance(given, str) else given
+        if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
+            raise ConfigError(f"{where}.{role}: expected a list of key sources")
+        result[role] = list(sources)
+    return result
+
+
+def _load_yaml_repo(name: str, data: object, source: Path) -> RepoConfig:
+    where = f"{source}: repos.{name}"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a table")
+    unknown = sorted(set(data) - _REPO_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(_REPO_KEYS))})")
+    for key in ("metadata_url", "targets_url", "root"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            raise ConfigError(f"{where}: {key} is required (a string)")
+    base = source.parent
+    expiration = data.get("expiration")
+    if expiration is None:
+        expirations = DEFAULT_EXPIRATIONS
+    elif isinstance(expiration, str):
+        expirations = load_expiration_policy(_path_from_url(expiration, base))
+    else:
+        expirations = parse_expirations(expiration, f"{where}.expiration")
+    policy = data.get("wave_policy", "default")
+    if not isinstance(policy, str):
+        raise ConfigError(f"{where}.wave_policy: expected a policy name or path")
+    if policy not in ("default", "accelerated", "slow-roll", "ohno"):
+        policy = str(_path_from_url(policy, base))
+    return RepoConfig(
+        name=name,
+        source=source,
+        base_dir=base,
+        metadata_url=data["metadata_url"],
+        targets_url=data["targets_url"],
+        root=_path_from_url(data["root"], base),
+        signers=_signer_lists(data.get("signers", {}), f"{where}.signers"),
+        expirations=expirations,
+        wave_policy=policy,
+    )
+
+
+def _infra_signing_key(value: object, where: str) -> str:
+    if not isinstance(value, dict) or len(value) != 1:
+        raise ConfigError(f"{where}: expected one of file/kms/ssm/env")
+    kind, body = next(iter(value.items()))
+    if not isinstance(body, dict):
+        raise ConfigError(f"{where}.{kind}: expected a table")
+    if kind == "file" and isinstance(body.get("path"), str):
+        return f"file:{body['path']}"
+    if kind == "kms" and isinstance(body.get("key_id"), str):
+        return f"awskms:{body['key_id']}"
+    if kind == "env" and isinstance(body.get("var_name"), str):
+        return f"envvar:{body['var_name']}"
+    if kind == "ssm":
+        raise ConfigError(f"{where}: ssm signing keys are not supported; export the key to a file or KMS")
+    raise ConfigError(f"{where}: unsupported signing key {kind!r} or missing field")
+
+
+def _load_infra_repo(name: str, data: object, source: Path) -> RepoConfig:
+    where = f"{source}: repo.{name}"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a table")
+    for key in ("metadata_base_url", "targets_url", "root_role_url", "signing_keys"):
+        if key not in data:
+            raise ConfigError(f"{where}: {key} is required to publish with this repo")
+    base = source.parent
+    key = _infra_signing_key(data["signing_keys"], f"{where}.signing_keys")
+    sha = data.get("root_role_sha512")
+    return RepoConfig(
+        name=name,
+        source=source,
+        base_dir=base,
+        metadata_url=str(data["metadata_base_url"]),
+        targets_url=str(data["targets_url"]),
+        root=_path_from_url(str(data["root_role_url"]), base),
+        signers={role: [key] for role in TOP_ROLES},
+        expirations=DEFAULT_EXPIRATIONS,
+        root_sha512=sha if isinstance(sha, str) else None,
+    )
+
+
+def load_config(path: Path, repo: str | None) -> RepoConfig:
+    """Load repo ``repo`` (or the only one) from a YAML config or a pubsys Infra.toml."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    source = path.resolve()
+    if path.suffix == ".toml":
+        data = load_toml(text, ConfigError)
+        repos, loader, section = data.get("repo"), _load_infra_repo, "[repo.NAME]"
+    else:
+        try:
+            data = load_yaml(text, ConfigError)
+        except ConfigError as exc:
+            raise exc.within(str(path)) from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping with 'repos'")
+        unknown = sorted(set(data) - {"repos"})
+        if unknown:
+            raise ConfigError(f"{path}: unknown top-level key {unknown[0]!r}")
+        repos, loader, section = data.get("repos"), _load_yaml_repo, "repos"
+    if not isinstance(repos, dict) or not repos:
+        raise ConfigError(f"{path}: no repositories defined ({section})")
+    if repo is None:
+        if len(repos) != 1:
+            raise ConfigError(f"{path}: several repos defined ({', '.join(repos)}); choose one with --repo")
+        repo = next(iter(repos))
+    if repo not in repos:
+        raise ConfigError(f"{path}: no repo named {repo!r} (defined: {', '.join(repos)})")
+    return loader(repo, repos[repo], source)
+
+
+def config_text(name: str, metadata_url: str, targets_url: str, root: str, signers: dict[str, list[str]],
+                wave_policy: str = "default") -> str:
+    """A ``repo-tool.yaml`` as quickstart writes it (comments included)."""
+    lines = [
+        "# repo-tool configuration: one entry per repository family.",
+        "# Metadata for variant V and arch A lives under <metadata_url>/V/A/; targets are shared.",
+        "repos:",
+        f"  {name}:",
+        f"    metadata_url: {metadata_url}",
+        f"    targets_url: {targets_url}",
+        f"    root: {root}                # the trusted root.json (keep a copy offline)",
+        "    signers:                     # key sources per role: path, file:, envvar:NAME, awskms:KEY",
+    ]
+    for role in TOP_ROLES:
+        lines.append(f"      {role}: [{', '.join(signers.get(role, []))}]")
+    lines += [
+        "    expiration: {snapshot: 2 weeks, targets: 2 weeks, timestamp: 1 week}",
+        f"    wave_policy: {wave_policy}",
+        "",
+    ]
+    return "\n".join(lines)
+

@@ -1,0 +1,56 @@
+"""Streaming SHA-256 of local files, several at once (SPEC §10.2 step 4, gap §10.7.5).
+
+Each file is read once in large chunks into one reused buffer per worker, so
+memory stays at ``jobs × CHUNK`` whatever the file sizes.  hashlib releases
+the GIL while hashing large buffers, so threads hash on all cores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from repo_tool.errors import UsageError
+
+CHUNK = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FileDigest:
+    path: Path
+    length: int
+    sha256: str
+
+
+def hash_file(path: Path, chunk: int = CHUNK) -> FileDigest:
+    digest = hashlib.sha256()
+    buffer = bytearray(chunk)
+    view = memoryview(buffer)
+    length = 0
+    try:
+        with path.open("rb", buffering=0) as handle:
+            while True:
+                count = handle.readinto(buffer)
+                if not count:
+                    break
+                digest.update(view[:count])
+                length += count
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+    return FileDigest(path, length, digest.hexdigest())
+
+
+def hash_files(paths: Iterable[Path], jobs: int | None = None) -> dict[Path, FileDigest]:
+    """Hash every distinct path once, ``jobs`` at a time (default: one per CPU)."""
+    unique = list(dict.fromkeys(paths))
+    if not unique:
+        return {}
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(unique)))
+    if workers == 1:
+        return {path: hash_file(path) for path in unique}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sha256") as pool:
+        return dict(zip(unique, pool.map(hash_file, unique)))

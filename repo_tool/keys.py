@@ -1,0 +1,203 @@
+"""TUF public key entries and signatures, exactly as tough reads them (SPEC §3.1, §3.4).
+
+A *key entry* is the JSON object stored in a root's ``keys`` map.  Entries this
+tool creates are exactly ``{"keytype", "scheme", "keyval": {"public"}}``; entries
+read from elsewhere are kept verbatim (extra fields such as
+``keyid_hash_algorithms`` included) because the key ID is the SHA-256 of the
+canonical JSON of the *whole* entry.
+
+Verification is done here with pyca/cryptography rather than through a generic
+library so that it accepts exactly what tough (ring) accepts: RSA-PSS-SHA256
+with a 32-byte salt and a 2048-8192-bit modulus, ECDSA P-256 with DER
+signatures (PEM SPKI or hex SEC1 public keys), and Ed25519.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
+
+from repo_tool.errors import ConfigError
+from repo_tool.localfs import write_atomic
+from repo_tool.tufjson import canonical
+
+KEY_TYPES = ("ed25519", "ecdsa", "rsa")
+RSA_PSS = "rsassa-pss-sha256"
+ECDSA_P256 = "ecdsa-sha2-nistp256"
+ED25519 = "ed25519"
+RSA_MIN_BITS, RSA_MAX_BITS = 2048, 8192
+PSS_SALT = 32
+
+
+class KeyError_(ConfigError):
+    """A key file or key entry cannot be used."""
+
+
+def keyid_of(entry: dict[str, Any]) -> str:
+    """The TUF key ID: SHA-256 of the canonical JSON of the whole entry."""
+    return hashlib.sha256(canonical(entry)).hexdigest()
+
+
+# --- public keys --------------------------------------------------------------
+
+
+def entry_for_public(public: PublicKeyTypes) -> dict[str, Any]:
+    """A new key entry for ``public`` in the one spelling this tool writes."""
+    if isinstance(public, ed25519.Ed25519PublicKey):
+        raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return {"keytype": ED25519, "scheme": ED25519, "keyval": {"public": raw.hex()}}
+    pem = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    if isinstance(public, rsa.RSAPublicKey):
+        if not RSA_MIN_BITS <= public.key_size <= RSA_MAX_BITS:
+            raise KeyError_(f"RSA key of {public.key_size} bits: tough accepts {RSA_MIN_BITS}-{RSA_MAX_BITS}")
+        return {"keytype": "rsa", "scheme": RSA_PSS, "keyval": {"public": pem}}
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        if not isinstance(public.curve, ec.SECP256R1):
+            raise KeyError_(f"ECDSA curve {public.curve.name}: tough accepts only P-256 (secp256r1)")
+        return {"keytype": ECDSA_P256, "scheme": ECDSA_P256, "keyval": {"public": pem}}
+    raise KeyError_(f"unsupported key type {type(public).__name__}: use ed25519, ecdsa (P-256) or rsa")
+
+
+def tough_key_problem(entry: object) -> str | None:
+    """Why tough would refuse a root holding this key entry, or None (SPEC §3.1 table)."""
+    if not isinstance(entry, dict):
+        return "key entry is not an object"
+    keytype, scheme, keyval = entry.get("keytype"), entry.get("scheme"), entry.get("keyval")
+    if not isinstance(keyval, dict) or not isinstance(keyval.get("public"), str):
+        return "keyval.public is missing or not a string"
+    accepted = {("rsa", RSA_PSS), ("ed25519", ED25519), (ECDSA_P256, ECDSA_P256), ("ecdsa", ECDSA_P256)}
+    if (keytype, scheme) not in accepted:
+        return f"key type {keytype!r} with scheme {scheme!r} is not one tough accepts"
+    try:
+        public_key(entry)
+    except KeyError_ as exc:
+        return exc.message
+    return None
+
+
+def public_key(entry: dict[str, Any]) -> PublicKeyTypes:
+    """The cryptography public key of an entry (PEM SPKI, or hex for ed25519 / SEC1 ECDSA points)."""
+    keyval = entry.get("keyval")
+    text = keyval.get("public") if isinstance(keyval, dict) else None
+    if not isinstance(text, str):
+        raise KeyError_("key entry has no keyval.public string")
+    keytype = entry.get("keytype")
+    try:
+        if keytype == "ed25519":
+            return ed25519.Ed25519PublicKey.from_public_bytes(bytes.fromhex(text))
+        if text.startswith("-----BEGIN "):
+            key = serialization.load_pem_public_key(text.encode())
+        elif keytype in ("ecdsa", ECDSA_P256):
+            key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), bytes.fromhex(text))
+        else:
+            raise KeyError_(f"{keytype} public key is not PEM")
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise KeyError_(f"{keytype} public key cannot be read: {exc}") from None
+    if keytype == "rsa":
+        if not isinstance(key, rsa.RSAPublicKey):
+            raise KeyError_("keytype rsa but the PEM holds another kind of key")
+        if not RSA_MIN_BITS <= key.key_size <= RSA_MAX_BITS:
+            raise KeyError_(f"RSA modulus of {key.key_size} bits is outside {RSA_MIN_BITS}-{RSA_MAX_BITS}")
+    elif keytype in ("ecdsa", ECDSA_P256) and (
+        not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1)
+    ):
+        raise KeyError_("ECDSA key is not on P-256")
+    return key
+
+
+def same_public_key(a: PublicKeyTypes, b: PublicKeyTypes) -> bool:
+    return bool(public_der(a) == public_der(b))
+
+
+def public_der(key: PublicKeyTypes) -> bytes:
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def verify(entry: dict[str, Any], signature_hex: object, data: bytes) -> bool:
+    """True iff ``signature_hex`` is a valid signature by ``entry`` over ``data`` as tough checks it."""
+    if not isinstance(signature_hex, str):
+        return False
+    try:
+        signature = bytes.fromhex(signature_hex)
+        key = public_key(entry)
+        scheme = entry.get("scheme")
+        if isinstance(key, ed25519.Ed25519PublicKey) and scheme == ED25519:
+            key.verify(signature, data)
+        elif isinstance(key, rsa.RSAPublicKey) and scheme == RSA_PSS:
+            pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=PSS_SALT)
+            key.verify(signature, data, pss, hashes.SHA256())
+        elif isinstance(key, ec.EllipticCurvePublicKey) and scheme == ECDSA_P256:
+            key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+        else:
+            return False
+    except (InvalidSignature, ValueError, KeyError_):
+        return False
+    return True
+
+
+# --- private keys -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GeneratedKey:
+    path: Path
+    entry: dict[str, Any]
+    keyid: str
+
+
+def generate_private(keytype: str) -> PrivateKeyTypes:
+    if keytype == "ed25519":
+        return ed25519.Ed25519PrivateKey.generate()
+    if keytype == "ecdsa":
+        return ec.generate_private_key(ec.SECP256R1())
+    if keytype == "rsa":
+        return rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    raise KeyError_(f"unknown key type {keytype!r}: use ed25519, ecdsa or rsa")
+
+
+def private_pem(private: PrivateKeyTypes, passphrase: bytes | None = None) -> bytes:
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
+    )
+    return private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+
+
+def write_private_key(path: Path, private: PrivateKeyTypes, passphrase: bytes | None = None,
+                      overwrite: bool = False) -> GeneratedKey:
+    """Write a PKCS#8 PEM private key with mode 0600 (atomically) and return its public entry."""
+    if path.exists() and not overwrite:
+        raise KeyError_(f"{path}: already exists; refusing to overwrite a key")
+    entry = entry_for_public(private.public_key())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, private_pem(private, passphrase), mode=0o600)
+    return GeneratedKey(path, entry, keyid_of(entry))
+
+
+def load_private_pem(data: bytes, where: str, passphrase: bytes | None = None) -> PrivateKeyTypes:
+    """Read a PEM private key (PKCS#8 or PKCS#1/SEC1), encrypted if ``passphrase`` is given."""
+    try:
+        return serialization.load_pem_private_key(data, passphrase)
+    except TypeError as exc:
+        if "encrypted" in str(exc) or "Password" in str(exc):
+            raise KeyError_(f"{where}: the private key is encrypted; set REPO_TOOL_KEY_PASSPHRASE") from None
+        raise KeyError_(f"{where}: cannot read private key: {exc}") from None
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if passphrase:
+            reason = "wrong passphrase or not a PEM private key"
+        raise KeyError_(f"{where}: cannot read private key: {reason}") from None
+
+
+def env_passphrase() -> bytes | None:
+    value = os.environ.get("REPO_TOOL_KEY_PASSPHRASE")
+    return value.encode() if value else None

@@ -1,0 +1,388 @@
+"""Publishing operations on variant/arch repositories (SPEC §10.2, §10.4).
+
+Every operation has the same shape: a verified load of the live repository
+(or an explicit ``init``), an edit of the target list and ``manifest.json``,
+new signed metadata, a self-check, and then — unless only a plan was asked
+for — the ordered, atomic write of SPEC §4.  Everything that can fail (bad
+input, missing keys, unmet thresholds, an expired repository, a wrong trusted
+root) fails before the first byte is written.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from repo_tool.config import RepoConfig
+from repo_tool.core.instant import format_instant, format_whole_seconds, parse_instant
+from repo_tool.core.manifest import EMPTY_MANIFEST_BYTES, Images, Manifest, MigrationKey
+from repo_tool.core.rollout import halted_waves, paused_waves, resumed_waves
+from repo_tool.core.semver import Version
+from repo_tool.core.waves import WavePolicy
+from repo_tool.errors import ConfigError, ManifestError, UsageError, VerificationError
+from repo_tool.hashing import FileDigest, hash_files
+from repo_tool.metadata import RoleFile, check_safe_name
+from repo_tool.repository import (
+    MANIFEST,
+    TIMESTAMP,
+    NewTarget,
+    Plan,
+    Repo,
+    RepoEditor,
+    RepoMissingError,
+    load_repo,
+    read_target,
+    verify_next_root,
+    verify_trusted_root,
+    write_plan,
+)
+from repo_tool.storage import Storage, open_storage
+
+CUSTOM_KEY = "repo-tool"
+
+
+@dataclass
+class Location:
+    """The metadata storage of one variant/arch and the shared targets storage."""
+
+    config: RepoConfig
+    variant: str
+    arch: str
+    meta: Storage
+    targets: Storage
+
+    @classmethod
+    def of(cls, config: RepoConfig, variant: str, arch: str) -> Location:
+        check_safe_name(variant, "variant")
+        check_safe_name(arch, "arch")
+        meta = open_storage(config.metadata_url, config.base_dir).child(variant, arch)
+        targets = open_storage(config.targets_url, config.base_dir)
+        return cls(config, variant, arch, meta, targets)
+
+
+@dataclass
+class Outcome:
+    """What an operation did (or, for a plan, would do)."""
+
+    location: Location
+    plan: Plan
+    manifest_before: bytes
+    manifest_after: bytes
+    waves: dict[int, int] | None = None
+    warnings: list[str] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)
+    planned_only: bool = True
+
+    def manifest_diff(self) -> list[str]:
+        before = self.manifest_before.decode().splitlines()
+        after = self.manifest_after.decode().splitlines()
+        return list(difflib.unified_diff(before, after, "manifest.json (live)", "manifest.json (new)", lineterm=""))
+
+    def to_json(self) -> dict[str, Any]:
+        loc = self.location
+        return {
+            "repo": loc.config.name,
+            "variant": loc.variant,
+            "arch": loc.arch,
+            "metadata_url": loc.meta.url,
+            "targets_url": loc.targets.url,
+            "planned_only": self.planned_only,
+            "targets_added": [
+                {"name": t.name, "length": t.length, "sha256": t.sha256, "object": t.object_name}
+                for t in self.plan.targets
+            ],
+            "roots_added": [name for name, _ in self.plan.roots],
+            "versions": self.plan.versions,
+            "expires": {role: format_whole_seconds(ns) for role, ns in self.plan.expires.items()},
+            "waves": {str(k): format_instant(v) for k, v in sorted(self.waves.items())}
+            if self.waves is not None
+            else None,
+            "manifest_changed": self.manifest_before != self.manifest_after,
+            "written": self.written,
+            "warnings": self.warnings,
+        }
+
+
+@dataclass
+class Loaded:
+    location: Location
+    repo: Repo | None
+    root: RoleFile
+    new_roots: list[RoleFile]
+    manifest_bytes: bytes
+    warnings: list[str] = field(default_factory=list)
+
+    def manifest(self) -> Manifest:
+        try:
+            return Manifest.from_bytes(self.manifest_bytes)
+        except ManifestError as exc:
+            raise exc.within(f"{self.location.meta.url} manifest.json") from None
+
+
+def load_live(location: Location, now: int, *, init: bool = False, allow_expired: bool = False,
+              new_manifest: bool = False, new_root_files: list[Path] | None = None) -> Loaded:
+    """Verified load of the live repository (or the checks for ``init``), plus any new roots."""
+    config = location.config
+    trusted_raw = config.read_root()
+    warnings: list[str] = []
+    if init:
+        meta = location.meta
+        for name in (TIMESTAMP, "1.root.json"):
+            if meta.size(name) is not None:
+                raise UsageError(f"--init: {meta.describe(name)} exists; this repository is already initialised")
+        root = verify_trusted_root(trusted_raw, str(config.root))
+        if root.version != 1:
+            warnings.append(f"the trusted root is version {root.version}; versions 1..{root.version - 1} "
+                            "cannot be published by init, so clients must start from this root")
+        repo: Repo | None = None
+        new_roots = [root]
+        manifest_bytes = EMPTY_MANIFEST_BYTES
+    else:
+        try:
+            repo = load_repo(location.meta, trusted_raw, now, safe=not allow_expired,
+                             trusted_root_name=str(config.root))
+        except RepoMissingError as exc:
+            raise RepoMissingError(f"{exc.message}; pass --init to start a new repository") from None
+        root = repo.root
+        new_roots = [r for r in repo.roots if location.meta.size(f"{r.version}.root.json") is None]
+        if repo.expired:
+            warnings.append(f"loaded although expired: {', '.join(repo.expired)} (--allow-expired)")
+        data = read_target(repo, location.targets, MANIFEST)
+        if data is None:
+            if not new_manifest:
+                raise VerificationError(
+                    f"{location.meta.url}: the repository lists no manifest.json target; "
+                    "pass --new-manifest to start one"
+                )
+            data = EMPTY_MANIFEST_BYTES
+        manifest_bytes = data
+    for path in new_root_files or []:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"--root-role {path}: cannot read: {exc.strerror}") from None
+        root = verify_next_root(root, raw, str(path))
+        new_roots.append(root)
+    return Loaded(location, repo, root, new_roots, manifest_bytes, warnings)
+
+
+def finish(loaded: Loaded, editor: RepoEditor, manifest: Manifest | None, start: int, write: bool,
+           waves: dict[int, int] | None = None, progress: Callable[[str], None] | None = None,
+           manifest_custom: dict[str, Any] | None = None) -> Outcome:
+    """Put the (edited) manifest in, sign everything, and write unless this is a plan."""
+    location = loaded.location
+    after = loaded.manifest_bytes
+    if manifest is not None:
+        manifest.validate()
+        after = manifest.to_bytes()
+    if manifest is not None and (
+        after != loaded.manifest_bytes or loaded.repo is None or MANIFEST not in editor.targets
+    ):
+        editor.add_target(NewTarget(MANIFEST, len(after), hashlib.sha256(after).hexdigest(), after), replace=True)
+    if manifest_custom is not None:
+        editor.set_custom(MANIFEST, manifest_custom or None)
+    signers = location.config.role_signers()
+    plan = editor.build(signers, start, location.config.expirations)
+    plan.warnings.extend(loaded.warnings)
+    outcome = Outcome(location, plan, loaded.manifest_bytes, after, waves, list(loaded.warnings))
+    if write:
+        outcome.written = write_plan(plan, location.meta, location.targets, progress)
+        outcome.planned_only = False
+    return outcome
+
+
+# --- publish ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ReleaseImages:
+    variant: str
+    arch: str
+    boot: Path
+    root: Path
+    hash: Path
+    link_targets: list[Path] = field(default_factory=list)
+    copy_targets: list[Path] = field(default_factory=list)
+
+    def files(self) -> list[Path]:
+        return [*self.copy_targets, *self.link_targets, self.boot, self.root, self.hash]
+
+
+@dataclass
+class PublishOptions:
+    version: Version
+    policy: WavePolicy
+    start: int
+    migrations: dict[MigrationKey, list[str]] | None = None
+    init: bool = False
+    allow_expired: bool = False
+    new_manifest: bool = False
+    new_root_files: list[Path] = field(default_factory=list)
+
+
+def check_files(images: ReleaseImages) -> None:
+    for path in images.files():
+        if not path.is_file():
+            raise UsageError(f"{path}: no such file")
+        check_safe_name(path.name, "target name (file name)")
+
+
+def prepare_publish(location: Location, images: ReleaseImages, options: PublishOptions, now: int,
+                    digests: dict[Path, FileDigest]) -> tuple[Loaded, RepoEditor, Manifest, dict[int, int], list[str]]:
+    loaded = load_live(location, now, init=options.init, allow_expired=options.allow_expired,
+                       new_manifest=options.new_manifest, new_root_files=options.new_root_files)
+    editor = RepoEditor(loaded.root, loaded.repo, loaded.new_roots)
+    for path in images.files():
+        digest = digests[path]
+        editor.add_target(NewTarget(path.name, digest.length, digest.sha256, path))
+    manifest = loaded.manifest()
+    warnings = manifest.add_update(
+        options.version, None, location.arch, location.variant,
+        Images(boot=images.boot.name, root=images.root.name, hash=images.hash.name),
+    )
+    if options.migrations is not None:
+        manifest.set_migrations(options.migrations)
+    warnings += manifest.set_waves(location.variant, location.arch, options.version, options.start, options.policy)
+    missing = [n for n in manifest.target_names() if n not in editor.targets]
+    if missing:
+        warnings.append(f"manifest.json names targets the repository does not list: {', '.join(missing[:5])}"
+                        + (" ..." if len(missing) > 5 else ""))
+    waves = next(u.waves for u in manifest.updates if u.matches(location.variant, location.arch, options.version))
+    return loaded, editor, manifest, waves, warnings
+
+
+def publish(location: Location, images: ReleaseImages, options: PublishOptions, now: int, write: bool,
+            jobs: int | None = None, progress: Callable[[str], None] | None = None) -> Outcome:
+    check_files(images)
+    digests = hash_files(images.files(), jobs)
+    loaded, editor, manifest, waves, warnings = prepare_publish(location, images, options, now, digests)
+    outcome = finish(loaded, editor, manifest, options.start, write, waves, progress)
+    outcome.warnings.extend(warnings)
+    return outcome
+
+
+def publish_many(jobs_list: list[tuple[Location, ReleaseImages]], options: PublishOptions, now: int, write: bool,
+                 jobs: int | None = None, progress: Callable[[str], None] | None = None) -> list[Outcome]:
+    """One version into many variant/arch repos: every file hashed once, every plan built (and
+    self-checked) before anything is written, shared targets written once."""
+    for _, images in jobs_list:
+        check_files(images)
+    digests = hash_files([p for _, images in jobs_list for p in images.files()], jobs)
+    prepared = []
+    for location, images in jobs_list:
+        try:
+            loaded, editor, manifest, waves, warnings = prepare_publish(location, images, options, now, digests)
+            outcome = finish(loaded, editor, manifest, options.start, False, waves)
+        except (VerificationError, ConfigError, UsageError) as exc:
+            raise exc.within(f"{location.variant}/{location.arch}") from None
+        outcome.warnings.extend(warnings)
+        prepared.append(outcome)
+    if write:
+        done: set[tuple[str, str]] = set()
+        for outcome in prepared:
+            loc = outcome.location
+            shared = (loc.targets.url, "")
+            todo = [t for t in outcome.plan.targets if (shared[0], t.object_name) not in done]
+            outcome.plan.targets = todo
+            outcome.written = write_plan(outcome.plan, loc.meta, loc.targets, progress)
+            outcome.planned_only = False
+            done.update((shared[0], t.object_name) for t in todo)
+    return prepared
+
+
+# --- maintenance ---------------------------------------------------------------------------
+
+
+def refresh(location: Location, now: int, write: bool, unsafe: bool = False,
+            new_root_files: list[Path] | None = None, progress: Callable[[str], None] | None = None) -> Outcome:
+    """Re-sign targets, snapshot and timestamp with new expirations; targets and manifest untouched."""
+    loaded = load_live(location, now, allow_expired=unsafe, new_manifest=True, new_root_files=new_root_files)
+    editor = RepoEditor(loaded.root, loaded.repo, loaded.new_roots)
+    return finish(loaded, editor, None, now, write, progress=progress)
+
+
+def _manifest_custom(editor: RepoEditor) -> dict[str, Any]:
+    entry = editor.targets.get(MANIFEST) or {}
+    custom = entry.get("custom")
+    return dict(custom) if isinstance(custom, dict) else {}
+
+
+def _update_key(location: Location, version: Version) -> str:
+    return f"{location.variant} {location.arch} {version}"
+
+
+def _find_update_version(manifest: Manifest, location: Location, version: Version | None) -> Version:
+    mine = [u for u in manifest.updates if (u.variant, u.arch) == (location.variant, location.arch)]
+    if not mine:
+        raise UsageError(f"manifest.json has no update for {location.variant} {location.arch}")
+    if version is None:
+        return max(u.version for u in mine)
+    if not any(u.version == version for u in mine):
+        raise UsageError(f"manifest.json has no update {location.variant} {location.arch} {version}")
+    return version
+
+
+def rollout(location: Location, action: str, now: int, write: bool, version: Version | None = None,
+            policy: WavePolicy | None = None, start: int | None = None, allow_expired: bool = False,
+            progress: Callable[[str], None] | None = None) -> Outcome:
+    """``pause``, ``resume``, ``halt`` or ``reschedule`` the waves of one published update."""
+    loaded = load_live(location, now, allow_expired=allow_expired)
+    editor = RepoEditor(loaded.root, loaded.repo, loaded.new_roots)
+    manifest = loaded.manifest()
+    version = _find_update_version(manifest, location, version)
+    update = next(u for u in manifest.updates if u.matches(location.variant, location.arch, version))
+    custom = _manifest_custom(editor)
+    paused: dict[str, Any] = dict(custom.get(CUSTOM_KEY, {}).get("paused", {}))
+    key = _update_key(location, version)
+    if action == "pause":
+        if key in paused:
+            raise UsageError(f"{key} is already paused (since {paused[key]['paused_at']})")
+        new_waves, held = paused_waves(update.waves, now)
+        if not held:
+            raise UsageError(f"{key}: every wave has already started; nothing left to pause (use halt)")
+        update.waves = new_waves
+        paused[key] = {"paused_at": format_instant(now),
+                       "waves": {str(k): format_instant(v) for k, v in sorted(held.items())}}
+    elif action == "resume":
+        record = paused.pop(key, None)
+        if record is None:
+            raise UsageError(f"{key} is not paused")
+        held = {int(k): parse_instant(v) for k, v in record["waves"].items()}
+        update.waves = resumed_waves(update.waves, held, parse_instant(record["paused_at"]), now)
+    elif action == "halt":
+        update.waves = halted_waves(update.waves)
+        paused.pop(key, None)
+    elif action == "reschedule":
+        if policy is None:
+            raise UsageError("reschedule needs --wave-policy")
+        manifest.set_waves(location.variant, location.arch, version, now if start is None else start, policy)
+        paused.pop(key, None)
+    else:
+        raise UsageError(f"unknown rollout action {action!r}")
+    tool = dict(custom.get(CUSTOM_KEY, {}))
+    if paused:
+        tool["paused"] = paused
+    else:
+        tool.pop("paused", None)
+    if tool:
+        custom[CUSTOM_KEY] = tool
+    else:
+        custom.pop(CUSTOM_KEY, None)
+    waves = next(u.waves for u in manifest.updates if u.matches(location.variant, location.arch, version))
+    return finish(loaded, editor, manifest, now, write, waves, progress, manifest_custom=custom)
+
+
+def edit_manifest(location: Location, now: int, write: bool, edit: Callable[[Manifest], list[str]],
+                  allow_expired: bool = False, progress: Callable[[str], None] | None = None) -> Outcome:
+    """A verified load, a manifest edit (``set-max-version``, ``remove-update``), re-sign, write."""
+    loaded = load_live(location, now, allow_expired=allow_expired)
+    editor = RepoEditor(loaded.root, loaded.repo, loaded.new_roots)
+    manifest = loaded.manifest()
+    warnings = edit(manifest)
+    outcome = finish(loaded, editor, manifest, now, write, progress=progress)
+    outcome.warnings.extend(warnings)
+    return outcome

@@ -1,0 +1,115 @@
+"""A complete local setup in one directory: dev keys, a signed root, a config, sample
+images, and a repository with two published releases (the README's first command)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lz4.frame
+
+from repo_tool.config import config_text, load_config
+from repo_tool.core.instant import NANOS_PER_SECOND
+from repo_tool.core.semver import Version
+from repo_tool.core.waves import WavePolicy
+from repo_tool.errors import UsageError
+from repo_tool.keys import generate_private, write_private_key
+from repo_tool.localfs import write_atomic
+from repo_tool.metadata import TOP_ROLES, parse_role
+from repo_tool.publish import Location, Outcome, PublishOptions, ReleaseImages, publish
+from repo_tool.rootfile import add_key, new_root, root_file_bytes, sign
+from repo_tool.signers import load_signer
+
+VARIANT = "aws-k8s-1.28"
+ARCH = "x86_64"
+VERSIONS = ("1.0.0", "1.1.0")
+MIGRATION = "migrate_v1.1.0_sample-settings.lz4"
+ROOT_LIFETIME = 52 * 7 * 86400 * NANOS_PER_SECOND
+# Decompressed sizes; the node client's make-disk defaults are larger.
+IMAGE_SIZES = {"boot": 2 * 1024 * 1024, "root": 8 * 1024 * 1024, "hash": 256 * 1024}
+
+
+@dataclass
+class Quickstart:
+    directory: Path
+    config: Path
+    root: Path
+    metadata_dir: Path
+    targets_dir: Path
+    keys: dict[str, Path]
+    outcomes: list[Outcome] = field(default_factory=list)
+    variant: str = VARIANT
+    arch: str = ARCH
+    versions: tuple[str, ...] = VERSIONS
+
+
+def sample_image(kind: str, version: str, size: int) -> bytes:
+    """A recognisable, partly incompressible partition image, lz4-frame compressed."""
+    header = f"bottlerocket sample {kind} image {VARIANT} {ARCH} {version}\n".encode()
+    block = hashlib.sha256(header).digest() * 128  # 4 KiB of noise repeated
+    body = bytearray(header)
+    counter = 0
+    while len(body) < size:
+        body += hashlib.sha256(block + counter.to_bytes(8, "big")).digest() * 8 if counter % 4 == 0 else bytes(256)
+        counter += 1
+    compressed: bytes = lz4.frame.compress(bytes(body[:size]), compression_level=0)
+    return compressed
+
+
+def _write_images(directory: Path, version: str) -> dict[str, Path]:
+    commit = hashlib.sha256(version.encode()).hexdigest()[:7]
+    stem = f"bottlerocket-{VARIANT}-{ARCH}-{version}-{commit}"
+    names = {"boot": f"{stem}-boot.ext4.lz4", "root": f"{stem}-root.ext4.lz4", "hash": f"{stem}-root.verity.lz4"}
+    paths = {}
+    for kind, name in names.items():
+        path = directory / name
+        write_atomic(path, sample_image(kind, version, IMAGE_SIZES[kind]))
+        paths[kind] = path
+    return paths
+
+
+def run(directory: Path, now: int, policy: WavePolicy) -> Quickstart:
+    if directory.exists() and any(directory.iterdir()):
+        raise UsageError(f"{directory} exists and is not empty; quickstart needs a new directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    keys_dir = directory / "keys"
+    keys = {}
+    for role in TOP_ROLES:
+        keys[role] = write_private_key(keys_dir / f"{role}.pem", generate_private("ed25519")).path
+    os.chmod(keys_dir, 0o700)
+
+    signed = new_root(now + ROOT_LIFETIME)
+    for role in TOP_ROLES:
+        add_key(signed, load_signer(str(keys[role])).entry, [role])
+    unsigned = parse_role(root_file_bytes(signed), "root", "root.json")
+    root_path = directory / "root.json"
+    result = sign(unsigned, [load_signer(str(keys["root"]))])
+    write_atomic(root_path, result.data)
+
+    config_path = directory / "repo-tool.yaml"
+    write_atomic(config_path, config_text(
+        "dev", "repo/metadata", "repo/targets", "root.json",
+        {role: [f"keys/{role}.pem"] for role in TOP_ROLES},
+    ).encode())
+
+    images_dir = directory / "images"
+    for version in VERSIONS:
+        (images_dir / version).mkdir(parents=True, exist_ok=True)
+    migration = images_dir / VERSIONS[1] / MIGRATION
+    write_atomic(migration, lz4.frame.compress(b"#!/bin/sh\n# sample settings migration 1.0.0 -> 1.1.0\nexit 0\n"),
+                 mode=0o644)
+
+    config = load_config(config_path, None)
+    location = Location.of(config, VARIANT, ARCH)
+    qs = Quickstart(directory, config_path, root_path, directory / "repo" / "metadata" / VARIANT / ARCH,
+                    directory / "repo" / "targets", keys)
+    for i, version in enumerate(VERSIONS):
+        paths = _write_images(images_dir / version, version)
+        copy = [migration] if i == 1 else []
+        migrations = {(Version.parse(VERSIONS[0]), Version.parse(version)): [MIGRATION]} if i == 1 else {}
+        options = PublishOptions(Version.parse(version), policy, now, migrations, init=(i == 0))
+        images = ReleaseImages(VARIANT, ARCH, paths["boot"], paths["root"], paths["hash"], copy_targets=copy)
+        qs.outcomes.append(publish(location, images, options, now, write=True))
+    return qs

@@ -1,0 +1,368 @@
+"""One variant/arch TUF repository: verified load, edit, sign, and ordered write.
+
+* :func:`load_repo` follows tough's load sequence (SPEC §3.5): the trusted
+  root verifies itself, ``N+1.root.json`` is walked (each verified by the old
+  and the new root), then ``timestamp.json``, ``V.snapshot.json`` and
+  ``V.targets.json`` with their lengths, hashes, versions and expiries.
+* :class:`RepoEditor` copies every existing target entry verbatim, adds or
+  replaces entries, and builds new targets/snapshot/timestamp files whose
+  versions are one above what is on storage (Decision 8), signed by every
+  configured key and self-checked against the SPEC §3.2 checklist.
+* :func:`write_plan` writes in the only safe order (SPEC §4): targets, new
+  roots, ``V.targets.json``, ``V.snapshot.json``, and ``timestamp.json`` last,
+  which is swapped only if it is still the one that was loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from repo_tool.core.instant import format_instant
+from repo_tool.errors import VerificationError
+from repo_tool.metadata import (
+    MAX_ROOT_UPDATES,
+    SIZE_LIMITS,
+    Expirations,
+    MetadataError,
+    RoleFile,
+    check_root_shape,
+    new_snapshot,
+    new_targets,
+    new_timestamp,
+    parse_role,
+    sign_role,
+    target_entry,
+    verify_role,
+    write_problems,
+)
+from repo_tool.signers import KeySigner
+from repo_tool.storage import Storage, StorageError
+
+TIMESTAMP = "timestamp.json"
+MANIFEST = "manifest.json"
+
+
+class RepoMissingError(VerificationError):
+    """No repository at the location (``timestamp.json`` not found)."""
+
+
+class ExpiredError(VerificationError):
+    """Metadata is past its ``expires`` and the load is in Safe mode."""
+
+
+@dataclass
+class Repo:
+    """A verified repository as loaded from storage."""
+
+    meta: Storage
+    roots: list[RoleFile]  # trusted root first, newest last
+    timestamp: RoleFile
+    snapshot: RoleFile
+    targets: RoleFile
+    expired: list[str] = field(default_factory=list)
+
+    @property
+    def root(self) -> RoleFile:
+        return self.roots[-1]
+
+    @property
+    def consistent(self) -> bool:
+        return self.root.signed.get("consistent_snapshot") is True
+
+    def target_file_name(self, name: str) -> str:
+        entry = self.targets.signed["targets"][name]
+        return f"{entry['hashes']['sha256']}.{name}" if self.consistent else name
+
+
+# --- loading -------------------------------------------------------------------------
+
+
+def verify_trusted_root(raw: bytes, what: str) -> RoleFile:
+    """Parse a trusted root and check that it meets its own root threshold."""
+    root = parse_role(raw, "root", what)
+    check_root_shape(root.signed, what)
+    verify_role(root, root.signed, what)
+    return root
+
+
+def verify_next_root(current: RoleFile, raw: bytes, what: str) -> RoleFile:
+    """``raw`` must be version current+1, signed by a threshold of the old root and of itself."""
+    new = parse_role(raw, "root", what)
+    check_root_shape(new.signed, what)
+    if new.version != current.version + 1:
+        raise MetadataError(f"{what}: holds version {new.version}, expected {current.version + 1}")
+    verify_role(new, current.signed, f"{what} (signed by root v{current.version})")
+    verify_role(new, new.signed, f"{what} (self-signed)")
+    return new
+
+
+def _check_expiry(role_file: RoleFile, now: int, what: str, safe: bool, expired: list[str]) -> None:
+    if now >= role_file.expires:
+        if safe:
+            raise ExpiredError(
+                f"{what}: {role_file.role} metadata expired at {format_instant(role_file.expires)} "
+                f"(refresh the repository, or pass --allow-expired to load it anyway)"
+            )
+        expired.append(role_file.role)
+
+
+def _check_meta(role_file: RoleFile, meta: Mapping[str, Any], name: str, raw: bytes, what: str) -> None:
+    entry = meta.get(name)
+    length = entry.get("length") if isinstance(entry, dict) else None
+    hashes = entry.get("hashes") if isinstance(entry, dict) else None
+    if length is not None and len(raw) > length:
+        raise MetadataError(f"{what}: {len(raw)} bytes, more than the {length} listed")
+    if hashes is not None:
+        if not isinstance(hashes, dict) or "sha256" not in hashes:
+            raise MetadataError(f"{what}: the listing has no sha256 hash (tough requires sha256)")
+        if hashlib.sha256(raw).hexdigest() != str(hashes["sha256"]).lower():
+            raise MetadataError(f"{what}: sha256 does not match the one listed")
+
+
+def _meta_version(signed: dict[str, Any], name: str, what: str) -> int:
+    meta = signed.get("meta")
+    entry = meta.get(name) if isinstance(meta, dict) else None
+    version = entry.get("version") if isinstance(entry, dict) else None
+    if not isinstance(version, int) or version < 1:
+        raise MetadataError(f"{what}: meta has no valid {name} version")
+    return version
+
+
+def load_repo(meta: Storage, trusted_root: bytes, now: int, safe: bool = True,
+              trusted_root_name: str = "trusted root") -> Repo:
+    """Load and fully verify the repository in ``meta`` (SPEC §3.5)."""
+    expired: list[str] = []
+    roots = [verify_trusted_root(trusted_root, trusted_root_name)]
+    for _ in range(MAX_ROOT_UPDATES + 1):
+        name = f"{roots[-1].version + 1}.root.json"
+        raw = meta.read(name, SIZE_LIMITS["root"])
+        if raw is None:
+            break
+        roots.append(verify_next_root(roots[-1], raw, meta.describe(name)))
+    else:
+        raise MetadataError(f"{meta.url}: more than {MAX_ROOT_UPDATES} root updates")
+    root = roots[-1]
+    _check_expiry(root, now, meta.describe(f"{root.version}.root.json"), safe, expired)
+
+    raw_ts = meta.read(TIMESTAMP, SIZE_LIMITS["timestamp"])
+    if raw_ts is None:
+        raise RepoMissingError(f"no repository at {meta.url}: {TIMESTAMP} not found")
+    timestamp = parse_role(raw_ts, "timestamp", meta.describe(TIMESTAMP))
+    verify_role(timestamp, root.signed, meta.describe(TIMESTAMP))
+    _check_expiry(timestamp, now, meta.describe(TIMESTAMP), safe, expired)
+
+    consistent = root.signed.get("consistent_snapshot") is True
+    snap_version = _meta_version(timestamp.signed, "snapshot.json", meta.describe(TIMESTAMP))
+    snap_name = f"{snap_version}.snapshot.json" if consistent else "snapshot.json"
+    raw_snap = _require(meta, snap_name, SIZE_LIMITS["snapshot"])
+    _check_meta(timestamp, timestamp.signed["meta"], "snapshot.json", raw_snap, meta.describe(snap_name))
+    snapshot = parse_role(raw_snap, "snapshot", meta.describe(snap_name))
+    verify_role(snapshot, root.signed, meta.describe(snap_name))
+    if snapshot.version != snap_version:
+        raise MetadataError(f"{meta.describe(snap_name)}: version {snapshot.version}, timestamp says {snap_version}")
+    _check_expiry(snapshot, now, meta.describe(snap_name), safe, expired)
+
+    targets_version = _meta_version(snapshot.signed, "targets.json", meta.describe(snap_name))
+    targets_name = f"{targets_version}.targets.json" if consistent else "targets.json"
+    raw_targets = _require(meta, targets_name, SIZE_LIMITS["targets"])
+    _check_meta(snapshot, snapshot.signed["meta"], "targets.json", raw_targets, meta.describe(targets_name))
+    targets = parse_role(raw_targets, "targets", meta.describe(targets_name))
+    verify_role(targets, root.signed, meta.describe(targets_name))
+    if targets.version != targets_version:
+        raise MetadataError(
+            f"{meta.describe(targets_name)}: version {targets.version}, snapshot says {targets_version}"
+        )
+    _check_expiry(targets, now, meta.describe(targets_name), safe, expired)
+    if not isinstance(targets.signed.get("targets"), dict):
+        raise MetadataError(f"{meta.describe(targets_name)}: 'targets' is not an object")
+    return Repo(meta, roots, timestamp, snapshot, targets, expired)
+
+
+def _require(meta: Storage, name: str, limit: int) -> bytes:
+    raw = meta.read(name, limit)
+    if raw is None:
+        raise MetadataError(f"{meta.describe(name)}: not found (the repository is incomplete)")
+    return raw
+
+
+def read_target(repo: Repo, targets_store: Storage, name: str) -> bytes | None:
+    """Download a (small) target fully verified; None if the target is not listed."""
+    entry = repo.targets.signed["targets"].get(name)
+    if entry is None:
+        return None
+    length = entry.get("length")
+    hashes = entry.get("hashes")
+    if not isinstance(length, int) or not isinstance(hashes, dict) or "sha256" not in hashes:
+        raise MetadataError(f"target {name}: listing lacks length or sha256")
+    object_name = repo.target_file_name(name)
+    data = targets_store.read(object_name, length)
+    if data is None:
+        raise StorageError(f"target {name}: {targets_store.describe(object_name)} not found")
+    if len(data) != length or hashlib.sha256(data).hexdigest() != str(hashes["sha256"]).lower():
+        raise MetadataError(f"target {name}: {targets_store.describe(object_name)} does not match its listing")
+    return data
+
+
+# --- editing ----------------------------------------------------------------------------
+
+
+@dataclass
+class NewTarget:
+    name: str
+    length: int
+    sha256: str
+    source: Path | bytes
+
+    @property
+    def object_name(self) -> str:
+        return f"{self.sha256}.{self.name}"
+
+
+@dataclass
+class Plan:
+    """Everything a write would do; nothing is written until :func:`write_plan`."""
+
+    targets: list[NewTarget]
+    roots: list[tuple[str, bytes]]
+    targets_file: tuple[str, bytes]
+    snapshot_file: tuple[str, bytes]
+    timestamp_file: bytes
+    timestamp_expected: bytes | None
+    versions: dict[str, int]
+    expires: dict[str, int]
+    warnings: list[str] = field(default_factory=list)
+
+
+RoleSigners = Mapping[str, list[KeySigner]]
+
+
+class RepoEditor:
+    """Edit the target list of a loaded (or new) repository and produce a signed :class:`Plan`."""
+
+    def __init__(self, root: RoleFile, current: Repo | None, new_roots: list[RoleFile] | None = None) -> None:
+        self.root = root
+        self.current = current
+        self.new_roots = new_roots or []
+        if current is not None:
+            self.targets: dict[str, Any] = dict(current.targets.signed["targets"])
+            self.delegations = current.targets.signed.get("delegations")
+        else:
+            self.targets = {}
+            self.delegations = None
+        self.added: list[NewTarget] = []
+
+    def add_target(self, target: NewTarget, custom: dict[str, Any] | None = None, replace: bool = False) -> bool:
+        """Add a target; True if the listing changed.  Same name with another hash is an error unless
+        ``replace`` (manifest.json)."""
+        existing = self.targets.get(target.name)
+        if existing is not None:
+            hashes = existing.get("hashes", {})
+            if str(hashes.get("sha256", "")).lower() == target.sha256 and existing.get("length") == target.length:
+                return False
+            if not replace:
+                raise VerificationError(
+                    f"target {target.name} is already in the repository with other content "
+                    f"(sha256 {hashes.get('sha256')}); target names must not be reused"
+                )
+            if custom is None and isinstance(existing.get("custom"), dict):
+                custom = existing["custom"]
+        self.targets[target.name] = target_entry(target.length, target.sha256, custom)
+        self.added.append(target)
+        return True
+
+    def set_custom(self, name: str, custom: dict[str, Any] | None) -> None:
+        entry = dict(self.targets[name])
+        entry.pop("custom", None)
+        if custom:
+            entry["custom"] = custom
+        self.targets[name] = entry
+
+    def remove_target(self, name: str) -> None:
+        self.targets.pop(name, None)
+
+    def build(self, signers: RoleSigners, start: int, expirations: Expirations) -> Plan:
+        """Sign new targets, snapshot and timestamp files (versions = on-storage + 1)."""
+        current = self.current
+        delegations = self.delegations
+        if isinstance(delegations, dict) and delegations.get("roles"):
+            raise VerificationError("the repository has delegated roles, which this tool does not edit")
+        versions = {
+            "targets": current.targets.version + 1 if current else 1,
+            "snapshot": current.snapshot.version + 1 if current else 1,
+            "timestamp": current.timestamp.version + 1 if current else 1,
+        }
+        expires = {
+            "targets": start + expirations.targets,
+            "snapshot": start + expirations.snapshot,
+            "timestamp": start + expirations.timestamp,
+        }
+        root = self.root.signed
+        targets_signed = new_targets(versions["targets"], expires["targets"], self.targets, delegations)
+        targets_raw, _ = sign_role(targets_signed, root, list(signers.get("targets", [])))
+        snapshot_signed = new_snapshot(versions["snapshot"], expires["snapshot"], targets_raw, versions["targets"])
+        snapshot_raw, _ = sign_role(snapshot_signed, root, list(signers.get("snapshot", [])))
+        timestamp_signed = new_timestamp(
+            versions["timestamp"], expires["timestamp"], snapshot_raw, versions["snapshot"]
+        )
+        timestamp_raw, _ = sign_role(timestamp_signed, root, list(signers.get("timestamp", [])))
+        roots = [(f"{r.version}.root.json", r.raw) for r in self.new_roots]
+        plan = Plan(
+            targets=list({t.object_name: t for t in self.added if t.name in self.targets}.values()),
+            roots=roots,
+            targets_file=(f"{versions['targets']}.targets.json", targets_raw),
+            snapshot_file=(f"{versions['snapshot']}.snapshot.json", snapshot_raw),
+            timestamp_file=timestamp_raw,
+            timestamp_expected=current.timestamp.raw if current else None,
+            versions=versions,
+            expires=expires,
+        )
+        self_check(plan, root)
+        return plan
+
+
+def self_check(plan: Plan, root: dict[str, Any]) -> None:
+    """SPEC §3.2 rule 12: every file must pass the write checklist before anything is written."""
+    files = [
+        *((name, "root", raw) for name, raw in plan.roots),
+        (plan.targets_file[0], "targets", plan.targets_file[1]),
+        (plan.snapshot_file[0], "snapshot", plan.snapshot_file[1]),
+        (TIMESTAMP, "timestamp", plan.timestamp_file),
+    ]
+    for name, role, raw in files:
+        problems = write_problems(raw, role, None if role == "root" else root)
+        if problems:
+            raise VerificationError(f"refusing to write {name}: {problems[0]}")
+
+
+Progress = Callable[[str], None]
+
+
+def write_plan(plan: Plan, meta: Storage, targets_store: Storage, progress: Progress | None = None) -> list[str]:
+    """Write ``plan`` in SPEC §4 order; return the object names written."""
+    written: list[str] = []
+
+    def note(what: str) -> None:
+        written.append(what)
+        if progress:
+            progress(what)
+
+    for target in plan.targets:
+        if isinstance(target.source, bytes):
+            changed = targets_store.create(target.object_name, target.source)
+        else:
+            changed = targets_store.put_file(target.object_name, target.source, target.length)
+        if changed:
+            note(f"targets/{target.object_name}")
+    for name, raw in plan.roots:
+        if meta.create(name, raw):
+            note(name)
+    for name, raw in (plan.targets_file, plan.snapshot_file):
+        if meta.create(name, raw):
+            note(name)
+    meta.swap(TIMESTAMP, plan.timestamp_file, plan.timestamp_expected)
+    note(TIMESTAMP)
+    return written

@@ -1,0 +1,216 @@
+"""Root role lifecycle, like ``tuftool root`` (SPEC §10.5).
+
+Operations work on a root *file* (envelope) and return new file bytes.  Every
+edit clears the signatures (they no longer match); :func:`sign` appends one
+signature per key so key holders can sign one after another, offline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+
+from repo_tool.core.instant import format_whole_seconds
+from repo_tool.errors import ConfigError, UsageError, VerificationError
+from repo_tool.keys import KeyError_, entry_for_public, keyid_of, public_key, same_public_key, verify
+from repo_tool.metadata import (
+    SPEC_VERSION,
+    TOP_ROLES,
+    MetadataError,
+    RoleFile,
+    check_root_shape,
+    parse_role,
+    valid_signers,
+)
+from repo_tool.signers import KeySigner, load_signer
+from repo_tool.tufjson import canonical, pretty
+
+ROOT_EXPIRY_DEFAULT = "52 weeks"
+
+
+def new_root(expires: int, version: int = 1, threshold: int = 1) -> dict[str, Any]:
+    return {
+        "_type": "root",
+        "spec_version": SPEC_VERSION,
+        "consistent_snapshot": True,
+        "version": version,
+        "expires": format_whole_seconds(expires),
+        "keys": {},
+        "roles": {role: {"keyids": [], "threshold": threshold} for role in TOP_ROLES},
+    }
+
+
+def root_file_bytes(signed: dict[str, Any], signatures: list[dict[str, Any]] | None = None) -> bytes:
+    """Root files are small and handled by people: pretty JSON (any formatting is valid TUF)."""
+    return pretty({"signed": signed, "signatures": signatures or []})
+
+
+def read_root_file(path: Path) -> RoleFile:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        root = parse_role(raw, "root", str(path))
+        check_root_shape(root.signed, str(path))
+    except MetadataError as exc:
+        raise ConfigError(exc.message) from None
+    return root
+
+
+def _check_role(role: str) -> None:
+    if role not in TOP_ROLES:
+        raise UsageError(f"unknown role {role!r} (roles: {', '.join(TOP_ROLES)})")
+
+
+def load_public_entry(source: str, base_dir: Path | None = None) -> dict[str, Any]:
+    """A key entry from a public key PEM file, or from any private key source."""
+    path = Path(source[5:] if source.startswith("file:") else source)
+    if base_dir is not None and not path.is_absolute():
+        path = base_dir / path
+    try:
+        data = path.read_bytes() if path.is_file() else b""
+    except OSError:
+        data = b""
+    if b"-----BEGIN PUBLIC KEY-----" in data:
+        try:
+            return entry_for_public(serialization.load_pem_public_key(data))
+        except (ValueError, KeyError_) as exc:
+            raise ConfigError(f"key {source}: {exc}") from None
+    return load_signer(source, base_dir).entry
+
+
+def add_key(signed: dict[str, Any], entry: dict[str, Any], roles: list[str]) -> str:
+    """Add ``entry`` to ``keys`` (reusing an existing spelling of the same key) and to ``roles``."""
+    for role in roles:
+        _check_role(role)
+    keyid = keyid_of(entry)
+    new_public = public_key(entry)
+    for existing_id, existing in signed["keys"].items():
+        try:
+            if same_public_key(public_key(existing), new_public):
+                keyid = existing_id
+                break
+        except KeyError_:
+            continue
+    else:
+        signed["keys"][keyid] = entry
+    for role in roles:
+        keyids = signed["roles"][role]["keyids"]
+        if keyid not in keyids:
+            keyids.append(keyid)
+    return str(keyid)
+
+
+def remove_key(signed: dict[str, Any], keyid: str, role: str | None) -> None:
+    matches = [k for k in signed["keys"] if k.startswith(keyid.lower())]
+    listed = {k for r in TOP_ROLES for k in signed["roles"][r]["keyids"] if k.startswith(keyid.lower())}
+    found = sorted(set(matches) | listed)
+    if not found:
+        raise UsageError(f"no key {keyid} in the root")
+    if len(found) > 1:
+        raise UsageError(f"key ID prefix {keyid} matches {len(found)} keys; give more digits")
+    full = found[0]
+    if role is not None:
+        _check_role(role)
+        if full not in signed["roles"][role]["keyids"]:
+            raise UsageError(f"key {full} is not a {role} key")
+        signed["roles"][role]["keyids"].remove(full)
+        if not any(full in signed["roles"][r]["keyids"] for r in TOP_ROLES):
+            signed["keys"].pop(full, None)
+        return
+    for r in TOP_ROLES:
+        if full in signed["roles"][r]["keyids"]:
+            signed["roles"][r]["keyids"].remove(full)
+    signed["keys"].pop(full, None)
+
+
+def set_threshold(signed: dict[str, Any], role: str, threshold: int) -> None:
+    _check_role(role)
+    if threshold < 1:
+        raise UsageError("threshold must be at least 1")
+    signed["roles"][role]["threshold"] = threshold
+
+
+@dataclass
+class SignResult:
+    data: bytes
+    added: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    missing: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+def threshold_shortfalls(signed: dict[str, Any], signatures: list[dict[str, Any]],
+                         signing_root: dict[str, Any] | None = None) -> dict[str, tuple[int, int]]:
+    """Roles whose key list is shorter than the threshold, and root when its signatures fall short;
+    ``role -> (have, need)``."""
+    short: dict[str, tuple[int, int]] = {}
+    for role in TOP_ROLES:
+        have, need = len(signed["roles"][role]["keyids"]), signed["roles"][role]["threshold"]
+        if have < need:
+            short[f"{role} keys"] = (have, need)
+    data = canonical(signed)
+    own = len(valid_signers(data, signatures, signed, "root"))
+    if own < signed["roles"]["root"]["threshold"]:
+        short["root signatures"] = (own, signed["roles"]["root"]["threshold"])
+    if signing_root is not None:
+        old = len(valid_signers(data, signatures, signing_root, "root"))
+        if old < signing_root["roles"]["root"]["threshold"]:
+            short["signatures by the previous root"] = (old, signing_root["roles"]["root"]["threshold"])
+    return short
+
+
+def sign(root: RoleFile, signers: list[KeySigner], cross_root: dict[str, Any] | None = None) -> SignResult:
+    """Append a signature by each signer whose key is a root key of this root (or, with
+    ``cross_root``, of the previous root).  Existing valid signatures are kept."""
+    signed = root.signed
+    data = canonical(signed)
+    keys_of = cross_root if cross_root is not None else signed
+    root_ids = set(keys_of["roles"]["root"]["keyids"])
+    candidates = {k: v for k, v in keys_of["keys"].items() if k in root_ids}
+    signatures = [dict(s) for s in root.signatures]
+    have = {s["keyid"].lower() for s in signatures}
+    result = SignResult(b"")
+    for signer in signers:
+        keyid = signer.keyid_in(candidates)
+        if keyid is None:
+            result.skipped.append(signer.source)
+            continue
+        if keyid.lower() in have:
+            continue
+        sig = signer.sign_hex(data)
+        if not verify(candidates[keyid], sig, data):
+            raise VerificationError(f"key {signer.source}: produced a signature that does not verify")
+        signatures.append({"keyid": keyid, "sig": sig})
+        have.add(keyid.lower())
+        result.added.append(keyid)
+    result.data = root_file_bytes(signed, signatures)
+    result.missing = threshold_shortfalls(signed, signatures, cross_root)
+    return result
+
+
+def describe(root: RoleFile) -> dict[str, Any]:
+    """A summary for ``root show --json``."""
+    signed = root.signed
+    data = canonical(signed)
+    roles = {}
+    for role in TOP_ROLES:
+        role_def = signed["roles"][role]
+        roles[role] = {
+            "threshold": role_def["threshold"],
+            "keyids": list(role_def["keyids"]),
+        }
+    good = valid_signers(data, root.signatures, signed, "root")
+    return {
+        "version": signed["version"],
+        "expires": signed["expires"],
+        "spec_version": signed.get("spec_version"),
+        "consistent_snapshot": signed.get("consistent_snapshot"),
+        "keys": {k: {"keytype": v.get("keytype"), "scheme": v.get("scheme")} for k, v in signed["keys"].items()},
+        "roles": roles,
+        "signatures": [s["keyid"] for s in root.signatures],
+        "valid_root_signatures": sorted(good),
+    }

@@ -1,0 +1,139 @@
+"""Signing key sources (SPEC §10.6) resolved to securesystemslib signers.
+
+Accepted forms of a key source:
+
+* ``PATH``, ``file:PATH``, ``file://PATH`` (tuftool strips the 7 characters of
+  ``file://``), ``file2:PATH`` (securesystemslib's spelling): a PEM private key
+  (PKCS#8, PKCS#1 or SEC1), encrypted ones with ``REPO_TOOL_KEY_PASSPHRASE``;
+* ``envvar:NAME``: the PEM text is in environment variable NAME (pubsys ``env``);
+* ``awskms:KEY`` (securesystemslib) or ``aws-kms://[PROFILE]/KEY`` (tuftool):
+  an AWS KMS key id, alias or ARN, signed through securesystemslib's AWSSigner.
+
+Relative paths are taken from ``base_dir`` (the directory of the config file).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from securesystemslib.signer import CryptoSigner, Signer, SSlibKey
+
+from repo_tool.errors import ConfigError
+from repo_tool.keys import (
+    KeyError_,
+    entry_for_public,
+    env_passphrase,
+    keyid_of,
+    load_private_pem,
+    public_key,
+    same_public_key,
+)
+
+
+@dataclass
+class KeySigner:
+    """One usable signing key: where it came from, its public entry, and the signer."""
+
+    source: str
+    entry: dict[str, Any]
+    public: PublicKeyTypes
+    signer: Signer
+
+    @property
+    def keyid(self) -> str:
+        return keyid_of(self.entry)
+
+    def sign_hex(self, data: bytes) -> str:
+        try:
+            return self.signer.sign(data).signature
+        except Exception as exc:  # signer back ends raise their own types (botocore, ...)
+            raise ConfigError(f"key {self.source}: signing failed: {type(exc).__name__}: {exc}") from None
+
+    def keyid_in(self, keys: dict[str, Any]) -> str | None:
+        """The key ID this key has in a root's ``keys`` map (any spelling of the same key), or None."""
+        own = self.keyid
+        if own in keys:
+            return own
+        for keyid, entry in keys.items():
+            try:
+                if same_public_key(public_key(entry), self.public):
+                    return str(keyid)
+            except KeyError_:
+                continue
+        return None
+
+
+def normalize_source(source: str) -> str:
+    """Map tuftool/pubsys spellings to this tool's (``aws-kms://p/k`` → ``awskms:k``, paths → ``file:``)."""
+    if source.startswith("aws-kms://"):
+        rest = source[len("aws-kms://"):]
+        _, _, key = rest.partition("/")
+        if not key:
+            raise ConfigError(f"key source {source!r}: expected aws-kms://[PROFILE]/KEY-ID")
+        return f"awskms:{key}"
+    return source
+
+
+def _profile_of(source: str) -> str | None:
+    if source.startswith("aws-kms://"):
+        profile = source[len("aws-kms://"):].partition("/")[0]
+        return profile or None
+    return None
+
+
+def load_signer(source: str, base_dir: Path | None = None) -> KeySigner:
+    """Resolve one key source to a signer; raise :class:`ConfigError` naming the source."""
+    normalized = normalize_source(source)
+    scheme, sep, rest = normalized.partition(":")
+    if not sep or len(scheme) == 1 or "/" in scheme or "." in scheme:  # a plain path (or C:\ on Windows)
+        scheme, rest = "file", normalized
+    if scheme in ("file", "file2"):
+        if rest.startswith("//"):
+            rest = rest[2:]
+        path = Path(rest)
+        if base_dir is not None and not path.is_absolute():
+            path = base_dir / path
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"key {source}: cannot read {path}: {exc.strerror}") from None
+        return _crypto_signer(source, data, str(path))
+    if scheme == "envvar":
+        value = os.environ.get(rest)
+        if not value:
+            raise ConfigError(f"key {source}: environment variable {rest} is not set")
+        return _crypto_signer(source, value.encode(), f"${rest}")
+    if scheme == "awskms":
+        return _kms_signer(source, rest, _profile_of(source))
+    raise ConfigError(f"key {source}: unknown key source scheme {scheme!r} (use a path, file:, envvar:, awskms:)")
+
+
+def _crypto_signer(source: str, pem: bytes, where: str) -> KeySigner:
+    try:
+        private = load_private_pem(pem, where, env_passphrase())
+        entry = entry_for_public(private.public_key())
+    except KeyError_ as exc:
+        raise ConfigError(f"key {source}: {exc.message}") from None
+    sslib = SSlibKey(keyid_of(entry), entry["keytype"], entry["scheme"], dict(entry["keyval"]))
+    return KeySigner(source, entry, private.public_key(), CryptoSigner(private, sslib))
+
+
+def _kms_signer(source: str, key_id: str, profile: str | None) -> KeySigner:
+    from securesystemslib.signer import AWSSigner
+
+    if profile:
+        os.environ.setdefault("AWS_PROFILE", profile)
+    try:
+        uri, sslib = AWSSigner.import_(key_id, "rsassa-pss-sha256")
+        signer = Signer.from_priv_key_uri(uri, sslib)
+        public = sslib._crypto_key()
+        entry = entry_for_public(public)
+    except KeyError_ as exc:
+        raise ConfigError(f"key {source}: {exc.message}") from None
+    except Exception as exc:  # botocore / securesystemslib errors: report what AWS said
+        raise ConfigError(f"key {source}: AWS KMS GetPublicKey failed: {type(exc).__name__}: {exc}") from None
+    return KeySigner(source, entry, public, signer)

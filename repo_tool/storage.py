@@ -1,0 +1,166 @@
+"""Where repositories live, behind one small interface.
+
+A :class:`Storage` is a flat namespace of objects under a base location (a
+metadata directory ``<base>/<variant>/<arch>/`` or the shared ``targets/``).
+The operations are the ones the upload rules of SPEC §4 need:
+
+* ``read`` (None when the object does not exist: tough's 403/404/410),
+* ``size`` (to skip content-addressed objects already present),
+* ``create`` (write-once: fails if the object exists with other bytes),
+* ``put_file`` (write-once copy of a local file, streamed),
+* ``swap`` (replace ``timestamp.json`` only if it still holds what we loaded).
+
+``file://`` URLs and plain paths are served by :class:`LocalStorage`; other
+schemes are reported as not available.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Protocol
+from urllib.parse import unquote, urlparse
+
+from repo_tool.errors import ConfigError, VerificationError
+from repo_tool.localfs import fsync_dir, write_atomic
+
+
+class StorageError(VerificationError):
+    """A storage operation failed or found something it must not overwrite."""
+
+
+class ConflictError(StorageError):
+    """Another publisher changed the repository since it was loaded."""
+
+
+class Storage(Protocol):
+    url: str
+
+    def child(self, *parts: str) -> Storage: ...
+
+    def read(self, name: str, limit: int | None = None) -> bytes | None: ...
+
+    def open(self, name: str) -> BinaryIO | None: ...
+
+    def size(self, name: str) -> int | None: ...
+
+    def create(self, name: str, data: bytes) -> bool: ...
+
+    def put_file(self, name: str, path: Path, size: int) -> bool: ...
+
+    def swap(self, name: str, data: bytes, expected: bytes | None) -> None: ...
+
+    def describe(self, name: str) -> str: ...
+
+
+class LocalStorage:
+    """A local directory.  Writes go to a temporary file in the same directory, are
+    fsynced, then linked (write-once) or renamed (swap) into place."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.url = root.resolve().as_uri() + "/"
+
+    def child(self, *parts: str) -> LocalStorage:
+        return LocalStorage(self.root.joinpath(*parts))
+
+    def describe(self, name: str) -> str:
+        return str(self.root / name)
+
+    def _path(self, name: str) -> Path:
+        if not name or "/" in name or name in (".", ".."):
+            raise StorageError(f"refusing object name {name!r}")
+        return self.root / name
+
+    def read(self, name: str, limit: int | None = None) -> bytes | None:
+        try:
+            with self._path(name).open("rb") as handle:
+                data = handle.read() if limit is None else handle.read(limit + 1)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise StorageError(f"{self.describe(name)}: {exc.strerror}") from None
+        if limit is not None and len(data) > limit:
+            raise StorageError(f"{self.describe(name)}: larger than the {limit}-byte limit")
+        return data
+
+    def open(self, name: str) -> BinaryIO | None:
+        try:
+            return self._path(name).open("rb")
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def size(self, name: str) -> int | None:
+        try:
+            return self._path(name).stat().st_size
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def _link_new(self, name: str, fill: BinaryIO | bytes | Path) -> bool:
+        """Write to a temp file, fsync, hard-link to ``name``; False if ``name`` already existed."""
+        path = self._path(name)
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{name[:40]}.", suffix=".tmp", dir=self.root)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                if isinstance(fill, bytes):
+                    handle.write(fill)
+                elif isinstance(fill, Path):
+                    with fill.open("rb") as source:
+                        shutil.copyfileobj(source, handle, 8 * 1024 * 1024)
+                else:
+                    shutil.copyfileobj(fill, handle, 8 * 1024 * 1024)
+                handle.flush()
+                os.fchmod(handle.fileno(), 0o644)
+                os.fsync(handle.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+            fsync_dir(self.root)
+            return True
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    def create(self, name: str, data: bytes) -> bool:
+        """Write-once.  True if written; False if identical bytes were already there."""
+        if self._link_new(name, data):
+            return True
+        if self.read(name) != data:
+            raise ConflictError(f"{self.describe(name)} already exists with other content (another publisher?)")
+        return False
+
+    def put_file(self, name: str, path: Path, size: int) -> bool:
+        existing = self.size(name)
+        if existing is not None:
+            if existing != size:
+                raise ConflictError(f"{self.describe(name)} exists with {existing} bytes, expected {size}")
+            return False
+        return self._link_new(name, path)
+
+    def swap(self, name: str, data: bytes, expected: bytes | None) -> None:
+        current = self.read(name)
+        if current != expected:
+            raise ConflictError(
+                f"{self.describe(name)} changed since it was loaded (another publisher?); load again and retry"
+            )
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_atomic(self._path(name), data, mode=0o644)
+
+
+def open_storage(url: str, base_dir: Path | None = None) -> Storage:
+    """A storage for a ``file://`` URL or a path (relative to ``base_dir``)."""
+    parsed = urlparse(url)
+    if parsed.scheme in ("", "file") or (len(parsed.scheme) == 1 and os.name == "nt"):
+        raw = unquote(parsed.path) if parsed.scheme == "file" else url
+        if parsed.scheme == "file" and parsed.netloc not in ("", "localhost"):
+            raw = parsed.netloc + raw  # file://relative/path, as tuftool writes it
+        path = Path(raw).expanduser()
+        if base_dir is not None and not path.is_absolute():
+            path = base_dir / path
+        return LocalStorage(path)
+    raise ConfigError(f"storage URL {url!r}: scheme {parsed.scheme!r} is not supported yet (use file:// or a path)")
