@@ -9,9 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -20,45 +18,15 @@ from hypothesis import strategies as st
 from repo_tool.cli import main
 from repo_tool.core.manifest import EMPTY_MANIFEST_BYTES, Manifest
 
+from .clirun import Runner, assert_one_line_error, make_runner
 from .conftest import BOTTLEROCKET, MANIFESTS, REPO, UPDOG_TESTS
 
 START = "2025-04-03T23:08:37.864228309Z"
 
 
-class Run:
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code, self.out, self.err = code, out, err
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-Runner = Callable[..., Run]
-
-
 @pytest.fixture
 def run(capsys: pytest.CaptureFixture[str]) -> Runner:
-    def invoke(*args: str) -> Run:
-        capsys.readouterr()
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        out, err = capsys.readouterr()
-        return Run(code, out, err)
-
-    return invoke
-
-
-def assert_one_line_error(result: Run, code: int, *needles: str) -> None:
-    assert result.code == code, result.err
-    lines = result.err.strip().splitlines()
-    assert len(lines) == 1, result.err
-    assert lines[0].startswith("repo-tool: error: ")
-    assert "Traceback" not in result.err
-    for needle in needles:
-        assert needle in lines[0]
+    return make_runner(capsys)
 
 
 # --- waves -------------------------------------------------------------------------

@@ -1,0 +1,181 @@
+"""Repositories for tests: a quickstart made once per session and copied per test, and checks
+written independently of the code under test (plain hashlib/json, no repo_tool canonical writer)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from repo_tool.cli.common import load_policy, now_ns
+from repo_tool.quickstart import run as quickstart_run
+
+VARIANT = "aws-k8s-1.28"
+ARCH = "x86_64"
+EXPIRES = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+SAFE = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+@dataclass
+class QS:
+    dir: Path
+
+    @property
+    def config(self) -> Path:
+        return self.dir / "repo-tool.yaml"
+
+    @property
+    def root(self) -> Path:
+        return self.dir / "root.json"
+
+    @property
+    def meta(self) -> Path:
+        return self.dir / "repo" / "metadata" / VARIANT / ARCH
+
+    @property
+    def targets(self) -> Path:
+        return self.dir / "repo" / "targets"
+
+    def args(self, *extra: str) -> list[str]:
+        return ["--config", str(self.config), "--variant", VARIANT, "--arch", ARCH, *extra]
+
+    def newest(self, role: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.meta / "timestamp.json").read_bytes())
+        if role == "timestamp":
+            return data
+        snap_v = data["signed"]["meta"]["snapshot.json"]["version"]
+        snap: dict[str, Any] = json.loads((self.meta / f"{snap_v}.snapshot.json").read_bytes())
+        if role == "snapshot":
+            return snap
+        targets_v = snap["signed"]["meta"]["targets.json"]["version"]
+        targets: dict[str, Any] = json.loads((self.meta / f"{targets_v}.targets.json").read_bytes())
+        return targets
+
+    def manifest(self) -> dict[str, Any]:
+        entry = self.newest("targets")["signed"]["targets"]["manifest.json"]
+        data = (self.targets / f"{entry['hashes']['sha256']}.manifest.json").read_bytes()
+        result: dict[str, Any] = json.loads(data)
+        return result
+
+
+def make_quickstart(directory: Path) -> QS:
+    quickstart_run(directory, now_ns(), load_policy("default")[0])
+    return QS(directory)
+
+
+def copy_quickstart(template: QS, directory: Path) -> QS:
+    shutil.copytree(template.dir, directory, symlinks=True)
+    return QS(directory)
+
+
+def tree_state(directory: Path) -> dict[str, str]:
+    """Every file under ``directory`` with its sha256 (to prove nothing changed)."""
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+def olpc_canonical(value: Any) -> bytes:
+    """An independent canonical JSON writer (members sorted by quoted UTF-8 bytes)."""
+    if isinstance(value, dict):
+        items = sorted(value.items(), key=lambda kv: json.dumps(kv[0], ensure_ascii=False).encode())
+        return b"{" + b",".join(olpc_canonical(k) + b":" + olpc_canonical(v) for k, v in items) + b"}"
+    if isinstance(value, list):
+        return b"[" + b",".join(olpc_canonical(v) for v in value) + b"]"
+    if isinstance(value, str):
+        return ('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"').encode()
+    if value is True:
+        return b"true"
+    if value is False:
+        return b"false"
+    assert isinstance(value, int), f"not canonical-able: {value!r}"
+    return str(value).encode()
+
+
+def tough_rule_violations(raw: bytes, role: str) -> list[str]:
+    """SPEC §3.2 checked from scratch on one file."""
+    out: list[str] = []
+    pairs_seen: list[str] = []
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in pairs]
+        if len(set(keys)) != len(keys):
+            pairs_seen.append("duplicate member")
+        return dict(pairs)
+
+    doc = json.loads(raw, object_pairs_hook=hook, parse_float=lambda s: out.append(f"float {s}"))
+    out += pairs_seen
+    signed = doc["signed"]
+
+    def walk(node: Any) -> None:
+        if node is None:
+            out.append("null")
+        elif isinstance(node, dict):
+            if node.get("custom", 1) == {}:
+                out.append("custom {}")
+            for k, v in node.items():
+                if unicodedata.normalize("NFC", k) != k:
+                    out.append("non-NFC key")
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+        elif isinstance(node, str) and unicodedata.normalize("NFC", node) != node:
+            out.append("non-NFC string")
+
+    walk(doc)
+    if signed.get("spec_version") != "1.0.0":
+        out.append("spec_version")
+    if signed.get("_type") != role:
+        out.append("_type")
+    if not EXPIRES.match(signed.get("expires", "")):
+        out.append(f"expires {signed.get('expires')}")
+    if not isinstance(signed.get("version"), int) or not 1 <= signed["version"] < 2**64:
+        out.append("version")
+    if role == "root":
+        if signed.get("consistent_snapshot") is not True:
+            out.append("consistent_snapshot")
+        if set(signed["roles"]) != {"root", "snapshot", "targets", "timestamp"}:
+            out.append("roles")
+        for keyid, key in signed["keys"].items():
+            if set(key) != {"keytype", "scheme", "keyval"} or set(key["keyval"]) != {"public"}:
+                out.append(f"key {keyid} fields")
+            if (key["keytype"], key["scheme"]) not in {
+                ("rsa", "rsassa-pss-sha256"), ("ed25519", "ed25519"), ("ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256")
+            }:
+                out.append(f"key {keyid} type")
+            if hashlib.sha256(olpc_canonical(key)).hexdigest() != keyid:
+                out.append(f"key {keyid} id")
+        for name, role_def in signed["roles"].items():
+            if not 1 <= role_def["threshold"] <= len(role_def["keyids"]):
+                out.append(f"threshold {name}")
+            if any(k not in signed["keys"] for k in role_def["keyids"]):
+                out.append(f"unknown key in {name}")
+    elif role in ("timestamp", "snapshot"):
+        name = "snapshot.json" if role == "timestamp" else "targets.json"
+        meta = signed["meta"]
+        if set(meta) != {name} or set(meta[name]) != {"version", "length", "hashes"} or list(
+            meta[name]["hashes"]
+        ) != ["sha256"]:
+            out.append(f"meta {meta}")
+    else:
+        for name, entry in signed["targets"].items():
+            if not SAFE.match(name) or name in (".", ".."):
+                out.append(f"name {name}")
+            if next(iter(entry["hashes"])) != "sha256" or not isinstance(entry["length"], int):
+                out.append(f"target {name}")
+            if "custom" in entry and not (isinstance(entry["custom"], dict) and entry["custom"]):
+                out.append(f"custom {name}")
+        if "delegations" in signed and signed["delegations"] != {"keys": {}, "roles": []}:
+            out.append("delegations")
+    ids = [s["keyid"] for s in doc["signatures"]]
+    if len(ids) != len(set(ids)):
+        out.append("duplicate signature key IDs")
+    return out

@@ -1,0 +1,477 @@
+"""Publishing: quickstart, publish, plan, failures that leave the repo untouched, maintenance,
+tough rules on every written file, python-tuf ngclient interop, continuing a tough-made repo."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import json
+import os
+import shutil
+import stat
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import lz4.frame
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from repo_tool.core.instant import NANOS_PER_SECOND, parse_instant
+from repo_tool.core.manifest import Manifest
+from repo_tool.core.readiness import update_ready
+from repo_tool.metadata import write_problems
+from repo_tool.repository import load_repo
+from repo_tool.storage import LocalStorage
+
+from .clirun import Runner, assert_one_line_error, make_runner
+from .conftest import UPSTREAM
+from .repohelpers import (
+    ARCH,
+    QS,
+    VARIANT,
+    copy_quickstart,
+    make_quickstart,
+    olpc_canonical,
+    tough_rule_violations,
+    tree_state,
+)
+
+DAY = 86400 * NANOS_PER_SECOND
+TOUGH = UPSTREAM / "tough"
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str]) -> Runner:
+    return make_runner(capsys)
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> QS:
+    return make_quickstart(tmp_path_factory.mktemp("template") / "qs")
+
+
+@pytest.fixture
+def qs(template: QS, tmp_path: Path) -> QS:
+    return copy_quickstart(template, tmp_path / "qs")
+
+
+def write_images(directory: Path, version: str, variant: str = VARIANT, arch: str = ARCH) -> list[str]:
+    directory.mkdir(parents=True, exist_ok=True)
+    args = []
+    for kind, suffix in (("boot", "boot.ext4.lz4"), ("root", "root.ext4.lz4"), ("hash", "root.verity.lz4")):
+        path = directory / f"bottlerocket-{variant}-{arch}-{version}-0123abc-{suffix}"
+        path.write_bytes(lz4.frame.compress(f"{kind} {version} {variant} {arch}\n".encode() * 1000))
+        args += [f"--{kind}-image", str(path)]
+    return args
+
+
+def trusted_load(qs: QS, now: int | None = None) -> Any:
+    from repo_tool.cli.common import now_ns
+
+    return load_repo(LocalStorage(qs.meta), qs.root.read_bytes(), now or now_ns())
+
+
+# --- quickstart ------------------------------------------------------------------------
+
+
+def test_quickstart_json_and_layout(run: Runner, tmp_path: Path) -> None:
+    result = run("quickstart", str(tmp_path / "q"), "--json")
+    assert result.code == 0, result.err
+    info = result.json()
+    assert {"config", "root", "metadata_dir", "targets_dir", "variant", "arch", "versions"} <= set(info)
+    assert info["versions"] == ["1.0.0", "1.1.0"]
+    meta = Path(info["metadata_dir"])
+    assert sorted(p.name for p in meta.iterdir()) == [
+        "1.root.json", "1.snapshot.json", "1.targets.json", "2.snapshot.json", "2.targets.json", "timestamp.json"
+    ]
+    for key in Path(info["directory"], "keys").iterdir():
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert (meta / "1.root.json").read_bytes() == Path(info["root"]).read_bytes()
+    qs = QS(Path(info["directory"]))
+    manifest = Manifest.from_bytes(json.dumps(qs.manifest()).encode())
+    assert [str(u.version) for u in manifest.updates] == ["1.0.0", "1.1.0"]
+    assert {str(k[0]): v for k, v in manifest.migrations.items()} == {"1.0.0": ["migrate_v1.1.0_sample-settings.lz4"]}
+    listed = qs.newest("targets")["signed"]["targets"]
+    for name in manifest.target_names():
+        entry = listed[name]
+        stored = qs.targets / f"{entry['hashes']['sha256']}.{name}"
+        assert hashlib.sha256(stored.read_bytes()).hexdigest() == entry["hashes"]["sha256"]
+        assert stored.stat().st_size == entry["length"]
+    # A second quickstart into the same directory is refused.
+    assert_one_line_error(run("quickstart", str(tmp_path / "q")), 2, "not empty")
+
+
+# --- tough rules on every written file ---------------------------------------------------
+
+
+def test_every_file_written_obeys_the_tough_rules(qs: QS, run: Runner, tmp_path: Path) -> None:
+    assert run("rollout", "pause", *qs.args()).code == 0
+    assert run("rollout", "resume", *qs.args()).code == 0
+    assert run("refresh", *qs.args()).code == 0
+    assert run("publish", *qs.args("--version", "1.2.0", *write_images(tmp_path / "img", "1.2.0"))).code == 0
+    root = json.loads(qs.root.read_bytes())["signed"]
+    files = sorted(qs.meta.iterdir())
+    assert len(files) >= 12
+    for path in files:
+        role = path.name.split(".")[-2]
+        raw = path.read_bytes()
+        assert tough_rule_violations(raw, role) == [], path.name
+        assert write_problems(raw, role, None if role == "root" else root) == [], path.name
+        # Every signature verifies over canonical(signed) as an independent writer makes it.
+        doc = json.loads(raw)
+        keys = doc["signed"]["keys"] if role == "root" else root["keys"]
+        for sig in doc["signatures"]:
+            public = Ed25519PublicKey.from_public_bytes(bytes.fromhex(keys[sig["keyid"]]["keyval"]["public"]))
+            public.verify(bytes.fromhex(sig["sig"]), olpc_canonical(doc["signed"]))
+
+
+# --- publish and plan ------------------------------------------------------------------------
+
+
+def test_publish_adds_release_and_plan_writes_nothing(qs: QS, run: Runner, tmp_path: Path) -> None:
+    images = write_images(tmp_path / "img", "1.2.0")
+    before = tree_state(qs.dir)
+    planned = run("publish", *qs.args("--version", "v1.2.0", *images, "--plan", "--json"))
+    assert planned.code == 0, planned.err
+    assert tree_state(qs.dir) == before
+    plan = planned.json()
+    assert plan["planned_only"] is True and plan["versions"] == {"targets": 3, "snapshot": 3, "timestamp": 3}
+    assert {t["name"] for t in plan["targets_added"]} >= {Path(a).name for a in images[1::2]}
+    assert plan["manifest_changed"] is True and len(plan["waves"]) == 7
+    text = run("publish", *qs.args("--version", "1.2.0", *images, "--plan"))
+    assert "+      \"version\": \"1.2.0\"," in text.out and "targets to add:" in text.out
+
+    done = run("publish", *qs.args("--version", "1.2.0", *images, "--json"))
+    assert done.code == 0, done.err
+    assert done.json()["written"][-1] == "timestamp.json"
+    repo = trusted_load(qs)
+    assert (repo.targets.version, repo.snapshot.version, repo.timestamp.version) == (3, 3, 3)
+    manifest = qs.manifest()
+    assert manifest["updates"][-1]["version"] == "1.2.0"
+    assert all(u["max_version"] == "1.2.0" for u in manifest["updates"])
+    # Publishing the same version again is refused, and nothing changes.
+    state = tree_state(qs.dir)
+    again = run("publish", *qs.args("--version", "1.2.0", *images))
+    assert_one_line_error(again, 2, "1.2.0 already exists")
+    assert tree_state(qs.dir) == state
+
+
+def test_existing_targets_are_kept_verbatim_and_not_rehashed(qs: QS, run: Runner, tmp_path: Path) -> None:
+    old = qs.newest("targets")["signed"]["targets"]
+    assert run("publish", *qs.args("--version", "1.2.0", *write_images(tmp_path / "i", "1.2.0"))).code == 0
+    new = qs.newest("targets")["signed"]["targets"]
+    for name, entry in old.items():
+        if name != "manifest.json":
+            assert new[name] == entry
+
+
+def test_release_start_time_and_wave_policy(qs: QS, run: Runner, tmp_path: Path) -> None:
+    result = run("publish", *qs.args("--version", "1.2.0", *write_images(tmp_path / "i", "1.2.0"),
+                                     "--wave-policy", "accelerated", "--release-start-time",
+                                     "2030-01-01T00:00:00Z", "--json"))
+    assert result.code == 0, result.err
+    assert result.json()["waves"] == {
+        "0": "2030-01-01T01:00:00Z", "61": "2030-01-01T04:00:00Z", "245": "2030-01-01T08:00:00Z",
+        "819": "2030-01-01T16:00:00Z", "1638": "2030-01-02T00:00:00Z",
+    }
+
+
+# --- failures leave the repo exactly as it was ------------------------------------------------
+
+
+def _config_with(qs: QS, old: str, new: str) -> None:
+    text = qs.config.read_text()
+    assert old in text
+    qs.config.write_text(text.replace(old, new))
+
+
+@pytest.mark.parametrize("case", ["bad-image", "missing-key", "threshold", "wrong-root", "unsafe-name"])
+def test_failed_publish_leaves_repo_untouched(case: str, qs: QS, run: Runner, tmp_path: Path,
+                                              template: QS) -> None:
+    images = write_images(tmp_path / "img", "1.2.0")
+    needle = {"bad-image": "no-such.lz4", "missing-key": "keys/targets.pem",
+              "threshold": "0 of the 1 required", "wrong-root": "signature threshold not met",
+              "unsafe-name": "not a safe name"}[case]
+    code = 2
+    if case == "bad-image":
+        images[1] = str(tmp_path / "no-such.lz4")
+    elif case == "missing-key":
+        (qs.dir / "keys" / "targets.pem").unlink()
+    elif case == "threshold":
+        _config_with(qs, "targets: [keys/targets.pem]", "targets: [keys/snapshot.pem]")
+        code = 1
+    elif case == "wrong-root":
+        other = make_quickstart(tmp_path / "other")
+        _config_with(qs, "root: root.json", f"root: {other.root}")
+        code = 1
+    elif case == "unsafe-name":
+        bad = tmp_path / "img" / "bad name.lz4"
+        bad.write_bytes(b"x")
+        images[1] = str(bad)
+    before = tree_state(qs.dir / "repo")
+    result = run("publish", *qs.args("--version", "1.2.0", *images))
+    assert_one_line_error(result, code, needle)
+    assert tree_state(qs.dir / "repo") == before
+
+
+def test_expired_live_repo_is_refused_unless_allowed(qs: QS, run: Runner, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from repo_tool.cli import publish_cmd
+
+    later = trusted_load(qs).timestamp.expires + 1
+    monkeypatch.setattr(publish_cmd, "now_ns", lambda: later)
+    images = write_images(tmp_path / "img", "1.2.0")
+    before = tree_state(qs.dir / "repo")
+    result = run("publish", *qs.args("--version", "1.2.0", *images))
+    assert_one_line_error(result, 1, "timestamp metadata expired", "--allow-expired")
+    assert tree_state(qs.dir / "repo") == before
+    refreshed = run("refresh", *qs.args("--unsafe"))
+    assert refreshed.code == 0, refreshed.err
+    assert trusted_load(qs, later).timestamp.expires > later
+
+
+def test_init_is_explicit(qs: QS, run: Runner, tmp_path: Path) -> None:
+    images = write_images(tmp_path / "img", "1.2.0")
+    assert_one_line_error(run("publish", *qs.args("--version", "1.2.0", *images, "--init")), 2,
+                          "already initialised")
+    shutil.rmtree(qs.dir / "repo")
+    assert_one_line_error(run("publish", *qs.args("--version", "1.2.0", *images)), 1,
+                          "timestamp.json not found", "--init")
+    assert not (qs.dir / "repo" / "metadata" / VARIANT).exists() or not any(qs.meta.iterdir())
+    assert run("publish", *qs.args("--version", "1.2.0", *images, "--init")).code == 0
+    assert trusted_load(qs).targets.version == 1
+
+
+def test_concurrent_publisher_loses_cleanly(qs: QS, tmp_path: Path) -> None:
+    from repo_tool.config import load_config
+    from repo_tool.publish import Location, refresh
+    from repo_tool.storage import ConflictError
+
+    location = Location.of(load_config(qs.config, None), VARIANT, ARCH)
+    from repo_tool.cli.common import now_ns
+
+    now = now_ns()
+    first = refresh(location, now, write=False)
+    refresh(location, now + NANOS_PER_SECOND, write=True)  # another publisher wins
+    state = tree_state(qs.meta)
+    from repo_tool.repository import write_plan
+
+    with pytest.raises(ConflictError, match="already exists with other content"):
+        write_plan(first.plan, location.meta, location.targets)
+    assert tree_state(qs.meta) == state
+
+
+# --- maintenance ------------------------------------------------------------------------------
+
+
+def test_rollout_pause_resume_halt_reschedule(qs: QS, run: Runner) -> None:
+    from repo_tool.cli.common import now_ns
+
+    def waves() -> dict[int, int]:
+        update = qs.manifest()["updates"][-1]
+        return {int(k): parse_instant(v) for k, v in update["waves"].items()}
+
+    original = waves()
+    assert run("rollout", "pause", *qs.args()).code == 0
+    paused = waves()
+    later = now_ns() + 30 * DAY
+    assert not update_ready(paused, 1000, later) and update_ready(original, 1000, later)
+    assert update_ready(paused, 0, later)  # seed 0 (Initial) cannot be held back: upstream quirk
+    custom = qs.newest("targets")["signed"]["targets"]["manifest.json"]["custom"]
+    assert "repo-tool" in custom
+    assert_one_line_error(run("rollout", "pause", *qs.args()), 2, "already paused")
+    assert run("rollout", "resume", *qs.args()).code == 0
+    resumed = waves()
+    shift = {resumed[k] - original[k] for k in original}
+    assert len(shift) == 1 and 0 <= shift.pop() < 60 * NANOS_PER_SECOND
+    assert "custom" not in qs.newest("targets")["signed"]["targets"]["manifest.json"]
+    assert run("rollout", "halt", *qs.args("--version", "1.1.0")).code == 0
+    assert not update_ready(waves(), 2047, later)
+    assert run("rollout", "reschedule", *qs.args("--wave-policy", "ohno")).code == 0
+    assert update_ready(waves(), 2047, now_ns() + DAY)
+    assert trusted_load(qs).targets.version == 6
+
+
+def test_set_max_version_and_remove_update(qs: QS, run: Runner) -> None:
+    assert run("set-max-version", *qs.args("--max-version", "1.0.0")).code == 0
+    assert {u["max_version"] for u in qs.manifest()["updates"]} == {"1.0.0"}
+    removed = run("remove-update", *qs.args("--version", "1.1.0"))
+    assert removed.code == 0, removed.err
+    assert [u["version"] for u in qs.manifest()["updates"]] == ["1.0.0"]
+    # The pulled release's images stay listed and stored (additive repository).
+    assert any("1.1.0" in name for name in qs.newest("targets")["signed"]["targets"])
+    assert_one_line_error(run("remove-update", *qs.args("--version", "9.9.9")), 2, "no update")
+
+
+def test_refresh_bumps_versions_and_keeps_targets(qs: QS, run: Runner) -> None:
+    before = qs.newest("targets")["signed"]["targets"]
+    result = run("refresh", *qs.args("--json"))
+    assert result.code == 0, result.err
+    assert result.json()["versions"] == {"targets": 3, "snapshot": 3, "timestamp": 3}
+    assert qs.newest("targets")["signed"]["targets"] == before
+
+
+def test_pubsys_unix_second_versions_are_continued(qs: QS, run: Runner) -> None:
+    """A repo whose versions are UNIX seconds (pubsys) gets version + 1, not 1 or now."""
+    from repo_tool.cli.common import now_ns
+    from repo_tool.config import load_config
+    from repo_tool.publish import Location, load_live
+    from repo_tool.repository import RepoEditor, write_plan
+
+    location = Location.of(load_config(qs.config, None), VARIANT, ARCH)
+    loaded = load_live(location, now_ns())
+    assert loaded.repo is not None
+    loaded.repo.targets.signed["version"] = 1589485577
+    loaded.repo.snapshot.signed["version"] = 1589485577
+    loaded.repo.timestamp.signed["version"] = 1589485577
+    editor = RepoEditor(loaded.root, loaded.repo)
+    plan = editor.build(location.config.role_signers(), now_ns(), location.config.expirations)
+    write_plan(plan, location.meta, location.targets)
+    assert trusted_load(qs).timestamp.version == 1589485578
+    assert run("refresh", *qs.args()).code == 0
+    repo = trusted_load(qs)
+    assert (repo.targets.version, repo.snapshot.version, repo.timestamp.version) == (1589485579,) * 3
+
+
+# --- many repos in one run -------------------------------------------------------------------------
+
+
+def test_publish_release_many_repos_shared_targets_once(qs: QS, run: Runner, tmp_path: Path) -> None:
+    shared = tmp_path / "migrate_v1.2.0_shared.lz4"
+    shared.write_bytes(lz4.frame.compress(b"migration"))
+    entries = []
+    for variant, arch in ((VARIANT, "aarch64"), ("aws-ecs-2", "x86_64")):
+        imgs = write_images(tmp_path / variant / arch, "1.2.0", variant, arch)
+        entries.append({"variant": variant, "arch": arch, "boot_image": imgs[1], "root_image": imgs[3],
+                        "hash_image": imgs[5], "copy_targets": [str(shared)]})
+    release = tmp_path / "release.yaml"
+    import yaml
+
+    release.write_text(yaml.safe_dump({"version": "1.2.0", "config": str(qs.config), "repos": entries}))
+    planned = run("publish-release", str(release), "--plan", "--init", "--json")
+    assert planned.code == 0, planned.err
+    assert not (qs.dir / "repo" / "metadata" / "aws-ecs-2").exists()
+    done = run("publish-release", str(release), "--init", "--json")
+    assert done.code == 0, done.err
+    results = done.json()["repos"]
+    written = [name for r in results for name in r["written"] if "migrate_v1.2.0_shared" in name]
+    assert len(written) == 1
+    for variant, arch in ((VARIANT, "aarch64"), ("aws-ecs-2", "x86_64")):
+        repo = load_repo(LocalStorage(qs.dir / "repo" / "metadata" / variant / arch), qs.root.read_bytes(),
+                         parse_instant("2026-01-01T00:00:00Z"))
+        assert "migrate_v1.2.0_shared.lz4" in repo.targets.signed["targets"]
+    # One bad entry: nothing at all is written.
+    entries.append({"variant": "aws-dev", "arch": "x86_64", "boot_image": "nope", "root_image": "nope",
+                    "hash_image": "nope"})
+    release.write_text(yaml.safe_dump({"version": "1.3.0", "config": str(qs.config), "repos": entries}))
+    before = tree_state(qs.dir / "repo")
+    assert_one_line_error(run("publish-release", str(release)), 2, "nope")
+    assert tree_state(qs.dir / "repo") == before
+
+
+# --- python-tuf's ngclient reads what we publish ----------------------------------------------------
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@pytest.fixture
+def served(qs: QS) -> Iterator[str]:
+    handler = functools.partial(_Quiet, directory=str(qs.dir / "repo"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_ngclient_reads_manifest_and_images(qs: QS, served: str, tmp_path: Path, run: Runner) -> None:
+    from tuf.ngclient import Updater
+
+    assert run("rollout", "pause", *qs.args()).code == 0  # a repo that went through several edits
+    cache, downloads = tmp_path / "cache", tmp_path / "dl"
+    cache.mkdir()
+    downloads.mkdir()
+    updater = Updater(
+        metadata_dir=str(cache),
+        metadata_base_url=f"{served}/metadata/{VARIANT}/{ARCH}/",
+        target_base_url=f"{served}/targets/",
+        target_dir=str(downloads),
+        bootstrap=qs.root.read_bytes(),
+    )
+    updater.refresh()
+    manifest = updater.get_targetinfo("manifest.json")
+    assert manifest is not None
+    data = Path(updater.download_target(manifest)).read_bytes()
+    images = json.loads(data)["updates"][-1]["images"]
+    for kind in ("boot", "root", "hash"):
+        info = updater.get_targetinfo(images[kind])
+        assert info is not None
+        path = Path(updater.download_target(info))
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == info.hashes["sha256"]
+        assert lz4.frame.decompress(path.read_bytes()).startswith(b"bottlerocket sample")
+
+
+# --- continuing a repository made by tough ------------------------------------------------------------
+
+
+def test_continue_tough_consistent_snapshots_repo(run: Runner, tmp_path: Path) -> None:
+    source = TOUGH / "consistent-snapshots"
+    meta = tmp_path / "repo" / "metadata" / VARIANT / ARCH
+    shutil.copytree(source / "metadata", meta)
+    shutil.copytree(source / "targets", tmp_path / "repo" / "targets")
+    key = TOUGH / "test-keys" / "snakeoil.pem"
+    config = tmp_path / "Infra.toml"
+    config.write_text(
+        "[repo.tough]\n"
+        f'metadata_base_url = "file://{tmp_path}/repo/metadata"\n'
+        f'targets_url = "file://{tmp_path}/repo/targets"\n'
+        f'root_role_url = "file://{source}/metadata/1.root.json"\n'
+        f'signing_keys = {{ file = {{ path = "{key}" }} }}\n'
+    )
+    images = write_images(tmp_path / "img", "1.0.0")
+    args = ["--config", str(config), "--variant", VARIANT, "--arch", ARCH, "--version", "1.0.0", *images]
+    assert_one_line_error(run("publish", *args), 1, "no manifest.json target", "--new-manifest")
+    result = run("publish", *args, "--new-manifest")
+    assert result.code == 0, result.err
+    trusted = (source / "metadata" / "1.root.json").read_bytes()
+    repo = load_repo(LocalStorage(meta), trusted, parse_instant("2026-11-21T00:00:00Z"))
+    assert (repo.targets.version, repo.snapshot.version, repo.timestamp.version) == (2, 2, 2)
+    original = json.loads((source / "metadata" / "1.targets.json").read_bytes())["signed"]
+    for name, entry in original["targets"].items():
+        assert repo.targets.signed["targets"][name] == entry
+    assert repo.targets.signed["delegations"] == {"keys": {}, "roles": []}
+    # The old files are untouched, and the key ID of tough's PEM spelling is reused.
+    for path in (source / "metadata").iterdir():
+        if path.name != "timestamp.json":
+            assert (meta / path.name).read_bytes() == path.read_bytes()
+    assert {s["keyid"] for s in repo.targets.signatures} == {
+        "69f069cf595e3f09cbe99a9f0f82127f7c7d2fde859e30fd5c0f2b4fc9c4a507"
+    }
+    for path in meta.iterdir():
+        if path.name[0] in "2t":
+            assert tough_rule_violations(path.read_bytes(), path.name.split(".")[-2]) == []
+
+
+def test_unsupported_storage_and_env_key(qs: QS, run: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _config_with(qs, "metadata_url: repo/metadata", "metadata_url: ftp://example/repo")
+    assert_one_line_error(run("refresh", *qs.args()), 2, "ftp")
+    _config_with(qs, "metadata_url: ftp://example/repo", "metadata_url: repo/metadata")
+    monkeypatch.setenv("TS_KEY", (qs.dir / "keys" / "timestamp.pem").read_text())
+    _config_with(qs, "timestamp: [keys/timestamp.pem]", "timestamp: [envvar:TS_KEY]")
+    assert run("refresh", *qs.args()).code == 0
+    monkeypatch.delenv("TS_KEY")
+    assert_one_line_error(run("refresh", *qs.args()), 2, "TS_KEY is not set")
+
+
+def test_keys_are_private(tmp_path: Path) -> None:
+    qs = make_quickstart(tmp_path / "q")
+    assert stat.S_IMODE(os.stat(qs.dir / "keys").st_mode) == 0o700
