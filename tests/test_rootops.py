@@ -1,0 +1,225 @@
+"""Keys and the root lifecycle: generate, init, add/remove keys, thresholds, offline signing in
+turns, rotation by cross-signing and publishing the new root, verification against tough fixtures."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from repo_tool.config import load_config, load_expiration_policy
+from repo_tool.core.instant import NANOS_PER_SECOND
+from repo_tool.keys import keyid_of, load_private_pem
+from repo_tool.repository import load_repo
+from repo_tool.storage import LocalStorage
+from repo_tool.tufjson import canonical
+
+from .clirun import Runner, assert_one_line_error, make_runner
+from .conftest import BOTTLEROCKET, UPSTREAM
+from .repohelpers import ARCH, VARIANT, make_quickstart, tough_rule_violations
+
+TOUGH = UPSTREAM / "tough"
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str]) -> Runner:
+    return make_runner(capsys)
+
+
+@pytest.mark.parametrize(("keytype", "expected"), [
+    ("ed25519", ("ed25519", "ed25519")),
+    ("ecdsa", ("ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256")),
+    ("rsa", ("rsa", "rsassa-pss-sha256")),
+])
+def test_keys_generate(keytype: str, expected: tuple[str, str], run: Runner, tmp_path: Path) -> None:
+    path = tmp_path / "k.pem"
+    result = run("keys", "generate", str(path), "--type", keytype, "--json")
+    assert result.code == 0, result.err
+    info = result.json()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert (info["key"]["keytype"], info["key"]["scheme"]) == expected
+    assert info["keyid"] == keyid_of(info["key"])
+    assert set(info["key"]) == {"keytype", "scheme", "keyval"}
+    if keytype == "rsa":
+        private = load_private_pem(path.read_bytes(), "k")
+        assert private.public_key().key_size == 3072  # type: ignore[union-attr]
+    # Plain output is just the key ID; an existing key is never overwritten.
+    assert_one_line_error(run("keys", "generate", str(path)), 2, "already exists")
+
+
+def test_encrypted_key_needs_passphrase(run: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PASS", "s3cret")
+    path = tmp_path / "enc.pem"
+    assert run("keys", "generate", str(path), "--passphrase-env", "PASS").code == 0
+    assert b"ENCRYPTED" in path.read_bytes()
+    root = tmp_path / "root.json"
+    assert run("root", "init", str(root)).code == 0
+    assert_one_line_error(run("root", "add-key", str(root), "-k", str(path), "-r", "root"), 2,
+                          "encrypted", "REPO_TOOL_KEY_PASSPHRASE")
+    monkeypatch.setenv("REPO_TOOL_KEY_PASSPHRASE", "s3cret")
+    assert run("root", "add-key", str(root), "-k", str(path), "-r", "root").code == 0
+
+
+def _make_root(run: Runner, tmp_path: Path, name: str, keys: dict[str, Path], threshold: int = 1) -> Path:
+    root = tmp_path / name
+    assert run("root", "init", str(root), "--expires", "in 52 weeks").code == 0
+    for role in ("root", "snapshot", "targets", "timestamp"):
+        assert run("root", "add-key", str(root), "-k", str(keys[role]), "-r", role).code == 0
+    return root
+
+
+def test_root_lifecycle_with_threshold_two_signed_in_turns(run: Runner, tmp_path: Path) -> None:
+    keys = {}
+    for name in ("a", "b", "c"):
+        keys[name] = tmp_path / f"{name}.pem"
+        assert run("keys", "generate", str(keys[name]), "--type", "ecdsa").code == 0
+    root = tmp_path / "root.json"
+    assert run("root", "init", str(root)).code == 0
+    assert run("root", "add-key", str(root), "-k", str(keys["a"]), "-k", str(keys["b"]), "-r", "root",
+               "-r", "targets").code == 0
+    assert run("root", "add-key", str(root), "-k", str(keys["c"]), "-r", "snapshot", "-r", "timestamp").code == 0
+    assert run("root", "set-threshold", str(root), "root", "2").code == 0
+    assert run("root", "expire", str(root), "2030-01-01T00:00:00.9Z").code == 0
+    assert json.loads(root.read_bytes())["signed"]["expires"] == "2030-01-01T00:00:00Z"
+    # First holder signs: written, but still short; verify fails.
+    first = run("root", "sign", str(root), "-k", str(keys["a"]))
+    assert first.code == 0 and "still short" in first.out
+    assert_one_line_error(run("root", "verify", str(root)), 1, "1 valid of 2 required")
+    # Second holder signs later, offline: the first signature is kept.
+    second = run("root", "sign", str(root), "-k", str(keys["b"]), "-k", str(keys["a"]))
+    assert second.code == 0 and "thresholds met" in second.out
+    doc = json.loads(root.read_bytes())
+    assert len(doc["signatures"]) == 2
+    assert run("root", "verify", str(root)).code == 0
+    assert tough_rule_violations(root.read_bytes(), "root") == []
+    shown = run("root", "show", str(root), "--json").json()
+    assert shown["roles"]["root"]["threshold"] == 2 and len(shown["valid_root_signatures"]) == 2
+    # A key that is not a root key does not count.
+    assert "not a root key" in run("root", "sign", str(root), "-k", str(keys["c"])).err
+    # Any edit clears the signatures (they no longer match).
+    edited = run("root", "remove-key", str(root), doc["signed"]["roles"]["snapshot"]["keyids"][0][:12], "snapshot")
+    assert edited.code == 0 and "clears the 2 existing" in edited.err
+    assert json.loads(root.read_bytes())["signatures"] == []
+    assert_one_line_error(run("root", "sign", str(root), "-k", str(keys["a"])), 1, "snapshot keys: 0 of 1")
+
+
+def test_add_key_reuses_the_existing_spelling_of_a_key(run: Runner, tmp_path: Path) -> None:
+    """tough's consistent-snapshots root holds snakeoil.pem's key without the final newline."""
+    root = tmp_path / "root.json"
+    root.write_bytes((TOUGH / "consistent-snapshots" / "metadata" / "1.root.json").read_bytes())
+    before = json.loads(root.read_bytes())["signed"]["keys"]
+    result = run("root", "add-key", str(root), "-k", str(TOUGH / "test-keys" / "snakeoil.pem"), "-r", "root")
+    assert result.code == 0, result.err
+    assert result.out.strip() == "69f069cf595e3f09cbe99a9f0f82127f7c7d2fde859e30fd5c0f2b4fc9c4a507"
+    assert json.loads(root.read_bytes())["signed"]["keys"] == before
+
+
+def test_rotation_cross_signed_root_is_published_and_chain_kept(run: Runner, tmp_path: Path) -> None:
+    qs = make_quickstart(tmp_path / "q")
+    new_key = tmp_path / "new-root.pem"
+    assert run("keys", "generate", str(new_key)).code == 0
+    new_root = tmp_path / "2.root.json"
+    new_root.write_bytes(qs.root.read_bytes())
+    assert run("root", "bump-version", str(new_root), "--expires", "in 52 weeks").code == 0
+    old_root_id = json.loads(qs.root.read_bytes())["signed"]["roles"]["root"]["keyids"][0]
+    assert run("root", "remove-key", str(new_root), old_root_id).code == 0
+    assert run("root", "add-key", str(new_root), "-k", str(new_key), "-r", "root").code == 0
+    assert run("root", "sign", str(new_root), "-k", str(new_key)).code == 0
+    # Without the old root's signature the rotation does not verify, and publish refuses it.
+    assert_one_line_error(run("root", "verify", str(new_root), "--previous", str(qs.root)), 1,
+                          "signed by root v1")
+    args = ["--config", str(qs.config), "--variant", VARIANT, "--arch", ARCH]
+    assert_one_line_error(run("refresh", *args, "--root-role", str(new_root)), 1, "signed by root v1")
+    crossed = run("root", "cross-sign", str(new_root), "--old-root", str(qs.root), "-k",
+                  str(qs.dir / "keys" / "root.pem"))
+    assert crossed.code == 0, crossed.err
+    assert run("root", "verify", str(new_root), "--previous", str(qs.root)).code == 0
+    assert run("refresh", *args, "--root-role", str(new_root)).code == 0
+    assert (qs.meta / "2.root.json").read_bytes() == new_root.read_bytes()
+    assert (qs.meta / "1.root.json").exists()
+    repo = load_repo(LocalStorage(qs.meta), qs.root.read_bytes(), 0)
+    assert [r.version for r in repo.roots] == [1, 2]
+    # Later publishes walk the chain from the original trusted root.
+    assert run("refresh", *args).code == 0
+
+
+@pytest.mark.parametrize(("fixture", "ok", "needle"), [
+    ("simple-rsa/root.json", True, ""),
+    ("consistent-snapshots/metadata/1.root.json", True, ""),
+    ("pem-encoded-ecdsa-sig-keys/root.json", True, ""),
+    ("ecdsa-new-type-sig-keys/root.json", True, ""),
+    ("hex-encoded-ecdsa-sig-keys/root.json", True, ""),
+    ("expired-root-json-signature/root.json", True, ""),
+    ("cross-sign-root/1.root.json", False, "0 valid"),
+    ("duplicate-keyid/root.json", False, "duplicate"),
+    ("duplicate-sigs/root.json", False, "1 valid of 2"),
+    ("duplicate-sig-keys/root.json", False, "1 valid of 2"),
+    ("invalid-root-json-signature/root.json", False, "0 valid"),
+    ("mismatched-root-json-keyids/root.json", False, "0 valid"),
+    ("no-root-json-signatures/root.json", False, "0 valid"),
+])
+def test_root_verify_matches_tough_on_fixtures(fixture: str, ok: bool, needle: str, run: Runner) -> None:
+    result = run("root", "verify", str(TOUGH / fixture))
+    if ok:
+        assert result.code == 0, result.err
+    else:
+        assert result.code == 1 and needle in result.err, result.err
+
+
+def test_production_root_rotation_and_expiry(run: Runner) -> None:
+    prod = BOTTLEROCKET / "production-root"
+    files = sorted(prod.glob("*.root.json"))
+    assert len(files) == 2
+    assert run("root", "verify", str(files[1]), "--previous", str(files[0])).code == 0
+    assert_one_line_error(run("root", "verify", str(files[1]), "--check-expiry"), 1, "expired")
+
+
+def test_canonical_matches_tough_fixture_signatures() -> None:
+    """Our canonical writer reproduces the bytes tough signed (checked through the signature)."""
+    from repo_tool.metadata import parse_role, verify_role
+
+    for name in ("1.root.json", "1.targets.json", "1.snapshot.json", "timestamp.json"):
+        raw = (TOUGH / "consistent-snapshots" / "metadata" / name).read_bytes()
+        role = name.split(".")[-2]
+        rf = parse_role(raw, role, name)
+        root = json.loads((TOUGH / "consistent-snapshots" / "metadata" / "1.root.json").read_bytes())["signed"]
+        assert verify_role(rf, root, name)
+    assert canonical({"file 1": 1, "file": 2}) == b'{"file 1":1,"file":2}'  # olpc-cjson byte order
+    assert canonical({"b": "é\n\"\\", "a": [True, None]}) == b'{"a":[true,null],"b":"\xc3\xa9\n\\"\\\\"}'
+
+
+def test_infra_toml_and_expiration_policy(tmp_path: Path) -> None:
+    policy = load_expiration_policy(BOTTLEROCKET / "pubsys" / "repo-expiration-2w-2w-1w.toml")
+    week = 7 * 86400 * NANOS_PER_SECOND
+    assert (policy.snapshot, policy.targets, policy.timestamp) == (2 * week, 2 * week, week)
+    infra = tmp_path / "Infra.toml"
+    infra.write_text(
+        '[repo.default]\nmetadata_base_url = "file:///srv/repo/metadata"\ntargets_url = "file:///srv/repo/targets"\n'
+        'root_role_url = "file:///srv/root.json"\nroot_role_sha512 = "00"\n'
+        'signing_keys = { kms = { key_id = "alias/release" } }\n'
+        '[repo.other]\nmetadata_base_url = "x"\n'
+    )
+    config = load_config(infra, "default")
+    assert config.signers["targets"] == ["awskms:alias/release"]
+    assert str(config.root) == "/srv/root.json" and config.root_sha512 == "00"
+    with pytest.raises(Exception, match="targets_url is required"):
+        load_config(infra, "other")
+    with pytest.raises(Exception, match="several repos"):
+        load_config(infra, None)
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("repos: {dev: {metadata_url: a, targets_url: b}}", "root is required"),
+    ("repos: {dev: {metadata_url: a, targets_url: b, root: r, colour: red}}", "unknown key 'colour'"),
+    ("repos: {dev: {metadata_url: a, targets_url: b, root: r, expiration: {snapshot: 2 months}}}", "snapshot"),
+    ("repos: {dev: {metadata_url: a, targets_url: b, root: r, signers: {admin: [k]}}}", "unknown role 'admin'"),
+    ("repos: {}", "no repositories"),
+    ("repo: {}", "unknown top-level key"),
+])
+def test_config_errors_are_one_line(text: str, needle: str, run: Runner, tmp_path: Path) -> None:
+    config = tmp_path / "repo-tool.yaml"
+    config.write_text(text)
+    result = run("refresh", "--config", str(config), "--variant", VARIANT, "--arch", ARCH)
+    assert_one_line_error(result, 2, needle, str(config))
