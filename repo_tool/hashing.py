@@ -24,6 +24,7 @@ class FileDigest:
     path: Path
     length: int
     sha256: str
+    mtime_ns: int = 0
 
 
 def hash_file(path: Path, chunk: int = CHUNK) -> FileDigest:
@@ -33,6 +34,7 @@ def hash_file(path: Path, chunk: int = CHUNK) -> FileDigest:
     length = 0
     try:
         with path.open("rb", buffering=0) as handle:
+            mtime_ns = os.fstat(handle.fileno()).st_mtime_ns
             while True:
                 count = handle.readinto(buffer)
                 if not count:
@@ -41,7 +43,7 @@ def hash_file(path: Path, chunk: int = CHUNK) -> FileDigest:
                 length += count
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
-    return FileDigest(path, length, digest.hexdigest())
+    return FileDigest(path, length, digest.hexdigest(), mtime_ns)
 
 
 def hash_files(paths: Iterable[Path], jobs: int | None = None) -> dict[Path, FileDigest]:

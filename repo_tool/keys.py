@@ -94,6 +94,8 @@ def public_key(entry: dict[str, Any]) -> PublicKeyTypes:
         if keytype == "ed25519":
             return ed25519.Ed25519PublicKey.from_public_bytes(bytes.fromhex(text))
         if text.startswith("-----BEGIN "):
+            if not text.startswith("-----BEGIN PUBLIC KEY-----"):
+                raise KeyError_(f"{keytype} public key must be a PEM SubjectPublicKeyInfo (BEGIN PUBLIC KEY)")
             key = serialization.load_pem_public_key(text.encode())
         elif keytype in ("ecdsa", ECDSA_P256):
             key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), bytes.fromhex(text))

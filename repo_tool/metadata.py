@@ -10,6 +10,7 @@ from an existing file stays byte-for-byte what it was.
 from __future__ import annotations
 
 import hashlib
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ MIB = 1024 * 1024
 # tough's default Limits (SPEC §3.5): what a node will download at most.
 SIZE_LIMITS = {"root": MIB, "timestamp": MIB, "snapshot": MIB, "targets": 10 * MIB}
 MAX_ROOT_UPDATES = 1024
+_HEX = re.compile(r"[0-9a-fA-F]*")
 SAFE_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
 
 
@@ -81,6 +83,9 @@ def parse_role(raw: bytes, role: str, what: str) -> RoleFile:
         isinstance(s, dict) and isinstance(s.get("keyid"), str) and isinstance(s.get("sig"), str) for s in signatures
     ):
         raise MetadataError(f"{what}: 'signatures' must be a list of {{keyid, sig}} objects")
+    for sig in signatures:
+        if not _HEX.fullmatch(sig["keyid"]) or not _HEX.fullmatch(sig["sig"]) or len(sig["sig"]) % 2:
+            raise MetadataError(f"{what}: signature by {sig['keyid'][:16]!r} is not hex (tough rejects the file)")
     signed = envelope["signed"]
     if signed.get("_type") != role:
         raise MetadataError(f"{what}: _type is {signed.get('_type')!r}, expected {role!r}")
@@ -112,6 +117,11 @@ def check_root_shape(signed: dict[str, Any], what: str) -> None:
     roles = signed.get("roles")
     if not isinstance(keys, dict) or not isinstance(roles, dict):
         raise MetadataError(f"{what}: root needs 'keys' and 'roles' objects")
+    if not isinstance(signed.get("consistent_snapshot"), bool):
+        raise MetadataError(f"{what}: consistent_snapshot must be true or false")
+    extra = sorted(set(roles) - set(TOP_ROLES))
+    if extra:
+        raise MetadataError(f"{what}: unknown role {extra[0]!r} in roles (tough rejects the file)")
     for keyid, entry in keys.items():
         if not isinstance(entry, dict):
             raise MetadataError(f"{what}: key {keyid} is not an object")

@@ -25,7 +25,7 @@ from repo_tool.core.semver import Version
 from repo_tool.core.waves import WavePolicy
 from repo_tool.errors import ConfigError, ManifestError, UsageError, VerificationError
 from repo_tool.hashing import FileDigest, hash_files
-from repo_tool.metadata import RoleFile, check_safe_name
+from repo_tool.metadata import SIZE_LIMITS, RoleFile, check_safe_name, parse_role
 from repo_tool.repository import (
     MANIFEST,
     TIMESTAMP,
@@ -131,10 +131,15 @@ def load_live(location: Location, now: int, *, init: bool = False, allow_expired
     warnings: list[str] = []
     if init:
         meta = location.meta
-        for name in (TIMESTAMP, "1.root.json"):
-            if meta.size(name) is not None:
-                raise UsageError(f"--init: {meta.describe(name)} exists; this repository is already initialised")
+        if meta.size(TIMESTAMP) is not None:
+            raise UsageError(f"--init: {meta.describe(TIMESTAMP)} exists; this repository is already initialised")
         root = verify_trusted_root(trusted_raw, str(config.root))
+        for version in range(1, root.version + 1):
+            stored = meta.read(f"{version}.root.json", SIZE_LIMITS["root"])
+            if stored is not None and (version != root.version or stored != root.raw):
+                # Same bytes: the leftover of an init that failed later on; it is reused.
+                raise UsageError(f"--init: {meta.describe(f'{version}.root.json')} exists; "
+                                 "this repository is already initialised")
         if root.version != 1:
             warnings.append(f"the trusted root is version {root.version}; versions 1..{root.version - 1} "
                             "cannot be published by init, so clients must start from this root")
@@ -148,7 +153,7 @@ def load_live(location: Location, now: int, *, init: bool = False, allow_expired
         except RepoMissingError as exc:
             raise RepoMissingError(f"{exc.message}; pass --init to start a new repository") from None
         root = repo.root
-        new_roots = [r for r in repo.roots if location.meta.size(f"{r.version}.root.json") is None]
+        new_roots = _unpublished_roots(location.meta, repo.roots)
         if repo.expired:
             warnings.append(f"loaded although expired: {', '.join(repo.expired)} (--allow-expired)")
         data = read_target(repo, location.targets, MANIFEST)
@@ -170,9 +175,34 @@ def load_live(location: Location, now: int, *, init: bool = False, allow_expired
     return Loaded(location, repo, root, new_roots, manifest_bytes, warnings)
 
 
+def _unpublished_roots(meta: Storage, roots: list[RoleFile]) -> list[RoleFile]:
+    """Loaded roots missing on storage.  Each must be the one storage's chain leads to: the
+    trusted root's copy on storage must be identical, and a missing K.root.json (K > 1) must
+    be signed by (K-1).root.json as published, or clients starting from it would fail."""
+    missing: list[RoleFile] = []
+    for root in roots:
+        name = f"{root.version}.root.json"
+        stored = meta.read(name, SIZE_LIMITS["root"])
+        if stored is None:
+            if root.version > 1:
+                previous = meta.read(f"{root.version - 1}.root.json", SIZE_LIMITS["root"])
+                if previous is None and not missing:
+                    raise VerificationError(
+                        f"{meta.describe(name)} and {root.version - 1}.root.json are not published; "
+                        "publish the whole root chain from 1.root.json (or use the published root as trusted)"
+                    )
+                if previous is not None:
+                    verify_next_root(parse_role(previous, "root", meta.describe(f"{root.version - 1}.root.json")),
+                                     root.raw, f"trusted root v{root.version}")
+            missing.append(root)
+        elif stored != root.raw:
+            raise VerificationError(f"{meta.describe(name)} differs from the trusted root of the same version")
+    return missing
+
+
 def finish(loaded: Loaded, editor: RepoEditor, manifest: Manifest | None, start: int, write: bool,
            waves: dict[int, int] | None = None, progress: Callable[[str], None] | None = None,
-           manifest_custom: dict[str, Any] | None = None) -> Outcome:
+           manifest_custom: dict[str, Any] | None = None, now: int | None = None) -> Outcome:
     """Put the (edited) manifest in, sign everything, and write unless this is a plan."""
     location = loaded.location
     after = loaded.manifest_bytes
@@ -186,7 +216,8 @@ def finish(loaded: Loaded, editor: RepoEditor, manifest: Manifest | None, start:
     if manifest_custom is not None:
         editor.set_custom(MANIFEST, manifest_custom or None)
     signers = location.config.role_signers()
-    plan = editor.build(signers, start, location.config.expirations)
+    plan = editor.build(signers, start, location.config.expirations, start if now is None else now,
+                        location.meta)
     plan.warnings.extend(loaded.warnings)
     outcome = Outcome(location, plan, loaded.manifest_bytes, after, waves, list(loaded.warnings))
     if write:
@@ -238,7 +269,7 @@ def prepare_publish(location: Location, images: ReleaseImages, options: PublishO
     editor = RepoEditor(loaded.root, loaded.repo, loaded.new_roots)
     for path in images.files():
         digest = digests[path]
-        editor.add_target(NewTarget(path.name, digest.length, digest.sha256, path))
+        editor.add_target(NewTarget(path.name, digest.length, digest.sha256, path, digest.mtime_ns))
     manifest = loaded.manifest()
     warnings = manifest.add_update(
         options.version, None, location.arch, location.variant,
@@ -249,8 +280,10 @@ def prepare_publish(location: Location, images: ReleaseImages, options: PublishO
     warnings += manifest.set_waves(location.variant, location.arch, options.version, options.start, options.policy)
     missing = [n for n in manifest.target_names() if n not in editor.targets]
     if missing:
-        warnings.append(f"manifest.json names targets the repository does not list: {', '.join(missing[:5])}"
-                        + (" ..." if len(missing) > 5 else ""))
+        raise UsageError(
+            f"manifest.json would name targets the repository does not list: {', '.join(missing[:5])}"
+            + (" ..." if len(missing) > 5 else "") + " (add them with --copy-target)"
+        )
     waves = next(u.waves for u in manifest.updates if u.matches(location.variant, location.arch, options.version))
     return loaded, editor, manifest, waves, warnings
 
@@ -260,7 +293,7 @@ def publish(location: Location, images: ReleaseImages, options: PublishOptions, 
     check_files(images)
     digests = hash_files(images.files(), jobs)
     loaded, editor, manifest, waves, warnings = prepare_publish(location, images, options, now, digests)
-    outcome = finish(loaded, editor, manifest, options.start, write, waves, progress)
+    outcome = finish(loaded, editor, manifest, options.start, write, waves, progress, now=now)
     outcome.warnings.extend(warnings)
     return outcome
 
@@ -276,7 +309,7 @@ def publish_many(jobs_list: list[tuple[Location, ReleaseImages]], options: Publi
     for location, images in jobs_list:
         try:
             loaded, editor, manifest, waves, warnings = prepare_publish(location, images, options, now, digests)
-            outcome = finish(loaded, editor, manifest, options.start, False, waves)
+            outcome = finish(loaded, editor, manifest, options.start, False, waves, now=now)
         except (VerificationError, ConfigError, UsageError) as exc:
             raise exc.within(f"{location.variant}/{location.arch}") from None
         outcome.warnings.extend(warnings)

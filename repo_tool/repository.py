@@ -114,6 +114,8 @@ def _check_meta(role_file: RoleFile, meta: Mapping[str, Any], name: str, raw: by
     entry = meta.get(name)
     length = entry.get("length") if isinstance(entry, dict) else None
     hashes = entry.get("hashes") if isinstance(entry, dict) else None
+    if length is not None and (not isinstance(length, int) or isinstance(length, bool) or length < 0):
+        raise MetadataError(f"{what}: the listed length {length!r} is not a non-negative integer")
     if length is not None and len(raw) > length:
         raise MetadataError(f"{what}: {len(raw)} bytes, more than the {length} listed")
     if hashes is not None:
@@ -127,7 +129,7 @@ def _meta_version(signed: dict[str, Any], name: str, what: str) -> int:
     meta = signed.get("meta")
     entry = meta.get(name) if isinstance(meta, dict) else None
     version = entry.get("version") if isinstance(entry, dict) else None
-    if not isinstance(version, int) or version < 1:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise MetadataError(f"{what}: meta has no valid {name} version")
     return version
 
@@ -177,8 +179,14 @@ def load_repo(meta: Storage, trusted_root: bytes, now: int, safe: bool = True,
             f"{meta.describe(targets_name)}: version {targets.version}, snapshot says {targets_version}"
         )
     _check_expiry(targets, now, meta.describe(targets_name), safe, expired)
-    if not isinstance(targets.signed.get("targets"), dict):
+    listed = targets.signed.get("targets")
+    if not isinstance(listed, dict):
         raise MetadataError(f"{meta.describe(targets_name)}: 'targets' is not an object")
+    for name, entry in listed.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("length"), int) or isinstance(
+            entry.get("length"), bool
+        ) or not isinstance(entry.get("hashes"), dict):
+            raise MetadataError(f"{meta.describe(targets_name)}: target {name!r} needs a length and hashes")
     return Repo(meta, roots, timestamp, snapshot, targets, expired)
 
 
@@ -216,6 +224,7 @@ class NewTarget:
     length: int
     sha256: str
     source: Path | bytes
+    mtime_ns: int | None = None  # of a source file when it was hashed
 
     @property
     def object_name(self) -> str:
@@ -284,17 +293,29 @@ class RepoEditor:
     def remove_target(self, name: str) -> None:
         self.targets.pop(name, None)
 
-    def build(self, signers: RoleSigners, start: int, expirations: Expirations) -> Plan:
-        """Sign new targets, snapshot and timestamp files (versions = on-storage + 1)."""
+    def build(self, signers: RoleSigners, start: int, expirations: Expirations, now: int | None = None,
+              meta: Storage | None = None) -> Plan:
+        """Sign new targets, snapshot and timestamp files (versions = on-storage + 1).
+
+        With ``meta``, a version whose file is already on storage (left by a publish that
+        failed before its ``timestamp.json``) is skipped, so a rerun converges.  With
+        ``now``, files that would already be expired are refused."""
         current = self.current
         delegations = self.delegations
         if isinstance(delegations, dict) and delegations.get("roles"):
             raise VerificationError("the repository has delegated roles, which this tool does not edit")
+        if current is not None and not current.consistent:
+            raise VerificationError("the repository does not use consistent snapshots; this tool writes "
+                                    "only consistent-snapshot repositories")
         versions = {
             "targets": current.targets.version + 1 if current else 1,
             "snapshot": current.snapshot.version + 1 if current else 1,
             "timestamp": current.timestamp.version + 1 if current else 1,
         }
+        if meta is not None:
+            for role in ("targets", "snapshot"):
+                while meta.size(f"{versions[role]}.{role}.json") is not None:
+                    versions[role] += 1
         expires = {
             "targets": start + expirations.targets,
             "snapshot": start + expirations.snapshot,
@@ -320,12 +341,13 @@ class RepoEditor:
             versions=versions,
             expires=expires,
         )
-        self_check(plan, root)
+        self_check(plan, root, now)
         return plan
 
 
-def self_check(plan: Plan, root: dict[str, Any]) -> None:
-    """SPEC §3.2 rule 12: every file must pass the write checklist before anything is written."""
+def self_check(plan: Plan, root: dict[str, Any], now: int | None = None) -> None:
+    """SPEC §3.2 rule 12: every file must pass the write checklist before anything is written,
+    and (given ``now``) none may be expired already."""
     files = [
         *((name, "root", raw) for name, raw in plan.roots),
         (plan.targets_file[0], "targets", plan.targets_file[1]),
@@ -336,9 +358,26 @@ def self_check(plan: Plan, root: dict[str, Any]) -> None:
         problems = write_problems(raw, role, None if role == "root" else root)
         if problems:
             raise VerificationError(f"refusing to write {name}: {problems[0]}")
+        if now is not None:
+            expires = parse_role(raw, role, name).expires
+            if expires <= now:
+                raise VerificationError(
+                    f"refusing to write {name}: it would be expired already ({format_instant(expires)})"
+                )
 
 
 Progress = Callable[[str], None]
+
+
+def _check_unchanged(target: NewTarget) -> None:
+    """The file must still be what was hashed (size and modification time)."""
+    assert isinstance(target.source, Path)
+    try:
+        info = target.source.stat()
+    except OSError as exc:
+        raise StorageError(f"{target.source}: {exc.strerror}") from None
+    if info.st_size != target.length or (target.mtime_ns is not None and info.st_mtime_ns != target.mtime_ns):
+        raise StorageError(f"{target.source} changed after it was hashed; publish again")
 
 
 def write_plan(plan: Plan, meta: Storage, targets_store: Storage, progress: Progress | None = None) -> list[str]:
@@ -354,6 +393,7 @@ def write_plan(plan: Plan, meta: Storage, targets_store: Storage, progress: Prog
         if isinstance(target.source, bytes):
             changed = targets_store.create(target.object_name, target.source)
         else:
+            _check_unchanged(target)
             changed = targets_store.put_file(target.object_name, target.source, target.length)
         if changed:
             note(f"targets/{target.object_name}")

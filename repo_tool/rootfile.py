@@ -141,6 +141,7 @@ class SignResult:
     added: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     missing: dict[str, tuple[int, int]] = field(default_factory=dict)
+    dropped: int = 0
 
 
 def threshold_shortfalls(signed: dict[str, Any], signatures: list[dict[str, Any]],
@@ -171,9 +172,14 @@ def sign(root: RoleFile, signers: list[KeySigner], cross_root: dict[str, Any] | 
     keys_of = cross_root if cross_root is not None else signed
     root_ids = set(keys_of["roles"]["root"]["keyids"])
     candidates = {k: v for k, v in keys_of["keys"].items() if k in root_ids}
-    signatures = [dict(s) for s in root.signatures]
+    # Keep only signatures that still verify (by this root's or the previous root's root keys):
+    # an edited root invalidates them, and a stale one must not block its key from signing again.
+    verifiers = [signed] if cross_root is None else [signed, cross_root]
+    valid_ids = set().union(*(valid_signers(data, root.signatures, r, "root") for r in verifiers))
+    signatures = [dict(s) for s in root.signatures if s["keyid"].lower() in valid_ids]
     have = {s["keyid"].lower() for s in signatures}
     result = SignResult(b"")
+    result.dropped = len(root.signatures) - len(signatures)
     for signer in signers:
         keyid = signer.keyid_in(candidates)
         if keyid is None:

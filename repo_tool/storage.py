@@ -101,6 +101,12 @@ class LocalStorage:
 
     def _link_new(self, name: str, fill: BinaryIO | bytes | Path) -> bool:
         """Write to a temp file, fsync, hard-link to ``name``; False if ``name`` already existed."""
+        try:
+            return self._link_new_unchecked(name, fill)
+        except OSError as exc:
+            raise StorageError(f"{self.describe(name)}: cannot write: {exc.strerror or exc}") from None
+
+    def _link_new_unchecked(self, name: str, fill: BinaryIO | bytes | Path) -> bool:
         path = self._path(name)
         self.root.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{name[:40]}.", suffix=".tmp", dir=self.root)
@@ -148,8 +154,11 @@ class LocalStorage:
             raise ConflictError(
                 f"{self.describe(name)} changed since it was loaded (another publisher?); load again and retry"
             )
-        self.root.mkdir(parents=True, exist_ok=True)
-        write_atomic(self._path(name), data, mode=0o644)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            write_atomic(self._path(name), data, mode=0o644)
+        except OSError as exc:
+            raise StorageError(f"{self.describe(name)}: cannot write: {exc.strerror or exc}") from None
 
 
 def open_storage(url: str, base_dir: Path | None = None) -> Storage:

@@ -475,3 +475,73 @@ def test_unsupported_storage_and_env_key(qs: QS, run: Runner, tmp_path: Path, mo
 def test_keys_are_private(tmp_path: Path) -> None:
     qs = make_quickstart(tmp_path / "q")
     assert stat.S_IMODE(os.stat(qs.dir / "keys").st_mode) == 0o700
+
+
+# --- review findings: convergence, expiry, missing targets, unpublished roots -------------------
+
+
+def test_rerun_converges_after_a_failure_before_timestamp(qs: QS, run: Runner, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A publish that dies after V.targets.json/V.snapshot.json but before timestamp.json leaves
+    orphans no client reads; the next run skips their versions instead of failing."""
+    from repo_tool.storage import StorageError
+
+    images = write_images(tmp_path / "img", "1.2.0")
+
+    def broken_swap(self: LocalStorage, name: str, data: bytes, expected: bytes | None) -> None:
+        raise StorageError(f"{name}: disk full (simulated)")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(LocalStorage, "swap", broken_swap)
+        assert_one_line_error(run("publish", *qs.args("--version", "1.2.0", *images, "--json")), 1, "disk full")
+    assert (qs.meta / "3.targets.json").exists()
+    assert trusted_load(qs).targets.version == 2  # clients still see the old, valid repo
+    result = run("publish", *qs.args("--version", "1.2.0", *images, "--json"))
+    assert result.code == 0, result.err
+    assert result.json()["versions"] == {"targets": 4, "snapshot": 4, "timestamp": 3}
+    repo = trusted_load(qs)
+    assert (repo.targets.version, repo.timestamp.version) == (4, 3)
+
+
+def test_already_expired_metadata_is_never_written(qs: QS, run: Runner, tmp_path: Path) -> None:
+    images = write_images(tmp_path / "img", "1.2.0")
+    before = tree_state(qs.dir / "repo")
+    result = run("publish", *qs.args("--version", "1.2.0", *images, "--release-start-time", "2020-01-01T00:00:00Z"))
+    assert_one_line_error(result, 1, "would be expired already")
+    assert tree_state(qs.dir / "repo") == before
+
+
+def test_manifest_must_not_name_unlisted_targets(qs: QS, run: Runner, tmp_path: Path) -> None:
+    release = tmp_path / "Release.toml"
+    release.write_text('version = "1.2.0"\n[migrations]\n"(1.1.0, 1.2.0)" = ["migrate_v1.2.0_missing.lz4"]\n')
+    images = write_images(tmp_path / "img", "1.2.0")
+    result = run("publish", *qs.args("--version", "1.2.0", *images, "--release-config", str(release)))
+    assert_one_line_error(result, 2, "migrate_v1.2.0_missing.lz4", "--copy-target")
+
+
+def test_unpublished_trusted_root_must_chain_from_the_published_one(qs: QS, run: Runner, tmp_path: Path) -> None:
+    rogue = tmp_path / "2.root.json"
+    rogue.write_bytes(qs.root.read_bytes())
+    assert run("root", "bump-version", str(rogue)).code == 0
+    assert run("root", "sign", str(rogue), "-k", str(qs.dir / "keys" / "root.pem")).code == 0
+    _config_with(qs, "root: root.json", f"root: {rogue}")
+    # v2 is signed by its own (unchanged) root key, which v1 also lists: a valid rotation.
+    assert run("refresh", *qs.args()).code == 0
+    assert (qs.meta / "2.root.json").read_bytes() == rogue.read_bytes()
+    # A different v2 than the published one is refused.
+    other = tmp_path / "other-2.root.json"
+    other.write_bytes(rogue.read_bytes())
+    assert run("root", "expire", str(other), "in 40 weeks").code == 0
+    assert run("root", "sign", str(other), "-k", str(qs.dir / "keys" / "root.pem")).code == 0
+    _config_with(qs, f"root: {rogue}", f"root: {other}")
+    assert_one_line_error(run("refresh", *qs.args()), 1, "differs from the trusted root")
+
+
+def test_spaced_hex_signature_is_refused(qs: QS) -> None:
+    from repo_tool.repository import verify_trusted_root
+
+    doc = json.loads(qs.root.read_bytes())
+    sig = doc["signatures"][0]["sig"]
+    doc["signatures"][0]["sig"] = " ".join(sig[i:i + 2] for i in range(0, len(sig), 2))
+    with pytest.raises(Exception, match="not hex"):
+        verify_trusted_root(json.dumps(doc).encode(), "root.json")

@@ -181,12 +181,15 @@ def _sign(path: Path, sources: tuple[str, ...], old_root: Path | None, ignore_th
     result = sign(root, signers, cross)
     for source in result.skipped:
         warn(f"key {source} is not a root key of {old_root or path}; it did not sign")
+    if result.dropped:
+        warn(f"{path}: dropped {result.dropped} signature(s) that no longer verify")
     if result.missing and not ignore_threshold:
         short = "; ".join(f"{what}: {have} of {need}" for what, (have, need) in result.missing.items())
         if any(what.endswith("keys") for what in result.missing):
             raise VerificationError(f"{path}: thresholds cannot be met ({short}); nothing written")
         write_atomic(path, result.data, mode=0o644)
         click.echo(f"{path}: added {len(result.added)} signature(s); still short: {short}")
+        warn(f"{path} is not valid yet: the next key holder signs it with 'root sign'")
         return
     if result.missing:
         warn(f"{path}: thresholds not met: {result.missing}")
@@ -226,7 +229,7 @@ def verify_cmd(path: Path, previous: Path | None, check_expiry: bool) -> None:
     if not raw:
         raise UsageError(f"{path}: cannot read")
     if previous is not None:
-        old = verify_trusted_root(previous.read_bytes(), str(previous))
+        old = verify_trusted_root(read_root_file(previous).raw, str(previous))
         root = verify_next_root(old, raw, str(path))
     else:
         root = verify_trusted_root(raw, str(path))
