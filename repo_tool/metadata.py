@@ -29,6 +29,8 @@ MIB = 1024 * 1024
 SIZE_LIMITS = {"root": MIB, "timestamp": MIB, "snapshot": MIB, "targets": 10 * MIB}
 MAX_ROOT_UPDATES = 1024
 _HEX = re.compile(r"[0-9a-fA-F]*")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")
 SAFE_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
 
 
@@ -302,7 +304,10 @@ def write_problems(raw: bytes, role: str, root: dict[str, Any] | None) -> list[s
     expires = signed.get("expires")
     if not isinstance(expires, str) or len(expires) != 20 or not expires.endswith("Z") or "." in expires:
         problems.append(f"expires {expires!r} is not whole seconds with Z")
-    problems.extend(_tree_problems(signed))
+    # Nulls, non-NFC text and "custom": {} can only be present if these bytes are (the file was
+    # parsed without floats); only then walk the tree.
+    if not raw.isascii() or b"null" in raw or re.search(rb'"custom"\s*:\s*\{\s*\}', raw):
+        problems.extend(_tree_problems(signed))
     if len(raw) > SIZE_LIMITS[role]:
         problems.append(f"{len(raw)} bytes is over tough's {SIZE_LIMITS[role]}-byte limit for {role}")
     if role == "root":
@@ -318,10 +323,11 @@ def write_problems(raw: bytes, role: str, root: dict[str, Any] | None) -> list[s
         keyids = [s["keyid"] for s in rf.signatures]
         if len(set(keyids)) != len(keyids):
             problems.append("more than one signature by the same key ID")
-        try:
-            verify_role(rf, root, role)
-        except VerificationError as exc:
-            problems.append(exc.message)
+        # tough verifies over its re-serialization of what it parsed: so must we.
+        good = valid_signers(canonical(signed), rf.signatures, root, role)
+        threshold = int(root["roles"][role]["threshold"])
+        if len(good) < threshold:
+            problems.append(f"signature threshold not met for role {role}: {len(good)} valid of {threshold} required")
     return problems
 
 
@@ -397,9 +403,9 @@ def _targets_problems(signed: dict[str, Any]) -> list[str]:
     if not isinstance(targets, dict):
         return ["targets must be an object"]
     for name, entry in targets.items():
-        if not name or name in (".", "..") or not SAFE_NAME_CHARS.issuperset(name):
+        if not _SAFE_NAME.fullmatch(name) or name in (".", ".."):
             problems.append(f"target name {name!r} is outside the safe set")
-        if not isinstance(entry, dict) or not isinstance(entry.get("length"), int):
+        if not isinstance(entry, dict) or type(entry.get("length")) is not int:
             problems.append(f"target {name}: length missing")
             continue
         hashes = entry.get("hashes")
@@ -407,9 +413,10 @@ def _targets_problems(signed: dict[str, Any]) -> list[str]:
             hashes["sha256"]
         ):
             problems.append(f"target {name}: hashes must start with sha256")
-        custom = entry.get("custom")
-        if "custom" in entry and (not isinstance(custom, dict) or not custom):
-            problems.append(f"target {name}: custom must be a non-empty object when present")
+        if "custom" in entry:
+            custom = entry["custom"]
+            if not isinstance(custom, dict) or not custom:
+                problems.append(f"target {name}: custom must be a non-empty object when present")
     delegations = signed.get("delegations")
     if delegations is not None and delegations != {"keys": {}, "roles": []}:
         problems.append("delegations are not written by this tool")
@@ -417,4 +424,4 @@ def _targets_problems(signed: dict[str, Any]) -> list[str]:
 
 
 def _is_sha256(value: object) -> bool:
-    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+    return isinstance(value, str) and _SHA256_HEX.fullmatch(value) is not None

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from repo_tool.core.instant import format_instant
+from repo_tool.core.instant import NANOS_PER_SECOND, format_instant
 from repo_tool.errors import VerificationError
 from repo_tool.metadata import (
     MAX_ROOT_UPDATES,
@@ -359,7 +359,8 @@ def self_check(plan: Plan, root: dict[str, Any], now: int | None = None) -> None
         if problems:
             raise VerificationError(f"refusing to write {name}: {problems[0]}")
         if now is not None:
-            expires = parse_role(raw, role, name).expires
+            expires = (parse_role(raw, role, name).expires if role == "root"
+                       else plan.expires[role] - plan.expires[role] % NANOS_PER_SECOND)  # as written
             if expires <= now:
                 raise VerificationError(
                     f"refusing to write {name}: it would be expired already ({format_instant(expires)})"
