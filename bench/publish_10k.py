@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+"""Cost of publishing one release into a repository that already lists 10,000 targets.
+
+Builds, in a temporary directory, a quickstart repository (dev keys, signed root, config, two
+releases) and adds TARGETS fake targets (``bottlerocket-aws-k8s-1.28-x86_64-1.0.N-abcdef0-root.ext4.lz4``
+and friends, a few bytes each, files written to the targets directory) in one signed commit.  Then
+times, side by side in one process, best of REPEAT runs:
+
+  baseline:  json.load + json.dump of that repository's newest N.targets.json (read file, write file)
+  repo-tool: repo_tool.publish.publish(...) of one new version (three tiny images), write=True:
+             verified load (root chain, timestamp, snapshot, the 10k targets.json, manifest.json),
+             manifest edit and waves, signing of targets/snapshot/timestamp, the SPEC §3.2 self-check,
+             and the ordered, fsynced writes.  Image hashing is excluded (``hash_files`` is replaced
+             by a lookup of digests computed beforehand).
+
+Every timed publish runs against a fresh copy of the 10k repository (copied, untimed, before each
+run), so versions do not pile up.  ``--profile`` also runs one publish under cProfile and prints the
+top 15 entries by cumulative time
+(and the top 10 by own time), after one run split into timed phases without the profiler.
+
+Usage: python bench/publish_10k.py [--targets N] [--repeat N] [--profile] [--dir DIR] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import hashlib
+import io
+import itertools
+import json
+import pstats
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import repo_tool.publish
+import repo_tool.repository
+from repo_tool import quickstart
+from repo_tool.cli.common import load_policy
+from repo_tool.config import load_config
+from repo_tool.core.instant import NANOS_PER_SECOND
+from repo_tool.core.semver import Version
+from repo_tool.hashing import FileDigest, hash_files
+from repo_tool.publish import (
+    Location,
+    Outcome,
+    PublishOptions,
+    ReleaseImages,
+    finish,
+    load_live,
+    prepare_publish,
+    publish,
+)
+from repo_tool.repository import NewTarget, RepoEditor, write_plan
+
+VARIANT, ARCH = quickstart.VARIANT, quickstart.ARCH
+KINDS = ("boot.ext4.lz4", "root.ext4.lz4", "root.verity.lz4")
+NEW_VERSION = "2.0.0"
+
+
+def fake_targets(count: int) -> Iterable[tuple[str, bytes]]:
+    for i in range(count):
+        name = f"bottlerocket-{VARIANT}-{ARCH}-1.0.{i // 3}-abcdef0-{KINDS[i % 3]}"
+        yield name, f"fake {name}\n".encode()
+
+
+def build_template(directory: Path, count: int, now: int) -> Path:
+    """A quickstart repository plus ``count`` extra targets; returns its newest N.targets.json."""
+    policy = load_policy("default")[0]
+    qs = quickstart.run(directory, now, policy)
+    location = Location.of(load_config(qs.config, None), VARIANT, ARCH)
+    loaded = load_live(location, now)
+    editor = RepoEditor(loaded.root, loaded.repo, loaded.new_roots)
+    for name, data in fake_targets(count):
+        target = NewTarget(name, len(data), hashlib.sha256(data).hexdigest(), data)
+        editor.add_target(target)
+        # Plain writes (no fsync per file): the object files only need to exist.
+        (qs.targets_dir / target.object_name).write_bytes(data)
+    editor.added = []  # their files are in place already; write_plan adds only the metadata
+    outcome = finish(loaded, editor, None, now, write=True)
+    name = outcome.plan.targets_file[0]
+    newest = qs.metadata_dir / name
+    listed = len(json.loads(newest.read_bytes())["signed"]["targets"])
+    print(f"repository: {listed} targets, {name} is {newest.stat().st_size / 1e6:.2f} MB "
+          f"({len(loaded.repo.targets.signed['targets']) if loaded.repo else 0} before the fake ones)")
+    return newest
+
+
+def release_images(directory: Path) -> ReleaseImages:
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = f"bottlerocket-{VARIANT}-{ARCH}-{NEW_VERSION}-1234567"
+    paths = []
+    for kind in KINDS:
+        path = directory / f"{stem}-{kind}"
+        path.write_bytes(f"tiny image {path.name}\n".encode() * 16)
+        paths.append(path)
+    return ReleaseImages(VARIANT, ARCH, *paths)
+
+
+def phases(run_dir: Path, images: ReleaseImages, options: PublishOptions, now: int,
+           digests: dict[Path, FileDigest]) -> None:
+    """publish() split into its steps, timed without a profiler (one run)."""
+    location = Location.of(load_config(run_dir / "repo-tool.yaml", None), VARIANT, ARCH)
+    marks = [("start", time.perf_counter())]
+    load_live(location, now)
+    marks.append(("load_live: verified load (root, timestamp, snapshot, targets, manifest)", time.perf_counter()))
+    loaded, editor, manifest, waves, _ = prepare_publish(location, images, options, now, digests)
+    marks.append(("prepare_publish: load_live again (as above) + target listing + manifest edit", time.perf_counter()))
+    checks: list[float] = []
+    real_self_check = repo_tool.repository.self_check
+
+    def timed_self_check(*args: Any, **kwargs: Any) -> None:
+        t0 = time.perf_counter()
+        real_self_check(*args, **kwargs)
+        checks.append(time.perf_counter() - t0)
+
+    repo_tool.repository.self_check = timed_self_check
+    try:
+        outcome = finish(loaded, editor, manifest, options.start, False, waves)
+    finally:
+        repo_tool.repository.self_check = real_self_check
+    marks.append(("finish(write=False): manifest bytes, sign 3 roles, self-check", time.perf_counter()))
+    write_plan(outcome.plan, location.meta, location.targets)
+    marks.append(("write_plan: 4 targets + 3 metadata files, fsynced", time.perf_counter()))
+    print("phases of one publish (no profiler; publish() runs load_live once, here it runs twice):")
+    for (_, before), (label, after) in itertools.pairwise(marks):
+        print(f"  {(after - before) * 1000:8.1f} ms  {label}")
+    print(f"  {checks[0] * 1000:8.1f} ms    of which self_check (parse + SPEC §3.2 checks + verify of the 3 roles)")
+    print()
+
+
+def best(prepare: Callable[[], object], fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        prepare()
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--targets", type=int, default=10_000, help="fake targets to add (default 10000)")
+    parser.add_argument("--repeat", type=int, default=5, help="best of N timed runs (default 5)")
+    parser.add_argument("--profile", action="store_true", help="phase timings + cProfile of one publish")
+    parser.add_argument("--dir", type=Path, help="work directory (default: a new temp dir)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory afterwards")
+    args = parser.parse_args()
+
+    work = args.dir or Path(tempfile.mkdtemp(prefix="publish-10k-"))
+    try:
+        now = time.time_ns()
+        template = work / "template"
+        t0 = time.perf_counter()
+        newest = build_template(template, args.targets, now)
+        print(f"setup: {time.perf_counter() - t0:.1f} s (untimed)")
+        images = release_images(work / "images")
+        digests = hash_files(images.files())
+        options = PublishOptions(Version.parse(NEW_VERSION), load_policy("default")[0], now + NANOS_PER_SECOND)
+        run_dir = work / "run"
+
+        def fresh_copy() -> None:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            shutil.copytree(template, run_dir)
+
+        def run_publish() -> Outcome:
+            location = Location.of(load_config(run_dir / "repo-tool.yaml", None), VARIANT, ARCH)
+            return publish(location, images, options, now + NANOS_PER_SECOND, write=True)
+
+        def run_baseline() -> None:
+            with newest.open("rb") as handle:
+                value = json.load(handle)
+            with (work / "baseline.json").open("w") as handle:
+                json.dump(value, handle)
+
+        # Hashing is excluded: publish() looks the digests up instead of reading the images.
+        real_hash_files = repo_tool.publish.hash_files
+
+        def precomputed(paths: Iterable[Path], jobs: int | None = None) -> dict[Path, FileDigest]:
+            return {path: digests[path] for path in paths}
+
+        repo_tool.publish.hash_files = precomputed
+        try:
+            fresh_copy()
+            outcome = run_publish()  # warm-up, and a check that the release went in
+            assert not outcome.planned_only and outcome.plan.versions["targets"] == 4, outcome.plan.versions
+            added = [t.name for t in outcome.plan.targets]
+            assert sorted(added) == sorted([*(p.name for p in images.files()), "manifest.json"]), added
+            run_baseline()
+            baseline = best(lambda: None, run_baseline, args.repeat)
+            ours = best(fresh_copy, run_publish, args.repeat)
+            print(f"baseline json.load+json.dump of {newest.name}   {baseline * 1000:8.1f} ms")
+            print(f"repo-tool publish (no hashing)               {ours * 1000:8.1f} ms")
+            print(f"ratio repo-tool / baseline                    {ours / baseline:8.2f}x   (target <= 3x)")
+            if args.profile:
+                fresh_copy()
+                phases(run_dir, images, options, now + NANOS_PER_SECOND, digests)
+                fresh_copy()
+                profiler = cProfile.Profile()
+                profiler.runcall(run_publish)
+                out = io.StringIO()
+                stats = pstats.Stats(profiler, stream=out)
+                stats.sort_stats("cumulative").print_stats(15)
+                stats.sort_stats("tottime").print_stats(10)
+                print(out.getvalue())
+        finally:
+            repo_tool.publish.hash_files = real_hash_files
+    finally:
+        if args.keep:
+            print(f"kept {work}", file=sys.stderr)
+        elif args.dir is None:
+            shutil.rmtree(work, ignore_errors=True)
+        else:  # --dir without --keep: remove only what was made here
+            for name in ("template", "run", "images"):
+                shutil.rmtree(work / name, ignore_errors=True)
+            (work / "baseline.json").unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()
