@@ -91,6 +91,7 @@ class Outcome:
             "metadata_url": loc.meta.url,
             "targets_url": loc.targets.url,
             "planned_only": self.planned_only,
+            "signed": self.plan.signed,
             "targets_added": [
                 {"name": t.name, "length": t.length, "sha256": t.sha256, "object": t.object_name}
                 for t in self.plan.targets
@@ -202,7 +203,8 @@ def _unpublished_roots(meta: Storage, roots: list[RoleFile]) -> list[RoleFile]:
 
 def finish(loaded: Loaded, editor: RepoEditor, manifest: Manifest | None, start: int, write: bool,
            waves: dict[int, int] | None = None, progress: Callable[[str], None] | None = None,
-           manifest_custom: dict[str, Any] | None = None, now: int | None = None) -> Outcome:
+           manifest_custom: dict[str, Any] | None = None, now: int | None = None,
+           defer_write: bool = False) -> Outcome:
     """Put the (edited) manifest in, sign everything, and write unless this is a plan."""
     location = loaded.location
     after = loaded.manifest_bytes
@@ -215,12 +217,12 @@ def finish(loaded: Loaded, editor: RepoEditor, manifest: Manifest | None, start:
         editor.add_target(NewTarget(MANIFEST, len(after), hashlib.sha256(after).hexdigest(), after), replace=True)
     if manifest_custom is not None:
         editor.set_custom(MANIFEST, manifest_custom or None)
-    signers = location.config.role_signers()
+    signers = location.config.role_signers() if write else None  # a plan needs no keys, signs nothing
     plan = editor.build(signers, start, location.config.expirations, start if now is None else now,
                         location.meta)
     plan.warnings.extend(loaded.warnings)
     outcome = Outcome(location, plan, loaded.manifest_bytes, after, waves, list(loaded.warnings))
-    if write:
+    if write and not defer_write:
         outcome.written = write_plan(plan, location.meta, location.targets, progress)
         outcome.planned_only = False
     return outcome
@@ -309,7 +311,7 @@ def publish_many(jobs_list: list[tuple[Location, ReleaseImages]], options: Publi
     for location, images in jobs_list:
         try:
             loaded, editor, manifest, waves, warnings = prepare_publish(location, images, options, now, digests)
-            outcome = finish(loaded, editor, manifest, options.start, False, waves, now=now)
+            outcome = finish(loaded, editor, manifest, options.start, write, waves, now=now, defer_write=True)
         except (VerificationError, ConfigError, UsageError) as exc:
             raise exc.within(f"{location.variant}/{location.arch}") from None
         outcome.warnings.extend(warnings)

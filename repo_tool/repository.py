@@ -244,6 +244,7 @@ class Plan:
     versions: dict[str, int]
     expires: dict[str, int]
     warnings: list[str] = field(default_factory=list)
+    signed: bool = True
 
 
 RoleSigners = Mapping[str, list[KeySigner]]
@@ -293,13 +294,14 @@ class RepoEditor:
     def remove_target(self, name: str) -> None:
         self.targets.pop(name, None)
 
-    def build(self, signers: RoleSigners, start: int, expirations: Expirations, now: int | None = None,
+    def build(self, signers: RoleSigners | None, start: int, expirations: Expirations, now: int | None = None,
               meta: Storage | None = None) -> Plan:
         """Sign new targets, snapshot and timestamp files (versions = on-storage + 1).
 
         With ``meta``, a version whose file is already on storage (left by a publish that
         failed before its ``timestamp.json``) is skipped, so a rerun converges.  With
-        ``now``, files that would already be expired are refused."""
+        ``now``, files that would already be expired are refused.  With ``signers`` None
+        nothing is signed (a plan: the files are complete but carry no signatures)."""
         current = self.current
         delegations = self.delegations
         if isinstance(delegations, dict) and delegations.get("roles"):
@@ -323,13 +325,16 @@ class RepoEditor:
         }
         root = self.root.signed
         targets_signed = new_targets(versions["targets"], expires["targets"], self.targets, delegations)
-        targets_raw, _ = sign_role(targets_signed, root, list(signers.get("targets", [])))
+        sign = signers is not None
+        keys: RoleSigners = signers or {}
+        targets_raw, _ = sign_role(targets_signed, root, list(keys.get("targets", [])), require_threshold=sign)
         snapshot_signed = new_snapshot(versions["snapshot"], expires["snapshot"], targets_raw, versions["targets"])
-        snapshot_raw, _ = sign_role(snapshot_signed, root, list(signers.get("snapshot", [])))
+        snapshot_raw, _ = sign_role(snapshot_signed, root, list(keys.get("snapshot", [])), require_threshold=sign)
         timestamp_signed = new_timestamp(
             versions["timestamp"], expires["timestamp"], snapshot_raw, versions["snapshot"]
         )
-        timestamp_raw, _ = sign_role(timestamp_signed, root, list(signers.get("timestamp", [])))
+        timestamp_raw, _ = sign_role(timestamp_signed, root, list(keys.get("timestamp", [])),
+                                     require_threshold=sign)
         roots = [(f"{r.version}.root.json", r.raw) for r in self.new_roots]
         plan = Plan(
             targets=list({t.object_name: t for t in self.added if t.name in self.targets}.values()),
@@ -341,11 +346,12 @@ class RepoEditor:
             versions=versions,
             expires=expires,
         )
-        self_check(plan, root, now)
+        self_check(plan, root if sign else None, now)
+        plan.signed = sign
         return plan
 
 
-def self_check(plan: Plan, root: dict[str, Any], now: int | None = None) -> None:
+def self_check(plan: Plan, root: dict[str, Any] | None, now: int | None = None) -> None:
     """SPEC §3.2 rule 12: every file must pass the write checklist before anything is written,
     and (given ``now``) none may be expired already."""
     files = [
@@ -383,6 +389,8 @@ def _check_unchanged(target: NewTarget) -> None:
 
 def write_plan(plan: Plan, meta: Storage, targets_store: Storage, progress: Progress | None = None) -> list[str]:
     """Write ``plan`` in SPEC §4 order; return the object names written."""
+    if not plan.signed:
+        raise VerificationError("refusing to write an unsigned plan")
     written: list[str] = []
 
     def note(what: str) -> None:

@@ -51,7 +51,7 @@ class KeySigner:
         try:
             return self.signer.sign(data).signature
         except Exception as exc:  # signer back ends raise their own types (botocore, ...)
-            raise ConfigError(f"key {self.source}: signing failed: {type(exc).__name__}: {exc}") from None
+            raise ConfigError(f"key {self.source}: signing failed: {_aws_reason(exc)}") from None
 
     def keyid_in(self, keys: dict[str, Any]) -> str | None:
         """The key ID this key has in a root's ``keys`` map (any spelling of the same key), or None."""
@@ -123,17 +123,38 @@ def _crypto_signer(source: str, pem: bytes, where: str) -> KeySigner:
 
 
 def _kms_signer(source: str, key_id: str, profile: str | None) -> KeySigner:
+    """An AWS KMS key through securesystemslib's AWSSigner, on a boto3 session of ``profile``
+    (default chain otherwise: AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL ...)."""
+    import boto3
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
     from securesystemslib.signer import AWSSigner
 
-    if profile:
-        os.environ.setdefault("AWS_PROFILE", profile)
     try:
-        uri, sslib = AWSSigner.import_(key_id, "rsassa-pss-sha256")
-        signer = Signer.from_priv_key_uri(uri, sslib)
-        public = sslib._crypto_key()
+        client = boto3.Session(profile_name=profile).client("kms")
+        answer = client.get_public_key(KeyId=key_id)
+    except Exception as exc:  # botocore errors: say which key, which call, what AWS answered
+        raise ConfigError(f"key {source}: AWS KMS GetPublicKey failed: {_aws_reason(exc)}") from None
+    try:
+        public = load_der_public_key(answer["PublicKey"])
         entry = entry_for_public(public)
-    except KeyError_ as exc:
-        raise ConfigError(f"key {source}: {exc.message}") from None
-    except Exception as exc:  # botocore / securesystemslib errors: report what AWS said
-        raise ConfigError(f"key {source}: AWS KMS GetPublicKey failed: {type(exc).__name__}: {exc}") from None
+    except (KeyError_, ValueError) as exc:
+        raise ConfigError(f"key {source}: KMS key cannot sign TUF metadata tough accepts: {exc}") from None
+    algorithms = answer.get("SigningAlgorithms") or []
+    needed = "RSASSA_PSS_SHA_256" if entry["keytype"] == "rsa" else "ECDSA_SHA_256"
+    if needed not in algorithms:
+        raise ConfigError(f"key {source}: KMS key does not offer {needed} (it offers {', '.join(algorithms)})")
+    sslib = SSlibKey(keyid_of(entry), entry["keytype"], entry["scheme"], dict(entry["keyval"]))
+    try:
+        signer = AWSSigner(str(answer.get("KeyId") or key_id), sslib)
+    except Exception as exc:
+        raise ConfigError(f"key {source}: {_aws_reason(exc)}") from None
+    signer.client = client  # the session's client, not the default one AWSSigner made
     return KeySigner(source, entry, public, signer)
+
+
+def _aws_reason(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict) and isinstance(response.get("Error"), dict):
+        error = response["Error"]
+        return f"{error.get('Code', type(exc).__name__)}: {error.get('Message', '')}".strip()
+    return f"{type(exc).__name__}: {exc}"

@@ -252,15 +252,17 @@ def test_concurrent_publisher_loses_cleanly(qs: QS, tmp_path: Path) -> None:
 
     location = Location.of(load_config(qs.config, None), VARIANT, ARCH)
     from repo_tool.cli.common import now_ns
+    from repo_tool.publish import load_live
+    from repo_tool.repository import RepoEditor, write_plan
 
     now = now_ns()
-    first = refresh(location, now, write=False)
+    loaded = load_live(location, now)
+    first = RepoEditor(loaded.root, loaded.repo).build(location.config.role_signers(), now,
+                                                       location.config.expirations, now, location.meta)
     refresh(location, now + NANOS_PER_SECOND, write=True)  # another publisher wins
     state = tree_state(qs.meta)
-    from repo_tool.repository import write_plan
-
     with pytest.raises(ConflictError, match="already exists with other content"):
-        write_plan(first.plan, location.meta, location.targets)
+        write_plan(first, location.meta, location.targets)
     assert tree_state(qs.meta) == state
 
 
@@ -545,3 +547,26 @@ def test_spaced_hex_signature_is_refused(qs: QS) -> None:
     doc["signatures"][0]["sig"] = " ".join(sig[i:i + 2] for i in range(0, len(sig), 2))
     with pytest.raises(Exception, match="not hex"):
         verify_trusted_root(json.dumps(doc).encode(), "root.json")
+
+
+def test_plan_needs_no_keys_and_signs_nothing(qs: QS, run: Runner, tmp_path: Path) -> None:
+    shutil.rmtree(qs.dir / "keys")
+    images = write_images(tmp_path / "img", "1.2.0")
+    before = tree_state(qs.dir)
+    planned = run("publish", *qs.args("--version", "1.2.0", *images, "--plan", "--json"))
+    assert planned.code == 0, planned.err
+    assert planned.json()["signed"] is False
+    assert tree_state(qs.dir) == before
+    assert_one_line_error(run("publish", *qs.args("--version", "1.2.0", *images)), 2, "keys/")
+    assert tree_state(qs.dir) == before
+
+
+def test_kms_source_errors_name_the_key(qs: QS, run: Runner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without AWS credentials/endpoint the KMS call fails: one line naming the key and the call."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    monkeypatch.setenv("AWS_REGION", "us-west-2")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    _config_with(qs, "timestamp: [keys/timestamp.pem]", "timestamp: ['aws-kms:///alias/ts']")
+    assert_one_line_error(run("refresh", *qs.args("--json")), 2, "aws-kms:///alias/ts", "GetPublicKey")

@@ -80,7 +80,7 @@ def report(outcome: Outcome, as_json: bool) -> dict[str, Any]:
     if as_json:
         return data
     loc = outcome.location
-    verb = "would publish" if outcome.planned_only else "published"
+    verb = "would publish (plan: nothing written or signed)" if outcome.planned_only else "published"
     click.echo(f"{loc.variant}/{loc.arch} ({loc.meta.url}): {verb}")
     if outcome.manifest_before != outcome.manifest_after:
         click.echo("manifest.json changes:")
