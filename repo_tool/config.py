@@ -105,14 +105,18 @@ def parse_expirations(data: object, where: str) -> Expirations:
 
 def load_expiration_policy(path: Path) -> Expirations:
     """pubsys's expiration-policy TOML (``snapshot_expiration`` ...), read unchanged."""
+    text = _read_text(path)
+    data = load_toml(text, ConfigError) if path.suffix == ".toml" else load_yaml(text, ConfigError)
+    return parse_expirations(data, str(path))
+
+
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
-    data = load_toml(text, ConfigError) if path.suffix == ".toml" else load_yaml(text, ConfigError)
-    return parse_expirations(data, str(path))
 
 
 DEFAULT_EXPIRATIONS = parse_expirations(DEFAULT_EXPIRATION_TEXT, "default expiration")
@@ -228,12 +232,7 @@ def _load_infra_repo(name: str, data: object, source: Path) -> RepoConfig:
 
 def load_config(path: Path, repo: str | None) -> RepoConfig:
     """Load repo ``repo`` (or the only one) from a YAML config or a pubsys Infra.toml."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
+    text = _read_text(path)
     source = path.resolve()
     if path.suffix == ".toml":
         data = load_toml(text, ConfigError)

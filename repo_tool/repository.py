@@ -158,36 +158,39 @@ def load_repo(meta: Storage, trusted_root: bytes, now: int, safe: bool = True,
     _check_expiry(timestamp, now, meta.describe(TIMESTAMP), safe, expired)
 
     consistent = root.signed.get("consistent_snapshot") is True
-    snap_version = _meta_version(timestamp.signed, "snapshot.json", meta.describe(TIMESTAMP))
-    snap_name = f"{snap_version}.snapshot.json" if consistent else "snapshot.json"
-    raw_snap = _require(meta, snap_name, SIZE_LIMITS["snapshot"])
-    _check_meta(timestamp, timestamp.signed["meta"], "snapshot.json", raw_snap, meta.describe(snap_name))
-    snapshot = parse_role(raw_snap, "snapshot", meta.describe(snap_name))
-    verify_role(snapshot, root.signed, meta.describe(snap_name))
-    if snapshot.version != snap_version:
-        raise MetadataError(f"{meta.describe(snap_name)}: version {snapshot.version}, timestamp says {snap_version}")
-    _check_expiry(snapshot, now, meta.describe(snap_name), safe, expired)
-
-    targets_version = _meta_version(snapshot.signed, "targets.json", meta.describe(snap_name))
-    targets_name = f"{targets_version}.targets.json" if consistent else "targets.json"
-    raw_targets = _require(meta, targets_name, SIZE_LIMITS["targets"])
-    _check_meta(snapshot, snapshot.signed["meta"], "targets.json", raw_targets, meta.describe(targets_name))
-    targets = parse_role(raw_targets, "targets", meta.describe(targets_name))
-    verify_role(targets, root.signed, meta.describe(targets_name))
-    if targets.version != targets_version:
-        raise MetadataError(
-            f"{meta.describe(targets_name)}: version {targets.version}, snapshot says {targets_version}"
-        )
-    _check_expiry(targets, now, meta.describe(targets_name), safe, expired)
+    snapshot = _load_listed(meta, timestamp, "snapshot", root, consistent, now, safe, expired)
+    targets = _load_listed(meta, snapshot, "targets", root, consistent, now, safe, expired)
+    where = meta.describe(f"{targets.version}.targets.json" if consistent else "targets.json")
     listed = targets.signed.get("targets")
     if not isinstance(listed, dict):
-        raise MetadataError(f"{meta.describe(targets_name)}: 'targets' is not an object")
+        raise MetadataError(f"{where}: 'targets' is not an object")
     for name, entry in listed.items():
         if not isinstance(entry, dict) or not isinstance(entry.get("length"), int) or isinstance(
             entry.get("length"), bool
         ) or not isinstance(entry.get("hashes"), dict):
-            raise MetadataError(f"{meta.describe(targets_name)}: target {name!r} needs a length and hashes")
+            raise MetadataError(f"{where}: target {name!r} needs a length and hashes")
     return Repo(meta, roots, timestamp, snapshot, targets, expired)
+
+
+def _load_listed(meta: Storage, parent: RoleFile, role: str, root: RoleFile, consistent: bool, now: int,
+                 safe: bool, expired: list[str]) -> RoleFile:
+    """Fetch the role file ``parent`` lists (snapshot from timestamp, targets from snapshot) and
+    check it against the listing: length, sha256, version, signatures, expiry."""
+    if parent.role == "timestamp":
+        parent_name = meta.describe(TIMESTAMP)
+    else:
+        parent_name = meta.describe(f"{parent.version}.{parent.role}.json" if consistent else f"{parent.role}.json")
+    listed = f"{role}.json"
+    version = _meta_version(parent.signed, listed, parent_name)
+    name = f"{version}.{role}.json" if consistent else listed
+    raw = _require(meta, name, SIZE_LIMITS[role])
+    _check_meta(parent, parent.signed["meta"], listed, raw, meta.describe(name))
+    role_file = parse_role(raw, role, meta.describe(name))
+    verify_role(role_file, root.signed, meta.describe(name))
+    if role_file.version != version:
+        raise MetadataError(f"{meta.describe(name)}: version {role_file.version}, {parent.role} says {version}")
+    _check_expiry(role_file, now, meta.describe(name), safe, expired)
+    return role_file
 
 
 def _require(meta: Storage, name: str, limit: int) -> bytes:

@@ -3,12 +3,17 @@ written independently of the code under test (plain hashlib/json, no repo_tool c
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import re
 import shutil
+import threading
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +184,24 @@ def tough_rule_violations(raw: bytes, role: str) -> list[str]:
     if len(ids) != len(set(ids)):
         out.append("duplicate signature key IDs")
     return out
+
+
+@contextlib.contextmanager
+def serve_directory(directory: Path, log: list[str] | None = None) -> Iterator[str]:
+    """Serve ``directory`` over HTTP on 127.0.0.1 (any free port); yield the base URL.
+    Requested paths are appended to ``log`` instead of being printed."""
+
+    class Handler(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            if log is not None:
+                log.append(self.path)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(directory)))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

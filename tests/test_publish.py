@@ -3,14 +3,11 @@ tough rules on every written file, python-tuf ngclient interop, continuing a tou
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import json
 import os
 import shutil
 import stat
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +32,7 @@ from .repohelpers import (
     copy_quickstart,
     make_quickstart,
     olpc_canonical,
+    serve_directory,
     tough_rule_violations,
     tree_state,
 )
@@ -377,22 +375,10 @@ def test_publish_release_many_repos_shared_targets_once(qs: QS, run: Runner, tmp
 # --- python-tuf's ngclient reads what we publish ----------------------------------------------------
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-
 @pytest.fixture
 def served(qs: QS) -> Iterator[str]:
-    handler = functools.partial(_Quiet, directory=str(qs.dir / "repo"))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_directory(qs.dir / "repo") as url:
+        yield url
 
 
 def test_ngclient_reads_manifest_and_images(qs: QS, served: str, tmp_path: Path, run: Runner) -> None:

@@ -9,22 +9,20 @@ from the committed lockfile on first use.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import hashlib
 import json
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
+
+from .repohelpers import serve_directory
 
 TUFJS = Path(__file__).resolve().parent / "tufjs"
 CHECK = TUFJS / "check.mjs"
@@ -85,24 +83,6 @@ def node() -> str:
     return node
 
 
-@contextlib.contextmanager
-def _serve(directory: Path, log: list[str]) -> Iterator[str]:
-    class Handler(SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            # Called once per request (served or not): record the path instead of printing to stderr.
-            log.append(self.path)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(directory)))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Iterator[Served]:
     made = subprocess.run([sys.executable, "-m", "repo_tool", "quickstart", str(tmp_path / "qs"), "--json"],
@@ -110,8 +90,8 @@ def repo(tmp_path: Path) -> Iterator[Served]:
     assert made.returncode == 0, made.stderr
     quickstart: dict[str, Any] = json.loads(made.stdout)
     requests: list[str] = []
-    with _serve(Path(quickstart["metadata_dir"]), requests) as metadata_url, \
-            _serve(Path(quickstart["targets_dir"]), requests) as targets_url:
+    with serve_directory(Path(quickstart["metadata_dir"]), requests) as metadata_url, \
+            serve_directory(Path(quickstart["targets_dir"]), requests) as targets_url:
         yield Served(quickstart, metadata_url, targets_url, requests)
 
 
