@@ -242,40 +242,47 @@ class SigningReport:
     skipped: list[str] = field(default_factory=list)
 
 
+def append_signatures(data: bytes, signatures: list[dict[str, Any]], candidates: dict[str, Any],
+                      signers: list[KeySigner]) -> tuple[list[str], list[str]]:
+    """Append to ``signatures`` one signature over ``data`` per signer whose key is among
+    ``candidates`` (key ID → entry) and has not signed yet.  Each new signature is verified as
+    tough would (a KMS or HSM back end with the wrong padding is caught here, not on the nodes).
+    Return (key IDs added, sources skipped because their key is not a candidate)."""
+    have = {s["keyid"].lower() for s in signatures}
+    added: list[str] = []
+    skipped: list[str] = []
+    for signer in signers:
+        keyid = signer.keyid_in(candidates)
+        if keyid is None:
+            skipped.append(signer.source)
+            continue
+        if keyid.lower() in have:
+            continue
+        sig = signer.sign_hex(data)
+        if not verify(candidates[keyid], sig, data):
+            raise VerificationError(f"key {signer.source}: produced a signature that does not verify "
+                                    "(RSA must be PSS with a 32-byte salt, ECDSA DER over SHA-256)")
+        signatures.append({"keyid": keyid, "sig": sig})
+        have.add(keyid.lower())
+        added.append(keyid)
+    return added, skipped
+
+
 def sign_role(
     signed: dict[str, Any],
     root: dict[str, Any],
     signers: list[KeySigner],
-    existing: list[dict[str, Any]] | None = None,
     require_threshold: bool = True,
 ) -> tuple[bytes, SigningReport]:
     """Sign ``signed`` with every signer whose key the root lists for the role; return file bytes.
-
-    ``existing`` signatures (root signing over several runs) are kept when they
-    still verify.  Raise :class:`ThresholdError` if the threshold is not met.
-    """
+    Raise :class:`ThresholdError` if the threshold is not met (unless ``require_threshold`` is off)."""
     role = str(signed["_type"])
     data = canonical(signed)
     role_keyids = list(root["roles"][role]["keyids"])
     role_keys = {k: root["keys"][k] for k in role_keyids if k in root["keys"]}
-    report = SigningReport(role)
     signatures: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for sig in existing or []:
-        keyid = sig["keyid"]
-        if keyid in role_keys and keyid.lower() not in seen and verify(role_keys[keyid], sig["sig"], data):
-            signatures.append({"keyid": keyid, "sig": sig["sig"]})
-            seen.add(keyid.lower())
-    for signer in signers:
-        keyid = signer.keyid_in(role_keys)
-        if keyid is None:
-            report.skipped.append(signer.source)
-            continue
-        if keyid.lower() in seen:
-            continue
-        signatures.append({"keyid": keyid, "sig": signer.sign_hex(data)})
-        seen.add(keyid.lower())
-        report.signed_by.append(keyid)
+    added, skipped = append_signatures(data, signatures, role_keys, signers)
+    report = SigningReport(role, added, skipped)
     threshold = int(root["roles"][role]["threshold"])
     if require_threshold and len(signatures) < threshold:
         raise ThresholdError(

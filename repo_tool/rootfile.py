@@ -14,13 +14,14 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 
 from repo_tool.core.instant import format_whole_seconds
-from repo_tool.errors import ConfigError, UsageError, VerificationError
-from repo_tool.keys import KeyError_, entry_for_public, keyid_of, public_key, same_public_key, verify
+from repo_tool.errors import ConfigError, UsageError
+from repo_tool.keys import KeyError_, entry_for_public, keyid_of, public_key, same_public_key
 from repo_tool.metadata import (
     SPEC_VERSION,
     TOP_ROLES,
     MetadataError,
     RoleFile,
+    append_signatures,
     check_root_shape,
     parse_role,
     valid_signers,
@@ -177,22 +178,9 @@ def sign(root: RoleFile, signers: list[KeySigner], cross_root: dict[str, Any] | 
     verifiers = [signed] if cross_root is None else [signed, cross_root]
     valid_ids = set().union(*(valid_signers(data, root.signatures, r, "root") for r in verifiers))
     signatures = [dict(s) for s in root.signatures if s["keyid"].lower() in valid_ids]
-    have = {s["keyid"].lower() for s in signatures}
     result = SignResult(b"")
     result.dropped = len(root.signatures) - len(signatures)
-    for signer in signers:
-        keyid = signer.keyid_in(candidates)
-        if keyid is None:
-            result.skipped.append(signer.source)
-            continue
-        if keyid.lower() in have:
-            continue
-        sig = signer.sign_hex(data)
-        if not verify(candidates[keyid], sig, data):
-            raise VerificationError(f"key {signer.source}: produced a signature that does not verify")
-        signatures.append({"keyid": keyid, "sig": sig})
-        have.add(keyid.lower())
-        result.added.append(keyid)
+    result.added, result.skipped = append_signatures(data, signatures, candidates, signers)
     result.data = root_file_bytes(signed, signatures)
     result.missing = threshold_shortfalls(signed, signatures, cross_root)
     return result
