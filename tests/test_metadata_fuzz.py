@@ -6,9 +6,10 @@ the signature check are what gets exercised (a buggy or foreign writer, or a sto
 from __future__ import annotations
 
 import copy
+import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -46,6 +47,22 @@ class MemoryStorage:
     def size(self, name: str) -> int | None:
         data = self.files.get(name)
         return None if data is None else len(data)
+
+    def child(self, *parts: str) -> MemoryStorage:
+        raise NotImplementedError
+
+    def open(self, name: str) -> BinaryIO | None:
+        data = self.files.get(name)
+        return None if data is None else io.BytesIO(data)
+
+    def create(self, name: str, data: bytes) -> bool:
+        raise NotImplementedError("read-only")
+
+    def put_file(self, name: str, path: Path, size: int) -> bool:
+        raise NotImplementedError("read-only")
+
+    def swap(self, name: str, data: bytes, expected: bytes | None) -> None:
+        raise NotImplementedError("read-only")
 
 
 @pytest.fixture(scope="module")
