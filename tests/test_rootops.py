@@ -223,3 +223,14 @@ def test_config_errors_are_one_line(text: str, needle: str, run: Runner, tmp_pat
     config.write_text(text)
     result = run("refresh", "--config", str(config), "--variant", VARIANT, "--arch", ARCH)
     assert_one_line_error(result, 2, needle, str(config))
+
+
+def test_shipped_example_config_loads() -> None:
+    from .conftest import REPO
+
+    config = load_config(REPO / "keys" / "repo-tool.example.yaml", None)
+    assert config.name == "prod"
+    assert config.signers["targets"] == [
+        "aws-kms:///alias/bottlerocket-targets-1", "awskms:alias/bottlerocket-targets-2"
+    ]
+    assert config.signers["root"] == []
