@@ -129,6 +129,7 @@ def load_live(location: Location, now: int, *, init: bool = False, allow_expired
     """Verified load of the live repository (or the checks for ``init``), plus any new roots."""
     config = location.config
     trusted_raw = config.read_root()
+    given_roots = _read_roots(new_root_files or [])
     warnings: list[str] = []
     if init:
         meta = location.meta
@@ -153,6 +154,11 @@ def load_live(location: Location, now: int, *, init: bool = False, allow_expired
                              trusted_root_name=str(config.root))
         except RepoMissingError as exc:
             raise RepoMissingError(f"{exc.message}; pass --init to start a new repository") from None
+        except VerificationError:
+            repo = _resume_rotation(location, trusted_raw, now, allow_expired, given_roots)
+            if repo is None:
+                raise
+            warnings.append("resuming a root rotation whose new root was published without its metadata")
         root = repo.root
         new_roots = _unpublished_roots(location.meta, repo.roots)
         if repo.expired:
@@ -166,14 +172,44 @@ def load_live(location: Location, now: int, *, init: bool = False, allow_expired
                 )
             data = EMPTY_MANIFEST_BYTES
         manifest_bytes = data
-    for path in new_root_files or []:
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise UsageError(f"--root-role {path}: cannot read: {exc.strerror}") from None
+    for path, raw in given_roots:
         root = verify_next_root(root, raw, str(path))
         new_roots.append(root)
     return Loaded(location, repo, root, new_roots, manifest_bytes, warnings)
+
+
+def _read_roots(paths: list[Path]) -> list[tuple[Path, bytes]]:
+    result = []
+    for path in paths:
+        try:
+            result.append((path, path.read_bytes()))
+        except OSError as exc:
+            raise UsageError(f"--root-role {path}: cannot read: {exc.strerror}") from None
+    return result
+
+
+def _resume_rotation(location: Location, trusted_raw: bytes, now: int, allow_expired: bool,
+                     given_roots: list[tuple[Path, bytes]]) -> Repo | None:
+    """A rotation that died after writing ``N.root.json`` but before ``timestamp.json`` leaves
+    metadata the new root does not sign.  If the roots on storage past the old root are exactly
+    the ``--root-role`` files given again, load as of the old root so the rerun completes it."""
+    if not given_roots:
+        return None
+    versions = []
+    for path, raw in given_roots:
+        try:
+            versions.append(parse_role(raw, "root", str(path)).version)
+        except VerificationError:
+            return None
+    on_storage = [v for v, (_, raw) in zip(versions, given_roots)
+                  if location.meta.read(f"{v}.root.json", SIZE_LIMITS["root"]) == raw]
+    if not on_storage or location.meta.size(f"{max(versions) + 1}.root.json") is not None:
+        return None
+    if any(location.meta.read(f"{v}.root.json", SIZE_LIMITS["root"]) not in (None, raw)
+           for v, (_, raw) in zip(versions, given_roots)):
+        return None
+    return load_repo(location.meta, trusted_raw, now, safe=not allow_expired,
+                     trusted_root_name=str(location.config.root), max_root_version=min(versions) - 1)
 
 
 def _unpublished_roots(meta: Storage, roots: list[RoleFile]) -> list[RoleFile]:

@@ -135,11 +135,14 @@ def _meta_version(signed: dict[str, Any], name: str, what: str) -> int:
 
 
 def load_repo(meta: Storage, trusted_root: bytes, now: int, safe: bool = True,
-              trusted_root_name: str = "trusted root") -> Repo:
-    """Load and fully verify the repository in ``meta`` (SPEC §3.5)."""
+              trusted_root_name: str = "trusted root", max_root_version: int | None = None) -> Repo:
+    """Load and fully verify the repository in ``meta`` (SPEC §3.5).  ``max_root_version`` stops
+    the root walk early (to recover a rotation whose new root was published but not its timestamp)."""
     expired: list[str] = []
     roots = [verify_trusted_root(trusted_root, trusted_root_name)]
     for _ in range(MAX_ROOT_UPDATES + 1):
+        if max_root_version is not None and roots[-1].version >= max_root_version:
+            break
         name = f"{roots[-1].version + 1}.root.json"
         raw = meta.read(name, SIZE_LIMITS["root"])
         if raw is None:

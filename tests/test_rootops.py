@@ -234,3 +234,39 @@ def test_shipped_example_config_loads() -> None:
         "aws-kms:///alias/bottlerocket-targets-1", "awskms:alias/bottlerocket-targets-2"
     ]
     assert config.signers["root"] == []
+
+
+def test_rotation_interrupted_before_timestamp_is_completed_by_a_rerun(
+    run: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The new root (with a new timestamp key) is on storage, the timestamp is not: clients fail.
+    Running the same rotation again finishes it."""
+    from repo_tool.storage import StorageError
+
+    qs = make_quickstart(tmp_path / "q")
+    new_ts = tmp_path / "new-timestamp.pem"
+    assert run("keys", "generate", str(new_ts)).code == 0
+    new_root = tmp_path / "2.root.json"
+    new_root.write_bytes(qs.root.read_bytes())
+    assert run("root", "bump-version", str(new_root)).code == 0
+    old_ts_id = json.loads(qs.root.read_bytes())["signed"]["roles"]["timestamp"]["keyids"][0]
+    assert run("root", "remove-key", str(new_root), old_ts_id).code == 0
+    assert run("root", "add-key", str(new_root), "-k", str(new_ts), "-r", "timestamp").code == 0
+    assert run("root", "sign", str(new_root), "-k", str(qs.dir / "keys" / "root.pem")).code == 0
+    config = qs.config.read_text().replace("timestamp: [keys/timestamp.pem]", f"timestamp: [{new_ts}]")
+    qs.config.write_text(config)
+    args = ["--config", str(qs.config), "--variant", VARIANT, "--arch", ARCH, "--json"]
+
+    def broken_swap(self: LocalStorage, name: str, data: bytes, expected: bytes | None) -> None:
+        raise StorageError(f"{name}: connection lost (simulated)")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(LocalStorage, "swap", broken_swap)
+        assert_one_line_error(run("refresh", *args, "--root-role", str(new_root)), 1, "connection lost")
+    assert (qs.meta / "2.root.json").exists()
+    assert_one_line_error(run("refresh", *args), 1, "threshold not met for role timestamp")
+    resumed = run("refresh", *args, "--root-role", str(new_root))
+    assert resumed.code == 0, resumed.err
+    assert "resuming a root rotation" in resumed.err
+    repo = load_repo(LocalStorage(qs.meta), qs.root.read_bytes(), 0)
+    assert repo.root.version == 2 and repo.timestamp.version == 3
