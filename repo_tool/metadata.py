@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from repo_tool.core.instant import format_whole_seconds, parse_instant
-from repo_tool.errors import InstantError, VerificationError
+from repo_tool.errors import InstantError, UsageError, VerificationError
 from repo_tool.keys import keyid_of, tough_key_problem, verify
 from repo_tool.signers import KeySigner
 from repo_tool.tufjson import JSONFormatError, canonical, loads
@@ -31,7 +31,6 @@ MAX_ROOT_UPDATES = 1024
 _HEX = re.compile(r"[0-9a-fA-F]*")
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")
-SAFE_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
 
 
 class MetadataError(VerificationError):
@@ -44,9 +43,7 @@ class ThresholdError(VerificationError):
 
 def check_safe_name(name: str, what: str) -> None:
     """SPEC §2.3: ``[A-Za-z0-9._-]+``, not ``.`` or ``..``."""
-    from repo_tool.errors import UsageError
-
-    if not name or name in (".", "..") or not SAFE_NAME_CHARS.issuperset(name):
+    if not _SAFE_NAME.fullmatch(name) or name in (".", ".."):
         raise UsageError(f"{what} {name!r} is not a safe name: use only A-Z a-z 0-9 . _ - (and not '.' or '..')")
 
 

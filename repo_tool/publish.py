@@ -256,7 +256,6 @@ def finish(loaded: Loaded, editor: RepoEditor, manifest: Manifest | None, start:
     signers = location.config.role_signers() if write else None  # a plan needs no keys, signs nothing
     plan = editor.build(signers, start, location.config.expirations, start if now is None else now,
                         location.meta)
-    plan.warnings.extend(loaded.warnings)
     outcome = Outcome(location, plan, loaded.manifest_bytes, after, waves, list(loaded.warnings))
     if write and not defer_write:
         outcome.written = write_plan(plan, location.meta, location.targets, progress)
@@ -353,15 +352,10 @@ def publish_many(jobs_list: list[tuple[Location, ReleaseImages]], options: Publi
         outcome.warnings.extend(warnings)
         prepared.append(outcome)
     if write:
-        done: set[tuple[str, str]] = set()
-        for outcome in prepared:
+        for outcome in prepared:  # shared targets: a second put of the same object is skipped by storage
             loc = outcome.location
-            shared = (loc.targets.url, "")
-            todo = [t for t in outcome.plan.targets if (shared[0], t.object_name) not in done]
-            outcome.plan.targets = todo
             outcome.written = write_plan(outcome.plan, loc.meta, loc.targets, progress)
             outcome.planned_only = False
-            done.update((shared[0], t.object_name) for t in todo)
     return prepared
 
 

@@ -249,7 +249,6 @@ class Plan:
     timestamp_expected: bytes | None
     versions: dict[str, int]
     expires: dict[str, int]
-    warnings: list[str] = field(default_factory=list)
     signed: bool = True
 
 

@@ -43,8 +43,6 @@ class Storage(Protocol):
 
     def read(self, name: str, limit: int | None = None) -> bytes | None: ...
 
-    def open(self, name: str) -> BinaryIO | None: ...
-
     def size(self, name: str) -> int | None: ...
 
     def create(self, name: str, data: bytes) -> bool: ...
@@ -86,12 +84,6 @@ class LocalStorage:
         if limit is not None and len(data) > limit:
             raise StorageError(f"{self.describe(name)}: larger than the {limit}-byte limit")
         return data
-
-    def open(self, name: str) -> BinaryIO | None:
-        try:
-            return self._path(name).open("rb")
-        except (FileNotFoundError, NotADirectoryError):
-            return None
 
     def size(self, name: str) -> int | None:
         try:

@@ -6,10 +6,9 @@ the signature check are what gets exercised (a buggy or foreign writer, or a sto
 from __future__ import annotations
 
 import copy
-import io
 import json
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -50,10 +49,6 @@ class MemoryStorage:
 
     def child(self, *parts: str) -> MemoryStorage:
         raise NotImplementedError
-
-    def open(self, name: str) -> BinaryIO | None:
-        data = self.files.get(name)
-        return None if data is None else io.BytesIO(data)
 
     def create(self, name: str, data: bytes) -> bool:
         raise NotImplementedError("read-only")
