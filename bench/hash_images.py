@@ -27,11 +27,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
+
+from timing import best  # bench/timing.py (scripts run from bench/)
 
 from repo_tool.hashing import CHUNK, FileDigest, hash_file, hash_files
 
@@ -75,15 +75,6 @@ def openssl_digests(paths: list[Path]) -> dict[Path, str]:
             raise SystemExit(f"unexpected openssl output: {line!r}")
         digests[Path(match.group(1))] = match.group(2)
     return digests
-
-
-def best(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def makespan(sizes: list[int], jobs: int) -> int:

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
+
+from timing import best  # bench/timing.py (scripts run from bench/)
 
 from repo_tool.core.instant import parse_instant
 from repo_tool.core.manifest import Images, Manifest
@@ -48,15 +49,6 @@ def build(count: int) -> bytes:
         i += 1
     manifest.set_migrations(release.migrations)
     return manifest.to_bytes()
-
-
-def best(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> None:

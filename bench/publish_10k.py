@@ -34,9 +34,11 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from timing import best  # bench/timing.py (scripts run from bench/)
 
 import repo_tool.publish
 import repo_tool.repository
@@ -134,16 +136,6 @@ def phases(run_dir: Path, images: ReleaseImages, options: PublishOptions, now: i
     print()
 
 
-def best(prepare: Callable[[], object], fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        prepare()
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--targets", type=int, default=10_000, help="fake targets to add (default 10000)")
@@ -193,8 +185,8 @@ def main() -> None:
             added = [t.name for t in outcome.plan.targets]
             assert sorted(added) == sorted([*(p.name for p in images.files()), "manifest.json"]), added
             run_baseline()
-            baseline = best(lambda: None, run_baseline, args.repeat)
-            ours = best(fresh_copy, run_publish, args.repeat)
+            baseline = best(run_baseline, args.repeat)
+            ours = best(run_publish, args.repeat, prepare=fresh_copy)
             print(f"baseline json.load+json.dump of {newest.name}   {baseline * 1000:8.1f} ms")
             print(f"repo-tool publish (no hashing)               {ours * 1000:8.1f} ms")
             print(f"ratio repo-tool / baseline                    {ours / baseline:8.2f}x   (target <= 3x)")

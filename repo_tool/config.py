@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from repo_tool.core.instant import parse_offset
@@ -77,6 +78,16 @@ class RepoConfig:
                 loaded.append(self._cache[source])
             result[role] = loaded
         return result
+
+
+def table(value: object, where: str, known: set[str], what: str = "key") -> dict[str, Any]:
+    """``value`` as a mapping whose keys are all in ``known``; else a one-line error at ``where``."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a mapping")
+    unknown = sorted(str(k) for k in set(value) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown {what} {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    return value
 
 
 def parse_expirations(data: object, where: str) -> Expirations:
@@ -156,11 +167,7 @@ def _signer_lists(value: object, where: str) -> dict[str, list[str]]:
 
 def _load_yaml_repo(name: str, data: object, source: Path) -> RepoConfig:
     where = f"{source}: repos.{name}"
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a table")
-    unknown = sorted(set(data) - _REPO_KEYS)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(_REPO_KEYS))})")
+    data = table(data, where, _REPO_KEYS)
     for key in ("metadata_url", "targets_url", "root"):
         if not isinstance(data.get(key), str) or not data[key]:
             raise ConfigError(f"{where}: {key} is required (a string)")
@@ -242,11 +249,7 @@ def load_config(path: Path, repo: str | None) -> RepoConfig:
             data = load_yaml(text, ConfigError)
         except ConfigError as exc:
             raise exc.within(str(path)) from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping with 'repos'")
-        unknown = sorted(set(data) - {"repos"})
-        if unknown:
-            raise ConfigError(f"{path}: unknown top-level key {unknown[0]!r}")
+        data = table(data, str(path), {"repos"}, "top-level key")
         repos, loader, section = data.get("repos"), _load_yaml_repo, "repos"
     if not isinstance(repos, dict) or not repos:
         raise ConfigError(f"{path}: no repositories defined ({section})")

@@ -18,7 +18,7 @@ from repo_tool.cli.common import (
     read_text,
     warn,
 )
-from repo_tool.config import RepoConfig, load_config
+from repo_tool.config import RepoConfig, load_config, table
 from repo_tool.core.instant import format_instant, format_whole_seconds
 from repo_tool.core.manifest import Manifest
 from repo_tool.core.schedule import schedule
@@ -180,11 +180,7 @@ def publish_release_cmd(release_file: str, config_path: str | None, repo_name: s
     now = now_ns()
     path = Path(release_file)
     data = load_yaml(read_text(path, "release file"), ConfigError)
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping")
-    unknown = sorted(set(data) - _RELEASE_KEYS)
-    if unknown:
-        raise ConfigError(f"{path}: unknown key {unknown[0]!r} (known: {', '.join(sorted(_RELEASE_KEYS))})")
+    data = table(data, str(path), _RELEASE_KEYS)
     base = path.resolve().parent
 
     def rel(value: object, where: str) -> Path:
@@ -208,13 +204,9 @@ def publish_release_cmd(release_file: str, config_path: str | None, repo_name: s
         raise ConfigError(f"{path}: repos: expected a non-empty list")
     jobs_list = []
     seen: set[tuple[str, str]] = set()
-    for i, entry in enumerate(entries):
+    for i, given in enumerate(entries):
         where = f"repos[{i}]"
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{path}: {where}: expected a mapping")
-        bad = sorted(set(entry) - _ENTRY_KEYS)
-        if bad:
-            raise ConfigError(f"{path}: {where}: unknown key {bad[0]!r}")
+        entry = table(given, f"{path}: {where}", _ENTRY_KEYS)
         for key in ("variant", "arch"):
             if not isinstance(entry.get(key), str):
                 raise ConfigError(f"{path}: {where}.{key}: required")
