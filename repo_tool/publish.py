@@ -213,28 +213,27 @@ def _resume_rotation(location: Location, trusted_raw: bytes, now: int, allow_exp
 
 
 def _unpublished_roots(meta: Storage, roots: list[RoleFile]) -> list[RoleFile]:
-    """Loaded roots missing on storage.  Each must be the one storage's chain leads to: the
-    trusted root's copy on storage must be identical, and a missing K.root.json (K > 1) must
-    be signed by (K-1).root.json as published, or clients starting from it would fail."""
-    missing: list[RoleFile] = []
-    for root in roots:
-        name = f"{root.version}.root.json"
-        stored = meta.read(name, SIZE_LIMITS["root"])
-        if stored is None:
-            if root.version > 1:
-                previous = meta.read(f"{root.version - 1}.root.json", SIZE_LIMITS["root"])
-                if previous is None and not missing:
-                    raise VerificationError(
-                        f"{meta.describe(name)} and {root.version - 1}.root.json are not published; "
-                        "publish the whole root chain from 1.root.json (or use the published root as trusted)"
-                    )
-                if previous is not None:
-                    verify_next_root(parse_role(previous, "root", meta.describe(f"{root.version - 1}.root.json")),
-                                     root.raw, f"trusted root v{root.version}")
-            missing.append(root)
-        elif stored != root.raw:
+    """The trusted root, if its ``N.root.json`` is not on storage (roots after it were read from
+    storage by the load).  It must be what storage's chain leads to: identical to the stored copy,
+    or, when missing and N > 1, signed by the published (N-1).root.json, or clients would fail."""
+    trusted = roots[0]
+    name = f"{trusted.version}.root.json"
+    stored = meta.read(name, SIZE_LIMITS["root"])
+    if stored is not None:
+        if stored != trusted.raw:
             raise VerificationError(f"{meta.describe(name)} differs from the trusted root of the same version")
-    return missing
+        return []
+    if trusted.version > 1:
+        previous_name = f"{trusted.version - 1}.root.json"
+        previous = meta.read(previous_name, SIZE_LIMITS["root"])
+        if previous is None:
+            raise VerificationError(
+                f"{meta.describe(name)} and {previous_name} are not published; "
+                "publish the whole root chain from 1.root.json (or use the published root as trusted)"
+            )
+        verify_next_root(parse_role(previous, "root", meta.describe(previous_name)), trusted.raw,
+                         f"trusted root v{trusted.version}")
+    return [trusted]
 
 
 def finish(loaded: Loaded, editor: RepoEditor, manifest: Manifest | None, start: int, write: bool,
@@ -437,8 +436,7 @@ def rollout(location: Location, action: str, now: int, write: bool, version: Ver
         custom[CUSTOM_KEY] = tool
     else:
         custom.pop(CUSTOM_KEY, None)
-    waves = next(u.waves for u in manifest.updates if u.matches(location.variant, location.arch, version))
-    return finish(loaded, editor, manifest, now, write, waves, progress, manifest_custom=custom)
+    return finish(loaded, editor, manifest, now, write, update.waves, progress, manifest_custom=custom)
 
 
 def edit_manifest(location: Location, now: int, write: bool, edit: Callable[[Manifest], list[str]],

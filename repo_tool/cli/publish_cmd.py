@@ -102,6 +102,13 @@ def report(outcome: Outcome, as_json: bool) -> dict[str, Any]:
     return data
 
 
+def show(outcome: Outcome, as_json: bool) -> None:
+    """Report one repository's outcome: text, or the JSON object."""
+    data = report(outcome, as_json)
+    if as_json:
+        echo_json(data)
+
+
 @click.command("publish")
 @repo_options
 @click.option("--version", "version_text", required=True, help="Release version (a leading 'v' is dropped).")
@@ -135,9 +142,7 @@ def publish_cmd(config_path: str, repo_name: str | None, variant: str, arch: str
     options.new_root_files = list(root_roles)
     images = ReleaseImages(variant, arch, boot_image, root_image, hash_image, list(link_targets), list(copy_targets))
     outcome = publish(location, images, options, now, not plan_only, jobs, None if as_json else _progress)
-    data = report(outcome, as_json)
-    if as_json:
-        echo_json(data)
+    show(outcome, as_json)
 
 
 def _options(config: RepoConfig, version_text: str, release_config: str | None, wave_policy: str | None,
@@ -245,9 +250,7 @@ def refresh_cmd(config_path: str, repo_name: str | None, variant: str, arch: str
     location = _location(config_path, repo_name, variant, arch)
     outcome = refresh(location, now_ns(), not plan_only, unsafe or allow_expired, list(root_roles),
                       None if as_json else _progress)
-    data = report(outcome, as_json)
-    if as_json:
-        echo_json(data)
+    show(outcome, as_json)
 
 
 @click.group("rollout")
@@ -271,9 +274,7 @@ def _rollout_command(action: str, help_text: str) -> click.Command:
                 start = parse_time_option(extra["start_text"], now, "--start")
         outcome = rollout(location, action, now, not plan_only, version, policy, start, allow_expired,
                           None if as_json else _progress)
-        data = report(outcome, as_json)
-        if as_json:
-            echo_json(data)
+        show(outcome, as_json)
 
     command.__doc__ = help_text
     if action == "reschedule":
@@ -309,9 +310,7 @@ def set_max_version_cmd(config_path: str, repo_name: str | None, variant: str, a
 
     outcome = edit_manifest(_location(config_path, repo_name, variant, arch), now_ns(), not plan_only, edit,
                             allow_expired, None if as_json else _progress)
-    data = report(outcome, as_json)
-    if as_json:
-        echo_json(data)
+    show(outcome, as_json)
 
 
 @click.command("remove-update")
@@ -329,9 +328,7 @@ def remove_update_cmd(config_path: str, repo_name: str | None, variant: str, arc
 
     outcome = edit_manifest(_location(config_path, repo_name, variant, arch), now_ns(), not plan_only, edit,
                             allow_expired, None if as_json else _progress)
-    data = report(outcome, as_json)
-    if as_json:
-        echo_json(data)
+    show(outcome, as_json)
 
 
 COMMANDS = [publish_cmd, publish_release_cmd, refresh_cmd, rollout_group, set_max_version_cmd, remove_update_cmd]
