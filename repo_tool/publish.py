@@ -125,8 +125,10 @@ class Loaded:
 
 
 def load_live(location: Location, now: int, *, init: bool = False, allow_expired: bool = False,
-              new_manifest: bool = False, new_root_files: list[Path] | None = None) -> Loaded:
-    """Verified load of the live repository (or the checks for ``init``), plus any new roots."""
+              new_manifest: bool = False, new_root_files: list[Path] | None = None,
+              read_manifest: bool = True) -> Loaded:
+    """Verified load of the live repository (or the checks for ``init``), plus any new roots.
+    ``read_manifest`` False skips downloading ``manifest.json`` (for edits that leave it alone)."""
     config = location.config
     trusted_raw = config.read_root()
     given_roots = _read_roots(new_root_files or [])
@@ -163,7 +165,7 @@ def load_live(location: Location, now: int, *, init: bool = False, allow_expired
         new_roots = _unpublished_roots(location.meta, repo.roots)
         if repo.expired:
             warnings.append(f"loaded although expired: {', '.join(repo.expired)} (--allow-expired)")
-        data = read_target(repo, location.targets, MANIFEST)
+        data = read_target(repo, location.targets, MANIFEST) if read_manifest else EMPTY_MANIFEST_BYTES
         if data is None:
             if not new_manifest:
                 raise VerificationError(
@@ -364,7 +366,7 @@ def publish_many(jobs_list: list[tuple[Location, ReleaseImages]], options: Publi
 def refresh(location: Location, now: int, write: bool, unsafe: bool = False,
             new_root_files: list[Path] | None = None, progress: Callable[[str], None] | None = None) -> Outcome:
     """Re-sign targets, snapshot and timestamp with new expirations; targets and manifest untouched."""
-    loaded = load_live(location, now, allow_expired=unsafe, new_manifest=True, new_root_files=new_root_files)
+    loaded = load_live(location, now, allow_expired=unsafe, new_root_files=new_root_files, read_manifest=False)
     editor = RepoEditor(loaded.root, loaded.repo, loaded.new_roots)
     return finish(loaded, editor, None, now, write, progress=progress)
 
