@@ -13,6 +13,7 @@ import sys
 import click
 
 from repo_tool import __version__
+from repo_tool.cli.infra_cmd import infra
 from repo_tool.cli.manifest_cmd import manifest
 from repo_tool.cli.publish_cmd import COMMANDS as PUBLISH_COMMANDS
 from repo_tool.cli.quickstart_cmd import quickstart_cmd
@@ -32,6 +33,7 @@ cli.add_command(manifest)
 cli.add_command(keys_group)
 cli.add_command(root_group)
 cli.add_command(quickstart_cmd)
+cli.add_command(infra)
 for _command in PUBLISH_COMMANDS:
     cli.add_command(_command)
 

@@ -1,15 +1,18 @@
-"""``keys generate`` and ``root init|add-key|remove-key|set-threshold|expire|set-version|bump-version|
+"""``keys generate|import-kms`` and ``root init|add-key|remove-key|set-threshold|expire|set-version|bump-version|
 sign|cross-sign|verify|show`` (tuftool ``root`` semantics, SPEC §10.5)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
 
-from repo_tool.cli.common import echo_json, now_ns, parse_time_option, warn
+from repo_tool.aws import ServiceError
+from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns, parse_time_option, warn
 from repo_tool.core.instant import format_whole_seconds
-from repo_tool.errors import UsageError, VerificationError
+from repo_tool.errors import ConfigError, UsageError, VerificationError
+from repo_tool.infra import describe_key, signing_key_problem
 from repo_tool.keys import generate_private, write_private_key
 from repo_tool.localfs import write_atomic
 from repo_tool.metadata import TOP_ROLES, RoleFile
@@ -26,9 +29,10 @@ from repo_tool.rootfile import (
     set_threshold,
     sign,
 )
-from repo_tool.signers import load_signer
+from repo_tool.signers import KeySigner, load_signer, normalize_source
 
 ROLE_CHOICE = click.Choice(TOP_ROLES)
+_KEY_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 @click.group("keys")
@@ -67,6 +71,81 @@ def generate(path: Path, keytype: str, passphrase_env: str | None, public_path: 
         echo_json({"path": str(path), "keyid": generated.keyid, "key": generated.entry})
     else:
         click.echo(generated.keyid)
+
+
+@keys_group.command("import-kms")
+@click.argument("key", metavar="KEY-ID-OR-ALIAS")
+@click.option("--root", "root_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also add the key to this root.json, for the --role(s) given.")
+@click.option("-r", "--role", "roles", multiple=True, type=ROLE_CHOICE,
+              help="Role to list the key for in --root (repeatable; required with --root).")
+@click.option("--json", "as_json", is_flag=True, help="Print the key ID, source and key entry as JSON.")
+@aws_options
+def import_kms(key: str, root_path: Path | None, roles: tuple[str, ...], as_json: bool) -> None:
+    """Read the public key of an AWS KMS key (key ID, ARN, alias/NAME or just NAME, awskms:KEY or
+    aws-kms://[PROFILE]/KEY); print its TUF key ID and the signer source for repo-tool.yaml."""
+    if root_path is None and roles:
+        raise UsageError("--role needs --root (the root.json to add the key to)")
+    if root_path is not None and not roles:
+        raise UsageError("--root needs at least one --role")
+    if not key.strip():
+        raise UsageError("KEY-ID-OR-ALIAS is empty")
+    source = key if key.startswith(("awskms:", "aws-kms://")) else f"awskms:{_kms_key_id(key)}"
+    root = read_root_file(root_path) if root_path is not None else None  # a bad root fails before any AWS call
+    signer = _load_kms_key(source)
+    entry = signer.entry
+    info: dict[str, object] = {"keyid": signer.keyid, "source": source, "keytype": entry["keytype"],
+                               "scheme": entry["scheme"], "key": entry}
+    if root_path is not None and root is not None:
+        keyid = add_key(root.signed, dict(entry), list(roles))
+        changed = root.signed != read_root_file(root_path).signed
+        if changed:
+            _, signed = _edit(root_path, "import-kms")
+            keyid = add_key(signed, dict(entry), list(roles))
+            _save(root_path, signed)
+        info.update({"root": str(root_path), "roles": list(roles), "root_keyid": keyid, "root_changed": changed})
+    if as_json:
+        echo_json(info)
+        return
+    click.echo(f"keyid: {signer.keyid}")
+    click.echo(f"source: {source}  (a key source for the signers of repo-tool.yaml)")
+    click.echo(f"keytype: {entry['keytype']}, scheme: {entry['scheme']}")
+    if root_path is not None:
+        listed = f"key {info['root_keyid']} for {', '.join(roles)}"
+        if info["root_changed"]:
+            click.echo(f"{root_path}: added {listed}; the root needs signing again (repo-tool root sign)")
+        else:
+            click.echo(f"{root_path}: already lists {listed}; unchanged")
+
+
+def _kms_key_id(key: str) -> str:
+    """A key ID, key ARN, alias ARN or alias/NAME as is; a bare NAME is the alias NAME (as in infra create-keys)."""
+    if key.startswith(("alias/", "arn:", "mrk-")) or _KEY_UUID.match(key):
+        return key
+    return f"alias/{key}"
+
+
+def _load_kms_key(source: str) -> KeySigner:
+    """The KMS key's signer, after GetPublicKey and, to explain what it cannot tell (a disabled
+    key, the wrong key usage), DescribeKey."""
+    failure: ConfigError | None = None
+    try:
+        signer: KeySigner | None = load_signer(source, None, aws_settings())
+    except ConfigError as exc:  # GetPublicKey answered, but the key is no TUF key
+        signer, failure = None, exc
+    key_id = normalize_source(source)[len("awskms:"):]
+    profile = (source[len("aws-kms://"):].partition("/")[0] or None) if source.startswith("aws-kms://") else None
+    try:
+        meta = describe_key(aws_settings(), key_id, source, profile)
+    except ServiceError:
+        meta = None  # not allowed to describe (kms:DescribeKey): GetPublicKey's answer stands
+    problem = signing_key_problem(meta) if meta is not None else None
+    if problem:
+        raise ServiceError(f"key {source}: AWS KMS DescribeKey: {problem}")
+    if failure is not None:
+        raise failure
+    assert signer is not None
+    return signer
 
 
 @click.group("root")
