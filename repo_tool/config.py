@@ -14,6 +14,8 @@
           timestamp: [keys/timestamp.pem]
         expiration: {snapshot: 2 weeks, targets: 2 weeks, timestamp: 1 week}   # or a pubsys TOML path
         wave_policy: default                   # a shipped policy name or a path
+        profile: release                       # optional AWS profile (S3 storage, KMS keys)
+        endpoint_url: https://s3.example.net   # optional S3 endpoint (S3-compatible stores)
 
 ``signers`` may also be one list used for every role (pubsys style).  Relative
 paths are relative to the config file.  In ``Infra.toml`` each ``[repo.NAME]``
@@ -29,15 +31,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from repo_tool.aws import AwsSettings
 from repo_tool.core.instant import parse_offset
 from repo_tool.core.toml import load_toml
 from repo_tool.core.yamlfile import load_yaml
-from repo_tool.errors import ConfigError, OffsetError
+from repo_tool.errors import ConfigError, OffsetError, RepoToolError
 from repo_tool.metadata import TOP_ROLES, Expirations
 from repo_tool.signers import KeySigner, load_signer
 
 DEFAULT_EXPIRATION_TEXT = {"snapshot": "2 weeks", "targets": "2 weeks", "timestamp": "1 week"}
-_REPO_KEYS = {"metadata_url", "targets_url", "root", "signers", "expiration", "wave_policy"}
+_REPO_KEYS = {"metadata_url", "targets_url", "root", "signers", "expiration", "wave_policy", "profile", "endpoint_url"}
 
 
 @dataclass
@@ -52,6 +55,7 @@ class RepoConfig:
     expirations: Expirations
     wave_policy: str = "default"
     root_sha512: str | None = None
+    aws: AwsSettings = field(default_factory=AwsSettings)
     _cache: dict[str, KeySigner] = field(default_factory=dict, repr=False)
 
     def read_root(self) -> bytes:
@@ -72,8 +76,8 @@ class RepoConfig:
             for source in self.signers.get(role, []):
                 if source not in self._cache:
                     try:
-                        self._cache[source] = load_signer(source, self.base_dir)
-                    except ConfigError as exc:
+                        self._cache[source] = load_signer(source, self.base_dir, self.aws)
+                    except RepoToolError as exc:
                         raise exc.within(f"{self.source}: repo {self.name}: signers.{role}") from None
                 loaded.append(self._cache[source])
             result[role] = loaded
@@ -184,6 +188,9 @@ def _load_yaml_repo(name: str, data: object, source: Path) -> RepoConfig:
         raise ConfigError(f"{where}.wave_policy: expected a policy name or path")
     if policy not in ("default", "accelerated", "slow-roll", "ohno"):
         policy = str(_path_from_url(policy, base))
+    for key in ("profile", "endpoint_url"):
+        if not isinstance(data.get(key, ""), str):
+            raise ConfigError(f"{where}.{key}: expected a string")
     return RepoConfig(
         name=name,
         source=source,
@@ -194,6 +201,7 @@ def _load_yaml_repo(name: str, data: object, source: Path) -> RepoConfig:
         signers=_signer_lists(data.get("signers", {}), f"{where}.signers"),
         expirations=expirations,
         wave_policy=policy,
+        aws=AwsSettings(data.get("profile") or None, data.get("endpoint_url") or None),
     )
 
 
@@ -237,8 +245,9 @@ def _load_infra_repo(name: str, data: object, source: Path) -> RepoConfig:
     )
 
 
-def load_config(path: Path, repo: str | None) -> RepoConfig:
-    """Load repo ``repo`` (or the only one) from a YAML config or a pubsys Infra.toml."""
+def load_config(path: Path, repo: str | None, aws: AwsSettings | None = None) -> RepoConfig:
+    """Load repo ``repo`` (or the only one) from a YAML config or a pubsys Infra.toml; AWS calls
+    (S3 storage, KMS keys) use ``aws``."""
     text = _read_text(path)
     source = path.resolve()
     if path.suffix == ".toml":
@@ -259,11 +268,14 @@ def load_config(path: Path, repo: str | None) -> RepoConfig:
         repo = next(iter(repos))
     if repo not in repos:
         raise ConfigError(f"{path}: no repo named {repo!r} (defined: {', '.join(repos)})")
-    return loader(repo, repos[repo], source)
+    config = loader(repo, repos[repo], source)
+    if aws is not None:  # the command line wins over the file
+        config.aws = AwsSettings(aws.profile or config.aws.profile, aws.endpoint_url or config.aws.endpoint_url)
+    return config
 
 
 def config_text(name: str, metadata_url: str, targets_url: str, root: str, signers: dict[str, list[str]],
-                wave_policy: str = "default") -> str:
+                wave_policy: str = "default", endpoint_url: str | None = None) -> str:
     """A ``repo-tool.yaml`` as quickstart writes it (comments included)."""
     lines = [
         "# repo-tool configuration: one entry per repository family.",
@@ -280,6 +292,10 @@ def config_text(name: str, metadata_url: str, targets_url: str, root: str, signe
     lines += [
         "    expiration: {snapshot: 2 weeks, targets: 2 weeks, timestamp: 1 week}",
         f"    wave_policy: {wave_policy}",
+    ]
+    if endpoint_url:
+        lines.append(f"    endpoint_url: {endpoint_url}      # S3 endpoint (drop it for AWS itself)")
+    lines += [
         "",
     ]
     return "\n".join(lines)

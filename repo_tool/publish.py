@@ -23,7 +23,7 @@ from repo_tool.core.manifest import EMPTY_MANIFEST_BYTES, Images, Manifest, Migr
 from repo_tool.core.rollout import halted_waves, paused_waves, resumed_waves
 from repo_tool.core.semver import Version
 from repo_tool.core.waves import WavePolicy
-from repo_tool.errors import ConfigError, ManifestError, UsageError, VerificationError
+from repo_tool.errors import ConfigError, ManifestError, RepoToolError, UsageError, VerificationError
 from repo_tool.hashing import FileDigest, hash_files
 from repo_tool.metadata import SIZE_LIMITS, RoleFile, check_safe_name, parse_role
 from repo_tool.repository import (
@@ -31,6 +31,7 @@ from repo_tool.repository import (
     TIMESTAMP,
     NewTarget,
     Plan,
+    Progress,
     Repo,
     RepoEditor,
     RepoMissingError,
@@ -59,8 +60,8 @@ class Location:
     def of(cls, config: RepoConfig, variant: str, arch: str) -> Location:
         check_safe_name(variant, "variant")
         check_safe_name(arch, "arch")
-        meta = open_storage(config.metadata_url, config.base_dir).child(variant, arch)
-        targets = open_storage(config.targets_url, config.base_dir)
+        meta = open_storage(config.metadata_url, config.base_dir, config.aws).child(variant, arch)
+        targets = open_storage(config.targets_url, config.base_dir, config.aws)
         return cls(config, variant, arch, meta, targets)
 
 
@@ -239,7 +240,7 @@ def _unpublished_roots(meta: Storage, roots: list[RoleFile]) -> list[RoleFile]:
 
 
 def finish(loaded: Loaded, editor: RepoEditor, manifest: Manifest | None, start: int, write: bool,
-           waves: dict[int, int] | None = None, progress: Callable[[str], None] | None = None,
+           waves: dict[int, int] | None = None, progress: Progress | None = None,
            manifest_custom: dict[str, Any] | None = None, now: int | None = None,
            defer_write: bool = False) -> Outcome:
     """Put the (edited) manifest in, sign everything, and write unless this is a plan."""
@@ -300,10 +301,38 @@ def check_files(images: ReleaseImages) -> None:
         check_safe_name(path.name, "target name (file name)")
 
 
+class AlreadyPublished(RepoToolError):
+    """The version is live with exactly these files: a rerun after success (or after a lost answer)."""
+
+    exit_code = 0
+
+
+def _already_published(loaded: Loaded, manifest: Manifest, images: ReleaseImages, version: Version,
+                       digests: dict[Path, FileDigest]) -> bool:
+    location = loaded.location
+    live = next((u for u in manifest.updates if u.matches(location.variant, location.arch, version)), None)
+    if live is None or loaded.repo is None or loaded.new_roots:
+        return False
+    if (live.images.boot, live.images.root, live.images.hash) != (images.boot.name, images.root.name,
+                                                                   images.hash.name):
+        return False
+    listed = loaded.repo.targets.signed["targets"]
+    for path in images.files():
+        entry = listed.get(path.name)
+        digest = digests[path]
+        if entry is None or entry.get("length") != digest.length or entry["hashes"].get("sha256") != digest.sha256:
+            return False
+    return True
+
+
 def prepare_publish(location: Location, images: ReleaseImages, options: PublishOptions, now: int,
                     digests: dict[Path, FileDigest]) -> tuple[Loaded, RepoEditor, Manifest, dict[int, int], list[str]]:
+    """Load, add the targets and the update; :class:`AlreadyPublished` if it is live with these very files."""
     loaded = load_live(location, now, init=options.init, allow_expired=options.allow_expired,
                        new_manifest=options.new_manifest, new_root_files=options.new_root_files)
+    if _already_published(loaded, loaded.manifest(), images, options.version, digests):
+        raise AlreadyPublished(f"{location.variant}/{location.arch}: {options.version} is already published with "
+                               "these files; nothing to do")
     editor = RepoEditor(loaded.root, loaded.repo, loaded.new_roots)
     for path in images.files():
         digest = digests[path]
@@ -327,7 +356,7 @@ def prepare_publish(location: Location, images: ReleaseImages, options: PublishO
 
 
 def publish(location: Location, images: ReleaseImages, options: PublishOptions, now: int, write: bool,
-            jobs: int | None = None, progress: Callable[[str], None] | None = None) -> Outcome:
+            jobs: int | None = None, progress: Progress | None = None) -> Outcome:
     check_files(images)
     digests = hash_files(images.files(), jobs)
     loaded, editor, manifest, waves, warnings = prepare_publish(location, images, options, now, digests)
@@ -337,21 +366,29 @@ def publish(location: Location, images: ReleaseImages, options: PublishOptions, 
 
 
 def publish_many(jobs_list: list[tuple[Location, ReleaseImages]], options: PublishOptions, now: int, write: bool,
-                 jobs: int | None = None, progress: Callable[[str], None] | None = None) -> list[Outcome]:
+                 jobs: int | None = None, progress: Progress | None = None) -> list[Outcome]:
     """One version into many variant/arch repos: every file hashed once, every plan built (and
     self-checked) before anything is written, shared targets written once."""
     for _, images in jobs_list:
         check_files(images)
     digests = hash_files([p for _, images in jobs_list for p in images.files()], jobs)
     prepared = []
+    done: list[str] = []
     for location, images in jobs_list:
         try:
             loaded, editor, manifest, waves, warnings = prepare_publish(location, images, options, now, digests)
+        except AlreadyPublished as exc:  # a rerun after a partial failure: finish the others
+            done.append(exc.message)
+            continue
+        try:
             outcome = finish(loaded, editor, manifest, options.start, write, waves, now=now, defer_write=True)
         except (VerificationError, ConfigError, UsageError) as exc:
             raise exc.within(f"{location.variant}/{location.arch}") from None
         outcome.warnings.extend(warnings)
         prepared.append(outcome)
+    if not prepared:
+        raise AlreadyPublished(f"{options.version} is already published in every repository listed; nothing to do")
+    prepared[0].warnings.extend(f"skipped {message}" for message in done)
     if write:
         for outcome in prepared:  # shared targets: a second put of the same object is skipped by storage
             loc = outcome.location
@@ -364,7 +401,7 @@ def publish_many(jobs_list: list[tuple[Location, ReleaseImages]], options: Publi
 
 
 def refresh(location: Location, now: int, write: bool, unsafe: bool = False,
-            new_root_files: list[Path] | None = None, progress: Callable[[str], None] | None = None) -> Outcome:
+            new_root_files: list[Path] | None = None, progress: Progress | None = None) -> Outcome:
     """Re-sign targets, snapshot and timestamp with new expirations; targets and manifest untouched."""
     loaded = load_live(location, now, allow_expired=unsafe, new_root_files=new_root_files, read_manifest=False)
     editor = RepoEditor(loaded.root, loaded.repo, loaded.new_roots)
@@ -394,7 +431,7 @@ def _find_update_version(manifest: Manifest, location: Location, version: Versio
 
 def rollout(location: Location, action: str, now: int, write: bool, version: Version | None = None,
             policy: WavePolicy | None = None, start: int | None = None, allow_expired: bool = False,
-            progress: Callable[[str], None] | None = None) -> Outcome:
+            progress: Progress | None = None) -> Outcome:
     """``pause``, ``resume``, ``halt`` or ``reschedule`` the waves of one published update."""
     loaded = load_live(location, now, allow_expired=allow_expired)
     editor = RepoEditor(loaded.root, loaded.repo, loaded.new_roots)
@@ -442,7 +479,7 @@ def rollout(location: Location, action: str, now: int, write: bool, version: Ver
 
 
 def edit_manifest(location: Location, now: int, write: bool, edit: Callable[[Manifest], list[str]],
-                  allow_expired: bool = False, progress: Callable[[str], None] | None = None) -> Outcome:
+                  allow_expired: bool = False, progress: Progress | None = None) -> Outcome:
     """A verified load, a manifest edit (``set-max-version``, ``remove-update``), re-sign, write."""
     loaded = load_live(location, now, allow_expired=allow_expired)
     editor = RepoEditor(loaded.root, loaded.repo, loaded.new_roots)

@@ -7,20 +7,25 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 import lz4.frame
 
+from repo_tool.aws import AwsSettings
 from repo_tool.config import config_text, load_config
 from repo_tool.core.instant import NANOS_PER_SECOND
 from repo_tool.core.semver import Version
 from repo_tool.core.waves import WavePolicy
 from repo_tool.errors import UsageError
+from repo_tool.infra import create_bucket
 from repo_tool.keys import generate_private, write_private_key
 from repo_tool.localfs import write_atomic
 from repo_tool.metadata import TOP_ROLES, parse_role
 from repo_tool.publish import Location, Outcome, PublishOptions, ReleaseImages, publish
 from repo_tool.rootfile import add_key, new_root, root_file_bytes, sign
+from repo_tool.s3 import parse_s3_url
 from repo_tool.signers import load_signer
+from repo_tool.storage import open_storage
 
 VARIANT = "aws-k8s-1.28"
 ARCH = "x86_64"
@@ -36,9 +41,11 @@ class Quickstart:
     directory: Path
     config: Path
     root: Path
-    metadata_dir: Path
-    targets_dir: Path
+    metadata_dir: Path | None  # local repos only
+    targets_dir: Path | None
     keys: dict[str, Path]
+    metadata_url: str = ""      # where <variant>/<arch>/ metadata and the targets ended up
+    targets_url: str = ""
     outcomes: list[Outcome] = field(default_factory=list)
     variant: str = VARIANT
     arch: str = ARCH
@@ -70,9 +77,22 @@ def _write_images(directory: Path, version: str) -> dict[str, Path]:
     return paths
 
 
-def run(directory: Path, now: int, policy: WavePolicy) -> Quickstart:
+def run(directory: Path, now: int, policy: WavePolicy, metadata_url: str | None = None,
+        targets_url: str | None = None, aws: AwsSettings | None = None) -> Quickstart:
+    """Keys, root, config and two releases in ``directory``; the repo itself in ``directory/repo``,
+    or at ``metadata_url``/``targets_url`` (``s3://``: buckets are created when missing)."""
+    if (metadata_url is None) != (targets_url is None):
+        raise UsageError("--metadata-url and --targets-url go together")
+    aws = aws or AwsSettings()
+    remote = [url for url in (metadata_url, targets_url) if url is not None]
+    for url in remote:
+        if urlparse(url).scheme != "s3":
+            raise UsageError(f"{url}: quickstart publishes to a new directory or to s3://BUCKET/PREFIX/")
+        open_storage(url, None, aws)  # validates the URL before anything is created
     if directory.exists() and any(directory.iterdir()):
         raise UsageError(f"{directory} exists and is not empty; quickstart needs a new directory")
+    for bucket in dict.fromkeys(parse_s3_url(url)[0] for url in remote):
+        create_bucket(aws, bucket, None, plan=False)
     directory.mkdir(parents=True, exist_ok=True)
     keys_dir = directory / "keys"
     keys = {}
@@ -90,8 +110,8 @@ def run(directory: Path, now: int, policy: WavePolicy) -> Quickstart:
 
     config_path = directory / "repo-tool.yaml"
     write_atomic(config_path, config_text(
-        "dev", "repo/metadata", "repo/targets", "root.json",
-        {role: [f"keys/{role}.pem"] for role in TOP_ROLES},
+        "dev", metadata_url or "repo/metadata", targets_url or "repo/targets", "root.json",
+        {role: [f"keys/{role}.pem"] for role in TOP_ROLES}, endpoint_url=aws.endpoint_url if remote else None,
     ).encode())
 
     images_dir = directory / "images"
@@ -101,10 +121,13 @@ def run(directory: Path, now: int, policy: WavePolicy) -> Quickstart:
     write_atomic(migration, lz4.frame.compress(b"#!/bin/sh\n# sample settings migration 1.0.0 -> 1.1.0\nexit 0\n"),
                  mode=0o644)
 
-    config = load_config(config_path, None)
+    config = load_config(config_path, None, aws)
     location = Location.of(config, VARIANT, ARCH)
-    qs = Quickstart(directory, config_path, root_path, directory / "repo" / "metadata" / VARIANT / ARCH,
-                    directory / "repo" / "targets", keys)
+    local = not remote
+    qs = Quickstart(directory, config_path, root_path,
+                    directory / "repo" / "metadata" / VARIANT / ARCH if local else None,
+                    directory / "repo" / "targets" if local else None, keys,
+                    metadata_url=location.meta.url, targets_url=location.targets.url)
     for i, version in enumerate(VERSIONS):
         paths = _write_images(images_dir / version, version)
         copy = [migration] if i == 1 else []

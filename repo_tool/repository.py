@@ -16,7 +16,9 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+import json
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,7 @@ from repo_tool.metadata import (
     write_problems,
 )
 from repo_tool.signers import KeySigner
-from repo_tool.storage import Storage, StorageError
+from repo_tool.storage import ConflictError, Storage, StorageError
 
 TIMESTAMP = "timestamp.json"
 MANIFEST = "manifest.json"
@@ -378,7 +380,28 @@ def self_check(plan: Plan, root: dict[str, Any] | None, now: int | None = None) 
                 )
 
 
-Progress = Callable[[str], None]
+class Progress:
+    """What a write reports as it goes: each object written, and bytes of targets sent.
+
+    ``sent`` is called from several upload threads at once.  This base class
+    shows nothing; the CLI shows names and a byte progress bar.
+    """
+
+    def wrote(self, name: str) -> None:
+        """``name`` (``targets/<object>`` or a metadata file name) was written."""
+
+    def start_bytes(self, total: int) -> None:
+        """``total`` bytes of target files may be sent (those already stored are then skipped)."""
+
+    def sent(self, count: int) -> None:
+        """``count`` more bytes were stored (or found already stored)."""
+
+    def stop_bytes(self) -> None:
+        """The target uploads are over."""
+
+
+UPLOAD_JOBS = 4
+"""Target files stored at once (each large one also sends its parts in parallel)."""
 
 
 def _check_unchanged(target: NewTarget) -> None:
@@ -392,31 +415,114 @@ def _check_unchanged(target: NewTarget) -> None:
         raise StorageError(f"{target.source} changed after it was hashed; publish again")
 
 
-def write_plan(plan: Plan, meta: Storage, targets_store: Storage, progress: Progress | None = None) -> list[str]:
-    """Write ``plan`` in SPEC §4 order; return the object names written."""
+def _store_target(target: NewTarget, store: Storage, progress: Progress) -> bool:
+    if isinstance(target.source, bytes):
+        changed = store.create(target.object_name, target.source)
+        progress.sent(target.length)
+        return changed
+    _check_unchanged(target)
+    sent_before = 0
+
+    def sent(count: int) -> None:
+        nonlocal sent_before
+        sent_before += count
+        progress.sent(count)
+
+    changed = store.put_file(target.object_name, target.source, target.length, sent)
+    if not changed:
+        progress.sent(target.length - sent_before)  # already stored: count it as done
+    return changed
+
+
+def write_targets(targets: list[NewTarget], store: Storage, progress: Progress, jobs: int = UPLOAD_JOBS) -> None:
+    """Store ``targets`` with at most ``jobs`` at once; every one is stored when this returns.
+
+    On a failure the uploads already running finish, none is started, and the
+    first error is raised.  Objects already present are skipped, so a rerun
+    sends only what is missing.
+    """
+    progress.start_bytes(sum(t.length for t in targets))
+    try:
+        if jobs <= 1 or len(targets) <= 1:
+            for target in targets:
+                if _store_target(target, store, progress):
+                    progress.wrote(f"targets/{target.object_name}")
+            return
+        with ThreadPoolExecutor(min(jobs, len(targets)), thread_name_prefix="upload") as pool:
+            futures = {pool.submit(_store_target, t, store, progress): t for t in targets}
+            failure: BaseException | None = None
+            for future in as_completed(futures):
+                try:
+                    if future.result():
+                        progress.wrote(f"targets/{futures[future].object_name}")
+                except BaseException as exc:
+                    if failure is None:
+                        failure = exc
+                        for other in futures:
+                            other.cancel()
+            if failure is not None:
+                raise failure
+    finally:
+        progress.stop_bytes()
+
+
+def write_plan(plan: Plan, meta: Storage, targets_store: Storage, progress: Progress | None = None,
+               jobs: int = UPLOAD_JOBS) -> list[str]:
+    """Write ``plan`` in SPEC §4 order; return the object names written.
+
+    Targets first (in parallel), then new roots in ascending version, then
+    ``V.targets.json`` and ``V.snapshot.json`` (create-only), and
+    ``timestamp.json`` last, replaced only if it is still the one loaded.  A
+    failure at any step leaves the previous repository live and complete; a
+    lost race says which version won.
+    """
     if not plan.signed:
         raise VerificationError("refusing to write an unsigned plan")
+    if not (meta.writable and targets_store.writable):
+        store = meta if not meta.writable else targets_store
+        raise StorageError(f"{store.url}: read-only storage; publish to the bucket or directory itself")
+    shown = progress or Progress()
     written: list[str] = []
 
-    def note(what: str) -> None:
-        written.append(what)
-        if progress:
-            progress(what)
+    class Recorder(Progress):
+        def wrote(self, name: str) -> None:
+            written.append(name)
+            shown.wrote(name)
 
-    for target in plan.targets:
-        if isinstance(target.source, bytes):
-            changed = targets_store.create(target.object_name, target.source)
-        else:
-            _check_unchanged(target)
-            changed = targets_store.put_file(target.object_name, target.source, target.length)
-        if changed:
-            note(f"targets/{target.object_name}")
-    for name, raw in plan.roots:
-        if meta.create(name, raw):
-            note(name)
-    for name, raw in (plan.targets_file, plan.snapshot_file):
-        if meta.create(name, raw):
-            note(name)
-    meta.swap(TIMESTAMP, plan.timestamp_file, plan.timestamp_expected)
-    note(TIMESTAMP)
+        def start_bytes(self, total: int) -> None:
+            shown.start_bytes(total)
+
+        def sent(self, count: int) -> None:
+            shown.sent(count)
+
+        def stop_bytes(self) -> None:
+            shown.stop_bytes()
+
+    recorder = Recorder()
+    write_targets(plan.targets, targets_store, recorder, jobs)
+    try:
+        for name, raw in [*plan.roots, plan.targets_file, plan.snapshot_file]:
+            if meta.create(name, raw):
+                recorder.wrote(name)
+        meta.swap(TIMESTAMP, plan.timestamp_file, plan.timestamp_expected)
+    except ConflictError as exc:
+        raise ConflictError(f"{exc.message.replace(' (another publisher?)', '')}; {_winner(meta, plan)}") from None
+    recorder.wrote(TIMESTAMP)
     return written
+
+
+def _winner(meta: Storage, plan: Plan) -> str:
+    """Who won a race, for the loser's message."""
+    try:
+        raw = meta.read(TIMESTAMP, SIZE_LIMITS["timestamp"])
+        version = json.loads(raw)["signed"]["version"] if raw is not None else None
+    except Exception:  # a message helper: any failure just makes the message vaguer
+        raw, version = None, None
+    if raw is not None and raw == plan.timestamp_expected:
+        where = "it has stored its metadata but not yet its timestamp.json"
+    elif version is not None:
+        where = f"{meta.describe(TIMESTAMP)} is now version {version}"
+    else:
+        where = "the repo changed"
+    return (f"another publisher won ({where}); nothing from this run is live; "
+            "run the command again to publish on top of it")

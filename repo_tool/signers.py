@@ -22,6 +22,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from securesystemslib.signer import CryptoSigner, Signer, SSlibKey
 
+from repo_tool.aws import AwsSettings, ServiceError, reason
 from repo_tool.errors import ConfigError
 from repo_tool.keys import (
     KeyError_,
@@ -51,7 +52,7 @@ class KeySigner:
         try:
             return self.signer.sign(data).signature
         except Exception as exc:  # signer back ends raise their own types (botocore, ...)
-            raise ConfigError(f"key {self.source}: signing failed: {_aws_reason(exc)}") from None
+            raise ServiceError(f"key {self.source}: signing failed: {_signing_reason(exc)}") from None
 
     def keyid_in(self, keys: dict[str, Any]) -> str | None:
         """The key ID this key has in a root's ``keys`` map (any spelling of the same key), or None."""
@@ -85,7 +86,7 @@ def _profile_of(source: str) -> str | None:
     return None
 
 
-def load_signer(source: str, base_dir: Path | None = None) -> KeySigner:
+def load_signer(source: str, base_dir: Path | None = None, aws: AwsSettings | None = None) -> KeySigner:
     """Resolve one key source to a signer; raise :class:`ConfigError` naming the source."""
     normalized = normalize_source(source)
     scheme, sep, rest = normalized.partition(":")
@@ -108,7 +109,7 @@ def load_signer(source: str, base_dir: Path | None = None) -> KeySigner:
             raise ConfigError(f"key {source}: environment variable {rest} is not set")
         return _crypto_signer(source, value.encode(), f"${rest}")
     if scheme == "awskms":
-        return _kms_signer(source, rest, _profile_of(source))
+        return _kms_signer(source, rest, aws or AwsSettings(), _profile_of(source))
     raise ConfigError(f"key {source}: unknown key source scheme {scheme!r} (use a path, file:, envvar:, awskms:)")
 
 
@@ -122,18 +123,18 @@ def _crypto_signer(source: str, pem: bytes, where: str) -> KeySigner:
     return KeySigner(source, entry, private.public_key(), CryptoSigner(private, sslib))
 
 
-def _kms_signer(source: str, key_id: str, profile: str | None) -> KeySigner:
+def _kms_signer(source: str, key_id: str, aws: AwsSettings, profile: str | None) -> KeySigner:
     """An AWS KMS key through securesystemslib's AWSSigner, on a boto3 session of ``profile``
-    (default chain otherwise: AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL ...)."""
-    import boto3
+    (or the settings' profile; else the default chain: AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL ...)."""
     from cryptography.hazmat.primitives.serialization import load_der_public_key
     from securesystemslib.signer import AWSSigner
 
+    client = aws.client("kms", profile)
     try:
-        client = boto3.Session(profile_name=profile).client("kms")
         answer = client.get_public_key(KeyId=key_id)
     except Exception as exc:  # botocore errors: say which key, which call, what AWS answered
-        raise ConfigError(f"key {source}: AWS KMS GetPublicKey failed: {_aws_reason(exc)}") from None
+        raise ServiceError(f"key {source}: AWS KMS GetPublicKey failed: {reason(exc)}") from None
+    _check_key_state(source, key_id, client)
     try:
         public = load_der_public_key(answer["PublicKey"])
         entry = entry_for_public(public)
@@ -147,14 +148,27 @@ def _kms_signer(source: str, key_id: str, profile: str | None) -> KeySigner:
     try:
         signer = AWSSigner(str(answer.get("KeyId") or key_id), sslib)
     except Exception as exc:
-        raise ConfigError(f"key {source}: {_aws_reason(exc)}") from None
+        raise ConfigError(f"key {source}: {reason(exc)}") from None
     signer.client = client  # the session's client, not the default one AWSSigner made
     return KeySigner(source, entry, public, signer)
 
 
-def _aws_reason(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict) and isinstance(response.get("Error"), dict):
-        error = response["Error"]
-        return f"{error.get('Code', type(exc).__name__)}: {error.get('Message', '')}".strip()
-    return f"{type(exc).__name__}: {exc}"
+def _check_key_state(source: str, key_id: str, client: Any) -> None:
+    """Refuse a key that is not Enabled before anything is built or uploaded.  Signing roles
+    often lack kms:DescribeKey; then Sign itself reports the problem."""
+    try:
+        meta = client.describe_key(KeyId=key_id)["KeyMetadata"]
+    except Exception:
+        return
+    state = meta.get("KeyState") or ("Enabled" if meta.get("Enabled", True) else "Disabled")
+    if state != "Enabled":
+        raise ServiceError(f"key {source}: AWS KMS DescribeKey: key {meta.get('KeyId', key_id)} is {state}, "
+                           "not Enabled (it cannot sign)")
+
+
+def _signing_reason(exc: Exception) -> str:
+    """securesystemslib wraps KMS errors in its own exception; report what AWS answered."""
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and getattr(cause, "response", None) is not None:
+        return f"AWS KMS Sign: {reason(cause)}"
+    return reason(exc)

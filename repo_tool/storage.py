@@ -10,22 +10,27 @@ The operations are the ones the upload rules of SPEC §4 need:
 * ``put_file`` (write-once copy of a local file, streamed),
 * ``swap`` (replace ``timestamp.json`` only if it still holds what we loaded).
 
-``file://`` URLs and plain paths are served by :class:`LocalStorage`; other
-schemes are reported as not available.
+``file://`` URLs and plain paths are served by :class:`LocalStorage`,
+``s3://BUCKET/PREFIX/`` by :class:`repo_tool.s3.S3Storage`, and ``http(s)://``
+(read-only: a live repo through its public URL or CDN) by
+:class:`repo_tool.http_storage.HttpStorage`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, Protocol
 from urllib.parse import unquote, urlparse
 
+from repo_tool.aws import AwsSettings
 from repo_tool.errors import ConfigError, VerificationError
 from repo_tool.localfs import fsync_dir, write_atomic
+
+COPY_CHUNK = 8 * 1024 * 1024
 
 
 class StorageError(VerificationError):
@@ -36,8 +41,13 @@ class ConflictError(StorageError):
     """Another publisher changed the repository since it was loaded."""
 
 
+Sent = Callable[[int], None]
+"""Called with a byte count as parts of a file are stored (from several threads at once)."""
+
+
 class Storage(Protocol):
     url: str
+    writable: bool
 
     def child(self, *parts: str) -> Storage: ...
 
@@ -47,7 +57,7 @@ class Storage(Protocol):
 
     def create(self, name: str, data: bytes) -> bool: ...
 
-    def put_file(self, name: str, path: Path, size: int) -> bool: ...
+    def put_file(self, name: str, path: Path, size: int, sent: Sent | None = None) -> bool: ...
 
     def swap(self, name: str, data: bytes, expected: bytes | None) -> None: ...
 
@@ -57,6 +67,8 @@ class Storage(Protocol):
 class LocalStorage:
     """A local directory.  Writes go to a temporary file in the same directory, are
     fsynced, then linked (write-once) or renamed (swap) into place."""
+
+    writable = True
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -91,14 +103,14 @@ class LocalStorage:
         except (FileNotFoundError, NotADirectoryError):
             return None
 
-    def _link_new(self, name: str, fill: BinaryIO | bytes | Path) -> bool:
+    def _link_new(self, name: str, fill: bytes | Path, sent: Sent | None = None) -> bool:
         """Write to a temp file, fsync, hard-link to ``name``; False if ``name`` already existed."""
         try:
-            return self._link_new_unchecked(name, fill)
+            return self._link_new_unchecked(name, fill, sent)
         except OSError as exc:
             raise StorageError(f"{self.describe(name)}: cannot write: {exc.strerror or exc}") from None
 
-    def _link_new_unchecked(self, name: str, fill: BinaryIO | bytes | Path) -> bool:
+    def _link_new_unchecked(self, name: str, fill: bytes | Path, sent: Sent | None) -> bool:
         path = self._path(name)
         self.root.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{name[:40]}.", suffix=".tmp", dir=self.root)
@@ -106,11 +118,9 @@ class LocalStorage:
             with os.fdopen(fd, "wb") as handle:
                 if isinstance(fill, bytes):
                     handle.write(fill)
-                elif isinstance(fill, Path):
-                    with fill.open("rb") as source:
-                        shutil.copyfileobj(source, handle, 8 * 1024 * 1024)
                 else:
-                    shutil.copyfileobj(fill, handle, 8 * 1024 * 1024)
+                    with fill.open("rb") as source:
+                        _copy(source, handle, sent)
                 handle.flush()
                 os.fchmod(handle.fileno(), 0o644)
                 os.fsync(handle.fileno())
@@ -132,13 +142,13 @@ class LocalStorage:
             raise ConflictError(f"{self.describe(name)} already exists with other content (another publisher?)")
         return False
 
-    def put_file(self, name: str, path: Path, size: int) -> bool:
+    def put_file(self, name: str, path: Path, size: int, sent: Sent | None = None) -> bool:
         existing = self.size(name)
         if existing is not None:
             if existing != size:
                 raise ConflictError(f"{self.describe(name)} exists with {existing} bytes, expected {size}")
             return False
-        return self._link_new(name, path)
+        return self._link_new(name, path, sent)
 
     def swap(self, name: str, data: bytes, expected: bytes | None) -> None:
         current = self.read(name)
@@ -153,8 +163,15 @@ class LocalStorage:
             raise StorageError(f"{self.describe(name)}: cannot write: {exc.strerror or exc}") from None
 
 
-def open_storage(url: str, base_dir: Path | None = None) -> Storage:
-    """A storage for a ``file://`` URL or a path (relative to ``base_dir``)."""
+def _copy(source: BinaryIO, target: BinaryIO, sent: Sent | None) -> None:
+    while chunk := source.read(COPY_CHUNK):
+        target.write(chunk)
+        if sent:
+            sent(len(chunk))
+
+
+def open_storage(url: str, base_dir: Path | None = None, aws: AwsSettings | None = None) -> Storage:
+    """A storage for ``url``: a path (relative to ``base_dir``), ``file://``, ``s3://`` or ``http(s)://``."""
     parsed = urlparse(url)
     if parsed.scheme in ("", "file") or (len(parsed.scheme) == 1 and os.name == "nt"):
         raw = unquote(parsed.path) if parsed.scheme == "file" else url
@@ -164,4 +181,13 @@ def open_storage(url: str, base_dir: Path | None = None) -> Storage:
         if base_dir is not None and not path.is_absolute():
             path = base_dir / path
         return LocalStorage(path)
-    raise ConfigError(f"storage URL {url!r}: scheme {parsed.scheme!r} is not supported yet (use file:// or a path)")
+    if parsed.scheme == "s3":
+        from repo_tool.s3 import S3Storage
+
+        return S3Storage.from_url(url, aws or AwsSettings())
+    if parsed.scheme in ("http", "https"):
+        from repo_tool.http_storage import HttpStorage
+
+        return HttpStorage(url)
+    raise ConfigError(f"storage URL {url!r}: scheme {parsed.scheme!r} is not supported (use a path, file://, s3:// "
+                      "or http(s)://)")

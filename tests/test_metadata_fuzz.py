@@ -33,6 +33,7 @@ class MemoryStorage:
     """Just enough of the Storage interface for a load."""
 
     url = "memory:///"
+    writable = False
 
     def __init__(self, files: dict[str, bytes]) -> None:
         self.files = files
@@ -53,7 +54,7 @@ class MemoryStorage:
     def create(self, name: str, data: bytes) -> bool:
         raise NotImplementedError("read-only")
 
-    def put_file(self, name: str, path: Path, size: int) -> bool:
+    def put_file(self, name: str, path: Path, size: int, sent: object = None) -> bool:
         raise NotImplementedError("read-only")
 
     def swap(self, name: str, data: bytes, expected: bytes | None) -> None:

@@ -150,10 +150,15 @@ def test_publish_adds_release_and_plan_writes_nothing(qs: QS, run: Runner, tmp_p
     manifest = qs.manifest()
     assert manifest["updates"][-1]["version"] == "1.2.0"
     assert all(u["max_version"] == "1.2.0" for u in manifest["updates"])
-    # Publishing the same version again is refused, and nothing changes.
+    # Publishing the same version with the same files again is a no-op (a rerun); with other
+    # files it is refused.  Nothing changes either way.
     state = tree_state(qs.dir)
     again = run("publish", *qs.args("--version", "1.2.0", *images))
-    assert_one_line_error(again, 2, "1.2.0 already exists")
+    assert again.code == 0 and "1.2.0 is already published with these files; nothing to do" in again.err
+    assert tree_state(qs.dir) == state
+    other = list(images)
+    other[other.index("--boot-image") + 1] = images[images.index("--root-image") + 1]
+    assert_one_line_error(run("publish", *qs.args("--version", "1.2.0", *other)), 2, "1.2.0 already exists")
     assert tree_state(qs.dir) == state
 
 
@@ -555,4 +560,4 @@ def test_kms_source_errors_name_the_key(qs: QS, run: Runner, monkeypatch: pytest
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     _config_with(qs, "timestamp: [keys/timestamp.pem]", "timestamp: ['aws-kms:///alias/ts']")
-    assert_one_line_error(run("refresh", *qs.args("--json")), 2, "aws-kms:///alias/ts", "GetPublicKey")
+    assert_one_line_error(run("refresh", *qs.args("--json")), 1, "aws-kms:///alias/ts", "GetPublicKey")

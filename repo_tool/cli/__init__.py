@@ -7,6 +7,7 @@ for verification failures.  No traceback reaches the user.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -45,9 +46,15 @@ def _fail(message: str, code: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
+    # Libraries (securesystemslib's AWS signer, botocore) log failures we already report in one line.
+    logging.getLogger().addHandler(logging.NullHandler())
+    logging.lastResort = None
     try:
         code = cli.main(args=argv, prog_name="repo-tool", standalone_mode=False)
     except RepoToolError as exc:
+        if exc.exit_code == 0:  # nothing to do (e.g. a rerun of a publish that already landed)
+            click.echo(f"repo-tool: {exc.message}", err=True)
+            sys.exit(0)
         _fail(exc.message, exc.exit_code)
     except click.exceptions.NoArgsIsHelpError as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import importlib.resources
 import os
+import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from repo_tool.aws import AwsSettings
 from repo_tool.core.instant import parse_time_arg
 from repo_tool.core.manifest import Manifest, dumps_pretty
 from repo_tool.core.release import Release, parse_release
@@ -17,6 +21,7 @@ from repo_tool.core.semver import Version
 from repo_tool.core.waves import WavePolicy, parse_policy
 from repo_tool.errors import ConfigError, RepoToolError, UsageError
 from repo_tool.localfs import write_atomic
+from repo_tool.repository import Progress
 
 BUILTIN_POLICIES = {
     "default": "default-waves.toml",
@@ -104,3 +109,74 @@ def echo_json(obj: Any) -> None:
 
 def warn(message: str) -> None:
     click.echo(f"repo-tool: warning: {message}", err=True)
+
+
+# --- AWS options and upload progress -------------------------------------------------------
+
+
+def aws_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--profile`` and ``--endpoint-url``, kept in the click context for :func:`aws_settings`."""
+
+    def remember(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        ctx.meta[f"repo_tool.{param.name}"] = value or None
+        return value
+
+    for decorator in reversed([
+        click.option("--profile", default=None, expose_value=False, callback=remember, metavar="NAME",
+                     help="AWS profile for S3 and KMS (default: AWS_PROFILE / the standard chain)."),
+        click.option("--endpoint-url", default=None, expose_value=False, callback=remember, metavar="URL",
+                     help="S3 endpoint (S3-compatible stores, test servers); default: AWS_ENDPOINT_URL_S3 / "
+                          "AWS_ENDPOINT_URL / AWS."),
+    ]):
+        func = decorator(func)
+    return func
+
+
+def aws_settings() -> AwsSettings:
+    """The AWS settings given on the current command line."""
+    ctx = click.get_current_context(silent=True)
+    meta = ctx.meta if ctx is not None else {}
+    return AwsSettings(meta.get("repo_tool.profile"), meta.get("repo_tool.endpoint_url"))
+
+
+class ShowProgress(Progress):
+    """Object names as they are written, and a byte progress bar on a terminal."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._bar: Any = None
+
+    def wrote(self, name: str) -> None:
+        with self._lock:
+            if self._bar is None:
+                click.echo(f"wrote {name}", err=True)
+
+    def start_bytes(self, total: int) -> None:
+        if total and sys.stderr.isatty():
+            self._bar = click.progressbar(length=total, label="targets", file=sys.stderr,
+                                          show_pos=True, item_show_func=None)
+            self._bar.format_progress_line = _byte_line(self._bar)
+            self._bar.render_progress()
+
+    def sent(self, count: int) -> None:
+        with self._lock:
+            if self._bar is not None:
+                self._bar.update(count)
+
+    def stop_bytes(self) -> None:
+        with self._lock:
+            if self._bar is not None:
+                self._bar.render_finish()
+                self._bar = None
+
+
+def _byte_line(bar: Any) -> Callable[[], str]:
+    def line() -> str:
+        done, total = bar.pos, bar.length or 1
+        return (f"{bar.label} [{'#' * int(30 * done / total):<30}] {_mib(done)}/{_mib(total)} MiB "
+                f"{100 * done // total:3d}%")
+    return line
+
+
+def _mib(count: int) -> str:
+    return f"{count / 1048576:.1f}"

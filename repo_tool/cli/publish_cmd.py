@@ -9,6 +9,9 @@ from typing import Any
 import click
 
 from repo_tool.cli.common import (
+    ShowProgress,
+    aws_options,
+    aws_settings,
     echo_json,
     load_policy,
     load_release,
@@ -38,13 +41,9 @@ from repo_tool.publish import (
 )
 
 
-def _progress(message: str) -> None:
-    click.echo(f"wrote {message}", err=True)
-
-
 def repo_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--config/--repo/--variant/--arch, shared by every command that edits a live repo."""
-    for decorator in reversed([
+    decorators: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
                      help="repo-tool.yaml, or a pubsys Infra.toml."),
         click.option("--repo", "repo_name", default=None, help="Repository name in the config (if several)."),
@@ -53,13 +52,15 @@ def repo_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--plan", "plan_only", is_flag=True, help="Print what would change; write and sign nothing."),
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
         click.option("--allow-expired", is_flag=True, help="Load the live repo even if its metadata expired."),
-    ]):
+        aws_options,
+    ]
+    for decorator in reversed(decorators):
         func = decorator(func)
     return func
 
 
 def _location(config_path: str, repo_name: str | None, variant: str, arch: str) -> Location:
-    config = load_config(Path(config_path), repo_name)
+    config = load_config(Path(config_path), repo_name, aws_settings())
     return Location.of(config, variant, arch)
 
 
@@ -141,7 +142,7 @@ def publish_cmd(config_path: str, repo_name: str | None, variant: str, arch: str
     options.init, options.allow_expired, options.new_manifest = init, allow_expired, new_manifest
     options.new_root_files = list(root_roles)
     images = ReleaseImages(variant, arch, boot_image, root_image, hash_image, list(link_targets), list(copy_targets))
-    outcome = publish(location, images, options, now, not plan_only, jobs, None if as_json else _progress)
+    outcome = publish(location, images, options, now, not plan_only, jobs, None if as_json else ShowProgress())
     show(outcome, as_json)
 
 
@@ -168,6 +169,7 @@ _ENTRY_KEYS = {"variant", "arch", "boot_image", "root_image", "hash_image", "lin
 @click.option("--allow-expired", is_flag=True, help="Load live repos even if their metadata expired.")
 @click.option("--init", is_flag=True, help="Start new repositories (each refused if it exists).")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Files hashed at once (default: CPUs).")
+@aws_options
 def publish_release_cmd(release_file: str, config_path: str | None, repo_name: str | None, plan_only: bool,
                         as_json: bool, allow_expired: bool, init: bool, jobs: int | None) -> None:
     """Publish one version to many variant/arch repositories (RELEASE.yaml), shared targets once.
@@ -195,7 +197,7 @@ def publish_release_cmd(release_file: str, config_path: str | None, repo_name: s
         return p if p.is_absolute() else base / p
 
     cfg_path = Path(config_path) if config_path else rel(data.get("config"), "config (or pass --config)")
-    config = load_config(cfg_path, repo_name or data.get("repo"))
+    config = load_config(cfg_path, repo_name or data.get("repo"), aws_settings())
     if "version" not in data:
         raise ConfigError(f"{path}: version is required")
     release_cfg = str(rel(data["release_config"], "release_config")) if data.get("release_config") else None
@@ -233,7 +235,7 @@ def publish_release_cmd(release_file: str, config_path: str | None, repo_name: s
             extra["link_targets"], extra["copy_targets"],
         )
         jobs_list.append((Location.of(config, images.variant, images.arch), images))
-    outcomes = publish_many(jobs_list, options, now, not plan_only, jobs, None if as_json else _progress)
+    outcomes = publish_many(jobs_list, options, now, not plan_only, jobs, None if as_json else ShowProgress())
     results = [report(o, as_json) for o in outcomes]
     if as_json:
         echo_json({"version": str(options.version), "repos": results})
@@ -249,7 +251,7 @@ def refresh_cmd(config_path: str, repo_name: str | None, variant: str, arch: str
     """Re-sign targets, snapshot and timestamp with fresh expirations (for a scheduler)."""
     location = _location(config_path, repo_name, variant, arch)
     outcome = refresh(location, now_ns(), not plan_only, unsafe or allow_expired, list(root_roles),
-                      None if as_json else _progress)
+                      None if as_json else ShowProgress())
     show(outcome, as_json)
 
 
@@ -273,7 +275,7 @@ def _rollout_command(action: str, help_text: str) -> click.Command:
             if extra.get("start_text"):
                 start = parse_time_option(extra["start_text"], now, "--start")
         outcome = rollout(location, action, now, not plan_only, version, policy, start, allow_expired,
-                          None if as_json else _progress)
+                          None if as_json else ShowProgress())
         show(outcome, as_json)
 
     command.__doc__ = help_text
@@ -309,7 +311,7 @@ def set_max_version_cmd(config_path: str, repo_name: str | None, variant: str, a
         return []
 
     outcome = edit_manifest(_location(config_path, repo_name, variant, arch), now_ns(), not plan_only, edit,
-                            allow_expired, None if as_json else _progress)
+                            allow_expired, None if as_json else ShowProgress())
     show(outcome, as_json)
 
 
@@ -327,7 +329,7 @@ def remove_update_cmd(config_path: str, repo_name: str | None, variant: str, arc
         return manifest.remove_update(variant, arch, version)
 
     outcome = edit_manifest(_location(config_path, repo_name, variant, arch), now_ns(), not plan_only, edit,
-                            allow_expired, None if as_json else _progress)
+                            allow_expired, None if as_json else ShowProgress())
     show(outcome, as_json)
 
 

@@ -1,0 +1,89 @@
+"""Read-only storage over HTTP(S): a live repository through its public URL or CDN.
+
+Loading a repo this way is what a node sees, so ``--plan`` and (later) audits
+can run against production without credentials.  Like tough's HTTP transport,
+403, 404 and 410 mean "not there"; other failures are errors.  Writing is
+refused: publishing needs the bucket itself (``s3://``).
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import quote, urlparse
+
+from repo_tool.errors import ConfigError
+from repo_tool.storage import Sent, StorageError
+
+TIMEOUT = 30
+NOT_FOUND = (403, 404, 410)
+USER_AGENT = "repo-tool"
+
+
+class HttpStorage:
+    writable = False
+
+    def __init__(self, url: str) -> None:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query or parsed.fragment:
+            raise ConfigError(f"storage URL {url!r}: expected http(s)://HOST/PATH/ without query or fragment")
+        self.url = url if url.endswith("/") else url + "/"
+
+    def child(self, *parts: str) -> HttpStorage:
+        for part in parts:
+            self._check(part)
+        return HttpStorage(self.url + "".join(f"{quote(p)}/" for p in parts))
+
+    def describe(self, name: str) -> str:
+        return self.url + quote(self._check(name))
+
+    @staticmethod
+    def _check(name: str) -> str:
+        if not name or "/" in name or name in (".", ".."):
+            raise StorageError(f"refusing object name {name!r}")
+        return name
+
+    def _open(self, name: str, method: str) -> urllib.request.Request:
+        return urllib.request.Request(self.describe(name), method=method, headers={"User-Agent": USER_AGENT})
+
+    def read(self, name: str, limit: int | None = None) -> bytes | None:
+        try:
+            with urllib.request.urlopen(self._open(name, "GET"), timeout=TIMEOUT) as answer:
+                data: bytes = answer.read() if limit is None else answer.read(limit + 1)
+        except urllib.error.HTTPError as exc:
+            if exc.code in NOT_FOUND:
+                return None
+            raise StorageError(f"{self.describe(name)}: HTTP {exc.code} {exc.reason}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            why = getattr(exc, "reason", exc)
+            raise StorageError(f"{self.describe(name)}: {why}") from None
+        if limit is not None and len(data) > limit:
+            raise StorageError(f"{self.describe(name)}: larger than the {limit}-byte limit")
+        return data
+
+    def size(self, name: str) -> int | None:
+        try:
+            with urllib.request.urlopen(self._open(name, "HEAD"), timeout=TIMEOUT) as answer:
+                length = answer.headers.get("Content-Length")
+        except urllib.error.HTTPError as exc:
+            if exc.code in NOT_FOUND:
+                return None
+            raise StorageError(f"{self.describe(name)}: HTTP {exc.code} {exc.reason}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise StorageError(f"{self.describe(name)}: {getattr(exc, 'reason', exc)}") from None
+        if length is None or not length.isdigit():
+            raise StorageError(f"{self.describe(name)}: no Content-Length in the answer")
+        return int(length)
+
+    def _read_only(self, name: str) -> StorageError:
+        return StorageError(f"{self.describe(name)}: HTTP storage is read-only (publish to the s3:// bucket)")
+
+    def create(self, name: str, data: bytes) -> bool:
+        raise self._read_only(name)
+
+    def put_file(self, name: str, path: Path, size: int, sent: Sent | None = None) -> bool:
+        raise self._read_only(name)
+
+    def swap(self, name: str, data: bytes, expected: bytes | None) -> None:
+        raise self._read_only(name)

@@ -1,0 +1,269 @@
+"""Amazon S3 (and S3-compatible) storage: ``s3://BUCKET/PREFIX/``.
+
+The upload rules of SPEC §4 map onto S3 conditional writes:
+
+* versioned metadata and hash-named targets are created with
+  ``If-None-Match: *``, so an object is never replaced and two publishers
+  cannot both create the same ``V.snapshot.json``;
+* ``timestamp.json`` is replaced with ``If-Match: <ETag the publisher loaded>``,
+  so exactly one of two concurrent publishers moves it;
+* a target already present with the same key and size is skipped (its name
+  carries its sha256), so a rerun sends nothing twice;
+* large files go up as multipart uploads with parts sent in parallel; a failed
+  upload is aborted, and the completion itself is conditional too.
+
+Every object gets a ``Content-Type`` and a ``Cache-Control`` for a CDN in front:
+immutable for everything but ``timestamp.json``, which is ``no-cache``.
+
+Reads follow the publisher's needs, not a client's: a missing key (404) is
+"not there"; 403 is "not there" only for the ``N.root.json`` probe (S3 answers
+403 for a missing key when the caller lacks ``s3:ListBucket``), anything else
+denied is an error rather than a repository that looks empty.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from repo_tool.aws import AwsSettings, error_code, http_status, reason
+from repo_tool.errors import ConfigError
+from repo_tool.storage import ConflictError, Sent, StorageError
+
+MULTIPART_THRESHOLD = 16 * 1024 * 1024
+MIN_PART_SIZE = 16 * 1024 * 1024
+MAX_PARTS = 10_000
+PART_JOBS = 8
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+TIMESTAMP_CACHE = "no-cache"
+_VERSIONED_JSON = re.compile(r"^[0-9]+\.(root|snapshot|targets)\.json$")
+_ROOT_PROBE = re.compile(r"^[0-9]+\.root\.json$")
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
+_PRECONDITION = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
+
+
+def object_headers(name: str) -> dict[str, str]:
+    """``ContentType`` and ``CacheControl`` for an object (SPEC §4 table)."""
+    if name == "timestamp.json":
+        return {"ContentType": "application/json", "CacheControl": TIMESTAMP_CACHE}
+    if _VERSIONED_JSON.match(name):
+        return {"ContentType": "application/json", "CacheControl": IMMUTABLE}
+    return {"ContentType": "application/octet-stream", "CacheControl": IMMUTABLE}
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix`` → (``bucket``, ``some/prefix/``)."""
+    parsed = urlparse(url)
+    bucket = parsed.netloc
+    if parsed.scheme != "s3" or not _BUCKET_NAME.match(bucket) or ".." in bucket:
+        raise ConfigError(f"storage URL {url!r}: expected s3://BUCKET/PREFIX/ with a valid bucket name")
+    if parsed.query or parsed.fragment:
+        raise ConfigError(f"storage URL {url!r}: no query or fragment allowed")
+    prefix = parsed.path.strip("/")
+    if any(part in ("", ".", "..") for part in prefix.split("/")) and prefix:
+        raise ConfigError(f"storage URL {url!r}: empty, '.' or '..' path segment")
+    return bucket, f"{prefix}/" if prefix else ""
+
+
+class S3Storage:
+    """Objects under ``s3://bucket/prefix``."""
+
+    writable = True
+
+    def __init__(self, client: Any, bucket: str, prefix: str) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix
+        self.url = f"s3://{bucket}/{prefix}"
+        self._etags: dict[str, tuple[bytes, str]] = {}
+        self._lock = threading.Lock()
+        self._parts: ThreadPoolExecutor | None = None
+
+    @classmethod
+    def from_url(cls, url: str, aws: AwsSettings) -> S3Storage:
+        bucket, prefix = parse_s3_url(url)
+        return cls(aws.client("s3"), bucket, prefix)
+
+    def child(self, *parts: str) -> S3Storage:
+        for part in parts:
+            self._key(part)
+        child = S3Storage(self.client, self.bucket, self.prefix + "".join(f"{p}/" for p in parts))
+        child._parts = self._parts
+        return child
+
+    def describe(self, name: str) -> str:
+        return f"s3://{self.bucket}/{self._key(name)}"
+
+    def _key(self, name: str) -> str:
+        if not name or "/" in name or name in (".", ".."):
+            raise StorageError(f"refusing object name {name!r}")
+        return self.prefix + name
+
+    def _fail(self, name: str, call: str, exc: BaseException) -> StorageError:
+        return StorageError(f"{self.describe(name)}: S3 {call} failed: {reason(exc)}")
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def read(self, name: str, limit: int | None = None) -> bytes | None:
+        key = self._key(name)
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=key)
+        except Exception as exc:
+            if self._missing(name, exc):
+                return None
+            raise self._fail(name, "GetObject", exc) from None
+        length = int(answer.get("ContentLength") or 0)
+        body = answer["Body"]
+        try:
+            if limit is not None and length > limit:
+                raise StorageError(f"{self.describe(name)}: larger than the {limit}-byte limit")
+            data: bytes = body.read() if limit is None else body.read(limit + 1)
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise self._fail(name, "GetObject", exc) from None
+        finally:
+            body.close()
+        if limit is not None and len(data) > limit:
+            raise StorageError(f"{self.describe(name)}: larger than the {limit}-byte limit")
+        with self._lock:
+            self._etags[name] = (data, str(answer.get("ETag", "")))
+        return data
+
+    def _missing(self, name: str, exc: BaseException) -> bool:
+        code = error_code(exc)
+        if code == "NoSuchBucket":
+            return False
+        if code in _NOT_FOUND or http_status(exc) == 404:
+            return True
+        return http_status(exc) == 403 and bool(_ROOT_PROBE.match(name))
+
+    def size(self, name: str) -> int | None:
+        try:
+            answer = self.client.head_object(Bucket=self.bucket, Key=self._key(name))
+        except Exception as exc:
+            if self._missing(name, exc):
+                return None
+            raise self._fail(name, "HeadObject", exc) from None
+        return int(answer["ContentLength"])
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def create(self, name: str, data: bytes) -> bool:
+        """Write-once.  True if written; False if identical bytes were already there."""
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(name), Body=data, IfNoneMatch="*",
+                                   **object_headers(name))
+            return True
+        except Exception as exc:
+            if not _precondition(exc):
+                raise self._fail(name, "PutObject", exc) from None
+        if self.read(name) != data:
+            raise ConflictError(f"{self.describe(name)} already exists with other content (another publisher?)")
+        return False
+
+    def put_file(self, name: str, path: Path, size: int, sent: Sent | None = None) -> bool:
+        """Upload ``path`` unless an object of the same size is there (content-addressed names)."""
+        existing = self.size(name)
+        if existing is not None:
+            return self._same_size(name, existing, size)
+        try:
+            if size < MULTIPART_THRESHOLD:
+                with path.open("rb") as handle:
+                    data = handle.read()
+                self.client.put_object(Bucket=self.bucket, Key=self._key(name), Body=data, IfNoneMatch="*",
+                                       **object_headers(name))
+                if sent:
+                    sent(len(data))
+            else:
+                self._multipart(name, path, size, sent)
+        except OSError as exc:
+            raise StorageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        except StorageError:
+            raise
+        except Exception as exc:
+            if not _precondition(exc):
+                raise self._fail(name, "upload", exc) from None
+            # Someone else stored it between our check and our write: fine if it is the same size.
+            return self._same_size(name, self.size(name), size)
+        return True
+
+    def _same_size(self, name: str, existing: int | None, size: int) -> bool:
+        if existing != size:
+            raise ConflictError(f"{self.describe(name)} exists with {existing} bytes, expected {size}")
+        return False
+
+    def _multipart(self, name: str, path: Path, size: int, sent: Sent | None) -> None:
+        key = self._key(name)
+        part_size = max(MIN_PART_SIZE, math.ceil(size / MAX_PARTS))
+        upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **object_headers(name))
+        upload_id = upload["UploadId"]
+        try:
+            count = math.ceil(size / part_size)
+            with self._lock:
+                if self._parts is None:
+                    self._parts = ThreadPoolExecutor(PART_JOBS, thread_name_prefix="s3-part")
+                pool = self._parts
+            futures: list[Future[dict[str, Any]]] = [
+                pool.submit(self._upload_part, key, upload_id, path, number, part_size, sent)
+                for number in range(1, count + 1)
+            ]
+            try:
+                parts = [future.result() for future in futures]
+            finally:
+                for future in futures:
+                    future.cancel()
+            self.client.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id,
+                                                  MultipartUpload={"Parts": parts}, IfNoneMatch="*")
+        except BaseException:
+            with contextlib.suppress(Exception):  # best effort; the original error is the one to report
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            raise
+
+    def _upload_part(self, key: str, upload_id: str, path: Path, number: int, part_size: int,
+                     sent: Sent | None) -> dict[str, Any]:
+        with path.open("rb") as handle:
+            handle.seek((number - 1) * part_size)
+            data = handle.read(part_size)
+        answer = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                                         Body=data)
+        if sent:
+            sent(len(data))
+        return {"PartNumber": number, "ETag": answer["ETag"]}
+
+    def swap(self, name: str, data: bytes, expected: bytes | None) -> None:
+        """Replace ``name`` only if it still holds ``expected`` (None: only if it does not exist)."""
+        key = self._key(name)
+        condition: dict[str, str]
+        if expected is None:
+            condition = {"IfNoneMatch": "*"}
+        else:
+            with self._lock:
+                seen = self._etags.get(name)
+            if seen is None or seen[0] != expected:
+                current = self.read(name)
+                if current != expected:
+                    raise ConflictError(f"{self.describe(name)} changed since it was loaded")
+                with self._lock:
+                    seen = self._etags[name]
+            condition = {"IfMatch": seen[1]}
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **condition, **object_headers(name))
+        except Exception as exc:
+            if _precondition(exc):
+                raise ConflictError(f"{self.describe(name)} changed since it was loaded") from None
+            raise self._fail(name, "PutObject", exc) from None
+        with self._lock:
+            self._etags.pop(name, None)
+
+
+def _precondition(exc: BaseException) -> bool:
+    return error_code(exc) in _PRECONDITION or http_status(exc) in (409, 412)
