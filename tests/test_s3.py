@@ -413,3 +413,26 @@ def test_publish_signed_with_kms_keys_read_by_ngclient(aws: MotoServer, run: Run
     before = repo.objects()
     assert_one_line_error(run("refresh", *repo.args()), 1, "awskms:alias/tuf-timestamp", "DescribeKey", "Disabled")
     assert repo.objects() == before
+
+
+def test_every_repo_command_works_on_s3(repo: S3Repo, run: Runner, tmp_path: Path) -> None:
+    images = repo.images("1.2.0")
+    opts = dict(zip(images[::2], images[1::2], strict=True))
+    release = tmp_path / "release.yaml"
+    release.write_text(
+        f"config: {repo.config}\nversion: 1.2.0\nrepos:\n"
+        f"  - {{variant: {VARIANT}, arch: {ARCH}, boot_image: {opts['--boot-image']}, "
+        f"root_image: {opts['--root-image']}, hash_image: {opts['--hash-image']}}}\n"
+    )
+    for args in (["publish-release", str(release)],
+                 ["rollout", "pause", *repo.args()],
+                 ["rollout", "resume", *repo.args()],
+                 ["set-max-version", *repo.args("--max-version", "1.2.0")],
+                 ["remove-update", *repo.args("--version", "1.0.0")],
+                 ["refresh", *repo.args()]):
+        result = run(*args, "--json")
+        assert result.code == 0, (args, result.err)
+    view = repo.view(tmp_path / "node")
+    assert view.versions == ["1.1.0", "1.2.0"]
+    again = run("publish-release", str(release))
+    assert again.code == 0 and "already published in every repository" in again.err
