@@ -258,9 +258,11 @@ class S3Storage:
         try:
             self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **condition, **object_headers(name))
         except Exception as exc:
-            if _precondition(exc):
+            if not _precondition(exc):
+                raise self._fail(name, "PutObject", exc) from None
+            # A retry of our own write whose first answer was lost also fails the condition.
+            if self.read(name) != data:
                 raise ConflictError(f"{self.describe(name)} changed since it was loaded") from None
-            raise self._fail(name, "PutObject", exc) from None
         with self._lock:
             self._etags.pop(name, None)
 

@@ -436,3 +436,26 @@ def test_every_repo_command_works_on_s3(repo: S3Repo, run: Runner, tmp_path: Pat
     assert view.versions == ["1.1.0", "1.2.0"]
     again = run("publish-release", str(release))
     assert again.code == 0 and "already published in every repository" in again.err
+
+
+def test_a_retried_write_whose_answer_was_lost_is_not_a_conflict(aws: MotoServer, monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path) -> None:
+    """botocore retries a PUT whose answer was lost; S3 already applied the first one, so the
+    retry fails its condition.  Create-only and If-Match writes must take that as success."""
+    from repo_tool.aws import AwsSettings
+    from repo_tool.storage import open_storage
+
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="retry", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    s3.put_object(Bucket="retry", Key="m/timestamp.json", Body=b"old")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "3")
+    with fault_proxy(aws.endpoint) as proxy:
+        proxy.reset(lambda request: DROP_AFTER if request.is_write and request.index == 0 else PASS)
+        store = open_storage("s3://retry/m/", None, AwsSettings(endpoint_url=proxy.url))
+        assert store.read("timestamp.json") == b"old"
+        store.swap("timestamp.json", b"new", b"old")
+        proxy.reset(lambda request: DROP_AFTER if request.is_write and request.index == 0 else PASS)
+        store.create("1.snapshot.json", b"snap")
+        assert [r.step for r in proxy.writes()] == ["PutObject", "PutObject"]  # the lost one and its retry
+    assert s3.get_object(Bucket="retry", Key="m/timestamp.json")["Body"].read() == b"new"
+    assert s3.get_object(Bucket="retry", Key="m/1.snapshot.json")["Body"].read() == b"snap"
