@@ -34,7 +34,7 @@ from urllib.parse import urlparse
 
 from repo_tool.aws import AwsSettings, error_code, http_status, reason
 from repo_tool.errors import ConfigError
-from repo_tool.storage import ConflictError, Sent, StorageError
+from repo_tool.storage import ConflictError, Sent, StorageError, already_sized, already_stored
 
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 MIN_PART_SIZE = 16 * 1024 * 1024
@@ -166,15 +166,13 @@ class S3Storage:
         except Exception as exc:
             if not _precondition(exc):
                 raise self._fail(name, "PutObject", exc) from None
-        if self.read(name) != data:
-            raise ConflictError(f"{self.describe(name)} already exists with other content (another publisher?)")
-        return False
+        return already_stored(self, name, data)
 
     def put_file(self, name: str, path: Path, size: int, sent: Sent | None = None) -> bool:
         """Upload ``path`` unless an object of the same size is there (content-addressed names)."""
         existing = self.size(name)
         if existing is not None:
-            return self._same_size(name, existing, size)
+            return already_sized(self, name, existing, size)
         try:
             if size < MULTIPART_THRESHOLD:
                 with path.open("rb") as handle:
@@ -193,13 +191,8 @@ class S3Storage:
             if not _precondition(exc):
                 raise self._fail(name, "upload", exc) from None
             # Someone else stored it between our check and our write: fine if it is the same size.
-            return self._same_size(name, self.size(name), size)
+            return already_sized(self, name, self.size(name), size)
         return True
-
-    def _same_size(self, name: str, existing: int | None, size: int) -> bool:
-        if existing != size:
-            raise ConflictError(f"{self.describe(name)} exists with {existing} bytes, expected {size}")
-        return False
 
     def _multipart(self, name: str, path: Path, size: int, sent: Sent | None) -> None:
         key = self._key(name)

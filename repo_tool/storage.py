@@ -136,18 +136,12 @@ class LocalStorage:
 
     def create(self, name: str, data: bytes) -> bool:
         """Write-once.  True if written; False if identical bytes were already there."""
-        if self._link_new(name, data):
-            return True
-        if self.read(name) != data:
-            raise ConflictError(f"{self.describe(name)} already exists with other content (another publisher?)")
-        return False
+        return self._link_new(name, data) or already_stored(self, name, data)
 
     def put_file(self, name: str, path: Path, size: int, sent: Sent | None = None) -> bool:
         existing = self.size(name)
         if existing is not None:
-            if existing != size:
-                raise ConflictError(f"{self.describe(name)} exists with {existing} bytes, expected {size}")
-            return False
+            return already_sized(self, name, existing, size)
         return self._link_new(name, path, sent)
 
     def swap(self, name: str, data: bytes, expected: bytes | None) -> None:
@@ -161,6 +155,20 @@ class LocalStorage:
             write_atomic(self._path(name), data, mode=0o644)
         except OSError as exc:
             raise StorageError(f"{self.describe(name)}: cannot write: {exc.strerror or exc}") from None
+
+
+def already_stored(store: Storage, name: str, data: bytes) -> bool:
+    """After a create-only write found ``name`` taken: False if it holds ``data``, else a conflict."""
+    if store.read(name) != data:
+        raise ConflictError(f"{store.describe(name)} already exists with other content (another publisher?)")
+    return False
+
+
+def already_sized(store: Storage, name: str, existing: int | None, size: int) -> bool:
+    """A content-addressed object found stored: False (nothing to send) if its size is right."""
+    if existing != size:
+        raise ConflictError(f"{store.describe(name)} exists with {existing} bytes, expected {size}")
+    return False
 
 
 def _copy(source: BinaryIO, target: BinaryIO, sent: Sent | None) -> None:
