@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
-from timing import best  # bench/timing.py (scripts run from bench/)
+from timing import best, write_random  # bench/timing.py (scripts run from bench/)
 
 from repo_tool.hashing import CHUNK, FileDigest, hash_file, hash_files
 
@@ -54,15 +54,6 @@ def layout(total_mib: int, kind: str) -> list[tuple[str, int]]:
     return sizes
 
 
-def write_random(path: Path, size: int) -> None:
-    if path.exists() and path.stat().st_size == size:
-        return  # --dir reuse
-    with path.open("wb") as handle:
-        left = size
-        while left:
-            step = min(left, 8 * MIB)
-            handle.write(os.urandom(step))
-            left -= step
 
 
 def openssl_digests(paths: list[Path]) -> dict[Path, str]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 
 def best(fn: Callable[[], object], repeat: int, prepare: Callable[[], object] | None = None) -> float:
@@ -16,3 +18,15 @@ def best(fn: Callable[[], object], repeat: int, prepare: Callable[[], object] | 
         fn()
         times.append(time.perf_counter() - t0)
     return min(times)
+
+
+def write_random(path: Path, size: int) -> None:
+    """``size`` random (incompressible) bytes at ``path``; an existing file of that size is kept."""
+    if path.exists() and path.stat().st_size == size:
+        return
+    with path.open("wb") as handle:
+        left = size
+        while left:
+            step = min(left, 8 * 1024 * 1024)
+            handle.write(os.urandom(step))
+            left -= step

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from timing import best  # bench/timing.py (scripts run from bench/)
+from timing import best, write_random  # bench/timing.py (scripts run from bench/)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo root, for tests.motoserver
 
@@ -67,13 +67,6 @@ UPLOADS = {"PutObject", "UploadPart", "CreateMultipartUpload", "CompleteMultipar
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def write_random(path: Path, size: int) -> None:
-    with path.open("wb") as handle:
-        left = size
-        while left:
-            step = min(left, 8 * MIB)
-            handle.write(os.urandom(step))
-            left -= step
 
 
 def make_targets(directory: Path, files: list[tuple[str, int]]) -> list[NewTarget]:
