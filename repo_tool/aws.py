@@ -73,8 +73,9 @@ def _make_client(service: str, profile: str | None, endpoint: str | None) -> Any
     )
     try:
         session = boto3.Session(profile_name=profile)
-        # botocore reads AWS_DEFAULT_REGION and profiles; AWS_REGION is what the other SDKs and CLIs set.
-        region = session.region_name or os.environ.get("AWS_REGION") or None
+        # botocore reads AWS_DEFAULT_REGION and profiles only; AWS_REGION (what the AWS CLI v2 and the
+        # other SDKs read first) takes precedence, as there.
+        region = os.environ.get("AWS_REGION") or session.region_name or None
         return session.client(service, region_name=region, endpoint_url=endpoint, config=config)
     except Exception as exc:  # ProfileNotFound, NoRegionError, bad endpoint ...
         raise ServiceError(f"AWS {service}: {reason(exc)}") from None

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from repo_tool.core.instant import NANOS_PER_SECOND, format_instant
-from repo_tool.errors import VerificationError
+from repo_tool.errors import RepoToolError, VerificationError
 from repo_tool.metadata import (
     MAX_ROOT_UPDATES,
     SIZE_LIMITS,
@@ -470,10 +470,14 @@ def write_plan(plan: Plan, meta: Storage, targets_store: Storage, progress: Prog
                jobs: int = UPLOAD_JOBS) -> list[str]:
     """Write ``plan`` in SPEC §4 order; return the object names written.
 
-    Targets first (in parallel), then new roots in ascending version, then
-    ``V.targets.json`` and ``V.snapshot.json`` (create-only), and
-    ``timestamp.json`` last, replaced only if it is still the one loaded.  A
-    failure at any step leaves the previous repository live and complete; a
+    Targets first (in parallel), then ``V.targets.json`` and
+    ``V.snapshot.json`` (create-only), then new roots in ascending version,
+    and ``timestamp.json`` last, replaced only if it is still the one loaded.
+    Roots come after the versioned metadata (SPEC §4 lists them before it):
+    clients see nothing of ``V.*`` until ``timestamp.json`` names them, but a
+    new root is live at once, so the steps that can lose a race go first and
+    the timestamp is checked again just before the roots.  A failure at any
+    step before the roots leaves the previous repository live and complete; a
     lost race says which version won.
     """
     if not plan.signed:
@@ -500,15 +504,33 @@ def write_plan(plan: Plan, meta: Storage, targets_store: Storage, progress: Prog
 
     recorder = Recorder()
     write_targets(plan.targets, targets_store, recorder, jobs)
+    roots_live: list[str] = []
     try:
-        for name, raw in [*plan.roots, plan.targets_file, plan.snapshot_file]:
+        for name, raw in (plan.targets_file, plan.snapshot_file):
             if meta.create(name, raw):
                 recorder.wrote(name)
+        if plan.roots and meta.read(TIMESTAMP, SIZE_LIMITS["timestamp"]) != plan.timestamp_expected:
+            raise ConflictError(f"{meta.describe(TIMESTAMP)} changed since it was loaded")
+        for name, raw in plan.roots:
+            if meta.create(name, raw):
+                recorder.wrote(name)
+            roots_live.append(name)
         meta.swap(TIMESTAMP, plan.timestamp_file, plan.timestamp_expected)
     except ConflictError as exc:
-        raise ConflictError(f"{exc.message.replace(' (another publisher?)', '')}; {_winner(meta, plan)}") from None
+        message = f"{exc.message.replace(' (another publisher?)', '')}; {_winner(meta, plan)}"
+        raise ConflictError(_with_roots_warning(message, roots_live)) from None
+    except RepoToolError as exc:
+        raise type(exc)(_with_roots_warning(exc.message, roots_live)) from None
     recorder.wrote(TIMESTAMP)
     return written
+
+
+def _with_roots_warning(message: str, roots_live: list[str]) -> str:
+    """A new root is visible to clients as soon as it is stored: say so when the run stops after it."""
+    if not roots_live:
+        return message
+    return (f"{message}; NOTE: {', '.join(roots_live)} is already live, so clients now need the timestamp "
+            "it signs: run the same command (same --root-role) again now to finish the rotation")
 
 
 def _winner(meta: Storage, plan: Plan) -> str:

@@ -127,7 +127,6 @@ def _kms_signer(source: str, key_id: str, aws: AwsSettings, profile: str | None)
     """An AWS KMS key through securesystemslib's AWSSigner, on a boto3 session of ``profile``
     (or the settings' profile; else the default chain: AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL ...)."""
     from cryptography.hazmat.primitives.serialization import load_der_public_key
-    from securesystemslib.signer import AWSSigner
 
     client = aws.client("kms", profile)
     try:
@@ -145,12 +144,23 @@ def _kms_signer(source: str, key_id: str, aws: AwsSettings, profile: str | None)
     if needed not in algorithms:
         raise ConfigError(f"key {source}: KMS key does not offer {needed} (it offers {', '.join(algorithms)})")
     sslib = SSlibKey(keyid_of(entry), entry["keytype"], entry["scheme"], dict(entry["keyval"]))
-    try:
-        signer = AWSSigner(str(answer.get("KeyId") or key_id), sslib)
-    except Exception as exc:
-        raise ConfigError(f"key {source}: {reason(exc)}") from None
-    signer.client = client  # the session's client, not the default one AWSSigner made
+    signer = _aws_signer(str(answer.get("KeyId") or key_id), sslib, client)
     return KeySigner(source, entry, public, signer)
+
+
+def _aws_signer(aws_key_id: str, public_key: SSlibKey, client: Any) -> Signer:
+    """securesystemslib's AWSSigner on ``client``.  Its constructor makes a client from boto3's
+    default session, which ignores --profile and AWS_REGION (and fails without a default region)."""
+    from securesystemslib.signer import AWSSigner
+
+    class SessionAWSSigner(AWSSigner):
+        def __init__(self) -> None:  # same attributes as AWSSigner.__init__ sets
+            self.aws_key_id = aws_key_id
+            self._public_key = public_key
+            self.client = client
+            self.aws_algo = self.aws_algos[public_key.scheme]
+
+    return SessionAWSSigner()
 
 
 def _check_key_state(source: str, key_id: str, client: Any) -> None:
@@ -167,8 +177,8 @@ def _check_key_state(source: str, key_id: str, client: Any) -> None:
 
 
 def _signing_reason(exc: Exception) -> str:
-    """securesystemslib wraps KMS errors in its own exception; report what AWS answered."""
-    cause = exc.__cause__ or exc.__context__
-    if cause is not None and getattr(cause, "response", None) is not None:
-        return f"AWS KMS Sign: {reason(cause)}"
+    """What AWS answered to Sign (securesystemslib re-raises botocore's error), or the error."""
+    for candidate in (exc, exc.__cause__, exc.__context__):
+        if candidate is not None and getattr(candidate, "response", None) is not None:
+            return f"AWS KMS Sign failed: {reason(candidate)}"
     return reason(exc)

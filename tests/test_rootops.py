@@ -270,3 +270,46 @@ def test_rotation_interrupted_before_timestamp_is_completed_by_a_rerun(
     assert "resuming a root rotation" in resumed.err
     repo = load_repo(LocalStorage(qs.meta), qs.root.read_bytes(), 0)
     assert repo.root.version == 2 and repo.timestamp.version == 3
+
+
+def test_a_rotation_that_loses_a_race_publishes_no_root(
+    run: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Publisher B rotates the timestamp key; publisher A lands a refresh while B is writing.
+    B must lose before its new root is stored (a live root without its timestamp breaks clients)."""
+    import time
+
+    from repo_tool.publish import Location, refresh
+
+    qs = make_quickstart(tmp_path / "q")
+    new_ts = tmp_path / "new-timestamp.pem"
+    assert run("keys", "generate", str(new_ts)).code == 0
+    new_root = tmp_path / "2.root.json"
+    new_root.write_bytes(qs.root.read_bytes())
+    assert run("root", "bump-version", str(new_root)).code == 0
+    old_ts_id = json.loads(qs.root.read_bytes())["signed"]["roles"]["timestamp"]["keyids"][0]
+    assert run("root", "remove-key", str(new_root), old_ts_id).code == 0
+    assert run("root", "add-key", str(new_root), "-k", str(new_ts), "-r", "timestamp").code == 0
+    assert run("root", "sign", str(new_root), "-k", str(qs.dir / "keys" / "root.pem")).code == 0
+    rotated = qs.dir / "rotated.yaml"
+    rotated.write_text(qs.config.read_text().replace("timestamp: [keys/timestamp.pem]", f"timestamp: [{new_ts}]"))
+    b_args = ["--config", str(rotated), "--variant", VARIANT, "--arch", ARCH, "--json", "--root-role", str(new_root)]
+
+    create = LocalStorage.create
+    landed: list[str] = []
+
+    def create_after_a_lands(self: LocalStorage, name: str, data: bytes) -> bool:
+        if not landed and name.endswith(".targets.json"):
+            landed.append(name)
+            refresh(Location.of(load_config(qs.config, None), VARIANT, ARCH), time.time_ns(), True)
+        return create(self, name, data)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(LocalStorage, "create", create_after_a_lands)
+        assert_one_line_error(run("refresh", *b_args), 1, "another publisher won", "is now version 3")
+    assert not (qs.meta / "2.root.json").exists()
+    repo = load_repo(LocalStorage(qs.meta), qs.root.read_bytes(), 0)  # clients still load the repo
+    assert repo.root.version == 1 and repo.timestamp.version == 3
+    rerun = run("refresh", *b_args)
+    assert rerun.code == 0, rerun.err
+    assert load_repo(LocalStorage(qs.meta), qs.root.read_bytes(), 0).root.version == 2

@@ -361,7 +361,9 @@ def _kms_key(kms: Any, alias: str, spec: str = "RSA_3072") -> str:
     return str(key_id)
 
 
-def test_publish_signed_with_kms_keys_read_by_ngclient(aws: MotoServer, run: Runner, tmp_path: Path) -> None:
+def test_publish_signed_with_kms_keys_read_by_ngclient(aws: MotoServer, run: Runner, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")  # AWS_REGION alone (botocore itself reads only the former)
     kms = aws.client("kms")
     roles = ("root", "targets", "snapshot", "timestamp")
     for role in roles:
