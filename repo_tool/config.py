@@ -275,7 +275,7 @@ def load_config(path: Path, repo: str | None, aws: AwsSettings | None = None) ->
 
 
 def config_text(name: str, metadata_url: str, targets_url: str, root: str, signers: dict[str, list[str]],
-                wave_policy: str = "default", endpoint_url: str | None = None) -> str:
+                wave_policy: str = "default", endpoint_url: str | None = None, profile: str | None = None) -> str:
     """A ``repo-tool.yaml`` as quickstart writes it (comments included)."""
     lines = [
         "# repo-tool configuration: one entry per repository family.",
@@ -295,6 +295,8 @@ def config_text(name: str, metadata_url: str, targets_url: str, root: str, signe
     ]
     if endpoint_url:
         lines.append(f"    endpoint_url: {endpoint_url}      # S3 endpoint (drop it for AWS itself)")
+    if profile:
+        lines.append(f"    profile: {profile}                # AWS profile for S3 and KMS")
     lines += [
         "",
     ]

@@ -8,6 +8,7 @@ refused: publishing needs the bucket itself (``s3://``).
 
 from __future__ import annotations
 
+import http.client
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -51,15 +52,18 @@ class HttpStorage:
         try:
             with urllib.request.urlopen(self._open(name, "GET"), timeout=TIMEOUT) as answer:
                 data: bytes = answer.read() if limit is None else answer.read(limit + 1)
+                announced = answer.headers.get("Content-Length")
         except urllib.error.HTTPError as exc:
             if exc.code in NOT_FOUND:
                 return None
             raise StorageError(f"{self.describe(name)}: HTTP {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            why = getattr(exc, "reason", exc)
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            why = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
             raise StorageError(f"{self.describe(name)}: {why}") from None
         if limit is not None and len(data) > limit:
             raise StorageError(f"{self.describe(name)}: larger than the {limit}-byte limit")
+        if announced is not None and announced.isdigit() and int(announced) != len(data):
+            raise StorageError(f"{self.describe(name)}: truncated answer ({len(data)} of {announced} bytes)")
         return data
 
     def size(self, name: str) -> int | None:
@@ -70,8 +74,8 @@ class HttpStorage:
             if exc.code in NOT_FOUND:
                 return None
             raise StorageError(f"{self.describe(name)}: HTTP {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            raise StorageError(f"{self.describe(name)}: {getattr(exc, 'reason', exc)}") from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            raise StorageError(f"{self.describe(name)}: {getattr(exc, 'reason', None) or exc}") from None
         if length is None or not length.isdigit():
             raise StorageError(f"{self.describe(name)}: no Content-Length in the answer")
         return int(length)

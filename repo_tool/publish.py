@@ -332,7 +332,8 @@ def prepare_publish(location: Location, images: ReleaseImages, options: PublishO
                        new_manifest=options.new_manifest, new_root_files=options.new_root_files)
     if _already_published(loaded, loaded.manifest(), images, options.version, digests):
         raise AlreadyPublished(f"{location.variant}/{location.arch}: {options.version} is already published with "
-                               "these files; nothing to do")
+                               "these files; nothing to do (waves and migrations stay as published: change "
+                               "waves with rollout reschedule)")
     editor = RepoEditor(loaded.root, loaded.repo, loaded.new_roots)
     for path in images.files():
         digest = digests[path]
@@ -392,7 +393,12 @@ def publish_many(jobs_list: list[tuple[Location, ReleaseImages]], options: Publi
     if write:
         for outcome in prepared:  # shared targets: a second put of the same object is skipped by storage
             loc = outcome.location
-            outcome.written = write_plan(outcome.plan, loc.meta, loc.targets, progress)
+            try:
+                outcome.written = write_plan(outcome.plan, loc.meta, loc.targets, progress)
+            except RepoToolError as exc:
+                landed = [f"{o.location.variant}/{o.location.arch}" for o in prepared if not o.planned_only]
+                note = f" (already published: {', '.join(landed)}; run again to finish the rest)" if landed else ""
+                raise type(exc)(f"{loc.variant}/{loc.arch}: {exc.message}{note}") from None
             outcome.planned_only = False
     return prepared
 

@@ -112,6 +112,7 @@ def run(directory: Path, now: int, policy: WavePolicy, metadata_url: str | None 
     write_atomic(config_path, config_text(
         "dev", metadata_url or "repo/metadata", targets_url or "repo/targets", "root.json",
         {role: [f"keys/{role}.pem"] for role in TOP_ROLES}, endpoint_url=aws.endpoint_url if remote else None,
+        profile=aws.profile if remote else None,
     ).encode())
 
     images_dir = directory / "images"

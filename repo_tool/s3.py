@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import re
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -108,7 +109,11 @@ class S3Storage:
         return self.prefix + name
 
     def _fail(self, name: str, call: str, exc: BaseException) -> StorageError:
-        return StorageError(f"{self.describe(name)}: S3 {call} failed: {reason(exc)}")
+        hint = ""
+        if http_status(exc) == 403:
+            hint = (" (a publisher needs s3:GetObject, s3:PutObject and s3:ListBucket; without ListBucket "
+                    "S3 answers 403 for a missing key)")
+        return StorageError(f"{self.describe(name)}: S3 {call} failed: {reason(exc)}{hint}")
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -175,19 +180,16 @@ class S3Storage:
             return already_sized(self, name, existing, size)
         try:
             if size < MULTIPART_THRESHOLD:
-                with path.open("rb") as handle:
-                    data = handle.read()
+                data = _read_exactly(path, 0, size, size)
                 self.client.put_object(Bucket=self.bucket, Key=self._key(name), Body=data, IfNoneMatch="*",
                                        **object_headers(name))
                 if sent:
                     sent(len(data))
             else:
                 self._multipart(name, path, size, sent)
-        except OSError as exc:
-            raise StorageError(f"{path}: cannot read: {exc.strerror or exc}") from None
         except StorageError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # botocore's (some of its network errors are OSErrors too)
             if not _precondition(exc):
                 raise self._fail(name, "upload", exc) from None
             # Someone else stored it between our check and our write: fine if it is the same size.
@@ -206,7 +208,7 @@ class S3Storage:
                     self._parts = ThreadPoolExecutor(PART_JOBS, thread_name_prefix="s3-part")
                 pool = self._parts
             futures: list[Future[dict[str, Any]]] = [
-                pool.submit(self._upload_part, key, upload_id, path, number, part_size, sent)
+                pool.submit(self._upload_part, key, upload_id, path, number, part_size, size, sent)
                 for number in range(1, count + 1)
             ]
             try:
@@ -214,6 +216,7 @@ class S3Storage:
             finally:
                 for future in futures:
                     future.cancel()
+            _read_exactly(path, size, 0, size)  # still the size that was hashed, before it goes live
             self.client.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id,
                                                   MultipartUpload={"Parts": parts}, IfNoneMatch="*")
         except BaseException:
@@ -221,11 +224,10 @@ class S3Storage:
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
             raise
 
-    def _upload_part(self, key: str, upload_id: str, path: Path, number: int, part_size: int,
+    def _upload_part(self, key: str, upload_id: str, path: Path, number: int, part_size: int, size: int,
                      sent: Sent | None) -> dict[str, Any]:
-        with path.open("rb") as handle:
-            handle.seek((number - 1) * part_size)
-            data = handle.read(part_size)
+        offset = (number - 1) * part_size
+        data = _read_exactly(path, offset, min(part_size, size - offset), size)
         answer = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
                                          Body=data)
         if sent:
@@ -258,6 +260,21 @@ class S3Storage:
                 raise ConflictError(f"{self.describe(name)} changed since it was loaded") from None
         with self._lock:
             self._etags.pop(name, None)
+
+
+def _read_exactly(path: Path, offset: int, count: int, size: int) -> bytes:
+    """``count`` bytes at ``offset`` of a file that must still be ``size`` bytes long."""
+    try:
+        with path.open("rb") as handle:
+            if os.fstat(handle.fileno()).st_size != size:
+                raise StorageError(f"{path} changed while it was being uploaded; publish again")
+            handle.seek(offset)
+            data = handle.read(count)
+    except OSError as exc:
+        raise StorageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(data) != count:
+        raise StorageError(f"{path} changed while it was being uploaded; publish again")
+    return data
 
 
 def _precondition(exc: BaseException) -> bool:

@@ -165,6 +165,8 @@ def test_republishing_uploads_nothing_and_new_release_only_new_files(
         proxy.reset()
         again = run("publish", *repo.args("--endpoint-url", proxy.url), *repo.images("1.2.0"))
         assert again.code == 0 and "already published" in again.err
+        as_json = run("publish", *repo.args("--endpoint-url", proxy.url, "--json"), *repo.images("1.2.0"))
+        assert as_json.code == 0 and as_json.json()["already_published"] is True
         assert proxy.writes() == []
 
         # 1.3.0 reuses 1.2.0's boot and hash images: only the root image and manifest.json go up.

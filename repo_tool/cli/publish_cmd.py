@@ -29,6 +29,7 @@ from repo_tool.core.semver import Version
 from repo_tool.core.yamlfile import load_yaml
 from repo_tool.errors import ConfigError, UsageError
 from repo_tool.publish import (
+    AlreadyPublished,
     Location,
     Outcome,
     PublishOptions,
@@ -142,7 +143,14 @@ def publish_cmd(config_path: str, repo_name: str | None, variant: str, arch: str
     options.init, options.allow_expired, options.new_manifest = init, allow_expired, new_manifest
     options.new_root_files = list(root_roles)
     images = ReleaseImages(variant, arch, boot_image, root_image, hash_image, list(link_targets), list(copy_targets))
-    outcome = publish(location, images, options, now, not plan_only, jobs, None if as_json else ShowProgress())
+    try:
+        outcome = publish(location, images, options, now, not plan_only, jobs, None if as_json else ShowProgress())
+    except AlreadyPublished as exc:
+        if not as_json:
+            raise
+        echo_json({"variant": variant, "arch": arch, "version": str(options.version), "already_published": True,
+                   "message": exc.message})
+        return
     show(outcome, as_json)
 
 
@@ -235,7 +243,13 @@ def publish_release_cmd(release_file: str, config_path: str | None, repo_name: s
             extra["link_targets"], extra["copy_targets"],
         )
         jobs_list.append((Location.of(config, images.variant, images.arch), images))
-    outcomes = publish_many(jobs_list, options, now, not plan_only, jobs, None if as_json else ShowProgress())
+    try:
+        outcomes = publish_many(jobs_list, options, now, not plan_only, jobs, None if as_json else ShowProgress())
+    except AlreadyPublished as exc:
+        if not as_json:
+            raise
+        echo_json({"version": str(options.version), "repos": [], "already_published": True, "message": exc.message})
+        return
     results = [report(o, as_json) for o in outcomes]
     if as_json:
         echo_json({"version": str(options.version), "repos": results})
