@@ -48,11 +48,12 @@ class HttpStorage:
     def _open(self, name: str, method: str) -> urllib.request.Request:
         return urllib.request.Request(self.describe(name), method=method, headers={"User-Agent": USER_AGENT})
 
-    def read(self, name: str, limit: int | None = None) -> bytes | None:
+    def _fetch(self, name: str, method: str, limit: int | None = None) -> tuple[bytes, str | None] | None:
+        """The body (up to ``limit`` + 1 bytes) and Content-Length, or None for 403/404/410."""
         try:
-            with urllib.request.urlopen(self._open(name, "GET"), timeout=TIMEOUT) as answer:
+            with urllib.request.urlopen(self._open(name, method), timeout=TIMEOUT) as answer:
                 data: bytes = answer.read() if limit is None else answer.read(limit + 1)
-                announced = answer.headers.get("Content-Length")
+                return data, answer.headers.get("Content-Length")
         except urllib.error.HTTPError as exc:
             if exc.code in NOT_FOUND:
                 return None
@@ -60,6 +61,12 @@ class HttpStorage:
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             why = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
             raise StorageError(f"{self.describe(name)}: {why}") from None
+
+    def read(self, name: str, limit: int | None = None) -> bytes | None:
+        answer = self._fetch(name, "GET", limit)
+        if answer is None:
+            return None
+        data, announced = answer
         if limit is not None and len(data) > limit:
             raise StorageError(f"{self.describe(name)}: larger than the {limit}-byte limit")
         if announced is not None and announced.isdigit() and int(announced) != len(data):
@@ -67,15 +74,10 @@ class HttpStorage:
         return data
 
     def size(self, name: str) -> int | None:
-        try:
-            with urllib.request.urlopen(self._open(name, "HEAD"), timeout=TIMEOUT) as answer:
-                length = answer.headers.get("Content-Length")
-        except urllib.error.HTTPError as exc:
-            if exc.code in NOT_FOUND:
-                return None
-            raise StorageError(f"{self.describe(name)}: HTTP {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-            raise StorageError(f"{self.describe(name)}: {getattr(exc, 'reason', None) or exc}") from None
+        answer = self._fetch(name, "HEAD")
+        if answer is None:
+            return None
+        length = answer[1]
         if length is None or not length.isdigit():
             raise StorageError(f"{self.describe(name)}: no Content-Length in the answer")
         return int(length)

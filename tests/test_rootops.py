@@ -236,6 +236,20 @@ def test_shipped_example_config_loads() -> None:
     assert config.signers["root"] == []
 
 
+def _root_with_new_timestamp_key(run: Runner, qs_dir: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """2.root.json, signed by the quickstart's root key, whose timestamp key is a new one."""
+    new_ts = tmp_path / "new-timestamp.pem"
+    assert run("keys", "generate", str(new_ts)).code == 0
+    new_root = tmp_path / "2.root.json"
+    new_root.write_bytes((qs_dir / "root.json").read_bytes())
+    assert run("root", "bump-version", str(new_root)).code == 0
+    old_ts_id = json.loads((qs_dir / "root.json").read_bytes())["signed"]["roles"]["timestamp"]["keyids"][0]
+    assert run("root", "remove-key", str(new_root), old_ts_id).code == 0
+    assert run("root", "add-key", str(new_root), "-k", str(new_ts), "-r", "timestamp").code == 0
+    assert run("root", "sign", str(new_root), "-k", str(qs_dir / "keys" / "root.pem")).code == 0
+    return new_root, new_ts
+
+
 def test_rotation_interrupted_before_timestamp_is_completed_by_a_rerun(
     run: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -244,15 +258,7 @@ def test_rotation_interrupted_before_timestamp_is_completed_by_a_rerun(
     from repo_tool.storage import StorageError
 
     qs = make_quickstart(tmp_path / "q")
-    new_ts = tmp_path / "new-timestamp.pem"
-    assert run("keys", "generate", str(new_ts)).code == 0
-    new_root = tmp_path / "2.root.json"
-    new_root.write_bytes(qs.root.read_bytes())
-    assert run("root", "bump-version", str(new_root)).code == 0
-    old_ts_id = json.loads(qs.root.read_bytes())["signed"]["roles"]["timestamp"]["keyids"][0]
-    assert run("root", "remove-key", str(new_root), old_ts_id).code == 0
-    assert run("root", "add-key", str(new_root), "-k", str(new_ts), "-r", "timestamp").code == 0
-    assert run("root", "sign", str(new_root), "-k", str(qs.dir / "keys" / "root.pem")).code == 0
+    new_root, new_ts = _root_with_new_timestamp_key(run, qs.dir, tmp_path)
     config = qs.config.read_text().replace("timestamp: [keys/timestamp.pem]", f"timestamp: [{new_ts}]")
     qs.config.write_text(config)
     args = ["--config", str(qs.config), "--variant", VARIANT, "--arch", ARCH, "--json"]
@@ -282,15 +288,7 @@ def test_a_rotation_that_loses_a_race_publishes_no_root(
     from repo_tool.publish import Location, refresh
 
     qs = make_quickstart(tmp_path / "q")
-    new_ts = tmp_path / "new-timestamp.pem"
-    assert run("keys", "generate", str(new_ts)).code == 0
-    new_root = tmp_path / "2.root.json"
-    new_root.write_bytes(qs.root.read_bytes())
-    assert run("root", "bump-version", str(new_root)).code == 0
-    old_ts_id = json.loads(qs.root.read_bytes())["signed"]["roles"]["timestamp"]["keyids"][0]
-    assert run("root", "remove-key", str(new_root), old_ts_id).code == 0
-    assert run("root", "add-key", str(new_root), "-k", str(new_ts), "-r", "timestamp").code == 0
-    assert run("root", "sign", str(new_root), "-k", str(qs.dir / "keys" / "root.pem")).code == 0
+    new_root, new_ts = _root_with_new_timestamp_key(run, qs.dir, tmp_path)
     rotated = qs.dir / "rotated.yaml"
     rotated.write_text(qs.config.read_text().replace("timestamp: [keys/timestamp.pem]", f"timestamp: [{new_ts}]"))
     b_args = ["--config", str(rotated), "--variant", VARIANT, "--arch", ARCH, "--json", "--root-role", str(new_root)]
