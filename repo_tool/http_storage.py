@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import quote, urlparse
 
 from repo_tool.errors import ConfigError
-from repo_tool.storage import Sent, StorageError
+from repo_tool.storage import Sent, StorageError, object_name
 
 TIMEOUT = 30
 NOT_FOUND = (403, 404, 410)
@@ -33,17 +33,11 @@ class HttpStorage:
 
     def child(self, *parts: str) -> HttpStorage:
         for part in parts:
-            self._check(part)
+            object_name(part)
         return HttpStorage(self.url + "".join(f"{quote(p)}/" for p in parts))
 
     def describe(self, name: str) -> str:
-        return self.url + quote(self._check(name))
-
-    @staticmethod
-    def _check(name: str) -> str:
-        if not name or "/" in name or name in (".", ".."):
-            raise StorageError(f"refusing object name {name!r}")
-        return name
+        return self.url + quote(object_name(name))
 
     def _open(self, name: str, method: str) -> urllib.request.Request:
         return urllib.request.Request(self.describe(name), method=method, headers={"User-Agent": USER_AGENT})

@@ -35,7 +35,7 @@ from urllib.parse import urlparse
 
 from repo_tool.aws import AwsSettings, error_code, http_status, reason
 from repo_tool.errors import ConfigError
-from repo_tool.storage import ConflictError, Sent, StorageError, already_sized, already_stored
+from repo_tool.storage import ConflictError, Sent, StorageError, already_sized, already_stored, object_name
 
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 MIN_PART_SIZE = 16 * 1024 * 1024
@@ -44,6 +44,9 @@ PART_JOBS = 8
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 TIMESTAMP_CACHE = "no-cache"
+# One pool for every multipart upload of the process: the files uploaded at once share it, so the
+# parts in flight stay bounded however many storages (repos) are written.  Threads start on first use.
+_PARTS = ThreadPoolExecutor(PART_JOBS, thread_name_prefix="s3-part")
 _VERSIONED_JSON = re.compile(r"^[0-9]+\.(root|snapshot|targets)\.json$")
 _ROOT_PROBE = re.compile(r"^[0-9]+\.root\.json$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -86,7 +89,6 @@ class S3Storage:
         self.url = f"s3://{bucket}/{prefix}"
         self._etags: dict[str, tuple[bytes, str]] = {}
         self._lock = threading.Lock()
-        self._parts: ThreadPoolExecutor | None = None
 
     @classmethod
     def from_url(cls, url: str, aws: AwsSettings) -> S3Storage:
@@ -96,17 +98,13 @@ class S3Storage:
     def child(self, *parts: str) -> S3Storage:
         for part in parts:
             self._key(part)
-        child = S3Storage(self.client, self.bucket, self.prefix + "".join(f"{p}/" for p in parts))
-        child._parts = self._parts
-        return child
+        return S3Storage(self.client, self.bucket, self.prefix + "".join(f"{p}/" for p in parts))
 
     def describe(self, name: str) -> str:
         return f"s3://{self.bucket}/{self._key(name)}"
 
     def _key(self, name: str) -> str:
-        if not name or "/" in name or name in (".", ".."):
-            raise StorageError(f"refusing object name {name!r}")
-        return self.prefix + name
+        return self.prefix + object_name(name)
 
     def _fail(self, name: str, call: str, exc: BaseException) -> StorageError:
         hint = ""
@@ -125,20 +123,19 @@ class S3Storage:
             if self._missing(name, exc):
                 return None
             raise self._fail(name, "GetObject", exc) from None
-        length = int(answer.get("ContentLength") or 0)
         body = answer["Body"]
+        too_big = StorageError(f"{self.describe(name)}: larger than the {limit}-byte limit")
+        if limit is not None and int(answer.get("ContentLength") or 0) > limit:
+            body.close()
+            raise too_big
         try:
-            if limit is not None and length > limit:
-                raise StorageError(f"{self.describe(name)}: larger than the {limit}-byte limit")
             data: bytes = body.read() if limit is None else body.read(limit + 1)
-        except StorageError:
-            raise
         except Exception as exc:
             raise self._fail(name, "GetObject", exc) from None
         finally:
             body.close()
         if limit is not None and len(data) > limit:
-            raise StorageError(f"{self.describe(name)}: larger than the {limit}-byte limit")
+            raise too_big
         with self._lock:
             self._etags[name] = (data, str(answer.get("ETag", "")))
         return data
@@ -203,12 +200,8 @@ class S3Storage:
         upload_id = upload["UploadId"]
         try:
             count = math.ceil(size / part_size)
-            with self._lock:
-                if self._parts is None:
-                    self._parts = ThreadPoolExecutor(PART_JOBS, thread_name_prefix="s3-part")
-                pool = self._parts
             futures: list[Future[dict[str, Any]]] = [
-                pool.submit(self._upload_part, key, upload_id, path, number, part_size, size, sent)
+                _PARTS.submit(self._upload_part, key, upload_id, path, number, part_size, size, sent)
                 for number in range(1, count + 1)
             ]
             try:

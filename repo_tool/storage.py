@@ -81,9 +81,7 @@ class LocalStorage:
         return str(self.root / name)
 
     def _path(self, name: str) -> Path:
-        if not name or "/" in name or name in (".", ".."):
-            raise StorageError(f"refusing object name {name!r}")
-        return self.root / name
+        return self.root / object_name(name)
 
     def read(self, name: str, limit: int | None = None) -> bytes | None:
         try:
@@ -155,6 +153,13 @@ class LocalStorage:
             write_atomic(self._path(name), data, mode=0o644)
         except OSError as exc:
             raise StorageError(f"{self.describe(name)}: cannot write: {exc.strerror or exc}") from None
+
+
+def object_name(name: str) -> str:
+    """``name`` if it is one plain object name (no ``/``, not ``.``/``..``, not empty)."""
+    if not name or "/" in name or name in (".", ".."):
+        raise StorageError(f"refusing object name {name!r}")
+    return name
 
 
 def already_stored(store: Storage, name: str, data: bytes) -> bool:
