@@ -434,27 +434,26 @@ def _store_target(target: NewTarget, store: Storage, progress: Progress) -> bool
     return changed
 
 
-def write_targets(targets: list[NewTarget], store: Storage, progress: Progress, jobs: int = UPLOAD_JOBS) -> None:
+def write_targets(targets: list[NewTarget], store: Storage, progress: Progress,
+                  jobs: int = UPLOAD_JOBS) -> list[str]:
     """Store ``targets`` with at most ``jobs`` at once; every one is stored when this returns.
+    Return the names written (``targets/<object>``), as reported to ``progress``.
 
     On a failure the uploads already running finish, none is started, and the
     first error is raised.  Objects already present are skipped, so a rerun
     sends only what is missing.
     """
+    written: list[str] = []
     progress.start_bytes(sum(t.length for t in targets))
     try:
-        if jobs <= 1 or len(targets) <= 1:
-            for target in targets:
-                if _store_target(target, store, progress):
-                    progress.wrote(f"targets/{target.object_name}")
-            return
-        with ThreadPoolExecutor(min(jobs, len(targets)), thread_name_prefix="upload") as pool:
+        with ThreadPoolExecutor(max(1, min(jobs, len(targets))), thread_name_prefix="upload") as pool:
             futures = {pool.submit(_store_target, t, store, progress): t for t in targets}
             failure: BaseException | None = None
             for future in as_completed(futures):
                 try:
                     if future.result():
-                        progress.wrote(f"targets/{futures[future].object_name}")
+                        written.append(f"targets/{futures[future].object_name}")
+                        progress.wrote(written[-1])
                 except BaseException as exc:
                     if failure is None:
                         failure = exc
@@ -464,6 +463,7 @@ def write_targets(targets: list[NewTarget], store: Storage, progress: Progress, 
                 raise failure
     finally:
         progress.stop_bytes()
+    return written
 
 
 def write_plan(plan: Plan, meta: Storage, targets_store: Storage, progress: Progress | None = None,
@@ -485,52 +485,41 @@ def write_plan(plan: Plan, meta: Storage, targets_store: Storage, progress: Prog
     if not (meta.writable and targets_store.writable):
         store = meta if not meta.writable else targets_store
         raise StorageError(f"{store.url}: read-only storage; publish to the bucket or directory itself")
-    shown = progress or Progress()
-    written: list[str] = []
+    progress = progress or Progress()
+    written = write_targets(plan.targets, targets_store, progress, jobs)
 
-    class Recorder(Progress):
-        def wrote(self, name: str) -> None:
-            written.append(name)
-            shown.wrote(name)
+    def note(name: str) -> None:
+        written.append(name)
+        progress.wrote(name)
 
-        def start_bytes(self, total: int) -> None:
-            shown.start_bytes(total)
-
-        def sent(self, count: int) -> None:
-            shown.sent(count)
-
-        def stop_bytes(self) -> None:
-            shown.stop_bytes()
-
-    recorder = Recorder()
-    write_targets(plan.targets, targets_store, recorder, jobs)
     roots_live: list[str] = []
     try:
         for name, raw in (plan.targets_file, plan.snapshot_file):
             if meta.create(name, raw):
-                recorder.wrote(name)
+                note(name)
         if plan.roots and meta.read(TIMESTAMP, SIZE_LIMITS["timestamp"]) != plan.timestamp_expected:
             raise ConflictError(f"{meta.describe(TIMESTAMP)} changed since it was loaded")
         for name, raw in plan.roots:
             if meta.create(name, raw):
-                recorder.wrote(name)
+                note(name)
             roots_live.append(name)
         meta.swap(TIMESTAMP, plan.timestamp_file, plan.timestamp_expected)
     except ConflictError as exc:
-        message = f"{exc.message.replace(' (another publisher?)', '')}; {_winner(meta, plan)}"
-        raise ConflictError(_with_roots_warning(message, roots_live)) from None
+        won = f"{exc.message.replace(' (another publisher?)', '')}; {_winner(meta, plan)}"
+        raise ConflictError(_what_is_live(won, roots_live, "publish on top of it")) from None
     except RepoToolError as exc:
-        raise type(exc)(_with_roots_warning(exc.message, roots_live)) from None
-    recorder.wrote(TIMESTAMP)
+        raise type(exc)(_what_is_live(exc.message, roots_live)) from None
+    note(TIMESTAMP)
     return written
 
 
-def _with_roots_warning(message: str, roots_live: list[str]) -> str:
-    """A new root is visible to clients as soon as it is stored: say so when the run stops after it."""
-    if not roots_live:
-        return message
-    return (f"{message}; NOTE: {', '.join(roots_live)} is already live, so clients now need the timestamp "
-            "it signs: run the same command (same --root-role) again now to finish the rotation")
+def _what_is_live(message: str, roots_live: list[str], rerun: str | None = None) -> str:
+    """After a failed write: whether anything of it is visible to clients.  A new root is live as
+    soon as it is stored, so then the rotation must be finished at once."""
+    if roots_live:
+        return (f"{message}; NOTE: {', '.join(roots_live)} is already live, so clients now need the "
+                "timestamp it signs: run the same command (same --root-role) again now to finish the rotation")
+    return f"{message}; nothing from this run is live; run the command again to {rerun}" if rerun else message
 
 
 def _winner(meta: Storage, plan: Plan) -> str:
@@ -546,5 +535,4 @@ def _winner(meta: Storage, plan: Plan) -> str:
         where = f"{meta.describe(TIMESTAMP)} is now version {version}"
     else:
         where = "the repo changed"
-    return (f"another publisher won ({where}); nothing from this run is live; "
-            "run the command again to publish on top of it")
+    return f"another publisher won ({where})"
