@@ -307,14 +307,11 @@ class AlreadyPublished(RepoToolError):
     exit_code = 0
 
 
-def _already_published(loaded: Loaded, manifest: Manifest, images: ReleaseImages, version: Version,
-                       digests: dict[Path, FileDigest]) -> bool:
+def _already_published(loaded: Loaded, manifest: Manifest, images: ReleaseImages, names: Images,
+                       version: Version, digests: dict[Path, FileDigest]) -> bool:
     location = loaded.location
     live = next((u for u in manifest.updates if u.matches(location.variant, location.arch, version)), None)
-    if live is None or loaded.repo is None or loaded.new_roots:
-        return False
-    if (live.images.boot, live.images.root, live.images.hash) != (images.boot.name, images.root.name,
-                                                                   images.hash.name):
+    if live is None or loaded.repo is None or loaded.new_roots or live.images != names:
         return False
     listed = loaded.repo.targets.signed["targets"]
     for path in images.files():
@@ -330,7 +327,9 @@ def prepare_publish(location: Location, images: ReleaseImages, options: PublishO
     """Load, add the targets and the update; :class:`AlreadyPublished` if it is live with these very files."""
     loaded = load_live(location, now, init=options.init, allow_expired=options.allow_expired,
                        new_manifest=options.new_manifest, new_root_files=options.new_root_files)
-    if _already_published(loaded, loaded.manifest(), images, options.version, digests):
+    manifest = loaded.manifest()
+    names = Images(boot=images.boot.name, root=images.root.name, hash=images.hash.name)
+    if _already_published(loaded, manifest, images, names, options.version, digests):
         raise AlreadyPublished(f"{location.variant}/{location.arch}: {options.version} is already published with "
                                "these files; nothing to do (waves and migrations stay as published: change "
                                "waves with rollout reschedule)")
@@ -338,11 +337,7 @@ def prepare_publish(location: Location, images: ReleaseImages, options: PublishO
     for path in images.files():
         digest = digests[path]
         editor.add_target(NewTarget(path.name, digest.length, digest.sha256, path, digest.mtime_ns))
-    manifest = loaded.manifest()
-    warnings = manifest.add_update(
-        options.version, None, location.arch, location.variant,
-        Images(boot=images.boot.name, root=images.root.name, hash=images.hash.name),
-    )
+    warnings = manifest.add_update(options.version, None, location.arch, location.variant, names)
     if options.migrations is not None:
         manifest.set_migrations(options.migrations)
     warnings += manifest.set_waves(location.variant, location.arch, options.version, options.start, options.policy)
