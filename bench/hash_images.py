@@ -25,13 +25,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
-from timing import best, write_random  # bench/timing.py (scripts run from bench/)
+from timing import best, clean_up, write_random  # bench/timing.py (scripts run from bench/)
 
 from repo_tool.hashing import CHUNK, FileDigest, hash_file, hash_files
 
@@ -146,13 +145,8 @@ def main() -> None:
                 print(f"  chunk {chunk:>9}  jobs=1 {total / t1 / 1e6:7.1f} MB/s ({base / t1:4.2f}x)"
                       f"   jobs=2 {total / t2 / 1e6:7.1f} MB/s ({base / t2:4.2f}x)")
     finally:
-        if args.keep:
-            print(f"kept {directory}", file=sys.stderr)
-        elif args.dir is None:
-            shutil.rmtree(directory, ignore_errors=True)
-        else:  # --dir without --keep: remove only the files written here
-            for name, _ in layout(args.size_mib, args.layout):
-                (directory / f"{STEM}-{name}").unlink(missing_ok=True)
+        clean_up(directory, args.keep, args.dir is not None,
+                 [directory / f"{STEM}-{name}" for name, _ in layout(args.size_mib, args.layout)])
 
 
 if __name__ == "__main__":

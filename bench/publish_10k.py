@@ -31,14 +31,13 @@ import itertools
 import json
 import pstats
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from timing import best  # bench/timing.py (scripts run from bench/)
+from timing import best, clean_up  # bench/timing.py (scripts run from bench/)
 
 import repo_tool.publish
 import repo_tool.repository
@@ -204,14 +203,8 @@ def main() -> None:
         finally:
             repo_tool.publish.hash_files = real_hash_files
     finally:
-        if args.keep:
-            print(f"kept {work}", file=sys.stderr)
-        elif args.dir is None:
-            shutil.rmtree(work, ignore_errors=True)
-        else:  # --dir without --keep: remove only what was made here
-            for name in ("template", "run", "images"):
-                shutil.rmtree(work / name, ignore_errors=True)
-            (work / "baseline.json").unlink(missing_ok=True)
+        clean_up(work, args.keep, args.dir is not None,
+                 [work / name for name in ("template", "run", "images", "baseline.json")])
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,3 +32,18 @@ def write_random(path: Path, size: int) -> None:
             step = min(left, 8 * 1024 * 1024)
             handle.write(os.urandom(step))
             left -= step
+
+
+def clean_up(directory: Path, keep: bool, given: bool, made: list[Path]) -> None:
+    """End of a run: say where ``directory`` is with --keep; else remove it if the bench created it,
+    or only the files and directories it ``made`` inside a --dir the user gave."""
+    if keep:
+        print(f"kept {directory}", file=sys.stderr)
+    elif not given:
+        shutil.rmtree(directory, ignore_errors=True)
+    else:
+        for path in made:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
