@@ -32,16 +32,19 @@ from repo_tool.repository import (
     NewTarget,
     Plan,
     Progress,
-    Repo,
     RepoEditor,
+    write_plan,
+)
+from repo_tool.storage import Storage, open_storage
+from repo_tool.verifier import (
+    ExpiredError,
+    Repo,
     RepoMissingError,
     load_repo,
     read_target,
     verify_next_root,
     verify_trusted_root,
-    write_plan,
 )
-from repo_tool.storage import Storage, open_storage
 
 CUSTOM_KEY = "repo-tool"
 
@@ -157,6 +160,9 @@ def load_live(location: Location, now: int, *, init: bool = False, allow_expired
                              trusted_root_name=str(config.root))
         except RepoMissingError as exc:
             raise RepoMissingError(f"{exc.message}; pass --init to start a new repository") from None
+        except ExpiredError as exc:
+            raise ExpiredError(f"{exc.message} (refresh the repository, or pass --allow-expired to load it anyway)"
+                               ) from None
         except VerificationError:
             repo = _resume_rotation(location, trusted_raw, now, allow_expired, given_roots)
             if repo is None:

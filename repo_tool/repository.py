@@ -1,9 +1,8 @@
-"""One variant/arch TUF repository: verified load, edit, sign, and ordered write.
+"""One variant/arch TUF repository: edit, sign, and ordered write.
 
-* :func:`load_repo` follows tough's load sequence (SPEC §3.5): the trusted
-  root verifies itself, ``N+1.root.json`` is walked (each verified by the old
-  and the new root), then ``timestamp.json``, ``V.snapshot.json`` and
-  ``V.targets.json`` with their lengths, hashes, versions and expiries.
+Loading and verifying is :mod:`repo_tool.verifier`'s job (the same client code
+nodes and the auditor run).
+
 * :class:`RepoEditor` copies every existing target entry verbatim, adds or
   replaces entries, and builds new targets/snapshot/timestamp files whose
   versions are one above what is on storage (Decision 8), signed by every
@@ -15,212 +14,33 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from repo_tool.core.instant import NANOS_PER_SECOND, format_instant
 from repo_tool.errors import RepoToolError, VerificationError
 from repo_tool.metadata import (
-    MAX_ROOT_UPDATES,
     SIZE_LIMITS,
     Expirations,
-    MetadataError,
     RoleFile,
-    check_root_shape,
     new_snapshot,
     new_targets,
     new_timestamp,
     parse_role,
     sign_role,
     target_entry,
-    verify_role,
     write_problems,
 )
 from repo_tool.signers import KeySigner
 from repo_tool.storage import ConflictError, Storage, StorageError
+from repo_tool.verifier import Repo
 
 TIMESTAMP = "timestamp.json"
 MANIFEST = "manifest.json"
-
-
-class RepoMissingError(VerificationError):
-    """No repository at the location (``timestamp.json`` not found)."""
-
-
-class ExpiredError(VerificationError):
-    """Metadata is past its ``expires`` and the load is in Safe mode."""
-
-
-@dataclass
-class Repo:
-    """A verified repository as loaded from storage."""
-
-    meta: Storage
-    roots: list[RoleFile]  # trusted root first, newest last
-    timestamp: RoleFile
-    snapshot: RoleFile
-    targets: RoleFile
-    expired: list[str] = field(default_factory=list)
-
-    @property
-    def root(self) -> RoleFile:
-        return self.roots[-1]
-
-    @property
-    def consistent(self) -> bool:
-        return self.root.signed.get("consistent_snapshot") is True
-
-    def target_file_name(self, name: str) -> str:
-        entry = self.targets.signed["targets"][name]
-        return f"{entry['hashes']['sha256']}.{name}" if self.consistent else name
-
-
-# --- loading -------------------------------------------------------------------------
-
-
-def verify_trusted_root(raw: bytes, what: str) -> RoleFile:
-    """Parse a trusted root and check that it meets its own root threshold."""
-    root = parse_role(raw, "root", what)
-    check_root_shape(root.signed, what)
-    verify_role(root, root.signed, what)
-    return root
-
-
-def verify_next_root(current: RoleFile, raw: bytes, what: str) -> RoleFile:
-    """``raw`` must be version current+1, signed by a threshold of the old root and of itself."""
-    new = parse_role(raw, "root", what)
-    check_root_shape(new.signed, what)
-    if new.version != current.version + 1:
-        raise MetadataError(f"{what}: holds version {new.version}, expected {current.version + 1}")
-    verify_role(new, current.signed, f"{what} (signed by root v{current.version})")
-    verify_role(new, new.signed, f"{what} (self-signed)")
-    return new
-
-
-def _check_expiry(role_file: RoleFile, now: int, what: str, safe: bool, expired: list[str]) -> None:
-    if now >= role_file.expires:
-        if safe:
-            raise ExpiredError(
-                f"{what}: {role_file.role} metadata expired at {format_instant(role_file.expires)} "
-                f"(refresh the repository, or pass --allow-expired to load it anyway)"
-            )
-        expired.append(role_file.role)
-
-
-def _check_meta(role_file: RoleFile, meta: Mapping[str, Any], name: str, raw: bytes, what: str) -> None:
-    entry = meta.get(name)
-    length = entry.get("length") if isinstance(entry, dict) else None
-    hashes = entry.get("hashes") if isinstance(entry, dict) else None
-    if length is not None and (not isinstance(length, int) or isinstance(length, bool) or length < 0):
-        raise MetadataError(f"{what}: the listed length {length!r} is not a non-negative integer")
-    if length is not None and len(raw) > length:
-        raise MetadataError(f"{what}: {len(raw)} bytes, more than the {length} listed")
-    if hashes is not None:
-        if not isinstance(hashes, dict) or "sha256" not in hashes:
-            raise MetadataError(f"{what}: the listing has no sha256 hash (tough requires sha256)")
-        if hashlib.sha256(raw).hexdigest() != str(hashes["sha256"]).lower():
-            raise MetadataError(f"{what}: sha256 does not match the one listed")
-
-
-def _meta_version(signed: dict[str, Any], name: str, what: str) -> int:
-    meta = signed.get("meta")
-    entry = meta.get(name) if isinstance(meta, dict) else None
-    version = entry.get("version") if isinstance(entry, dict) else None
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise MetadataError(f"{what}: meta has no valid {name} version")
-    return version
-
-
-def load_repo(meta: Storage, trusted_root: bytes, now: int, safe: bool = True,
-              trusted_root_name: str = "trusted root", max_root_version: int | None = None) -> Repo:
-    """Load and fully verify the repository in ``meta`` (SPEC §3.5).  ``max_root_version`` stops
-    the root walk early (to recover a rotation whose new root was published but not its timestamp)."""
-    expired: list[str] = []
-    roots = [verify_trusted_root(trusted_root, trusted_root_name)]
-    for _ in range(MAX_ROOT_UPDATES + 1):
-        if max_root_version is not None and roots[-1].version >= max_root_version:
-            break
-        name = f"{roots[-1].version + 1}.root.json"
-        raw = meta.read(name, SIZE_LIMITS["root"])
-        if raw is None:
-            break
-        roots.append(verify_next_root(roots[-1], raw, meta.describe(name)))
-    else:
-        raise MetadataError(f"{meta.url}: more than {MAX_ROOT_UPDATES} root updates")
-    root = roots[-1]
-    _check_expiry(root, now, meta.describe(f"{root.version}.root.json"), safe, expired)
-
-    raw_ts = meta.read(TIMESTAMP, SIZE_LIMITS["timestamp"])
-    if raw_ts is None:
-        raise RepoMissingError(f"no repository at {meta.url}: {TIMESTAMP} not found")
-    timestamp = parse_role(raw_ts, "timestamp", meta.describe(TIMESTAMP))
-    verify_role(timestamp, root.signed, meta.describe(TIMESTAMP))
-    _check_expiry(timestamp, now, meta.describe(TIMESTAMP), safe, expired)
-
-    consistent = root.signed.get("consistent_snapshot") is True
-    snapshot = _load_listed(meta, timestamp, "snapshot", root, consistent, now, safe, expired)
-    targets = _load_listed(meta, snapshot, "targets", root, consistent, now, safe, expired)
-    where = meta.describe(f"{targets.version}.targets.json" if consistent else "targets.json")
-    listed = targets.signed.get("targets")
-    if not isinstance(listed, dict):
-        raise MetadataError(f"{where}: 'targets' is not an object")
-    for name, entry in listed.items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("length"), int) or isinstance(
-            entry.get("length"), bool
-        ) or not isinstance(entry.get("hashes"), dict):
-            raise MetadataError(f"{where}: target {name!r} needs a length and hashes")
-    return Repo(meta, roots, timestamp, snapshot, targets, expired)
-
-
-def _load_listed(meta: Storage, parent: RoleFile, role: str, root: RoleFile, consistent: bool, now: int,
-                 safe: bool, expired: list[str]) -> RoleFile:
-    """Fetch the role file ``parent`` lists (snapshot from timestamp, targets from snapshot) and
-    check it against the listing: length, sha256, version, signatures, expiry."""
-    if parent.role == "timestamp":
-        parent_name = meta.describe(TIMESTAMP)
-    else:
-        parent_name = meta.describe(f"{parent.version}.{parent.role}.json" if consistent else f"{parent.role}.json")
-    listed = f"{role}.json"
-    version = _meta_version(parent.signed, listed, parent_name)
-    name = f"{version}.{role}.json" if consistent else listed
-    raw = _require(meta, name, SIZE_LIMITS[role])
-    _check_meta(parent, parent.signed["meta"], listed, raw, meta.describe(name))
-    role_file = parse_role(raw, role, meta.describe(name))
-    verify_role(role_file, root.signed, meta.describe(name))
-    if role_file.version != version:
-        raise MetadataError(f"{meta.describe(name)}: version {role_file.version}, {parent.role} says {version}")
-    _check_expiry(role_file, now, meta.describe(name), safe, expired)
-    return role_file
-
-
-def _require(meta: Storage, name: str, limit: int) -> bytes:
-    raw = meta.read(name, limit)
-    if raw is None:
-        raise MetadataError(f"{meta.describe(name)}: not found (the repository is incomplete)")
-    return raw
-
-
-def read_target(repo: Repo, targets_store: Storage, name: str) -> bytes | None:
-    """Download a (small) target fully verified; None if the target is not listed."""
-    entry = repo.targets.signed["targets"].get(name)
-    if entry is None:
-        return None
-    length = entry.get("length")
-    hashes = entry.get("hashes")
-    if not isinstance(length, int) or not isinstance(hashes, dict) or "sha256" not in hashes:
-        raise MetadataError(f"target {name}: listing lacks length or sha256")
-    object_name = repo.target_file_name(name)
-    data = targets_store.read(object_name, length)
-    if data is None:
-        raise StorageError(f"target {name}: {targets_store.describe(object_name)} not found")
-    if len(data) != length or hashlib.sha256(data).hexdigest() != str(hashes["sha256"]).lower():
-        raise MetadataError(f"target {name}: {targets_store.describe(object_name)} does not match its listing")
-    return data
 
 
 # --- editing ----------------------------------------------------------------------------

@@ -20,8 +20,8 @@ from repo_tool.core.instant import NANOS_PER_SECOND, parse_instant
 from repo_tool.core.manifest import Manifest
 from repo_tool.core.readiness import update_ready
 from repo_tool.metadata import write_problems
-from repo_tool.repository import load_repo
 from repo_tool.storage import LocalStorage
+from repo_tool.verifier import load_repo
 
 from .clirun import Runner, assert_one_line_error, make_runner
 from .conftest import UPSTREAM
@@ -531,7 +531,7 @@ def test_unpublished_trusted_root_must_chain_from_the_published_one(qs: QS, run:
 
 
 def test_spaced_hex_signature_is_refused(qs: QS) -> None:
-    from repo_tool.repository import verify_trusted_root
+    from repo_tool.verifier import verify_trusted_root
 
     doc = json.loads(qs.root.read_bytes())
     sig = doc["signatures"][0]["sig"]

@@ -12,9 +12,9 @@ import pytest
 from repo_tool.config import load_config, load_expiration_policy
 from repo_tool.core.instant import NANOS_PER_SECOND
 from repo_tool.keys import keyid_of, load_private_pem
-from repo_tool.repository import load_repo
 from repo_tool.storage import LocalStorage
 from repo_tool.tufjson import canonical
+from repo_tool.verifier import load_repo
 
 from .clirun import Runner, assert_one_line_error, make_runner
 from .conftest import BOTTLEROCKET, UPSTREAM

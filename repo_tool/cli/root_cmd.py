@@ -16,7 +16,6 @@ from repo_tool.infra import describe_key, signing_key_problem
 from repo_tool.keys import generate_private, write_private_key
 from repo_tool.localfs import write_atomic
 from repo_tool.metadata import TOP_ROLES, RoleFile
-from repo_tool.repository import verify_next_root, verify_trusted_root
 from repo_tool.rootfile import (
     ROOT_EXPIRY_DEFAULT,
     add_key,
@@ -30,6 +29,7 @@ from repo_tool.rootfile import (
     sign,
 )
 from repo_tool.signers import KeySigner, load_signer, normalize_source
+from repo_tool.verifier import verify_next_root, verify_trusted_root
 
 ROLE_CHOICE = click.Choice(TOP_ROLES)
 _KEY_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")

@@ -1,0 +1,690 @@
+"""The TUF client: load and verify a repository as tough (updog) or a standard TUF client does.
+
+One module used by the publisher (verified load of the live repo), the node
+client and the auditor.  It follows SPEC §3.4/§3.5:
+
+* the trusted root verifies itself; ``N+1.root.json`` is walked (exactly N+1,
+  signed by a threshold of the old root and of itself; 403/404/410, or a
+  request that cannot even start, ends the walk; at most 1024 updates);
+* ``timestamp.json``, then the snapshot and targets it lists, each checked
+  against the listing's length (an upper bound while reading), sha256 and
+  version, each signature threshold met, each expiry checked (Safe mode);
+* delegated targets roles (only foreign repos have them): tough loads them all
+  at load time and refuses a role listing a target outside its paths; a
+  standard client walks them on demand (pre-order, ``terminating`` honoured);
+* signatures are checked over the canonical JSON of ``signed`` exactly as
+  received, so fractional-second ``expires``, ``keyid_hash_algorithms`` and
+  other fields python-tuf would drop or refuse keep verifying as tough does.
+
+Two optional local stores change where bytes come from, never what is trusted:
+
+* ``cache`` (updog's metadata cache, versioned names): every verified file is
+  written there, and a file whose sha256 the freshly verified parent lists, or
+  a root that verifies in the chain, is taken from it instead of the network.
+* ``state`` (a standard client's metadata dir, plain names ``root.json``,
+  ``timestamp.json`` ...): the last trusted versions; a new one must not be
+  older (rollback protection across runs), and keys rotated in root discard
+  what they signed (fast-forward recovery).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import hashlib
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+from urllib.parse import quote
+
+from repo_tool.core.instant import format_instant
+from repo_tool.errors import VerificationError
+from repo_tool.keys import keyid_of, tough_key_problem
+from repo_tool.localfs import write_atomic
+from repo_tool.metadata import (
+    MAX_ROOT_UPDATES,
+    MIB,
+    MetadataError,
+    RoleFile,
+    ThresholdError,
+    check_root_shape,
+    parse_role,
+    valid_signers,
+    verify_role,
+)
+from repo_tool.tufjson import canonical
+
+TIMESTAMP = "timestamp.json"
+MAX_DELEGATIONS = 32
+Naming = Literal["tough", "tuf"]
+
+
+class RepoMissingError(VerificationError):
+    """No repository at the location (``timestamp.json`` not found)."""
+
+
+class ExpiredError(VerificationError):
+    """Metadata is past its ``expires`` and the load is in Safe mode."""
+
+
+class RollbackError(VerificationError):
+    """Newer trusted metadata was seen before: the repository went back in time."""
+
+
+class TargetError(VerificationError):
+    """A target is not listed, or its listing cannot be used."""
+
+
+class Source(Protocol):
+    """Where role files come from: a storage location, or a node's HTTP/file base URL."""
+
+    url: str
+
+    def read(self, name: str, limit: int | None = None) -> bytes | None: ...
+
+    def describe(self, name: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class Limits:
+    """tough's default ``Limits`` (SPEC §9.5): the most a client downloads per role file."""
+
+    root: int = MIB
+    timestamp: int = MIB
+    snapshot: int = MIB  # only when timestamp lists no length
+    targets: int = 10 * MIB  # only when snapshot lists no length (also for delegated roles)
+    max_root_updates: int = MAX_ROOT_UPDATES
+
+
+class DirectoryStore:
+    """A local directory of metadata files: updog's cache or a client's trusted state.
+
+    Names are single path segments (role names are percent-quoted); files are
+    written atomically, so a crash leaves either the old or the new file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _file(self, name: str) -> Path:
+        if not name or "/" in name or name in (".", ".."):
+            raise VerificationError(f"refusing metadata file name {name!r}")
+        return self.path / name
+
+    def get(self, name: str) -> bytes | None:
+        try:
+            return self._file(name).read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+        except OSError as exc:
+            raise VerificationError(f"{self._file(name)}: cannot read: {exc.strerror or exc}") from None
+
+    def put(self, name: str, raw: bytes) -> None:
+        target = self._file(name)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                if target.read_bytes() == raw:
+                    return
+            write_atomic(target, raw, mode=0o644)
+        except OSError as exc:
+            raise VerificationError(f"{target}: cannot write: {exc.strerror or exc}") from None
+
+    def remove(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._file(name))
+
+
+@dataclass(frozen=True)
+class Target:
+    """A listed target as a client resolved it."""
+
+    name: str  # the name looked up (tough: with ``.``/``..`` resolved)
+    listed_as: str  # the name as written in the role file
+    length: int
+    hashes: dict[str, str]  # algorithm -> lower-case hex, as listed (sha256 required in tough mode)
+    custom: Any
+    role: str
+
+    @property
+    def sha256(self) -> str:
+        return self.hashes["sha256"]
+
+
+@dataclass
+class Repo:
+    """A verified repository."""
+
+    meta: Source
+    roots: list[RoleFile]  # trusted root first, newest last
+    timestamp: RoleFile
+    snapshot: RoleFile
+    targets: RoleFile
+    expired: list[str] = field(default_factory=list)
+    now: int = 0
+    safe: bool = True
+    naming: Naming = "tough"
+    limits: Limits = field(default_factory=Limits)
+    delegated: dict[str, RoleFile] = field(default_factory=dict)
+    _loader: _Loader | None = None
+
+    @property
+    def root(self) -> RoleFile:
+        return self.roots[-1]
+
+    @property
+    def consistent(self) -> bool:
+        return self.root.signed.get("consistent_snapshot") is True
+
+    @property
+    def expires(self) -> int:
+        """The earliest expiry of the four top-level roles (targets are readable until then)."""
+        return min(r.expires for r in (self.root, self.timestamp, self.snapshot, self.targets))
+
+    def target_file_name(self, name: str) -> str:
+        """The object name of a top-level target (publisher view: no delegations)."""
+        entry = self.targets.signed["targets"][name]
+        return f"{entry['hashes']['sha256']}.{name}" if self.consistent else name
+
+    def find(self, name: str) -> Target | None:
+        """Look ``name`` up in targets and (pre-order, on demand) its delegations."""
+        key = resolve_name(name) if self.naming == "tough" else name
+        for role_name, role_file in self._walk(key):
+            listed = _listed_targets(role_file, self.naming)
+            if key in listed:
+                return _target(key, listed[key], role_file, role_name, self.naming, self._what(role_name))
+        return None
+
+    def require(self, name: str) -> Target:
+        target = self.find(name)
+        if target is None:
+            raise TargetError(f"target {name!r} is not listed in the repository at {self.meta.url}")
+        return target
+
+    def object_name(self, target: Target) -> str:
+        """Where ``target`` is stored under the targets base URL."""
+        if not self.consistent:
+            return target.name
+        if self.naming == "tough":  # tough: the hash in front of the whole (resolved) name
+            return f"{target.sha256}.{target.name}"
+        head, _, tail = target.name.rpartition("/")  # TUF: on the last path segment, first hash
+        digest = next(iter(target.hashes.values()))
+        return f"{head}/{digest}.{tail}" if head else f"{digest}.{tail}"
+
+    def check_fresh(self) -> None:
+        """Safe mode: targets are only read while every top-level role is unexpired."""
+        if self.safe and self.now >= self.expires:
+            role = min((self.root, self.timestamp, self.snapshot, self.targets), key=lambda r: r.expires)
+            raise ExpiredError(f"{self._what(role.role) if role.role == 'targets' else role.role} metadata expired at "
+                               f"{format_instant(role.expires)}; refusing to read targets")
+
+    def _what(self, role: str) -> str:
+        if role == "targets":
+            return self.meta.describe(f"{self.targets.version}.targets.json" if self.consistent else "targets.json")
+        return self.meta.describe(_role_file_name(role, self.delegated[role].version, self.consistent))
+
+    def _walk(self, key: str) -> Iterator[tuple[str, RoleFile]]:
+        """Pre-order depth-first walk of the roles that may list ``key`` (python-tuf's order);
+        delegated roles are loaded as the walk reaches them."""
+        # (role name, its delegation entry, the role that delegates it)
+        stack: list[tuple[str, dict[str, Any] | None, RoleFile | None]] = [("targets", None, None)]
+        visited: set[str] = set()
+        while stack and len(visited) <= MAX_DELEGATIONS:
+            name, entry, parent = stack.pop()
+            if name in visited:
+                continue
+            if parent is None:
+                role_file = self.targets
+            else:
+                assert self._loader is not None and entry is not None
+                role_file = self._loader.delegated_role(self, name, parent, entry)
+            visited.add(name)
+            yield name, role_file
+            children: list[tuple[str, dict[str, Any] | None, RoleFile | None]] = []
+            for child in _delegated_roles(role_file, self._what(name)):
+                if _covers(child, key, self.naming):
+                    children.append((child["name"], child, role_file))
+                    if child.get("terminating") is True:
+                        stack.clear()
+                        break
+            stack.extend(reversed(children))
+
+
+# --- helpers on role files ---------------------------------------------------------------
+
+
+def resolve_name(name: str) -> str:
+    """tough's ``TargetName``: ``.`` and empty segments dropped, ``..`` pops (never above the top)."""
+    parts: list[str] = []
+    for part in name.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    if not parts:
+        raise TargetError(f"target name {name!r} resolves to nothing")
+    return "/".join(parts)
+
+
+def _role_file_name(role: str, version: int, consistent: bool) -> str:
+    base = f"{quote(role, safe='')}.json"
+    return f"{version}.{base}" if consistent else base
+
+
+def _listed_targets(role_file: RoleFile, naming: Naming) -> dict[str, tuple[str, Any]]:
+    listed = role_file.signed.get("targets")
+    if not isinstance(listed, dict):
+        raise MetadataError(f"{role_file.role} metadata: 'targets' is not an object")
+    if naming != "tough":
+        return {name: (name, entry) for name, entry in listed.items()}
+    return {resolve_name(name): (name, entry) for name, entry in listed.items()}
+
+
+def _target(key: str, listed: tuple[str, Any], role_file: RoleFile, role: str, naming: Naming, what: str) -> Target:
+    listed_as, entry = listed
+    if not isinstance(entry, dict):
+        raise MetadataError(f"{what}: target {listed_as!r} is not an object")
+    length, hashes = entry.get("length"), entry.get("hashes")
+    if not isinstance(length, int) or isinstance(length, bool) or length < 0:
+        raise MetadataError(f"{what}: target {listed_as!r} has no valid length")
+    if not isinstance(hashes, dict) or not hashes or not all(isinstance(v, str) for v in hashes.values()):
+        raise MetadataError(f"{what}: target {listed_as!r} has no valid hashes")
+    if naming == "tough" and "sha256" not in hashes:
+        raise MetadataError(f"{what}: target {listed_as!r} has no sha256 hash (updog requires sha256)")
+    return Target(key, listed_as, length, {k: v.lower() for k, v in hashes.items()}, entry.get("custom"), role)
+
+
+def _delegated_roles(role_file: RoleFile, what: str) -> list[dict[str, Any]]:
+    delegations = role_file.signed.get("delegations")
+    if delegations is None:
+        return []
+    roles = delegations.get("roles") if isinstance(delegations, dict) else None
+    if not isinstance(roles, list) or not all(isinstance(r, dict) and isinstance(r.get("name"), str) for r in roles):
+        raise MetadataError(f"{what}: delegations.roles must be a list of named roles")
+    return roles
+
+
+def _covers(role: dict[str, Any], target: str, naming: Naming) -> bool:
+    paths, prefixes = role.get("paths"), role.get("path_hash_prefixes")
+    if isinstance(paths, list):
+        if naming == "tough":  # globset: '*' also matches '/'
+            return any(isinstance(p, str) and fnmatch.fnmatchcase(target, p) for p in paths)
+        segments = target.split("/")
+        for pattern in paths:
+            if not isinstance(pattern, str):
+                continue
+            parts = pattern.split("/")
+            if len(parts) == len(segments) and all(fnmatch.fnmatchcase(s, p) for s, p in zip(segments, parts)):
+                return True
+        return False
+    if isinstance(prefixes, list):
+        digest = hashlib.sha256(target.encode("utf-8")).hexdigest()
+        return any(isinstance(p, str) and digest.startswith(p) for p in prefixes)
+    return False
+
+
+def check_hashes(raw: bytes, hashes: object, naming: Naming, what: str) -> None:
+    """A listing's hashes against ``raw``: sha256 must match (tough requires it); a standard
+    client checks every algorithm listed."""
+    if not isinstance(hashes, dict) or not hashes:
+        raise MetadataError(f"{what}: the listing's hashes are not an object")
+    if naming == "tough" and "sha256" not in hashes:
+        raise MetadataError(f"{what}: the listing has no sha256 hash (tough requires sha256)")
+    names = ["sha256"] if naming == "tough" else list(hashes)
+    for algorithm in names:
+        expected = hashes[algorithm]
+        try:
+            actual = hashlib.new(algorithm, raw).hexdigest()
+        except (ValueError, TypeError):
+            raise MetadataError(f"{what}: unsupported hash algorithm {algorithm!r}") from None
+        if not isinstance(expected, str) or actual != expected.lower():
+            raise MetadataError(f"{what}: {algorithm} does not match the one listed")
+
+
+# --- loading -----------------------------------------------------------------------------
+
+
+def verify_trusted_root(raw: bytes, what: str) -> RoleFile:
+    """Parse a trusted root and check that it meets its own root threshold."""
+    root = parse_role(raw, "root", what)
+    check_root_shape(root.signed, what)
+    verify_role(root, root.signed, what)
+    return root
+
+
+def verify_next_root(current: RoleFile, raw: bytes, what: str) -> RoleFile:
+    """``raw`` must be version current+1, signed by a threshold of the old root and of itself."""
+    new = parse_role(raw, "root", what)
+    check_root_shape(new.signed, what)
+    if new.version != current.version + 1:
+        raise MetadataError(f"{what}: holds version {new.version}, expected {current.version + 1}")
+    verify_role(new, current.signed, f"{what} (signed by root v{current.version})")
+    verify_role(new, new.signed, f"{what} (self-signed)")
+    return new
+
+
+def load_repo(
+    meta: Source,
+    trusted_root: bytes | None,
+    now: int,
+    safe: bool = True,
+    trusted_root_name: str = "trusted root",
+    max_root_version: int | None = None,
+    *,
+    naming: Naming = "tough",
+    limits: Limits | None = None,
+    cache: DirectoryStore | None = None,
+    state: DirectoryStore | None = None,
+    eager: bool | None = None,
+) -> Repo:
+    """Load and fully verify the repository at ``meta`` (SPEC §3.5).
+
+    ``trusted_root`` may be None only with a ``state`` holding ``root.json``.
+    ``max_root_version`` stops the root walk early (to recover a rotation whose
+    new root was published but not its timestamp).  ``eager`` loads every
+    delegated role now (tough's behaviour; the default in tough naming)."""
+    loader = _Loader(meta, now, safe, naming, limits or Limits(), cache, state)
+    repo = loader.load(trusted_root, trusted_root_name, max_root_version)
+    if eager if eager is not None else naming == "tough":
+        loader.load_all_delegations(repo)
+    return repo
+
+
+class _Loader:
+    def __init__(self, meta: Source, now: int, safe: bool, naming: Naming, limits: Limits,
+                 cache: DirectoryStore | None, state: DirectoryStore | None) -> None:
+        self.meta = meta
+        self.now = now
+        self.safe = safe
+        self.naming = naming
+        self.limits = limits
+        self.cache = cache
+        self.state = state
+        self.expired: list[str] = []
+
+    # -- expiry and storage --------------------------------------------------------------
+
+    def _check_expiry(self, role_file: RoleFile, what: str) -> None:
+        if self.now > role_file.expires:
+            if self.safe:
+                raise ExpiredError(f"{what}: {role_file.role} metadata expired at {format_instant(role_file.expires)}")
+            self.expired.append(role_file.role)
+
+    def _fetch(self, name: str, limit: int) -> bytes | None:
+        raw = self.meta.read(name, limit)
+        if raw is not None and len(raw) > limit:
+            raise MetadataError(f"{self.meta.describe(name)}: larger than the {limit}-byte limit")
+        return raw
+
+    def _keep(self, cache_name: str, state_name: str, raw: bytes) -> None:
+        if self.cache is not None:
+            self.cache.put(cache_name, raw)
+        if self.state is not None:
+            self.state.put(state_name, raw)
+
+    # -- root -----------------------------------------------------------------------------
+
+    def _walk_roots(self, trusted_root: bytes | None, trusted_name: str, max_version: int | None) -> list[RoleFile]:
+        start = trusted_root
+        stored = self.state.get("root.json") if self.state is not None else None
+        if stored is not None:
+            stored_root = verify_trusted_root(stored, f"{self.state.path / 'root.json'}")  # type: ignore[union-attr]
+            if start is None or stored_root.version >= parse_role(start, "root", trusted_name).version:
+                start, trusted_name = stored, str(self.state.path / "root.json")  # type: ignore[union-attr]
+        if start is None:
+            raise VerificationError(f"no trusted root: {trusted_name} not found")
+        roots = [verify_trusted_root(start, trusted_name)]
+        if self.cache is not None:
+            self.cache.put(f"{roots[0].version}.root.json", start)
+        updates = 0
+        while max_version is None or roots[-1].version < max_version:
+            name = f"{roots[-1].version + 1}.root.json"
+            new = self._cached_root(roots[-1], name)
+            if new is None:
+                try:
+                    raw = self._fetch(name, self.limits.root)
+                except VerificationError as exc:
+                    if getattr(exc, "started", True) is False:  # a request that never started ends the walk
+                        break
+                    raise
+                if raw is None:
+                    break
+                new = verify_next_root(roots[-1], raw, self.meta.describe(name))
+            updates += 1
+            if updates > self.limits.max_root_updates:
+                raise MetadataError(f"{self.meta.url}: more than {self.limits.max_root_updates} root updates")
+            roots.append(new)
+            self._keep(name, "root.json", new.raw)
+        return roots
+
+    def _cached_root(self, current: RoleFile, name: str) -> RoleFile | None:
+        raw = self.cache.get(name) if self.cache is not None else None
+        if raw is None:
+            return None
+        try:
+            return verify_next_root(current, raw, name)
+        except VerificationError:
+            return None  # a stale or damaged cache entry: ask the server
+
+    # -- the load ------------------------------------------------------------------------
+
+    def load(self, trusted_root: bytes | None, trusted_name: str, max_root_version: int | None) -> Repo:
+        roots = self._walk_roots(trusted_root, trusted_name, max_root_version)
+        root = roots[-1]
+        self._check_expiry(root, self.meta.describe(f"{root.version}.root.json"))
+        consistent = root.signed.get("consistent_snapshot") is True
+
+        trusted_ts = self._trusted("timestamp", root)
+        raw_ts = self._fetch(TIMESTAMP, self.limits.timestamp)
+        if raw_ts is None:
+            raise RepoMissingError(f"no repository at {self.meta.url}: {TIMESTAMP} not found")
+        timestamp = parse_role(raw_ts, "timestamp", self.meta.describe(TIMESTAMP))
+        verify_role(timestamp, root.signed, self.meta.describe(TIMESTAMP))
+        if trusted_ts is not None:
+            if timestamp.version < trusted_ts.version:
+                raise RollbackError(f"{self.meta.describe(TIMESTAMP)}: version {timestamp.version} is older than "
+                                    f"the trusted version {trusted_ts.version} (rollback attack?)")
+            if timestamp.version == trusted_ts.version:
+                timestamp = trusted_ts  # nothing new; keep what was trusted
+            elif _meta_version(timestamp, "snapshot.json", "timestamp") < _meta_version(
+                    trusted_ts, "snapshot.json", "trusted timestamp"):
+                raise RollbackError(f"{self.meta.describe(TIMESTAMP)}: lists an older snapshot than the trusted "
+                                    f"timestamp (rollback attack?)")
+        self._check_expiry(timestamp, self.meta.describe(TIMESTAMP))
+
+        trusted_snapshot = self._trusted("snapshot", root)
+        snapshot = self._listed(timestamp, "snapshot", root, consistent, self.limits.snapshot, trusted_snapshot)
+        if trusted_snapshot is not None:
+            self._check_snapshot_rollback(trusted_snapshot, snapshot)
+        trusted_targets = self._trusted("targets", root)
+        targets = self._listed(snapshot, "targets", root, consistent, self.limits.targets, trusted_targets)
+        if self.naming == "tough":  # tough parses every entry at load: length and sha256 are required
+            what = self.meta.describe(_role_file_name("targets", targets.version, consistent))
+            for key, listed in _listed_targets(targets, "tough").items():
+                _target(key, listed, targets, "targets", "tough", what)
+        if self.state is not None or self.cache is not None:
+            self._keep(TIMESTAMP, TIMESTAMP, timestamp.raw)
+        return Repo(self.meta, roots, timestamp, snapshot, targets, self.expired, self.now, self.safe,
+                    self.naming, self.limits, {}, self)
+
+    def _trusted(self, role: str, root: RoleFile) -> RoleFile | None:
+        """The stored trusted ``role`` if it still verifies with the current root (keys rotated
+        away make it untrusted: fast-forward recovery)."""
+        raw = self.state.get(f"{role}.json") if self.state is not None else None
+        if raw is None:
+            return None
+        try:
+            role_file = parse_role(raw, role, f"trusted {role}.json")
+            verify_role(role_file, root.signed, f"trusted {role}.json")
+        except VerificationError:
+            return None
+        return role_file
+
+    def _check_snapshot_rollback(self, old: RoleFile, new: RoleFile) -> None:
+        old_meta, new_meta = old.signed.get("meta"), new.signed.get("meta")
+        if not isinstance(old_meta, dict) or not isinstance(new_meta, dict):
+            return
+        for name, entry in old_meta.items():
+            if not isinstance(entry, dict) or name == "root.json":
+                continue
+            if name not in new_meta:
+                raise RollbackError(f"snapshot version {new.version} no longer lists {name} (rollback attack?)")
+            newer = new_meta[name].get("version") if isinstance(new_meta[name], dict) else None
+            if isinstance(newer, int) and isinstance(entry.get("version"), int) and newer < entry["version"]:
+                raise RollbackError(f"snapshot version {new.version} lists {name} version {newer}, older than the "
+                                    f"trusted {entry['version']} (rollback attack?)")
+
+    def _listed(self, parent: RoleFile, role: str, key_source: RoleFile, consistent: bool, default_limit: int,
+                trusted: RoleFile | None, listed_name: str | None = None, verify: Callable[[RoleFile, str], None]
+                | None = None) -> RoleFile:
+        """Fetch the role file ``parent`` lists (snapshot from timestamp, targets and delegated
+        roles from snapshot) and check it against the listing: length, hashes, version,
+        signatures, expiry."""
+        listed = listed_name or f"{role}.json"
+        parent_what = "timestamp" if parent.role == "timestamp" else f"snapshot v{parent.version}"
+        version = _meta_version(parent, listed, parent_what)
+        entry = parent.signed["meta"][listed]
+        length, hashes = entry.get("length"), entry.get("hashes")
+        if length is not None and (not isinstance(length, int) or isinstance(length, bool) or length < 0):
+            raise MetadataError(f"{parent_what}: the listed length of {listed} is not a non-negative integer")
+        name = _role_file_name(listed[: -len(".json")], version, consistent)
+        what = self.meta.describe(name)
+        raw = None
+        # Bytes already held locally are used when the parent's hash proves they are the listed ones
+        # (or, for the trusted state, when they are the very version listed and still verify).
+        if trusted is not None and trusted.version == version and (hashes is None or _hash_ok(trusted.raw, hashes)):
+            raw = trusted.raw
+        elif self.cache is not None and hashes is not None:
+            cached = self.cache.get(name)
+            if cached is not None and _hash_ok(cached, hashes) and (length is None or len(cached) <= length):
+                raw = cached
+        if raw is None:
+            raw = self._fetch(name, length if length is not None else default_limit)
+            if raw is None:
+                raise MetadataError(f"{what}: not found (the repository is incomplete)")
+        if length is not None and len(raw) > length:
+            raise MetadataError(f"{what}: {len(raw)} bytes, more than the {length} listed")
+        if hashes is not None:
+            check_hashes(raw, hashes, self.naming, what)
+        role_file = parse_role(raw, "snapshot" if role == "snapshot" else "targets", what)
+        if verify is not None:
+            verify(role_file, what)
+        else:
+            verify_role(role_file, key_source.signed, what)
+        if role_file.version != version:
+            raise MetadataError(f"{what}: version {role_file.version}, {parent_what} says {version}")
+        self._check_expiry(role_file, what)
+        self._keep(name, _role_file_name(listed[: -len(".json")], version, consistent=False), raw)
+        return role_file
+
+    # -- delegations ---------------------------------------------------------------------
+
+    def delegated_role(self, repo: Repo, name: str, parent: RoleFile, entry: dict[str, Any]) -> RoleFile:
+        if name in repo.delegated:
+            return repo.delegated[name]
+        listed = f"{name}.json"
+        meta = repo.snapshot.signed.get("meta")
+        if not isinstance(meta, dict) or listed not in meta:
+            raise MetadataError(f"snapshot v{repo.snapshot.version} does not list delegated role {name!r}")
+        keys = _delegation_keys(parent, f"delegations of {parent.role}")
+
+        def verify(role_file: RoleFile, what: str) -> None:
+            keyids = entry.get("keyids")
+            threshold = entry.get("threshold")
+            if not isinstance(keyids, list) or not isinstance(threshold, int) or isinstance(threshold, bool) \
+                    or threshold < 1:
+                raise MetadataError(f"{what}: delegation of {name!r} needs keyids and a threshold >= 1")
+            pseudo_root = {"keys": keys, "roles": {"targets": {"keyids": keyids, "threshold": threshold}}}
+            good = valid_signers(canonical(role_file.signed), role_file.signatures, pseudo_root, "targets")
+            if len(good) < threshold:
+                raise ThresholdError(f"{what}: signature threshold not met for delegated role {name!r}: "
+                                     f"{len(good)} valid of {threshold} required")
+
+        trusted = None
+        if self.state is not None:
+            raw = self.state.get(f"{quote(name, safe='')}.json")
+            if raw is not None:
+                with contextlib.suppress(VerificationError):
+                    candidate = parse_role(raw, "targets", name)
+                    verify(candidate, name)
+                    trusted = candidate
+        role_file = self._listed(repo.snapshot, "delegated", repo.root, repo.consistent, self.limits.targets,
+                                 trusted, listed, verify)
+        repo.delegated[name] = role_file
+        return role_file
+
+    def load_all_delegations(self, repo: Repo) -> None:
+        """tough: every delegated role is fetched at load, and each may list only targets its
+        paths cover."""
+        todo: list[tuple[RoleFile, str]] = [(repo.targets, "targets")]
+        seen = {"targets"}
+        while todo:
+            role_file, role_name = todo.pop(0)
+            for child in _delegated_roles(role_file, repo._what(role_name)):
+                if child["name"] in seen:
+                    continue
+                seen.add(child["name"])
+                loaded = self.delegated_role(repo, child["name"], role_file, child)
+                for key in _listed_targets(loaded, self.naming):
+                    if not _covers(child, key, self.naming):
+                        raise MetadataError(f"{repo._what(child['name'])}: lists {key!r}, outside the paths "
+                                            f"delegated to {child['name']!r}")
+                todo.append((loaded, child["name"]))
+                if len(seen) > MAX_DELEGATIONS + 1:
+                    raise MetadataError(f"{self.meta.url}: more than {MAX_DELEGATIONS} delegated roles")
+
+
+def _delegation_keys(parent: RoleFile, what: str) -> dict[str, Any]:
+    delegations = parent.signed.get("delegations")
+    keys = delegations.get("keys") if isinstance(delegations, dict) else None
+    if not isinstance(keys, dict):
+        raise MetadataError(f"{what}: delegations.keys must be an object")
+    for keyid, key in keys.items():
+        problem = tough_key_problem(key) if isinstance(key, dict) else "not an object"
+        if problem:
+            raise MetadataError(f"{what}: key {keyid}: {problem}")
+        if keyid_of(key) != keyid.lower():
+            raise MetadataError(f"{what}: key ID {keyid} does not match its key")
+    return keys
+
+
+def _hash_ok(raw: bytes, hashes: object) -> bool:
+    if not isinstance(hashes, dict) or not isinstance(hashes.get("sha256"), str):
+        return False
+    return hashlib.sha256(raw).hexdigest() == str(hashes["sha256"]).lower()
+
+
+def _meta_version(role_file: RoleFile, name: str, what: str) -> int:
+    meta = role_file.signed.get("meta")
+    entry = meta.get(name) if isinstance(meta, dict) else None
+    version = entry.get("version") if isinstance(entry, dict) else None
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise MetadataError(f"{what}: meta has no valid {name} version")
+    return version
+
+
+def read_target(repo: Repo, targets_store: Source, name: str) -> bytes | None:
+    """Download a small top-level target fully verified; None if it is not listed."""
+    target = repo.find(name)
+    if target is None:
+        return None
+    object_name = repo.object_name(target)
+    data = targets_store.read(object_name, target.length)
+    if data is None:
+        raise TargetError(f"target {name}: {targets_store.describe(object_name)} not found")
+    if len(data) != target.length:
+        raise TargetError(f"target {name}: {targets_store.describe(object_name)} is {len(data)} bytes, "
+                          f"{target.length} listed")
+    check_hashes(data, target.hashes, repo.naming, f"target {name}: {targets_store.describe(object_name)}")
+    return data
+
+
+def listed_targets(repo: Repo) -> Mapping[str, Any]:
+    """The top-level targets map as signed."""
+    listed = repo.targets.signed.get("targets")
+    return listed if isinstance(listed, dict) else {}
