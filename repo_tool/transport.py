@@ -5,12 +5,16 @@ query parameters (sorted by key, form-urlencoded); 30 s read and 10 s connect ti
 backoff of 100 ms growing ×1.5 up to 1 s for connection errors, timeouts and 5xx answers; an answer
 cut off mid-body is resumed with ``Range: bytes=N-``; 403, 404 and 410 mean "not found".  Every read
 is bounded: more than ``limit`` bytes is an error (tough's protection against endless data).
-Connections are kept alive and shared by all threads, one request at a time on each.
+Connections are kept alive and shared by all threads, one request at a time on each.  Proxies come
+from the environment as in reqwest: ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` (http:// proxies,
+CONNECT tunnels for https) and ``NO_PROXY`` (updog exports the first and the last from updog.toml).
 """
 
 from __future__ import annotations
 
+import base64
 import http.client
+import ipaddress
 import re
 import ssl
 import threading
@@ -18,8 +22,8 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import quote, urljoin, urlsplit
-from urllib.request import url2pathname
+from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit
+from urllib.request import getproxies_environment, url2pathname
 
 from repo_tool.errors import ConfigError, VerificationError
 
@@ -73,6 +77,32 @@ def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _netloc(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _no_proxy(host: str, no_proxy: str) -> bool:
+    """Whether NO_PROXY skips the proxy for ``host``, as reqwest reads it: ``*``, IP addresses and
+    networks, and domains matching themselves and their subdomains (a leading dot is ignored)."""
+    host = host.lower().rstrip(".")
+    for entry in (part.strip().lower() for part in no_proxy.split(",")):
+        if entry == "*":
+            return True
+        try:
+            network = ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            domain = entry.strip(".")
+            if domain and (host == domain or host.endswith("." + domain)):
+                return True
+            continue
+        try:
+            if ipaddress.ip_address(host) in network:
+                return True
+        except ValueError:
+            pass
+    return False
+
+
 def _too_large(url: str, limit: int) -> FetchError:
     return FetchError(f"{url}: the answer exceeds the {limit}-byte limit")
 
@@ -118,7 +148,8 @@ def _file_chunks(handle: BinaryIO, path: Path, limit: int | None, size: int) -> 
 
 class Transport:
     """Fetches URLs for one node run; ``query`` is sent with every http(s) request and may change
-    between requests.  ``requests`` and ``connections`` count what was actually sent and opened."""
+    between requests.  ``requests`` and ``connections`` count what was actually sent and opened.
+    Proxy settings are read from the environment when the transport is made."""
 
     def __init__(self, query: Mapping[str, str] | None = None, timeout: float = 30, connect_timeout: float = 10,
                  tries: int = 4) -> None:
@@ -133,6 +164,7 @@ class Transport:
         self._lock = threading.Lock()
         self._idle: dict[_Key, list[http.client.HTTPConnection]] = {}
         self._tls: ssl.SSLContext | None = None
+        self._proxies = getproxies_environment()
 
     def with_query(self, url: str) -> str:
         """``url`` as it is requested: http(s) URLs get the query parameters, sorted by key."""
@@ -175,15 +207,36 @@ class Transport:
 
     # --- connections -----------------------------------------------------------------------------
 
+    def _proxy(self, key: _Key) -> SplitResult | None:
+        """The proxy for requests to ``key``, if the environment names one and NO_PROXY does not skip it."""
+        scheme, host, _ = key
+        url = self._proxies.get(scheme) or self._proxies.get("all")
+        if not url or _no_proxy(host, self._proxies.get("no", "")):
+            return None
+        proxy = urlsplit(url if "://" in url else f"http://{url}")
+        if proxy.scheme != "http" or not proxy.hostname:
+            raise ConfigError(f"proxy {url!r}: expected http://HOST[:PORT]")
+        return proxy
+
+    def _proxy_headers(self, proxy: SplitResult) -> dict[str, str]:
+        if proxy.username is None:
+            return {}
+        secret = f"{unquote(proxy.username)}:{unquote(proxy.password or '')}".encode()
+        return {"Proxy-Authorization": "Basic " + base64.b64encode(secret).decode()}
+
     def _connect(self, key: _Key) -> http.client.HTTPConnection:
         scheme, host, port = key
+        proxy = self._proxy(key)
+        address = (host, port) if proxy is None else (proxy.hostname or "", proxy.port or 80)
         conn: http.client.HTTPConnection
         if scheme == "https":
             if self._tls is None:
                 self._tls = ssl.create_default_context()
-            conn = http.client.HTTPSConnection(host, port, timeout=self.connect_timeout, context=self._tls)
+            conn = http.client.HTTPSConnection(*address, timeout=self.connect_timeout, context=self._tls)
+            if proxy is not None:
+                conn.set_tunnel(host, port, headers=self._proxy_headers(proxy))
         else:
-            conn = http.client.HTTPConnection(host, port, timeout=self.connect_timeout)
+            conn = http.client.HTTPConnection(*address, timeout=self.connect_timeout)
         try:
             conn.connect()
         except (OSError, http.client.HTTPException) as exc:
@@ -220,6 +273,10 @@ class Transport:
                 raise FetchError(f"{url}: cannot follow a redirect to a non-HTTP URL")
             key = (parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            proxy = self._proxy(key) if parts.scheme == "http" else None
+            if proxy is not None:  # a plain-HTTP proxy gets the absolute URL
+                target = f"http://{_netloc(key[1], key[2])}{target}"
+                headers = {**headers, **self._proxy_headers(proxy)}
             conn, response = self._send(key, target, headers)
             location = response.getheader("Location")
             if response.status not in REDIRECTS or not location:

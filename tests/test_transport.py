@@ -6,12 +6,16 @@ ignore Range, send endless data, answer given statuses or redirects; it records 
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import os
 import socket
+import ssl
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from repo_tool.errors import ConfigError, VerificationError
-from repo_tool.transport import FetchError, RemoteDir, Transport, form_encode
+from repo_tool.transport import FetchError, RemoteDir, Transport, _no_proxy, form_encode
 
 
 @dataclass
@@ -30,6 +34,8 @@ class Seen:
     query: str
     range: str | None
     status: int = 0
+    target: str = ""  # as sent on the request line (absolute through a proxy)
+    proxy_auth: str | None = None
 
 
 @dataclass
@@ -86,7 +92,8 @@ def make_handler(root: Path, state: Behaviour) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
-            seen = Seen(parts.path, parts.query, self.headers.get("Range"))
+            seen = Seen(parts.path, parts.query, self.headers.get("Range"), target=self.path,
+                        proxy_auth=self.headers.get("Proxy-Authorization"))
             with state.lock:
                 state.seen.append(seen)
                 failing = state.fail > 0
@@ -156,20 +163,43 @@ class QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    root = tmp_path / "www"
-    root.mkdir()
-    state = Behaviour()
-    httpd = QuietServer(("127.0.0.1", 0), make_handler(root, state))
+@contextmanager
+def serving(httpd: ThreadingHTTPServer) -> Iterator[int]:
+    """Run ``httpd`` in a thread; yield its port."""
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield Server(f"http://127.0.0.1:{httpd.server_address[1]}", root, state)
+        yield httpd.server_address[1]
     finally:
         httpd.shutdown()
         httpd.server_close()
         thread.join()
+
+
+@contextmanager
+def serve(root: Path, tls: ssl.SSLContext | None = None) -> Iterator[Server]:
+    """The test server for ``root`` on 127.0.0.1 (HTTPS with ``tls``)."""
+    state = Behaviour()
+    httpd = QuietServer(("127.0.0.1", 0), make_handler(root, state))
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
+    with serving(httpd) as port:
+        yield Server(f"https://localhost:{port}" if tls else f"http://127.0.0.1:{port}", root, state)
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    root = tmp_path / "www"
+    root.mkdir()
+    with serve(root) as made:
+        yield made
 
 
 @pytest.fixture
@@ -446,3 +476,118 @@ def test_threads_share_the_transport(server: Server, transport: Transport) -> No
         thread.join()
     assert failures == []
     assert transport.requests == 40 and transport.connections <= 4
+
+
+# --- HTTPS and proxies -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
+    """A server context with a self-signed certificate for localhost, trusted through SSL_CERT_FILE."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+@contextmanager
+def connect_proxy() -> Iterator[tuple[str, list[str]]]:
+    """A CONNECT proxy on 127.0.0.1: yields its URL and the list of CONNECT targets it was asked for."""
+    targets: list[str] = []
+
+    class Tunnel(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_CONNECT(self) -> None:
+            targets.append(self.path)
+            host, port = self.path.rsplit(":", 1)
+            upstream = socket.create_connection((host, int(port)))
+            self.send_response(200, "Connection established")
+            self.end_headers()
+            self.close_connection = True
+
+            def pipe(source: socket.socket, sink: socket.socket) -> None:
+                try:
+                    while data := source.recv(65536):
+                        sink.sendall(data)
+                    sink.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+
+            back = threading.Thread(target=pipe, args=(upstream, self.connection))
+            back.start()
+            pipe(self.connection, upstream)
+            back.join()
+            upstream.close()
+
+    with serving(QuietServer(("127.0.0.1", 0), Tunnel)) as port:
+        yield f"127.0.0.1:{port}", targets  # no scheme: http:// is the default
+
+
+def test_https_through_a_connect_proxy(tmp_path: Path, tls: ssl.SSLContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    with serve(tmp_path, tls) as origin, connect_proxy() as (proxy, tunnels):
+        origin.put("timestamp.json", b"secure")
+        monkeypatch.setenv("HTTPS_PROXY", proxy)
+        with Transport({"seed": "1"}) as transport:
+            remote = RemoteDir(origin.url, transport)
+            assert remote.read("timestamp.json") == b"secure"
+            assert remote.read("timestamp.json") == b"secure"
+            assert transport.connections == 1
+        assert tunnels == [origin.url.removeprefix("https://")]
+        assert [s.target for s in origin.behaviour.seen] == ["/timestamp.json?seed=1"] * 2
+
+        monkeypatch.setenv("NO_PROXY", "example.com,localhost")
+        with Transport() as transport:
+            assert transport.fetch(origin.url + "/timestamp.json", 100) == b"secure"
+        assert len(tunnels) == 1
+
+
+def test_https_refuses_an_untrusted_certificate(tmp_path: Path, tls: ssl.SSLContext,
+                                                monkeypatch: pytest.MonkeyPatch, sleeps: list[float]) -> None:
+    with serve(tmp_path, tls) as origin:
+        origin.put("timestamp.json", b"secure")
+        monkeypatch.delenv("SSL_CERT_FILE")
+        with Transport(tries=2) as transport, pytest.raises(FetchError, match="CERTIFICATE_VERIFY_FAILED") as caught:
+            transport.fetch(origin.url + "/timestamp.json", 100)
+        assert caught.value.started is False
+        assert origin.behaviour.seen == []
+
+
+def test_http_proxy_gets_the_absolute_url(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    server.put("metadata/timestamp.json", b"proxied")
+    monkeypatch.setenv("HTTP_PROXY", server.url.replace("http://", "http://user:p%40ss@"))
+    with Transport({"seed": "7"}) as transport:
+        assert transport.fetch("http://updates.example:8080/metadata/timestamp.json", 100) == b"proxied"
+    (seen,) = server.behaviour.seen
+    assert seen.target == "http://updates.example:8080/metadata/timestamp.json?seed=7"
+    assert seen.proxy_auth == "Basic dXNlcjpwQHNz"  # user:p@ss
+
+
+def test_no_proxy_matching() -> None:
+    rules = "example.com, .internal,10.0.0.0/8,::1"
+    assert _no_proxy("example.com", rules) and _no_proxy("cdn.example.com", rules)
+    assert not _no_proxy("badexample.com", rules)
+    assert _no_proxy("a.internal", rules) and _no_proxy("internal", rules)
+    assert _no_proxy("10.1.2.3", rules) and _no_proxy("::1", rules) and not _no_proxy("11.0.0.1", rules)
+    assert _no_proxy("anything", "*") and not _no_proxy("anything", "")
