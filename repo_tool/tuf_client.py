@@ -1,0 +1,147 @@
+"""A standard TUF client with the tuf-conformance client protocol (``repo-tool tuf-client``).
+
+The three commands of the conformance suite's ``CLIENT-CLI.md`` over the project's one TUF
+client (:mod:`repo_tool.verifier`, standard naming):
+
+* ``init``: copy the trusted root to ``METADATA_DIR/root.json`` (no checks, no requests);
+* ``refresh``: the TUF client workflow from ``METADATA_DIR/root.json``: the root walk, then
+  timestamp, snapshot and targets with rollback checks against what ``METADATA_DIR`` holds.
+  Every file that verifies is kept there under its plain name (``root.json``,
+  ``timestamp.json``, ``snapshot.json``, ``targets.json``, delegated roles as
+  ``quote(role, '')`` + ``.json``);
+* ``download``: refresh, look each target up (delegations walked on demand), and store it
+  verified (length and every listed hash) in ``TARGET_DIR`` as ``quote(target_path, '')``,
+  the file name python-tuf's ``Updater`` uses.  A file already there that matches the listing
+  is kept and not downloaded again (python-tuf's ``find_cached_target``).
+
+Downloads are bounded by python-tuf's default limits.  ``now`` is read once by the caller, so
+a faked clock (libfaketime) is honoured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+from repo_tool.errors import VerificationError
+from repo_tool.localfs import write_atomic
+from repo_tool.transport import RemoteDir, Transport
+from repo_tool.verifier import DirectoryStore, Limits, Repo, Target, TargetError, check_hashes, load_repo
+
+ROOT = "root.json"
+# python-tuf's UpdaterConfig defaults: the most downloaded per file, and root versions walked per refresh.
+TUF_LIMITS = Limits(root=512_000, timestamp=16_384, snapshot=2_000_000, targets=5_000_000, max_root_updates=256)
+
+
+class MetadataSource:
+    """Role files under the metadata URL.
+
+    The verifier names them ready for a URL (``N.root.json``, ``V.snapshot.json``, delegated
+    roles as ``V.`` + ``quote(role, '')`` + ``.json``), so an http(s) request carries the name as
+    it is, as python-tuf sends it; under a ``file://`` URL (or a plain path) the name is the file's
+    literal name.
+    """
+
+    def __init__(self, base_url: str, transport: Transport) -> None:
+        self._dir = RemoteDir(base_url, transport)
+        self.url = self._dir.url
+        self._http = urlsplit(self.url).scheme in ("http", "https")
+
+    def location(self, name: str) -> str:
+        return self.url + name if self._http else self._dir.location(name)
+
+    def read(self, name: str, limit: int | None = None) -> bytes | None:
+        return self._dir.transport.fetch(self.location(name), limit)
+
+    def describe(self, name: str) -> str:
+        return self._dir.transport.with_query(self.location(name))
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    """One target of a ``download``: where it is, and whether it was already there."""
+
+    name: str
+    path: Path
+    cached: bool
+
+
+def init(metadata_dir: Path, trusted_root: Path) -> Path:
+    """Copy ``trusted_root`` to ``metadata_dir/root.json`` (the directory is created)."""
+    try:
+        data = trusted_root.read_bytes()
+    except OSError as exc:
+        raise VerificationError(f"{trusted_root}: cannot read the trusted root: {exc.strerror or exc}") from None
+    target = metadata_dir / ROOT
+    try:
+        metadata_dir.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, data, mode=0o644)
+    except OSError as exc:
+        raise VerificationError(f"{target}: cannot write: {exc.strerror or exc}") from None
+    return target
+
+
+def refresh(metadata_url: str, metadata_dir: Path, now: int, transport: Transport) -> Repo:
+    """The TUF client workflow against ``metadata_url``, trusting what ``metadata_dir`` holds."""
+    state = DirectoryStore(metadata_dir)
+    if state.get(ROOT) is None:
+        raise VerificationError(f"{metadata_dir / ROOT}: no trusted root (run 'init' first)")
+    return load_repo(MetadataSource(metadata_url, transport), None, now, True, str(metadata_dir / ROOT),
+                     naming="tuf", limits=TUF_LIMITS, state=state, eager=False)
+
+
+def download(metadata_url: str, metadata_dir: Path, target_names: Iterable[str], target_dir: Path,
+             target_base_url: str, now: int, transport: Transport) -> list[Downloaded]:
+    """Refresh, then fetch each named target verified into ``target_dir``; stops at the first failure."""
+    names = list(target_names)
+    if not names:
+        raise VerificationError("no target name given")
+    repo = refresh(metadata_url, metadata_dir, now, transport)
+    targets = RemoteDir(target_base_url, transport)
+    return [download_target(repo, targets, name, target_dir) for name in names]
+
+
+def local_name(target_path: str) -> str:
+    """The file name of a target in the target dir: python-tuf's ``quote(path, '')``."""
+    return quote(target_path, safe="")
+
+
+def download_target(repo: Repo, targets: RemoteDir, name: str, target_dir: Path) -> Downloaded:
+    target = repo.find(name)
+    if target is None:
+        raise TargetError(f"target {name!r} is not listed in the repository at {repo.meta.url}")
+    path = target_dir / local_name(name)
+    if _matches(path, target):
+        return Downloaded(name, path, cached=True)
+    object_name = repo.object_name(target)
+    what = f"target {name!r}: {targets.describe(object_name)}"
+    data = targets.read(object_name, target.length)
+    if data is None:
+        raise TargetError(f"{what}: not found")
+    if len(data) != target.length:
+        raise TargetError(f"{what}: {len(data)} bytes, {target.length} listed")
+    check_hashes(data, target.hashes, "tuf", what)
+    try:
+        target_dir.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, data, mode=0o644)
+    except OSError as exc:
+        raise VerificationError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    return Downloaded(name, path, cached=False)
+
+
+def _matches(path: Path, target: Target) -> bool:
+    """Whether ``path`` already holds ``target`` (its length and every listed hash)."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(target.length + 1)
+    except OSError:
+        return False
+    if len(data) != target.length:
+        return False
+    try:
+        check_hashes(data, target.hashes, "tuf", str(path))
+    except VerificationError:
+        return False
+    return True

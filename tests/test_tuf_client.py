@@ -1,0 +1,538 @@
+"""``repo-tool tuf-client`` (the tuf-conformance client protocol) against repositories written
+with python-tuf's own metadata API, served over HTTP on 127.0.0.1 and read through file:// URLs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote
+
+import pytest
+from securesystemslib.signer import CryptoSigner
+from tuf.api.metadata import (  # type: ignore[attr-defined]  # re-exported without __all__
+    DelegatedRole,
+    Delegations,
+    Metadata,
+    MetaFile,
+    Root,
+    Snapshot,
+    TargetFile,
+    Targets,
+    Timestamp,
+)
+
+from tests.clirun import Runner, assert_one_line_error, make_runner
+from tests.repohelpers import serve_directory
+
+REPO_DIR = Path(__file__).resolve().parents[1]
+T = TypeVar("T", Root, Timestamp, Snapshot, Targets)
+
+
+def _expires(days: float = 30) -> datetime:
+    return (datetime.now(timezone.utc) + timedelta(days=days)).replace(microsecond=0)
+
+
+class _Role(Generic[T]):
+    """One role's metadata and its signers."""
+
+    def __init__(self, signed: T) -> None:
+        self.md: Metadata[T] = Metadata(signed)
+        self.signers: list[CryptoSigner] = []
+
+    @property
+    def signed(self) -> T:
+        return self.md.signed
+
+    def to_bytes(self, extra_signers: list[CryptoSigner] | None = None) -> bytes:
+        self.md.signatures.clear()
+        for signer in [*self.signers, *(extra_signers or [])]:
+            self.md.sign(signer, append=True)
+        # Keys in insertion order (python-tuf's serializer sorts them): a target's first listed hash is
+        # then the first algorithm asked for, not the alphabetically first.
+        return json.dumps(self.md.to_dict(), indent=1).encode()
+
+
+class TufRepo:
+    """A repository with consistent snapshots, published the way a TUF repository is: versioned
+    roots, ``V.snapshot.json``/``V.targets.json``/``V.<role>.json`` and ``timestamp.json``; targets
+    stored as ``<dir>/<first hash>.<name>``."""
+
+    def __init__(self, base: Path, spec_version: str = "1.0.31") -> None:
+        self.base = base
+        self.meta = base / "metadata"
+        self.targets_dir = base / "targets"
+        self.meta.mkdir(parents=True)
+        self.targets_dir.mkdir(parents=True)
+        self.root: _Role[Root] = _Role(Root(spec_version=spec_version, expires=_expires(365), consistent_snapshot=True))
+        self.timestamp: _Role[Timestamp] = _Role(Timestamp(spec_version=spec_version, expires=_expires(1)))
+        self.snapshot: _Role[Snapshot] = _Role(Snapshot(spec_version=spec_version, expires=_expires(7)))
+        self.targets: _Role[Targets] = _Role(Targets(spec_version=spec_version, expires=_expires(30)))
+        self.delegated: dict[str, _Role[Targets]] = {}
+        self.spec_version = spec_version
+        for name in ("root", "timestamp", "snapshot", "targets"):
+            self.set_keys(name)
+        self.publish_root()
+        self.publish()
+
+    def role(self, name: str) -> _Role[Any]:
+        top: dict[str, _Role[Any]] = {"root": self.root, "timestamp": self.timestamp, "snapshot": self.snapshot,
+                                      "targets": self.targets}
+        return top[name] if name in top else self.delegated[name]
+
+    def set_keys(self, name: str) -> None:
+        """Give a top-level role one new ed25519 key (replacing its old ones); publish_root makes it live."""
+        root = self.root.signed
+        for keyid in list(root.roles[name].keyids):
+            root.revoke_key(keyid, name)
+        signer = CryptoSigner.generate_ed25519()
+        root.add_key(signer.public_key, name)
+        self.role(name).signers = [signer]
+
+    @property
+    def root_bytes(self) -> bytes:
+        return (self.meta / "1.root.json").read_bytes()
+
+    def publish_root(self, old_signers: list[CryptoSigner] | None = None) -> bytes:
+        """Write the current root as ``N.root.json``, signed by its own keys and ``old_signers``."""
+        data = self.root.to_bytes(old_signers)
+        (self.meta / f"{self.root.signed.version}.root.json").write_bytes(data)
+        return data
+
+    def rotate_root(self) -> None:
+        """Root version N+1 with a new root key, signed by the old and the new key."""
+        old = list(self.root.signers)
+        self.root.signed.version += 1
+        self.set_keys("root")
+        self.publish_root(old)
+
+    def add_target(self, path: str, data: bytes, role: str = "targets", algorithms: tuple[str, ...] = ("sha256",)
+                   ) -> TargetFile:
+        target = TargetFile.from_data(path, data, list(algorithms))
+        self.role(role).signed.targets[path] = target
+        head, _, tail = path.rpartition("/")
+        stored = self.targets_dir / head / f"{next(iter(target.hashes.values()))}.{tail}"
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        stored.write_bytes(data)
+        return target
+
+    def delegate(self, name: str, paths: list[str], parent: str = "targets", terminating: bool = False) -> None:
+        signer = CryptoSigner.generate_ed25519()
+        delegator: Targets = self.role(parent).signed
+        if delegator.delegations is None:
+            delegator.delegations = Delegations(keys={}, roles={})
+        assert delegator.delegations.roles is not None
+        delegator.delegations.roles[name] = DelegatedRole(name, [], 1, terminating, paths)
+        delegator.add_key(signer.public_key, name)
+        role: _Role[Targets] = _Role(Targets(spec_version=self.spec_version, expires=_expires(30)))
+        role.signers = [signer]
+        self.delegated[name] = role
+
+    def publish(self, *, bump: bool = False, hashes: bool = False) -> None:
+        """Write every targets role, the snapshot listing them and the timestamp (versions bumped first)."""
+        roles: dict[str, _Role[Targets]] = {"targets": self.targets, **self.delegated}
+        if bump:
+            bumped: list[_Role[Any]] = [*roles.values(), self.snapshot, self.timestamp]
+            for each in bumped:
+                each.signed.version += 1
+        for name, role in roles.items():
+            data = role.to_bytes()
+            (self.meta / f"{role.signed.version}.{quote(name, safe='')}.json").write_bytes(data)
+            self.snapshot.signed.meta[f"{name}.json"] = self._metafile(role.signed.version, data, hashes)
+        self.publish_snapshot(hashes=hashes)
+
+    def publish_snapshot(self, *, hashes: bool = False) -> None:
+        data = self.snapshot.to_bytes()
+        (self.meta / f"{self.snapshot.signed.version}.snapshot.json").write_bytes(data)
+        self.timestamp.signed.snapshot_meta = self._metafile(self.snapshot.signed.version, data, hashes)
+        self.publish_timestamp()
+
+    def publish_timestamp(self) -> bytes:
+        data = self.timestamp.to_bytes()
+        (self.meta / "timestamp.json").write_bytes(data)
+        return data
+
+    @staticmethod
+    def _metafile(version: int, data: bytes, hashes: bool) -> MetaFile:
+        if not hashes:
+            return MetaFile(version)
+        return MetaFile(version, len(data), {"sha256": hashlib.sha256(data).hexdigest()})
+
+
+class Client:
+    """The CLI as the conformance suite runs it: one metadata dir and one target dir per test."""
+
+    def __init__(self, tmp: Path, run: Runner, repo: TufRepo, base_url: str) -> None:
+        self.dir = tmp / "client" / "metadata"
+        self.target_dir = tmp / "client" / "targets"
+        self.run = run
+        self.repo = repo
+        self.metadata_url = f"{base_url}/metadata/"
+        self.targets_url = f"{base_url}/targets/"
+        self.trusted = tmp / "client" / "initial_root.json"
+        self.trusted.parent.mkdir(parents=True)
+        self.trusted.write_bytes(repo.root_bytes)
+
+    def init(self) -> int:
+        return self.run("tuf-client", "--metadata-dir", str(self.dir), "init", str(self.trusted)).code
+
+    def refresh(self) -> int:
+        return self.run("tuf-client", "--metadata-url", self.metadata_url, "--metadata-dir", str(self.dir),
+                        "refresh").code
+
+    def download(self, *names: str) -> int:
+        flags = [arg for name in names for arg in ("--target-name", name)]
+        return self.run("tuf-client", "--metadata-url", self.metadata_url, "--metadata-dir", str(self.dir),
+                        *flags, "--target-dir", str(self.target_dir), "--target-base-url", self.targets_url,
+                        "download").code
+
+    def version(self, role: str) -> int:
+        return int(json.loads((self.dir / f"{quote(role, safe='')}.json").read_bytes())["signed"]["version"])
+
+    def files(self) -> list[str]:
+        return sorted(p.name for p in self.dir.iterdir())
+
+    def downloaded(self) -> dict[str, bytes]:
+        if not self.target_dir.exists():
+            return {}
+        return {p.name: p.read_bytes() for p in self.target_dir.iterdir()}
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str]) -> Runner:
+    return make_runner(capsys)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> TufRepo:
+    return TufRepo(tmp_path / "repo")
+
+
+@pytest.fixture
+def log() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def client(tmp_path: Path, run: Runner, repo: TufRepo, log: list[str]) -> Iterator[Client]:
+    with serve_directory(repo.base, log) as url:
+        yield Client(tmp_path, run, repo, url)
+
+
+TOP = ["root.json", "snapshot.json", "targets.json", "timestamp.json"]
+
+
+# --- the protocol's happy paths ---------------------------------------------------------------
+
+
+def test_init_refresh_download(client: Client, repo: TufRepo, log: list[str]) -> None:
+    target = repo.add_target("path/to/a/file.txt", b"target contents", algorithms=("sha512", "sha256"))
+    repo.publish(bump=True)
+    assert client.init() == 0
+    assert client.files() == ["root.json"]
+    assert log == []  # init makes no request
+    assert client.refresh() == 0
+    assert log == ["/metadata/2.root.json", "/metadata/timestamp.json", "/metadata/2.snapshot.json",
+                   "/metadata/2.targets.json"]
+    assert client.files() == TOP
+    assert (client.dir / "root.json").read_bytes() == repo.root_bytes
+
+    log.clear()
+    assert client.download("path/to/a/file.txt") == 0
+    # the hash prefix of the first hash listed, on the last path segment; stored as quote(path, '')
+    assert log[-1] == f"/targets/path/to/a/{target.hashes['sha512']}.file.txt"
+    assert client.downloaded() == {"path%2Fto%2Fa%2Ffile.txt": b"target contents"}
+    assert client.files() == TOP
+
+    log.clear()  # a verified copy is not downloaded again; unchanged metadata is not fetched again
+    assert client.download("path/to/a/file.txt") == 0
+    assert log == ["/metadata/2.root.json", "/metadata/timestamp.json"]
+
+
+def test_file_urls_and_unusual_role_names(tmp_path: Path, run: Runner, repo: TufRepo) -> None:
+    repo.delegate("a/b?#", ["deleg/*"])
+    repo.add_target("deleg/x.bin", b"delegated over file://", role="a/b?#")
+    repo.add_target("top.txt", b"top")
+    repo.publish(bump=True)
+    client = Client(tmp_path, run, repo, repo.base.as_uri())
+    assert client.init() == 0
+    assert client.download("deleg/x.bin", "top.txt") == 0
+    assert client.downloaded() == {"deleg%2Fx.bin": b"delegated over file://", "top.txt": b"top"}
+    assert client.files() == sorted([*TOP, "a%2Fb%3F%23.json"])
+    assert client.version("a/b?#") == 2
+
+
+def test_target_in_delegated_roles(client: Client, repo: TufRepo, log: list[str]) -> None:
+    repo.delegate("A", ["*.py"])
+    repo.delegate("B", ["releases/*"])
+    repo.delegate("C", ["releases/x*"], parent="B")
+    repo.add_target("releases/x-1.img", b"x release by C", role="C")
+    repo.publish(bump=True)
+    assert client.init() == 0
+    assert client.download("releases/x-1.img") == 0
+    assert client.downloaded() == {"releases%2Fx-1.img": b"x release by C"}
+    assert [p for p in log if p.startswith("/metadata/")][4:] == ["/metadata/2.B.json", "/metadata/2.C.json"]
+    assert client.files() == sorted([*TOP, "B.json", "C.json"])
+
+    log.clear()  # not delegated anywhere along the walk: exit 1, the walk stays terminating-free
+    assert client.download("releases/y-1.img") == 1
+    assert client.run("tuf-client", "--metadata-dir", str(client.dir), "--metadata-url", client.metadata_url,
+                      "--target-name", "nowhere/at/all", "--target-dir", str(client.target_dir),
+                      "--target-base-url", client.targets_url, "download").code == 1
+
+
+def test_second_refresh_follows_new_versions(client: Client, repo: TufRepo, log: list[str]) -> None:
+    assert client.init() == 0
+    assert client.refresh() == 0
+    assert [client.version(r) for r in ("timestamp", "snapshot", "targets")] == [1, 1, 1]
+    repo.add_target("new.txt", b"new")
+    repo.publish(bump=True)
+    log.clear()
+    assert client.refresh() == 0
+    assert [client.version(r) for r in ("timestamp", "snapshot", "targets")] == [2, 2, 2]
+    assert log == ["/metadata/2.root.json", "/metadata/timestamp.json", "/metadata/2.snapshot.json",
+                   "/metadata/2.targets.json"]
+
+    repo.timestamp.signed.version += 1  # a timestamp-only update: the trusted snapshot is kept
+    repo.publish_timestamp()
+    log.clear()
+    assert client.refresh() == 0
+    assert log == ["/metadata/2.root.json", "/metadata/timestamp.json"]
+    assert client.version("timestamp") == 3
+
+
+def test_same_timestamp_version_keeps_the_trusted_one(client: Client, repo: TufRepo) -> None:
+    assert client.init() == 0
+    assert client.refresh() == 0
+    trusted = (client.dir / "timestamp.json").read_bytes()
+    repo.timestamp.signed.snapshot_meta = MetaFile(100)  # changed content, same version
+    repo.publish_timestamp()
+    assert client.refresh() == 0
+    assert (client.dir / "timestamp.json").read_bytes() == trusted
+
+
+# --- rollback and freeze ------------------------------------------------------------------------
+
+
+def test_timestamp_rollback_refused(client: Client, repo: TufRepo, run: Runner) -> None:
+    assert client.init() == 0
+    old = repo.publish_timestamp()  # v1
+    repo.timestamp.signed.version = 2
+    repo.publish_timestamp()
+    assert client.refresh() == 0
+    assert client.version("timestamp") == 2
+    (repo.meta / "timestamp.json").write_bytes(old)
+    result = run("tuf-client", "--metadata-url", client.metadata_url, "--metadata-dir", str(client.dir), "refresh")
+    assert_one_line_error(result, 1, "version 1 is older than the trusted version 2")
+    assert client.version("timestamp") == 2
+
+
+@pytest.mark.parametrize("hashes", [False, True], ids=["versions", "with-hashes"])
+def test_snapshot_rollback_refused(client: Client, repo: TufRepo, hashes: bool) -> None:
+    assert client.init() == 0
+    repo.publish(bump=True, hashes=hashes)  # snapshot v2
+    assert client.refresh() == 0
+    assert client.version("snapshot") == 2
+    repo.snapshot.signed.version = 1  # timestamp v3 lists snapshot v1
+    repo.timestamp.signed.version += 1
+    repo.publish_snapshot(hashes=hashes)
+    assert client.refresh() == 1
+    assert (client.version("timestamp"), client.version("snapshot")) == (2, 2)
+
+
+# --- key rotations --------------------------------------------------------------------------------
+
+
+def test_root_rotation_1_2_3_followed(client: Client, repo: TufRepo) -> None:
+    assert client.init() == 0
+    assert client.refresh() == 0
+    repo.rotate_root()
+    repo.rotate_root()
+    v3 = (repo.meta / "3.root.json").read_bytes()
+    assert client.refresh() == 0
+    assert (client.dir / "root.json").read_bytes() == v3
+
+
+def test_root_rotation_not_signed_by_old_root_refused(client: Client, repo: TufRepo) -> None:
+    assert client.init() == 0
+    repo.rotate_root()  # v2, fine
+    v2 = (repo.meta / "2.root.json").read_bytes()
+    repo.root.signed.version += 1
+    repo.set_keys("root")
+    repo.publish_root()  # v3 signed only by its own new key
+    assert client.refresh() == 1
+    assert (client.dir / "root.json").read_bytes() == v2
+
+
+def test_timestamp_key_rotation_recovers_from_fast_forward(client: Client, repo: TufRepo) -> None:
+    assert client.init() == 0
+    repo.timestamp.signed.version = 99  # an attacker (or mistake) pushed the version far ahead
+    repo.publish_timestamp()
+    assert client.refresh() == 0
+    assert client.version("timestamp") == 99
+
+    repo.set_keys("timestamp")  # recovery: new timestamp key in root v2, timestamp back to v1
+    repo.root.signed.version += 1
+    repo.publish_root(old_signers=[])
+    repo.timestamp.signed.version = 1
+    repo.publish_timestamp()
+    assert client.refresh() == 0
+    assert (client.version("root"), client.version("timestamp")) == (2, 1)
+
+
+# --- expiry -----------------------------------------------------------------------------------------
+
+
+def test_expired_timestamp_refused(client: Client, repo: TufRepo) -> None:
+    assert client.init() == 0
+    assert client.refresh() == 0
+    repo.timestamp.signed.expires = _expires(-1)
+    repo.timestamp.signed.version += 1
+    repo.publish_timestamp()
+    assert client.refresh() == 1
+    assert client.version("timestamp") == 1  # the expired one is not kept
+
+
+@pytest.mark.skipif(shutil.which("faketime") is None, reason="libfaketime (faketime) is not installed")
+def test_faked_clock_expires_the_timestamp(tmp_path: Path, repo: TufRepo) -> None:
+    def cli(*args: str, days: int = 0) -> subprocess.CompletedProcess[str]:
+        fake = ["faketime", "-f", f"+{days}d"] if days else []
+        return subprocess.run([*fake, sys.executable, "-m", "repo_tool", "tuf-client", *args], cwd=REPO_DIR,
+                              capture_output=True, text=True, timeout=120, check=False,
+                              env={**os.environ, "FAKETIME_DONT_FAKE_MONOTONIC": "1"})
+
+    meta = tmp_path / "client"
+    trusted = tmp_path / "root.json"
+    trusted.write_bytes(repo.root_bytes)
+    with serve_directory(repo.base) as url:
+        common = ["--metadata-dir", str(meta), "--metadata-url", f"{url}/metadata"]
+        assert cli("--metadata-dir", str(meta), "init", str(trusted)).returncode == 0
+        assert cli(*common, "refresh").returncode == 0
+        late = cli(*common, "refresh", days=3)  # the timestamp expires after one day
+        assert late.returncode == 1
+        assert late.stderr.count("\n") == 1 and "timestamp metadata expired" in late.stderr
+        assert "Traceback" not in late.stderr
+        assert cli(*common, "refresh").returncode == 0  # back in the present
+
+
+# --- targets ----------------------------------------------------------------------------------------
+
+
+def test_tampered_target_refused_and_not_stored(client: Client, repo: TufRepo, run: Runner) -> None:
+    good = repo.add_target("a.txt", b"legitimate")
+    other = repo.add_target("b.txt", b"other")
+    repo.publish(bump=True)
+    assert client.init() == 0
+    assert client.download("a.txt") == 0
+    for target in (good, other):  # the server's copies are replaced
+        (repo.targets_dir / f"{target.hashes['sha256']}.{target.path}").write_bytes(b"malicious -----")
+    assert client.download("a.txt") == 0  # the verified copy is kept, not re-downloaded
+    result = run("tuf-client", "--metadata-url", client.metadata_url, "--metadata-dir", str(client.dir),
+                 "--target-name", "b.txt", "--target-dir", str(client.target_dir), "--target-base-url",
+                 client.targets_url, "download")
+    assert_one_line_error(result, 1, "b.txt")
+    assert client.downloaded() == {"a.txt": b"legitimate"}
+
+    (client.target_dir / "a.txt").write_bytes(b"damaged")  # a damaged local copy is fetched again: refused
+    assert client.download("a.txt") == 1
+    assert client.downloaded()["a.txt"] == b"damaged"
+    assert not [p for p in client.target_dir.iterdir() if p.name.startswith(".")]
+
+
+def test_changed_target_is_stored_under_the_same_name(client: Client, repo: TufRepo) -> None:
+    repo.add_target("dir/f.txt", b"one")
+    repo.publish(bump=True)
+    assert client.init() == 0
+    assert client.download("dir/f.txt") == 0
+    repo.add_target("dir/f.txt", b"two, longer")
+    repo.publish(bump=True)
+    assert client.download("dir/f.txt") == 0
+    assert client.downloaded() == {"dir%2Ff.txt": b"two, longer"}
+
+
+def test_unknown_target_fails_but_metadata_is_updated(client: Client, repo: TufRepo, run: Runner) -> None:
+    assert client.init() == 0
+    result = run("tuf-client", "--metadata-url", client.metadata_url, "--metadata-dir", str(client.dir),
+                 "--target-name", "nonexistent artifact", "--target-dir", str(client.target_dir),
+                 "--target-base-url", client.targets_url, "download")
+    assert_one_line_error(result, 1, "'nonexistent artifact' is not listed")
+    assert client.files() == TOP
+    assert client.downloaded() == {}
+
+
+# --- the trusted root and the command line ------------------------------------------------------
+
+
+def test_invalid_trusted_root_makes_no_request(client: Client, repo: TufRepo, log: list[str]) -> None:
+    doc = json.loads(repo.root_bytes)
+    doc["signatures"][0]["sig"] = "00" * 64
+    client.trusted.write_text(json.dumps(doc))
+    assert client.init() == 0  # no checks at init
+    assert client.refresh() == 1
+    assert log == []
+
+
+@pytest.mark.parametrize("args", [
+    [],
+    ["refresh"],
+    ["--metadata-dir", "{dir}"],
+    ["--metadata-dir", "{dir}", "bogus"],
+    ["--metadata-dir", "{dir}", "init"],
+    ["--metadata-dir", "{dir}", "refresh"],
+    ["--metadata-dir", "{dir}", "--metadata-url", "{url}", "download"],
+    ["--metadata-dir", "{dir}", "--metadata-url", "{url}", "--target-name", "a", "download"],
+    ["--metadata-dir", "{dir}", "--metadata-url", "{url}", "--bogus", "refresh"],
+    ["--metadata-dir", "{dir}", "--metadata-url", "ftp://example.invalid/", "refresh"],
+    ["--metadata-dir", "{dir}", "init", "{dir}/missing.json"],
+], ids=["nothing", "no-dir", "no-command", "unknown-command", "init-no-root", "refresh-no-url",
+        "download-no-target", "download-no-target-dir", "unknown-option", "bad-scheme", "missing-root"])
+def test_bad_arguments_exit_1(client: Client, args: list[str]) -> None:
+    assert client.init() == 0
+    argv = [a.format(dir=client.dir, url=client.metadata_url) for a in args]
+    assert_one_line_error(client.run("tuf-client", *argv), 1)
+
+
+def test_refresh_without_init_fails(client: Client) -> None:
+    result = client.run("tuf-client", "--metadata-dir", str(client.dir), "--metadata-url", client.metadata_url,
+                        "refresh")
+    assert_one_line_error(result, 1, "no trusted root")
+
+
+def test_global_options_in_any_order_as_a_subprocess(tmp_path: Path, repo: TufRepo) -> None:
+    repo.add_target("x/y.txt", b"over a real process")
+    repo.publish(bump=True)
+    trusted = tmp_path / "initial_root.json"
+    trusted.write_bytes(repo.root_bytes)
+    meta, targets = tmp_path / "meta", tmp_path / "targets"
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "repo_tool", "tuf-client", *args], cwd=REPO_DIR,
+                              capture_output=True, text=True, timeout=120, check=False)
+
+    with serve_directory(repo.base) as url:
+        assert cli("--metadata-dir", str(meta), "init", str(trusted)).returncode == 0
+        done = cli("--target-base-url", f"{url}/targets", "--target-dir", str(targets), "--target-name", "x/y.txt",
+                   "--metadata-dir", str(meta), "--metadata-url", f"{url}/metadata", "download")
+        assert done.returncode == 0, done.stderr
+        assert (targets / "x%2Fy.txt").read_bytes() == b"over a real process"
+        missing = cli("--metadata-url", f"{url}/metadata", "--metadata-dir", str(meta), "--target-name", "nope",
+                      "--target-dir", str(targets), "--target-base-url", f"{url}/targets", "download")
+        assert missing.returncode == 1
+        assert missing.stderr.startswith("repo-tool: error: ") and missing.stderr.count("\n") == 1
+
+
+def test_any_spec_version_1x_is_accepted(tmp_path: Path, run: Runner) -> None:
+    repo = TufRepo(tmp_path / "repo", spec_version="1.0.0")
+    repo.add_target("f", b"old spec")
+    repo.publish(bump=True)
+    client = Client(tmp_path, run, repo, repo.base.as_uri())
+    assert client.init() == 0
+    assert client.download("f") == 0
+    assert client.downloaded() == {"f": b"old spec"}
