@@ -496,7 +496,9 @@ def test_invalid_trusted_root_makes_no_request(client: Client, repo: TufRepo, lo
 def test_bad_arguments_exit_1(client: Client, args: list[str]) -> None:
     assert client.init() == 0
     argv = [a.format(dir=client.dir, url=client.metadata_url) for a in args]
-    assert_one_line_error(client.run("tuf-client", *argv), 1)
+    result = client.run("tuf-client", *argv)
+    assert_one_line_error(result, 1)
+    assert len(result.err.strip()) > len("repo-tool: error: ") + 10  # says what is wrong
 
 
 def test_refresh_without_init_fails(client: Client) -> None:

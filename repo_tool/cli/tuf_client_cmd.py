@@ -35,7 +35,7 @@ class _UsageError(click.UsageError):
 
 def _exit_one(exc: click.UsageError | RepoToolError) -> Exception:
     if isinstance(exc, click.UsageError):
-        return _UsageError(exc.message, exc.ctx)
+        return _UsageError(exc.format_message(), exc.ctx)
     return TufClientFailed(exc.message)
 
 
