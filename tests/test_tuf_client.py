@@ -498,7 +498,7 @@ def test_bad_arguments_exit_1(client: Client, args: list[str]) -> None:
     argv = [a.format(dir=client.dir, url=client.metadata_url) for a in args]
     result = client.run("tuf-client", *argv)
     assert_one_line_error(result, 1)
-    assert len(result.err.strip()) > len("repo-tool: error: ") + 10  # says what is wrong
+    assert not result.err[len("repo-tool: error: "):].startswith((" ", "("))  # says what is wrong
 
 
 def test_refresh_without_init_fails(client: Client) -> None:
