@@ -496,6 +496,8 @@ class _Loader:
                 raise RollbackError(f"{self.meta.describe(TIMESTAMP)}: lists an older snapshot than the trusted "
                                     f"timestamp (rollback attack?)")
         self._check_expiry(timestamp, self.meta.describe(TIMESTAMP))
+        if self.naming == "tuf" and self.state is not None:  # spec 5.4.5: trusted before the snapshot is
+            self.state.put(TIMESTAMP, timestamp.raw)  # fetched, so a failure there keeps it (python-tuf)
 
         trusted_snapshot = self._trusted("snapshot", root)
         snapshot = self._listed(timestamp, "snapshot", root, consistent, self.limits.snapshot, trusted_snapshot)

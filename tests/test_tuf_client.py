@@ -538,3 +538,17 @@ def test_any_spec_version_1x_is_accepted(tmp_path: Path, run: Runner) -> None:
     assert client.init() == 0
     assert client.download("f") == 0
     assert client.downloaded() == {"f": b"old spec"}
+
+
+# --- the verifier's trusted state, as the conformance suite inspects it -----------------------------
+
+
+def test_timestamp_is_kept_when_the_snapshot_then_fails(client: Client, repo: TufRepo) -> None:
+    """Spec 5.4.5: the new timestamp is persisted once it verifies, before the snapshot is fetched."""
+    assert client.init() == 0
+    repo.snapshot.signed.version = 2  # 1.snapshot.json now holds version 2: not what the timestamp lists
+    (repo.meta / "1.snapshot.json").write_bytes(repo.snapshot.to_bytes())
+    assert client.refresh() == 1
+    assert client.files() == ["root.json", "timestamp.json"]
+    assert client.version("timestamp") == 1
+
