@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import functools
 import hashlib
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -500,9 +501,11 @@ class _Loader:
             self.state.put(TIMESTAMP, timestamp.raw)  # fetched, so a failure there keeps it (python-tuf)
 
         trusted_snapshot = self._trusted("snapshot", root)
-        snapshot = self._listed(timestamp, "snapshot", root, consistent, self.limits.snapshot, trusted_snapshot)
-        if trusted_snapshot is not None:
-            self._check_snapshot_rollback(trusted_snapshot, snapshot)
+        # The rollback check comes before the snapshot is kept: a refused one must not become trusted.
+        rollback = None if trusted_snapshot is None else functools.partial(self._check_snapshot_rollback,
+                                                                            trusted_snapshot)
+        snapshot = self._listed(timestamp, "snapshot", root, consistent, self.limits.snapshot, trusted_snapshot,
+                                check=rollback)
         trusted_targets = self._trusted("targets", root)
         targets = self._listed(snapshot, "targets", root, consistent, self.limits.targets, trusted_targets)
         if self.naming == "tough":  # tough parses every entry at load: length and sha256 are required
@@ -543,10 +546,10 @@ class _Loader:
 
     def _listed(self, parent: RoleFile, role: str, key_source: RoleFile, consistent: bool, default_limit: int,
                 trusted: RoleFile | None, listed_name: str | None = None, verify: Callable[[RoleFile, str], None]
-                | None = None) -> RoleFile:
+                | None = None, check: Callable[[RoleFile], None] | None = None) -> RoleFile:
         """Fetch the role file ``parent`` lists (snapshot from timestamp, targets and delegated
         roles from snapshot) and check it against the listing: length, hashes, version,
-        signatures, expiry."""
+        signatures, ``check`` (if any), expiry; only then is it kept."""
         listed = listed_name or f"{role}.json"
         parent_what = "timestamp" if parent.role == "timestamp" else f"snapshot v{parent.version}"
         version = _meta_version(parent, listed, parent_what)
@@ -580,6 +583,8 @@ class _Loader:
             verify_role(role_file, key_source.signed, what)
         if role_file.version != version:
             raise MetadataError(f"{what}: version {role_file.version}, {parent_what} says {version}")
+        if check is not None:
+            check(role_file)
         self._check_expiry(role_file, what)
         self._keep(name, _role_file_name(listed[: -len(".json")], version, consistent=False), raw)
         return role_file

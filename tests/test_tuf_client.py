@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -29,6 +30,10 @@ from tuf.api.metadata import (  # type: ignore[attr-defined]  # re-exported with
     Timestamp,
 )
 
+from repo_tool.errors import VerificationError
+from repo_tool.transport import Transport
+from repo_tool.tuf_client import MetadataSource
+from repo_tool.verifier import DirectoryStore, Naming, load_repo
 from tests.clirun import Runner, assert_one_line_error, make_runner
 from tests.repohelpers import serve_directory
 
@@ -552,3 +557,35 @@ def test_timestamp_is_kept_when_the_snapshot_then_fails(client: Client, repo: Tu
     assert client.files() == ["root.json", "timestamp.json"]
     assert client.version("timestamp") == 1
 
+
+@pytest.mark.parametrize("hashes", [False, True], ids=["versions", "with-hashes"])
+def test_snapshot_listing_older_targets_is_refused_and_not_kept(client: Client, repo: TufRepo, hashes: bool) -> None:
+    assert client.init() == 0
+    repo.publish(bump=True, hashes=hashes)
+    repo.publish(bump=True, hashes=hashes)  # targets v3, snapshot v3
+    assert client.refresh() == 0
+    repo.targets.signed.version = 2  # snapshot v4 lists targets v2
+    repo.snapshot.signed.version = 4
+    repo.timestamp.signed.version = 4
+    repo.publish(hashes=hashes)
+    assert client.refresh() == 1
+    assert (client.version("snapshot"), client.version("targets")) == (3, 3)
+    assert client.refresh() == 1  # and stays refused: the rolled-back snapshot was never trusted
+
+
+
+@pytest.mark.parametrize("naming", ["tuf", "tough"])
+def test_refused_snapshot_is_not_kept_in_the_state_in_either_naming(repo: TufRepo, naming: Naming) -> None:
+    source = MetadataSource(repo.base.as_uri() + "/metadata", Transport())
+    state = DirectoryStore(repo.base / "state")
+    state.put("root.json", repo.root_bytes)
+    repo.publish(bump=True)
+    assert load_repo(source, None, time.time_ns(), naming=naming, state=state).snapshot.version == 2
+    repo.targets.signed.version = 1  # snapshot v3 lists targets v1
+    repo.snapshot.signed.version = 3
+    repo.timestamp.signed.version = 3
+    repo.publish()
+    for _ in range(2):
+        with pytest.raises(VerificationError, match=r"lists targets\.json version 1, older than the trusted 2"):
+            load_repo(source, None, time.time_ns(), naming=naming, state=state)
+    assert json.loads(state.get("snapshot.json") or b"")["signed"]["version"] == 2
