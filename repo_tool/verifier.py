@@ -5,7 +5,8 @@ client and the auditor.  It follows SPEC §3.4/§3.5:
 
 * the trusted root verifies itself; ``N+1.root.json`` is walked (exactly N+1,
   signed by a threshold of the old root and of itself; 403/404/410, or a
-  request that cannot even start, ends the walk; at most 1024 updates);
+  request that cannot even start, ends the walk; past ``max_root_updates``
+  tough fails, a standard client goes on with the newest root so far);
 * ``timestamp.json``, then the snapshot and targets it lists, each checked
   against the listing's length (an upper bound while reading), sha256 and
   version, each signature threshold met, each expiry checked (Safe mode);
@@ -444,6 +445,8 @@ class _Loader:
             self.cache.put(f"{roots[0].version}.root.json", start)
         updates = 0
         while max_version is None or roots[-1].version < max_version:
+            if self.naming == "tuf" and updates >= self.limits.max_root_updates:
+                break  # spec 5.3.3: past the client's bound, go on with the newest root so far (python-tuf)
             name = f"{roots[-1].version + 1}.root.json"
             new = self._cached_root(roots[-1], name)
             if new is None:

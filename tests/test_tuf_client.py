@@ -33,7 +33,7 @@ from tuf.api.metadata import (  # type: ignore[attr-defined]  # re-exported with
 from repo_tool.errors import VerificationError
 from repo_tool.transport import Transport
 from repo_tool.tuf_client import MetadataSource
-from repo_tool.verifier import DirectoryStore, Naming, load_repo
+from repo_tool.verifier import DirectoryStore, Limits, Naming, load_repo
 from tests.clirun import Runner, assert_one_line_error, make_runner
 from tests.repohelpers import serve_directory
 
@@ -589,3 +589,22 @@ def test_refused_snapshot_is_not_kept_in_the_state_in_either_naming(repo: TufRep
         with pytest.raises(VerificationError, match=r"lists targets\.json version 1, older than the trusted 2"):
             load_repo(source, None, time.time_ns(), naming=naming, state=state)
     assert json.loads(state.get("snapshot.json") or b"")["signed"]["version"] == 2
+
+@pytest.mark.parametrize("naming", ["tuf", "tough"])
+def test_root_walk_stops_after_max_root_updates_in_tuf_naming(repo: TufRepo, naming: Naming) -> None:
+    """Spec 5.3.3: past the client's bound on root downloads, go on with the newest root so far (python-tuf
+    does); tough fails the load instead."""
+    for _ in range(3):
+        repo.rotate_root()
+    source = MetadataSource(repo.base.as_uri() + "/metadata", Transport())
+    limits = Limits(max_root_updates=2)
+    if naming == "tough":
+        with pytest.raises(VerificationError, match="more than 2 root updates"):
+            load_repo(source, repo.root_bytes, time.time_ns(), naming="tough", limits=limits)
+        return
+    state = DirectoryStore(repo.base / "state")
+    state.put("root.json", repo.root_bytes)
+    loaded = load_repo(source, None, time.time_ns(), naming="tuf", limits=limits, state=state)
+    assert [r.version for r in loaded.roots] == [1, 2, 3]
+    loaded = load_repo(source, None, time.time_ns(), naming="tuf", limits=limits, state=state)
+    assert [r.version for r in loaded.roots] == [3, 4]
