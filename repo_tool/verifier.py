@@ -245,12 +245,11 @@ class Repo:
             visited.add(name)
             yield name, role_file
             children: list[tuple[str, dict[str, Any] | None, RoleFile | None]] = []
-            for child in _delegated_roles(role_file, self._what(name)):
-                if _covers(child, key, self.naming):
-                    children.append((child["name"], child, role_file))
-                    if child.get("terminating") is True:
-                        stack.clear()
-                        break
+            for child in _delegations_for(role_file, key, self.naming, self._what(name)):
+                children.append((child["name"], child, role_file))
+                if child.get("terminating") is True:
+                    stack.clear()
+                    break
             stack.extend(reversed(children))
 
 
@@ -309,6 +308,21 @@ def _delegated_roles(role_file: RoleFile, what: str) -> list[dict[str, Any]]:
     if not isinstance(roles, list) or not all(isinstance(r, dict) and isinstance(r.get("name"), str) for r in roles):
         raise MetadataError(f"{what}: delegations.roles must be a list of named roles")
     return roles
+
+
+def _delegations_for(role_file: RoleFile, target: str, naming: Naming, what: str) -> list[dict[str, Any]]:
+    """The delegations of ``role_file`` whose paths cover ``target``, in order; or (standard TUF only)
+    the one hashed bin of ``succinct_roles`` (TAP 15) that ``target`` falls in, a terminating one."""
+    delegations = role_file.signed.get("delegations")
+    if naming != "tuf" or not isinstance(delegations, dict) or "succinct_roles" not in delegations:
+        return [role for role in _delegated_roles(role_file, what) if _covers(role, target, naming)]
+    succinct = delegations["succinct_roles"]
+    bits, prefix = (succinct.get(k) if isinstance(succinct, dict) else None for k in ("bit_length", "name_prefix"))
+    if "roles" in delegations or not isinstance(bits, int) or isinstance(bits, bool) or not 1 <= bits <= 32 \
+            or not isinstance(prefix, str):
+        raise MetadataError(f"{what}: succinct_roles needs a bit_length of 1..32 and a name_prefix, and no roles")
+    bin_number = int.from_bytes(hashlib.sha256(target.encode("utf-8")).digest()[:4], "big") >> (32 - bits)
+    return [{**succinct, "name": f"{prefix}-{bin_number:0{len(f'{2 ** bits - 1:x}')}x}", "terminating": True}]
 
 
 def _covers(role: dict[str, Any], target: str, naming: Naming) -> bool:

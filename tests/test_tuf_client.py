@@ -25,6 +25,7 @@ from tuf.api.metadata import (  # type: ignore[attr-defined]  # re-exported with
     MetaFile,
     Root,
     Snapshot,
+    SuccinctRoles,
     TargetFile,
     Targets,
     Timestamp,
@@ -139,6 +140,18 @@ class TufRepo:
         role: _Role[Targets] = _Role(Targets(spec_version=self.spec_version, expires=_expires(30)))
         role.signers = [signer]
         self.delegated[name] = role
+
+    def delegate_bins(self, bit_length: int, prefix: str) -> SuccinctRoles:
+        """Succinct hashed-bin delegation (TAP 15) from targets to 2**bit_length bins, one key for all."""
+        signer = CryptoSigner.generate_ed25519()
+        bins = SuccinctRoles([], 1, bit_length, prefix)
+        self.targets.signed.delegations = Delegations({}, succinct_roles=bins)
+        self.targets.signed.add_key(signer.public_key)
+        for name in bins.get_roles():
+            role: _Role[Targets] = _Role(Targets(spec_version=self.spec_version, expires=_expires(30)))
+            role.signers = [signer]
+            self.delegated[name] = role
+        return bins
 
     def publish(self, *, bump: bool = False, hashes: bool = False) -> None:
         """Write every targets role, the snapshot listing them and the timestamp (versions bumped first)."""
@@ -292,6 +305,20 @@ def test_target_in_delegated_roles(client: Client, repo: TufRepo, log: list[str]
                       "--target-name", "nowhere/at/all", "--target-dir", str(client.target_dir),
                       "--target-base-url", client.targets_url, "download").code == 1
 
+
+def test_target_in_a_succinct_hash_bin(client: Client, repo: TufRepo, log: list[str]) -> None:
+    bins = repo.delegate_bins(3, "bin")
+    for path in ("a.txt", "dir/b.bin"):
+        repo.add_target(path, f"{path} in its bin".encode(), role=bins.get_role_for_target(path))
+    repo.publish(bump=True)
+    assert client.init() == 0
+    assert client.download("dir/b.bin") == 0
+    assert client.downloaded() == {"dir%2Fb.bin": b"dir/b.bin in its bin"}
+    expected = bins.get_role_for_target("dir/b.bin")
+    assert [p for p in log if p.startswith("/metadata/")][4:] == [f"/metadata/2.{expected}.json"]
+    assert client.files() == sorted([*TOP, f"{expected}.json"])
+    assert client.download("a.txt") == 0
+    assert client.download("not/there") == 1  # only its own bin is asked, and it does not list it
 
 def test_second_refresh_follows_new_versions(client: Client, repo: TufRepo, log: list[str]) -> None:
     assert client.init() == 0
