@@ -70,13 +70,15 @@ class TufRepo:
     roots, ``V.snapshot.json``/``V.targets.json``/``V.<role>.json`` and ``timestamp.json``; targets
     stored as ``<dir>/<first hash>.<name>``."""
 
-    def __init__(self, base: Path, spec_version: str = "1.0.31") -> None:
+    def __init__(self, base: Path, spec_version: str = "1.0.31", consistent: bool = True) -> None:
         self.base = base
         self.meta = base / "metadata"
         self.targets_dir = base / "targets"
         self.meta.mkdir(parents=True)
         self.targets_dir.mkdir(parents=True)
-        self.root: _Role[Root] = _Role(Root(spec_version=spec_version, expires=_expires(365), consistent_snapshot=True))
+        self.consistent = consistent
+        self.root: _Role[Root] = _Role(Root(spec_version=spec_version, expires=_expires(365),
+                                            consistent_snapshot=consistent))
         self.timestamp: _Role[Timestamp] = _Role(Timestamp(spec_version=spec_version, expires=_expires(1)))
         self.snapshot: _Role[Snapshot] = _Role(Snapshot(spec_version=spec_version, expires=_expires(7)))
         self.targets: _Role[Targets] = _Role(Targets(spec_version=spec_version, expires=_expires(30)))
@@ -123,7 +125,8 @@ class TufRepo:
         target = TargetFile.from_data(path, data, list(algorithms))
         self.role(role).signed.targets[path] = target
         head, _, tail = path.rpartition("/")
-        stored = self.targets_dir / head / f"{next(iter(target.hashes.values()))}.{tail}"
+        prefix = f"{next(iter(target.hashes.values()))}." if self.consistent else ""
+        stored = self.targets_dir / head / f"{prefix}{tail}"
         stored.parent.mkdir(parents=True, exist_ok=True)
         stored.write_bytes(data)
         return target
@@ -152,6 +155,9 @@ class TufRepo:
             self.delegated[name] = role
         return bins
 
+    def file_name(self, role: str, version: int) -> str:
+        return f"{version}.{quote(role, safe='')}.json" if self.consistent else f"{quote(role, safe='')}.json"
+
     def publish(self, *, bump: bool = False, hashes: bool = False) -> None:
         """Write every targets role, the snapshot listing them and the timestamp (versions bumped first)."""
         roles: dict[str, _Role[Targets]] = {"targets": self.targets, **self.delegated}
@@ -161,13 +167,13 @@ class TufRepo:
                 each.signed.version += 1
         for name, role in roles.items():
             data = role.to_bytes()
-            (self.meta / f"{role.signed.version}.{quote(name, safe='')}.json").write_bytes(data)
+            (self.meta / self.file_name(name, role.signed.version)).write_bytes(data)
             self.snapshot.signed.meta[f"{name}.json"] = self._metafile(role.signed.version, data, hashes)
         self.publish_snapshot(hashes=hashes)
 
     def publish_snapshot(self, *, hashes: bool = False) -> None:
         data = self.snapshot.to_bytes()
-        (self.meta / f"{self.snapshot.signed.version}.snapshot.json").write_bytes(data)
+        (self.meta / self.file_name("snapshot", self.snapshot.signed.version)).write_bytes(data)
         self.timestamp.signed.snapshot_meta = self._metafile(self.snapshot.signed.version, data, hashes)
         self.publish_timestamp()
 
@@ -272,6 +278,19 @@ def test_init_refresh_download(client: Client, repo: TufRepo, log: list[str]) ->
     assert client.download("path/to/a/file.txt") == 0
     assert log == ["/metadata/2.root.json", "/metadata/timestamp.json"]
 
+
+def test_repository_without_consistent_snapshots(tmp_path: Path, run: Runner, log: list[str]) -> None:
+    repo = TufRepo(tmp_path / "repo", consistent=False)
+    repo.delegate("D", ["d/*"])
+    repo.add_target("d/f.txt", b"plain names", role="D")
+    repo.publish(bump=True)
+    with serve_directory(repo.base, log) as url:
+        client = Client(tmp_path, run, repo, url)
+        assert client.init() == 0
+        assert client.download("d/f.txt") == 0
+    assert log == ["/metadata/2.root.json", "/metadata/timestamp.json", "/metadata/snapshot.json",
+                   "/metadata/targets.json", "/metadata/D.json", "/targets/d/f.txt"]
+    assert client.downloaded() == {"d%2Ff.txt": b"plain names"}
 
 def test_file_urls_and_unusual_role_names(tmp_path: Path, run: Runner, repo: TufRepo) -> None:
     repo.delegate("a/b?#", ["deleg/*"])
