@@ -450,6 +450,25 @@ def test_expired_timestamp_refused(client: Client, repo: TufRepo) -> None:
     assert client.version("timestamp") == 1  # the expired one is not kept
 
 
+def test_expired_final_root_is_kept_but_nothing_else_is_updated(client: Client, repo: TufRepo) -> None:
+    """Spec 5.3.10: the freeze check comes after the new root is persisted; an expired intermediate
+    root is fine."""
+    assert client.init() == 0
+    assert client.refresh() == 0
+    repo.root.signed.expires = _expires(-1)
+    repo.rotate_root()  # v2 expired
+    repo.root.signed.expires = _expires(365)
+    repo.rotate_root()  # v3 fine
+    repo.publish(bump=True)
+    assert client.refresh() == 0
+    assert (client.version("root"), client.version("timestamp")) == (3, 2)
+
+    repo.root.signed.expires = _expires(-1)
+    repo.rotate_root()  # v4 expired: trusted, but the refresh stops there
+    repo.publish(bump=True)
+    assert client.refresh() == 1
+    assert (client.version("root"), client.version("timestamp")) == (4, 2)
+
 @pytest.mark.skipif(shutil.which("faketime") is None, reason="libfaketime (faketime) is not installed")
 def test_faked_clock_expires_the_timestamp(tmp_path: Path, repo: TufRepo) -> None:
     """As the conformance suite runs a client under libfaketime: an offset (``-f +3d``) or a date."""
