@@ -112,6 +112,8 @@ def download_target(repo: Repo, targets: RemoteDir, name: str, target_dir: Path)
     target = repo.find(name)
     if target is None:
         raise TargetError(f"target {name!r} is not listed in the repository at {repo.meta.url}")
+    if local_name(name) in ("", ".", ".."):
+        raise TargetError(f"target {name!r} cannot be stored under its quoted name in {target_dir}")
     path = target_dir / local_name(name)
     if _matches(path, target):
         return Downloaded(name, path, cached=True)

@@ -3,14 +3,17 @@ with python-tuf's own metadata API, served over HTTP on 127.0.0.1 and read throu
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
@@ -305,6 +308,46 @@ def test_file_urls_and_unusual_role_names(tmp_path: Path, run: Runner, repo: Tuf
     assert client.version("a/b?#") == 2
 
 
+@contextlib.contextmanager
+def _serve_names_verbatim(directory: Path, log: list[str]) -> Iterator[str]:
+    """HTTP on 127.0.0.1 where the request path names the file as it is (``%3F`` is the file name
+    ``%3F``), as a repository stores ``quote(role, '')`` names and the conformance simulator reads them."""
+
+    class Handler(SimpleHTTPRequestHandler):
+        def translate_path(self, path: str) -> str:
+            return str(directory / path.partition("?")[0].lstrip("/"))
+
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            log.append(self.path)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_unusual_role_names_are_quoted_once_in_requests_and_files(tmp_path: Path, run: Runner, repo: TufRepo
+                                                                  ) -> None:
+    roles = ["?", "#", "/delegatedrole", "../delegatedrole"]
+    for role in roles:
+        repo.delegate(role, ["*"])
+    repo.add_target("last.txt", b"found in the last role", role="../delegatedrole")
+    repo.publish(bump=True)
+    log: list[str] = []
+    with _serve_names_verbatim(repo.base, log) as url:
+        client = Client(tmp_path, run, repo, url)
+        assert client.init() == 0
+        assert client.download("nonexistent target") == 1
+        assert log[4:] == [f"/metadata/2.{quote(role, safe='')}.json" for role in roles]
+        assert client.files() == sorted([*TOP, *(f"{quote(role, safe='')}.json" for role in roles)])
+        assert client.download("last.txt") == 0
+    assert client.downloaded() == {"last.txt": b"found in the last role"}
+
 def test_target_in_delegated_roles(client: Client, repo: TufRepo, log: list[str]) -> None:
     repo.delegate("A", ["*.py"])
     repo.delegate("B", ["releases/*"])
@@ -537,6 +580,18 @@ def test_unknown_target_fails_but_metadata_is_updated(client: Client, repo: TufR
     assert client.files() == TOP
     assert client.downloaded() == {}
 
+
+@pytest.mark.parametrize("name", ["..", "."])
+def test_target_named_dot_dot_is_not_written_outside_the_target_dir(client: Client, repo: TufRepo, run: Runner,
+                                                                    name: str) -> None:
+    repo.add_target(name, b"escape")
+    repo.publish(bump=True)
+    assert client.init() == 0
+    result = run("tuf-client", "--metadata-url", client.metadata_url, "--metadata-dir", str(client.dir),
+                 "--target-name", name, "--target-dir", str(client.target_dir), "--target-base-url",
+                 client.targets_url, "download")
+    assert_one_line_error(result, 1, "cannot be stored")
+    assert sorted(p.name for p in client.target_dir.parent.iterdir()) == ["initial_root.json", "metadata"]
 
 # --- the trusted root and the command line ------------------------------------------------------
 
