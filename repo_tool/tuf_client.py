@@ -14,8 +14,9 @@ client (:mod:`repo_tool.verifier`, standard naming):
   the file name python-tuf's ``Updater`` uses.  A file already there that matches the listing
   is kept and not downloaded again (python-tuf's ``find_cached_target``).
 
-Downloads are bounded by python-tuf's default limits.  ``now`` is read once by the caller, so
-a faked clock (libfaketime) is honoured.
+Metadata downloads are bounded by python-tuf's default limits; a target is read whole into memory,
+at most its signed length.  ``now`` is read once by the caller, so a faked clock (libfaketime) is
+honoured.
 """
 
 from __future__ import annotations
