@@ -6,11 +6,12 @@ import contextlib
 import os
 import stat
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int | None = None) -> None:
-    """Replace ``path`` with ``data`` atomically.
+def write_atomic(path: str | os.PathLike[str], data: bytes | Iterable[bytes], mode: int | None = None) -> None:
+    """Replace ``path`` with ``data`` (bytes, or chunks as they are produced) atomically.
 
     The new file keeps the mode of the file it replaces (or ``mode``, or 0644
     for a new file).  On any failure the old file is left exactly as it was
@@ -26,7 +27,8 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int | None = N
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for chunk in [data] if isinstance(data, bytes) else data:
+                handle.write(chunk)
             handle.flush()
             os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())

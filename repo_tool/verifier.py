@@ -35,7 +35,7 @@ import fnmatch
 import functools
 import hashlib
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -107,8 +107,9 @@ class DirectoryStore:
     written atomically, so a crash leaves either the old or the new file.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, best_effort: bool = False) -> None:
         self.path = path
+        self.best_effort = best_effort  # a store that only saves downloads: failing to write is not an error
 
     def _file(self, name: str) -> Path:
         if not name or "/" in name or name in (".", ".."):
@@ -121,6 +122,8 @@ class DirectoryStore:
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
         except OSError as exc:
+            if self.best_effort:
+                return None
             raise VerificationError(f"{self._file(name)}: cannot read: {exc.strerror or exc}") from None
 
     def put(self, name: str, raw: bytes) -> None:
@@ -132,6 +135,8 @@ class DirectoryStore:
                     return
             write_atomic(target, raw, mode=0o644)
         except OSError as exc:
+            if self.best_effort:
+                return
             raise VerificationError(f"{target}: cannot write: {exc.strerror or exc}") from None
 
     def remove(self, name: str) -> None:
@@ -185,10 +190,27 @@ class Repo:
         """The earliest expiry of the four top-level roles (targets are readable until then)."""
         return min(r.expires for r in (self.root, self.timestamp, self.snapshot, self.targets))
 
-    def target_file_name(self, name: str) -> str:
-        """The object name of a top-level target (publisher view: no delegations)."""
-        entry = self.targets.signed["targets"][name]
-        return f"{entry['hashes']['sha256']}.{name}" if self.consistent else name
+    def cache_metadata(self, store: DirectoryStore) -> None:
+        """tough's ``Repository::cache`` as updog runs it before an update: every root ``1..N``
+        (the ones below the trusted root fetched now), timestamp, snapshot, targets and delegated
+        roles under the names the repository uses, so the migrator can load them offline."""
+        first = self.roots[0].version
+        lower: list[tuple[str, bytes]] = []
+        for version in range(1, first):
+            name = f"{version}.root.json"
+            raw = self.meta.read(name, self.limits.root)
+            if raw is None:
+                raise MetadataError(f"{self.meta.describe(name)}: not found (needed to cache the whole root chain)")
+            lower.append((name, raw))
+        files = [*lower, *((f"{r.version}.root.json", r.raw) for r in self.roots)]
+        files.append((TIMESTAMP, self.timestamp.raw))
+        files.append((_role_file_name("snapshot", self.snapshot.version, self.consistent), self.snapshot.raw))
+        files.append((_role_file_name("targets", self.targets.version, self.consistent), self.targets.raw))
+        files += [(_role_file_name(name, f.version, self.consistent), f.raw) for name, f in self.delegated.items()]
+        for name, raw in files:  # timestamp.json is what makes the rest reachable: it goes last
+            if name != TIMESTAMP:
+                store.put(name, raw)
+        store.put(TIMESTAMP, self.timestamp.raw)
 
     def find(self, name: str) -> Target | None:
         """Look ``name`` up in targets and (pre-order, on demand) its delegations."""
@@ -448,10 +470,8 @@ class _Loader:
     def _walk_roots(self, trusted_root: bytes | None, trusted_name: str, max_version: int | None) -> list[RoleFile]:
         start = trusted_root
         stored = self.state.get("root.json") if self.state is not None else None
-        if stored is not None:
-            stored_root = verify_trusted_root(stored, f"{self.state.path / 'root.json'}")  # type: ignore[union-attr]
-            if start is None or stored_root.version >= parse_role(start, "root", trusted_name).version:
-                start, trusted_name = stored, str(self.state.path / "root.json")  # type: ignore[union-attr]
+        if stored is not None and start is None:  # a given trusted root (a node's shipped root) is the anchor
+            start, trusted_name = stored, str(self.state.path / "root.json")  # type: ignore[union-attr]
         if start is None:
             raise VerificationError(f"no trusted root: {trusted_name} not found")
         roots = [verify_trusted_root(start, trusted_name)]
@@ -706,9 +726,3 @@ def read_target(repo: Repo, targets_store: Source, name: str) -> bytes | None:
                           f"{target.length} listed")
     check_hashes(data, target.hashes, repo.naming, f"target {name}: {targets_store.describe(object_name)}")
     return data
-
-
-def listed_targets(repo: Repo) -> Mapping[str, Any]:
-    """The top-level targets map as signed."""
-    listed = repo.targets.signed.get("targets")
-    return listed if isinstance(listed, dict) else {}
