@@ -128,14 +128,17 @@ def select(
     def result(update: Update | None, decision: str) -> Selection:
         return Selection(update, current, decision, considered)
 
-    if not applicable:
-        return result(None, "no update in the manifest is applicable to this host")
+    none_applicable = "no update in the manifest is applicable to this host"
     if force_version is not None:
         for update in applicable:
             if update.version == force_version:
                 return result(update, f"version {force_version} requested with --image")
-        return result(None, f"no applicable update has the requested version {force_version}")
-    lock = parse_version_lock(version_lock)  # only now: --image bypasses version_lock entirely
+        return result(None, none_applicable if not applicable else
+                      f"no applicable update has the requested version {force_version}")
+    # Only now (--image bypasses version_lock entirely), but even with nothing applicable, as updog.
+    lock = parse_version_lock(version_lock)
+    if not applicable:
+        return result(None, none_applicable)
     if lock is not None:
         if lock == current:
             return result(None, f"version_lock {version_lock} is the current version")
