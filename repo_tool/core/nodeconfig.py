@@ -13,8 +13,6 @@ from repo_tool.core.semver import Version
 from repo_tool.core.toml import load_toml
 from repo_tool.errors import ConfigError, VersionError
 
-_FIELDS = ("metadata_base_url", "targets_base_url", "seed", "version_lock", "ignore_waves", "https_proxy", "no_proxy")
-
 
 @dataclass(frozen=True)
 class UpdogConfig:
@@ -39,10 +37,7 @@ class UpdogConfig:
 
 def parse_updog_toml(text: str) -> UpdogConfig:
     """``updog.toml``; every problem is a one-line :class:`ConfigError` naming the field."""
-    data = load_toml(text, ConfigError)
-    unknown = sorted(set(data) - set(_FIELDS))
-    if unknown:
-        raise ConfigError(f"unknown field {unknown[0]!r}")
+    data = load_toml(text, ConfigError)  # unknown fields are ignored, as updog's serde Config does
 
     def required(name: str, kind: type, what: str) -> Any:
         if name not in data:
