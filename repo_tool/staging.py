@@ -1,0 +1,207 @@
+"""Writing a verified image into a partition with bounded memory (SPEC §9.5, staging step 3).
+
+A target's download goes through :func:`checked` (length bound, SHA-256 at the end) into
+:func:`write_image`, which decodes its LZ4 frames and writes the result at an offset of a block
+device or disk image.  A reader thread pulls the download into a small queue while the caller's
+thread decodes and writes, so network, hashing, decoding and writing overlap; memory stays bounded
+whatever the compression ratio.  Every failure is a one-line :class:`ImageError` naming the image
+(the caller then leaves the partition set unbootable); an exception raised by the download itself
+propagates unchanged.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+
+from lz4.frame import LZ4FrameDecompressor
+
+from repo_tool.errors import VerificationError
+
+LZ4_MAGIC = b"\x04\x22\x4d\x18"
+QUEUE_DEPTH = 4  # downloaded chunks waiting for the decoder
+OUT_CHUNK = 4 << 20  # decompressed bytes per decode call and write (lz4's largest block size)
+
+
+class ImageError(VerificationError):
+    """An image failed its length or hash check, is not LZ4, or does not fit or could not be written."""
+
+
+def checked(chunks: Iterable[bytes], length: int, sha256: str, what: str) -> Iterator[bytes]:
+    """Pass ``chunks`` through, failing as soon as more than ``length`` bytes arrive, and at the end
+    if fewer arrived or their SHA-256 is not ``sha256``."""
+    digest = hashlib.sha256()
+    got = 0
+    iterator = iter(chunks)
+    try:
+        for chunk in iterator:
+            got += len(chunk)
+            if got > length:
+                raise ImageError(f"{what}: more than the expected {length} bytes")
+            digest.update(chunk)
+            yield chunk
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+    if got < length:
+        raise ImageError(f"{what}: expected {length} bytes, got {got}")
+    if digest.hexdigest() != sha256.lower():
+        raise ImageError(f"{what}: SHA-256 mismatch: expected {sha256.lower()}, got {digest.hexdigest()}")
+
+
+def write_image(chunks: Iterable[bytes], device: Path, offset: int, capacity: int, what: str) -> int:
+    """Decode the LZ4 frames in ``chunks`` and write them to ``device`` from byte ``offset`` on, never
+    past ``offset + capacity``; fsync; return the decompressed size.
+
+    ``device`` is opened for writing, created if missing, never truncated (a partition of a disk
+    image keeps the bytes around it).  ``chunks`` is consumed in a separate thread.
+    """
+    if offset < 0 or capacity < 0:
+        raise ValueError(f"offset {offset} and capacity {capacity} must not be negative")
+    try:
+        fd = os.open(device, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise ImageError(f"{what}: cannot open {device}: {exc.strerror or exc}") from None
+    try:
+        with _Reader(chunks) as reader:
+            position, end = offset, offset + capacity
+            for piece in _decoded(reader, what):
+                if position + len(piece) > end:
+                    raise ImageError(f"partition too small: {what} decompresses to more than {capacity} bytes")
+                _write(fd, piece, position, device, what)
+                position += len(piece)
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:  # EINVAL: a device that cannot be synced (/dev/null)
+                raise ImageError(f"{what}: syncing {device}: {exc.strerror or exc}") from None
+        return position - offset
+    finally:
+        os.close(fd)
+
+
+def _write(fd: int, data: bytes, position: int, device: Path, what: str) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            done = os.pwrite(fd, view, position)
+        except OSError as exc:
+            raise ImageError(f"{what}: writing {device} at byte {position}: {exc.strerror or exc}") from None
+        view = view[done:]
+        position += done
+
+
+def _decoded(chunks: Iterable[bytes], what: str) -> Iterator[bytes]:
+    """The decompressed bytes of one or more concatenated LZ4 frames, at most OUT_CHUNK at a time."""
+    iterator = iter(chunks)
+    head = b""
+    for chunk in iterator:
+        head = head + chunk if head else chunk
+        if len(head) >= len(LZ4_MAGIC):
+            break
+    if head[:4] != LZ4_MAGIC:
+        shown = head[:4].hex(" ") or "nothing"
+        raise ImageError(f"{what}: not an LZ4 frame (starts with {shown}, expected {LZ4_MAGIC.hex(' ')})")
+    decoder = LZ4FrameDecompressor()
+    in_frame = False  # the current decoder has been fed part of a frame
+    for chunk in _prepend(head, iterator):
+        data, in_frame = chunk, True
+        while True:
+            try:
+                out = decoder.decompress(data, max_length=OUT_CHUNK)
+            except RuntimeError as exc:
+                raise ImageError(f"{what}: invalid LZ4 data ({exc})") from None
+            if out:
+                yield out
+            if decoder.eof:  # a concatenated frame may follow; a fresh decoder for it
+                data = decoder.unused_data or b""
+                decoder = LZ4FrameDecompressor()
+                in_frame = bool(data)
+                continue
+            if not out:  # needs more input
+                break
+            data = b""  # more output may be buffered
+    if in_frame:
+        raise ImageError(f"{what}: truncated LZ4 frame")
+
+
+def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield first
+    yield from rest
+
+
+_END = object()
+
+
+class _Reader:
+    """Pulls ``chunks`` in a thread into a bounded queue; iterate it in the caller's thread.
+
+    An exception from ``chunks`` is re-raised by the iteration; leaving the ``with`` block stops the
+    thread (after its current chunk) and waits for it.
+    """
+
+    def __init__(self, chunks: Iterable[bytes], depth: int = QUEUE_DEPTH) -> None:
+        self._chunks = chunks
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._pump, name="image-reader", daemon=True)
+
+    def __enter__(self) -> _Reader:
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._stop.set()
+        while True:  # free the queue (and a producer blocked on it)
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._thread.join()
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, bytes)
+            yield item
+
+    def _put(self, item: object) -> bool:
+        """Queue ``item``; False once the consumer has gone."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _pump(self) -> None:
+        end: object = _END
+        iterator = None
+        try:
+            iterator = iter(self._chunks)
+            for chunk in iterator:
+                if not self._put(chunk):
+                    break
+        except BaseException as exc:  # handed to the consumer, raised there
+            end = exc
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except BaseException as exc:
+                    end = exc
+        self._put(end)
