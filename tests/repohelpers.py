@@ -192,9 +192,12 @@ def serve_directory(directory: Path, log: list[str] | None = None) -> Iterator[s
     Requested paths are appended to ``log`` instead of being printed."""
 
     class Handler(SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            if log is not None:
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            if log is not None:  # once per request (errors are not logged a second time)
                 log.append(self.path)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(directory)))
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

@@ -16,9 +16,11 @@ import click
 from repo_tool import __version__
 from repo_tool.cli.infra_cmd import infra
 from repo_tool.cli.manifest_cmd import manifest
+from repo_tool.cli.node_cmd import node_cmd
 from repo_tool.cli.publish_cmd import COMMANDS as PUBLISH_COMMANDS
 from repo_tool.cli.quickstart_cmd import quickstart_cmd
 from repo_tool.cli.root_cmd import keys_group, root_group
+from repo_tool.cli.tuf_client_cmd import tuf_client_cmd
 from repo_tool.cli.waves_cmd import waves
 from repo_tool.errors import RepoToolError
 
@@ -35,6 +37,8 @@ cli.add_command(keys_group)
 cli.add_command(root_group)
 cli.add_command(quickstart_cmd)
 cli.add_command(infra)
+cli.add_command(node_cmd)
+cli.add_command(tuf_client_cmd)
 for _command in PUBLISH_COMMANDS:
     cli.add_command(_command)
 
