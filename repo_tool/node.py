@@ -22,7 +22,7 @@ import platform
 import signal
 import stat
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,6 +201,18 @@ def _save_target(directory: Path, target: Target, chunks: Iterable[bytes]) -> No
         raise NodeError(f"{final}: cannot write: {exc.strerror or exc}") from None
 
 
+def verified_stream(session: Session, target: Target, kind: str) -> Iterator[bytes]:
+    """The target's bytes as they arrive, bounded by its length and checked against its sha256
+    (the last chunk raises if the whole does not match).  Safe mode: only while metadata is fresh."""
+    session.repo.check_fresh()
+    object_name = session.repo.object_name(target)
+    what = f"{kind} {target.name} ({session.targets.describe(object_name)})"
+    stream = session.targets.stream(object_name, target.length)
+    if stream is None:
+        raise TargetError(f"{what}: not found")
+    return checked(stream, target.length, target.sha256, what)
+
+
 def cache_migrations(session: Session, update: Update) -> list[str]:
     """updog's ``retrieve_migrations``: the forward migration list plus ``manifest.json``, each
     verified and saved as ``<sha256>.<name>`` (SPEC §8.4).  Returns the names."""
@@ -212,13 +224,7 @@ def cache_migrations(session: Session, update: Update) -> list[str]:
         if name == MANIFEST:
             _save_target(session.paths.migrations_dir, target, [session.manifest_raw])
             continue
-        session.repo.check_fresh()
-        object_name = session.repo.object_name(target)
-        what = f"migration {name} ({session.targets.describe(object_name)})"
-        stream = session.targets.stream(object_name, target.length)
-        if stream is None:
-            raise TargetError(f"{what}: not found")
-        _save_target(session.paths.migrations_dir, target, checked(stream, target.length, target.sha256, what))
+        _save_target(session.paths.migrations_dir, target, verified_stream(session, target, "migration"))
     session.repo.cache_metadata(DirectoryStore(session.paths.metadata_cache))
     return names
 
@@ -270,17 +276,10 @@ def stage(session: Session, update: Update, state: DiskState) -> None:
     inactive = state.disk.sets[sets.inactive]
     state.write(gptprio.clear_inactive(sets))  # from here on a half-written set is never bootable
     for kind in IMAGE_ORDER:
-        name = getattr(update.images, kind)
-        target = session.repo.require(name)
-        session.repo.check_fresh()
-        object_name = session.repo.object_name(target)
-        what = f"{kind} image {name} ({session.targets.describe(object_name)})"
-        stream = session.targets.stream(object_name, target.length)
-        if stream is None:
-            raise TargetError(f"{what}: not found")
+        target = session.repo.require(getattr(update.images, kind))
         partition = getattr(inactive, kind)
-        write_image(checked(stream, target.length, target.sha256, what), state.disk.path, partition.offset,
-                    partition.size, what)
+        write_image(verified_stream(session, target, f"{kind} image"), state.disk.path, partition.offset,
+                    partition.size, f"{kind} image {target.name}")
     state.write(gptprio.mark_inactive_valid(state.sets))
 
 
@@ -418,6 +417,12 @@ def simulate_boot(paths: NodePaths) -> SetName | None:
     if chosen is not None:
         state.write(after)
     return chosen
+
+
+def rollback_to_inactive(paths: NodePaths) -> None:
+    """signpost ``rollback-to-inactive``: boot the other set next, if it would boot."""
+    state = open_disk(paths)
+    state.write(gptprio.rollback_to_inactive(state.sets))
 
 
 def mark_successful_boot(paths: NodePaths) -> None:

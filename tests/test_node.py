@@ -172,6 +172,22 @@ def test_update_stages_applies_and_reverts_like_signpost(served: Node) -> None:
     assert n("status", "--json").json()["next"] == "A"
 
 
+def test_boot_cycle_and_rollback(served: Node) -> None:
+    """update, GRUB boots B (tries_left 1 -> 0), B marks itself good; then signpost's rollback."""
+    n = served
+    assert n("update", "-n").code == 0
+    booted = n("boot")
+    assert booted.out.startswith("GRUB boots set B")
+    assert n("--active-set", "B", "mark-successful-boot").code == 0
+    report = n("--active-set", "B", "status", "--json").json()
+    assert (report["active"], report["next"], report["ever_booted"]) == ("B", "B", True)
+    assert report["sets"]["B"]["successful"] is True and report["sets"]["B"]["tries_left"] == 0
+    assert n("--active-set", "B", "rollback-to-inactive").code == 0
+    report = n("--active-set", "B", "status", "--json").json()
+    assert report["next"] == "A"
+    assert (report["sets"]["A"]["priority"], report["sets"]["B"]["priority"]) == (2, 1)
+
+
 def test_update_image_then_apply(served: Node) -> None:
     n = served
     staged = n("update-image", "-n", "--json")

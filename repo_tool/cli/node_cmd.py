@@ -19,8 +19,7 @@ from repo_tool.core.semver import Version
 from repo_tool.errors import RepoToolError, VersionError
 
 COMMANDS = ("check-update", "whats", "update", "update-image", "update-apply", "update-revert", "prepare",
-            "status", "make-disk", "boot", "mark-successful-boot")
-DISK_ONLY = ("update-apply", "update-revert", "prepare", "status", "make-disk", "boot", "mark-successful-boot")
+            "status", "make-disk", "boot", "mark-successful-boot", "rollback-to-inactive")
 SIZE_FLAGS = {"--boot-size": "boot", "--root-size": "root", "--hash-size": "hash", "--private-size": "private"}
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gib": 1 << 30}
 
@@ -151,7 +150,7 @@ def node_cmd(config_path: Path, trusted_root: Path, os_release: Path, disk: Path
     \b
     Commands: check-update (alias whats), update, update-image, update-apply, update-revert, prepare,
     status [--json], make-disk PATH [--boot-size S --root-size S --hash-size S --private-size S],
-    boot (what GRUB does next), mark-successful-boot.
+    boot (what GRUB does next), mark-successful-boot, rollback-to-inactive (signpost's).
     Flags: -a/--all, -i/--image VERSION, -n/--now/--ignore-waves, -r/--reboot, -j/--json,
     --variant VARIANT, --log-level trace|debug|info|warn|error.
     """
@@ -217,6 +216,9 @@ def _run(parsed: _Args, paths: node.NodePaths, now: int, out: node.Output) -> no
         return out
     if command == "mark-successful-boot":
         node.mark_successful_boot(paths)
+        return out
+    if command == "rollback-to-inactive":
+        node.rollback_to_inactive(paths)
         return out
     session = node.open_session(paths, flags, now)
     if command in ("check-update", "whats"):
