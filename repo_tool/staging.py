@@ -2,15 +2,16 @@
 
 A target's download goes through :func:`checked` (length bound, SHA-256 at the end) into
 :func:`write_image`, which decodes its LZ4 frames and writes the result at an offset of a block
-device or disk image.  A reader thread pulls the download into a small queue while the caller's
-thread decodes and writes, so network, hashing, decoding and writing overlap; memory stays bounded
-whatever the compression ratio.  Every failure is a one-line :class:`ImageError` naming the image
-(the caller then leaves the partition set unbootable); an exception raised by the download itself
-propagates unchanged.
+device or disk image.  Three threads overlap the work through small bounded queues: one pulls the
+download (network and SHA-256), one decodes, the caller's thread writes and keeps the writeback
+going; memory stays bounded whatever the compression ratio.  Every failure is a one-line
+:class:`ImageError` naming the image (the caller then leaves the partition set unbootable); an
+exception raised by the download itself (a transport ``FetchError``) propagates unchanged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -27,6 +28,8 @@ from repo_tool.errors import VerificationError
 LZ4_MAGIC = b"\x04\x22\x4d\x18"
 QUEUE_DEPTH = 4  # downloaded chunks waiting for the decoder
 OUT_CHUNK = 4 << 20  # decompressed bytes per decode call and write (lz4's largest block size)
+OUT_DEPTH = 2  # decompressed pieces waiting to be written
+FLUSH_EVERY = 16 << 20  # start writeback of what was written, and drop what was written back, this often
 
 
 class ImageError(VerificationError):
@@ -61,7 +64,8 @@ def write_image(chunks: Iterable[bytes], device: Path, offset: int, capacity: in
     past ``offset + capacity``; fsync; return the decompressed size.
 
     ``device`` is opened for writing, created if missing, never truncated (a partition of a disk
-    image keeps the bytes around it).  ``chunks`` is consumed in a separate thread.
+    image keeps the bytes around it).  ``chunks`` is consumed in a separate thread and closed if
+    writing stops early; its exceptions are raised here unchanged.
     """
     if offset < 0 or capacity < 0:
         raise ValueError(f"offset {offset} and capacity {capacity} must not be negative")
@@ -70,13 +74,17 @@ def write_image(chunks: Iterable[bytes], device: Path, offset: int, capacity: in
     except OSError as exc:
         raise ImageError(f"{what}: cannot open {device}: {exc.strerror or exc}") from None
     try:
-        with _Reader(chunks) as reader:
+        with _Reader(_decode_in_thread(chunks, what), OUT_DEPTH) as pieces:
             position, end = offset, offset + capacity
-            for piece in _decoded(reader, what):
+            behind = ahead = offset  # the last two flush points
+            for piece in pieces:
                 if position + len(piece) > end:
                     raise ImageError(f"partition too small: {what} decompresses to more than {capacity} bytes")
                 _write(fd, piece, position, device, what)
                 position += len(piece)
+                if FLUSH_EVERY and position - ahead >= FLUSH_EVERY:
+                    _flush_behind(fd, behind, position)
+                    behind, ahead = ahead, position
         try:
             os.fsync(fd)
         except OSError as exc:
@@ -85,6 +93,16 @@ def write_image(chunks: Iterable[bytes], device: Path, offset: int, capacity: in
         return position - offset
     finally:
         os.close(fd)
+
+
+def _flush_behind(fd: int, start: int, end: int) -> None:
+    """Start writing bytes ``start..end`` back to the disk and drop those already written back from
+    the page cache (Linux ``POSIX_FADV_DONTNEED``), so the final fsync has little left to do and the
+    image does not fill the node's memory with dirty pages."""
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is not None:
+        with contextlib.suppress(OSError):  # advice only (a pipe or /dev/null refuses it)
+            advise(fd, start, end - start, os.POSIX_FADV_DONTNEED)
 
 
 def _write(fd: int, data: bytes, position: int, device: Path, what: str) -> None:
@@ -96,6 +114,12 @@ def _write(fd: int, data: bytes, position: int, device: Path, what: str) -> None
             raise ImageError(f"{what}: writing {device} at byte {position}: {exc.strerror or exc}") from None
         view = view[done:]
         position += done
+
+
+def _decode_in_thread(chunks: Iterable[bytes], what: str) -> Iterator[bytes]:
+    """:func:`_decoded`, with ``chunks`` pulled by a reader thread of its own."""
+    with _Reader(chunks) as downloaded:
+        yield from _decoded(downloaded, what)
 
 
 def _decoded(chunks: Iterable[bytes], what: str) -> Iterator[bytes]:

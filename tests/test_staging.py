@@ -46,8 +46,10 @@ def readers() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "image-reader"]
 
 
-@pytest.mark.parametrize("chunk", [65_537, MIB])
-def test_round_trip_at_an_offset(tmp_path: Path, chunk: int) -> None:
+@pytest.mark.parametrize(("chunk", "flush_every"), [(65_537, 0), (MIB, MIB)])
+def test_round_trip_at_an_offset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int,
+                                 flush_every: int) -> None:
+    monkeypatch.setattr(staging, "FLUSH_EVERY", flush_every)
     data = image()
     packed = lz4.frame.compress(data[:2 * MIB]) + lz4.frame.compress(data[2 * MIB:], content_checksum=True)
     offset, capacity = 3 * MIB + 512, len(data) + MIB
