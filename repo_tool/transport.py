@@ -191,6 +191,24 @@ class Transport:
         download = _Download(self, self.with_query(url), limit)
         return download.chunks(chunk) if download.start() else None
 
+    def size(self, url: str) -> int | None:
+        """The size of the file at ``url`` (Content-Length of a HEAD request), or None if not found."""
+        path = _local_path(url)
+        if path is not None:
+            try:
+                return path.stat().st_size if path.is_file() else None
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+            except OSError as exc:
+                raise FetchError(f"{path}: {exc.strerror or exc}") from None
+        head = _Download(self, self.with_query(url), None, "HEAD")
+        if not head.start():
+            return None
+        head._done()
+        if head.expect is None:
+            raise FetchError(f"{head.url}: no Content-Length in the answer")
+        return head.expect
+
     def close(self) -> None:
         """Close the idle kept-alive connections."""
         with self._lock:
@@ -264,9 +282,9 @@ class Transport:
                     return
         conn.close()
 
-    def _exchange(self, url: str, headers: Mapping[str, str]
+    def _exchange(self, method: str, url: str, headers: Mapping[str, str]
                   ) -> tuple[_Key, http.client.HTTPConnection, http.client.HTTPResponse]:
-        """Send one GET and read the answer's head, following redirects."""
+        """Send one request and read the answer's head, following redirects."""
         for _ in range(MAX_REDIRECTS + 1):
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -277,7 +295,7 @@ class Transport:
             if proxy is not None:  # a plain-HTTP proxy gets the absolute URL
                 target = f"http://{_netloc(key[1], key[2])}{target}"
                 headers = {**headers, **self._proxy_headers(proxy)}
-            conn, response = self._send(key, target, headers)
+            conn, response = self._send(method, key, target, headers)
             location = response.getheader("Location")
             if response.status not in REDIRECTS or not location:
                 return key, conn, response
@@ -285,7 +303,7 @@ class Transport:
             url = urljoin(url, location)
         raise FetchError(f"{url}: more than {MAX_REDIRECTS} redirects")
 
-    def _send(self, key: _Key, target: str, headers: Mapping[str, str]
+    def _send(self, method: str, key: _Key, target: str, headers: Mapping[str, str]
               ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         conn = self._take(key)
         while True:
@@ -293,7 +311,7 @@ class Transport:
             if conn is None:
                 conn = self._connect(key)
             try:
-                conn.request("GET", target, headers={"User-Agent": USER_AGENT, **headers})
+                conn.request(method, target, headers={"User-Agent": USER_AGENT, **headers})
                 with self._lock:
                     self.requests += 1
                 return conn, conn.getresponse()
@@ -314,12 +332,13 @@ class Transport:
 
 
 class _Download:
-    """One GET with tough's retries; resumes from byte ``received`` after a dropped answer."""
+    """One GET (or HEAD) with tough's retries; resumes from byte ``received`` after a dropped answer."""
 
-    def __init__(self, transport: Transport, url: str, limit: int | None) -> None:
+    def __init__(self, transport: Transport, url: str, limit: int | None, method: str = "GET") -> None:
         self.transport = transport
         self.url = url
         self.limit = limit
+        self.method = method
         self.received = 0  # body bytes handed out
         self.tries = 0
         self.delay = BACKOFF
@@ -352,7 +371,7 @@ class _Download:
 
     def _try(self) -> bool:
         headers = {"Range": f"bytes={self.received}-"} if self.received else {}
-        key, conn, response = self.transport._exchange(self.url, headers)
+        key, conn, response = self.transport._exchange(self.method, self.url, headers)
         self.started = True
         status = response.status
         self.skip = 0

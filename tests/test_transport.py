@@ -88,7 +88,11 @@ def make_handler(root: Path, state: Behaviour) -> type[BaseHTTPRequestHandler]:
                 self.send_header(key, value)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def do_HEAD(self) -> None:
+            self.do_GET()
 
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
@@ -109,7 +113,7 @@ def make_handler(root: Path, state: Behaviour) -> type[BaseHTTPRequestHandler]:
             elif name in state.redirect:
                 seen.status = 302
                 self.answer(302, headers={"Location": state.redirect[name]})
-            elif state.endless:
+            elif state.endless and self.command == "GET":
                 seen.status = 200
                 self.send_response(200)
                 self.send_header("Connection", "close")
@@ -591,3 +595,49 @@ def test_no_proxy_matching() -> None:
     assert _no_proxy("a.internal", rules) and _no_proxy("internal", rules)
     assert _no_proxy("10.1.2.3", rules) and _no_proxy("::1", rules) and not _no_proxy("11.0.0.1", rules)
     assert _no_proxy("anything", "*") and not _no_proxy("anything", "")
+
+
+# --- sizes (HEAD) ----------------------------------------------------------------------------------
+
+
+def test_size_from_a_head_request(server: Server, transport: Transport, sleeps: list[float]) -> None:
+    data = server.put("targets/abc.root.ext4.lz4", os.urandom(12345))
+    server.behaviour.status["targets/gone"] = 410
+    server.behaviour.fail = 2
+    remote = RemoteDir(server.url + "/targets", transport)
+    assert transport.size(remote.location("abc.root.ext4.lz4")) == len(data)
+    assert transport.size(remote.location("missing")) is None
+    assert transport.size(remote.location("gone")) is None
+    assert remote.read("abc.root.ext4.lz4") == data
+    assert [s.status for s in server.behaviour.seen] == [503, 503, 200, 404, 410, 200]
+    assert transport.connections == 1
+
+
+def test_size_of_local_files(tmp_path: Path) -> None:
+    (tmp_path / "a").write_bytes(b"12345")
+    transport = Transport()
+    assert transport.size(str(tmp_path / "a")) == 5
+    assert transport.size((tmp_path / "a").as_uri()) == 5
+    assert transport.size(str(tmp_path / "missing")) is None
+    assert transport.size(str(tmp_path)) is None
+
+
+# --- the publisher's read-only HTTP storage uses the same transport --------------------------------
+
+
+def test_http_storage_reads_through_the_transport(server: Server, sleeps: list[float]) -> None:
+    from repo_tool.http_storage import HttpStorage
+    from repo_tool.storage import StorageError
+
+    server.put("metadata/aws-k8s/x86_64/timestamp.json", b'{"signed": {}}')
+    storage = HttpStorage(server.url + "/metadata").child("aws-k8s", "x86_64")
+    assert storage.describe("timestamp.json") == f"{server.url}/metadata/aws-k8s/x86_64/timestamp.json"
+    server.behaviour.fail = 1
+    assert storage.read("timestamp.json") == b'{"signed": {}}'
+    assert storage.size("timestamp.json") == 14
+    assert storage.read("1.root.json") is None and storage.size("1.root.json") is None
+    with pytest.raises(StorageError, match=r"timestamp\.json: the answer exceeds the 10-byte limit$"):
+        storage.read("timestamp.json", 10)
+    assert server.behaviour.connections == 1
+    with pytest.raises(StorageError, match="read-only"):
+        storage.create("timestamp.json", b"{}")
