@@ -103,6 +103,13 @@ def _no_proxy(host: str, no_proxy: str) -> bool:
     return False
 
 
+def _port(parts: SplitResult, default: int) -> int:
+    try:
+        return parts.port or default
+    except ValueError:
+        raise ConfigError(f"{parts.geturl()}: invalid port") from None
+
+
 def _too_large(url: str, limit: int) -> FetchError:
     return FetchError(f"{url}: the answer exceeds the {limit}-byte limit")
 
@@ -245,7 +252,7 @@ class Transport:
     def _connect(self, key: _Key) -> http.client.HTTPConnection:
         scheme, host, port = key
         proxy = self._proxy(key)
-        address = (host, port) if proxy is None else (proxy.hostname or "", proxy.port or 80)
+        address = (host, port) if proxy is None else (proxy.hostname or "", _port(proxy, 80))
         conn: http.client.HTTPConnection
         if scheme == "https":
             if self._tls is None:
@@ -289,7 +296,7 @@ class Transport:
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise FetchError(f"{url}: cannot follow a redirect to a non-HTTP URL")
-            key = (parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+            key = (parts.scheme, parts.hostname, _port(parts, 443 if parts.scheme == "https" else 80))
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             proxy = self._proxy(key) if parts.scheme == "http" else None
             if proxy is not None:  # a plain-HTTP proxy gets the absolute URL
