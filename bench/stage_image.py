@@ -19,7 +19,9 @@ and prints the best and median time and the best MB/s of decompressed output.  w
 and the baseline does not, so the baseline is also timed followed by ``sync OUT`` (coreutils fsync
 of that file).  Finally one repo-tool run in a child process reports its peak RSS (VmHWM).
 
-Usage: python bench/stage_image.py [--repeat N] [--size-mib MIB] [--dir DIR] [--keep]
+``--flush-every 0`` turns off write_image's flush-behind (to see what it buys).
+
+Usage: python bench/stage_image.py [--repeat N] [--size-mib MIB] [--dir DIR] [--keep] [--flush-every MIB]
 """
 
 from __future__ import annotations
@@ -43,8 +45,9 @@ from urllib.parse import unquote, urlsplit
 
 from timing import best, clean_up  # bench/timing.py (scripts run from bench/)
 
+from repo_tool import staging
 from repo_tool.hashing import hash_file
-from repo_tool.staging import FLUSH_EVERY, OUT_CHUNK, OUT_DEPTH, QUEUE_DEPTH, checked, write_image
+from repo_tool.staging import OUT_CHUNK, OUT_DEPTH, QUEUE_DEPTH, checked, write_image
 from repo_tool.transport import CHUNK, Transport
 
 MIB = 1024 * 1024
@@ -161,13 +164,18 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=1024, help="decompressed image size (default 1024)")
     parser.add_argument("--dir", type=Path, help="where to make or reuse IMAGE.lz4 (default: a new temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the files afterwards")
+    parser.add_argument("--flush-every", type=int, metavar="MIB",
+                        help=f"write_image's FLUSH_EVERY in MiB (default {staging.FLUSH_EVERY >> 20}; 0 = off)")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--child", nargs=3, metavar=("URL", "OUT", "INFO"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=4, metavar=("URL", "OUT", "INFO", "FLUSH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.flush_every is not None:
+        staging.FLUSH_EVERY = args.flush_every << 20
     if args.serve:
         serve(args.serve)
         return
     if args.child:
+        staging.FLUSH_EVERY = int(args.child[3])
         child(args.child[0], Path(args.child[1]), Path(args.child[2]))
         return
 
@@ -216,7 +224,7 @@ def main() -> None:
         print(f"image: {info['size'] / MIB:.0f} MiB decompressed, IMAGE.lz4 {info['packed_size'] / MIB:.0f} MiB "
               f"(ratio {info['size'] / info['packed_size']:.2f}x); {args.repeat} rounds; nproc {os.cpu_count()}; "
               f"transport chunk {CHUNK >> 10} KiB, queue {QUEUE_DEPTH}, decode/write piece {OUT_CHUNK >> 20} MiB, "
-              f"queue {OUT_DEPTH}, flush every {FLUSH_EVERY >> 20} MiB")
+              f"queue {OUT_DEPTH}, flush every {staging.FLUSH_EVERY >> 20} MiB")
         fastest = {label: min(values) for label, values in times.items()}
         base, synced, ours = (fastest[label] for label, _ in runs)
         for label, _ in runs:
@@ -227,8 +235,8 @@ def main() -> None:
               f"(target >= 0.8x)")
 
         fresh()
-        report = subprocess.run([sys.executable, __file__, "--child", url, str(out), str(directory / INFO)],
-                                check=True, capture_output=True, text=True).stdout
+        report = subprocess.run([sys.executable, __file__, "--child", url, str(out), str(directory / INFO),
+                                 str(staging.FLUSH_EVERY)], check=True, capture_output=True, text=True).stdout
         peak = json.loads(report)
         print(f"repo-tool child process: {peak['seconds'] * 1000:.1f} ms, peak RSS (VmHWM) "
               f"{peak['hwm_kib'] / 1024:.1f} MiB (interpreter and imports before staging: "
