@@ -187,11 +187,18 @@ def tough_rule_violations(raw: bytes, role: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def serve_directory(directory: Path, log: list[str] | None = None) -> Iterator[str]:
+def serve_directory(directory: Path, log: list[str] | None = None, verbatim_names: bool = False) -> Iterator[str]:
     """Serve ``directory`` over HTTP on 127.0.0.1 (any free port); yield the base URL.
-    Requested paths are appended to ``log`` instead of being printed."""
+    Requested paths are appended to ``log`` instead of being printed.  With ``verbatim_names`` the
+    request path names the file as it is (``%3F`` is the file ``%3F``), as a repository stores
+    ``quote(role, '')`` names and the TUF conformance simulator serves them."""
 
     class Handler(SimpleHTTPRequestHandler):
+        def translate_path(self, path: str) -> str:
+            if verbatim_names:
+                return str(directory / path.partition("?")[0].lstrip("/"))
+            return super().translate_path(path)
+
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
             if log is not None:  # once per request (errors are not logged a second time)
                 log.append(self.path)

@@ -3,17 +3,14 @@ with python-tuf's own metadata API, served over HTTP on 127.0.0.1 and read throu
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
@@ -308,29 +305,6 @@ def test_file_urls_and_unusual_role_names(tmp_path: Path, run: Runner, repo: Tuf
     assert client.version("a/b?#") == 2
 
 
-@contextlib.contextmanager
-def _serve_names_verbatim(directory: Path, log: list[str]) -> Iterator[str]:
-    """HTTP on 127.0.0.1 where the request path names the file as it is (``%3F`` is the file name
-    ``%3F``), as a repository stores ``quote(role, '')`` names and the conformance simulator reads them."""
-
-    class Handler(SimpleHTTPRequestHandler):
-        def translate_path(self, path: str) -> str:
-            return str(directory / path.partition("?")[0].lstrip("/"))
-
-        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-            log.append(self.path)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
 def test_unusual_role_names_are_quoted_once_in_requests_and_files(tmp_path: Path, run: Runner, repo: TufRepo
                                                                   ) -> None:
     roles = ["?", "#", "/delegatedrole", "../delegatedrole"]
@@ -339,7 +313,7 @@ def test_unusual_role_names_are_quoted_once_in_requests_and_files(tmp_path: Path
     repo.add_target("last.txt", b"found in the last role", role="../delegatedrole")
     repo.publish(bump=True)
     log: list[str] = []
-    with _serve_names_verbatim(repo.base, log) as url:
+    with serve_directory(repo.base, log, verbatim_names=True) as url:
         client = Client(tmp_path, run, repo, url)
         assert client.init() == 0
         assert client.download("nonexistent target") == 1
