@@ -9,11 +9,12 @@ StorageErrors here.  Writing is refused: publishing needs the bucket itself (``s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, urlparse
 
 from repo_tool.errors import ConfigError
-from repo_tool.storage import Sent, StorageError, object_name
+from repo_tool.storage import STREAM_CHUNK, Sent, StorageError, object_name
 from repo_tool.transport import FetchError, Transport
 
 
@@ -41,6 +42,13 @@ class HttpStorage:
         except FetchError as exc:
             raise StorageError(exc.message) from None
 
+    def stream(self, name: str, limit: int, chunk: int = STREAM_CHUNK) -> Iterator[bytes] | None:
+        try:
+            chunks = self._transport.stream(self.describe(name), limit, chunk)
+        except FetchError as exc:
+            raise StorageError(exc.message) from None
+        return None if chunks is None else _storage_errors(chunks)
+
     def size(self, name: str) -> int | None:
         try:
             return self._transport.size(self.describe(name))
@@ -58,3 +66,10 @@ class HttpStorage:
 
     def swap(self, name: str, data: bytes, expected: bytes | None) -> None:
         raise self._read_only(name)
+
+
+def _storage_errors(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    try:
+        yield from chunks
+    except FetchError as exc:
+        raise StorageError(exc.message) from None

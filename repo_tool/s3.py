@@ -28,6 +28,7 @@ import math
 import os
 import re
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,15 @@ from urllib.parse import urlparse
 
 from repo_tool.aws import AwsSettings, error_code, http_status, reason
 from repo_tool.errors import ConfigError
-from repo_tool.storage import ConflictError, Sent, StorageError, already_sized, already_stored, object_name
+from repo_tool.storage import (
+    STREAM_CHUNK,
+    ConflictError,
+    Sent,
+    StorageError,
+    already_sized,
+    already_stored,
+    object_name,
+)
 
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 MIN_PART_SIZE = 16 * 1024 * 1024
@@ -140,6 +149,36 @@ class S3Storage:
             self._etags[name] = (data, str(answer.get("ETag", "")))
         return data
 
+    def stream(self, name: str, limit: int, chunk: int = STREAM_CHUNK) -> Iterator[bytes] | None:
+        key = self._key(name)
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=key)
+        except Exception as exc:
+            if self._missing(name, exc):
+                return None
+            raise self._fail(name, "GetObject", exc) from None
+        if int(answer.get("ContentLength") or 0) > limit:
+            answer["Body"].close()
+            raise StorageError(f"{self.describe(name)}: larger than the {limit}-byte limit")
+        return self._chunks(answer["Body"], name, limit, chunk)
+
+    def _chunks(self, body: Any, name: str, limit: int, chunk: int) -> Iterator[bytes]:
+        total = 0
+        try:
+            while True:
+                try:
+                    data: bytes = body.read(min(chunk, limit + 1 - total))
+                except Exception as exc:
+                    raise self._fail(name, "GetObject", exc) from None
+                if not data:
+                    return
+                total += len(data)
+                if total > limit:
+                    raise StorageError(f"{self.describe(name)}: larger than the {limit}-byte limit")
+                yield data
+        finally:
+            body.close()
+
     def _missing(self, name: str, exc: BaseException) -> bool:
         code = error_code(exc)
         if code == "NoSuchBucket":
@@ -156,6 +195,22 @@ class S3Storage:
                 return None
             raise self._fail(name, "HeadObject", exc) from None
         return int(answer["ContentLength"])
+
+    def list_dirs(self) -> list[str]:
+        """The common prefixes right below this prefix (ListObjectsV2, Delimiter "/"), as names."""
+        names: list[str] = []
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix, Delimiter="/")
+            for page in pages:
+                for common in page.get("CommonPrefixes") or []:
+                    name = str(common["Prefix"])[len(self.prefix):].rstrip("/")
+                    if name and "/" not in name:
+                        names.append(name)
+        except Exception as exc:
+            hint = " (listing needs s3:ListBucket)" if http_status(exc) == 403 else ""
+            raise StorageError(f"{self.url}: S3 ListObjectsV2 failed: {reason(exc)}{hint}") from None
+        return sorted(names)
 
     # -- writes ------------------------------------------------------------------------------
 

@@ -21,9 +21,9 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 from urllib.parse import unquote, urlparse
 
 from repo_tool.aws import AwsSettings
@@ -41,6 +41,7 @@ class ConflictError(StorageError):
     """Another publisher changed the repository since it was loaded."""
 
 
+STREAM_CHUNK = 1 << 20
 Sent = Callable[[int], None]
 """Called with a byte count as parts of a file are stored (from several threads at once)."""
 
@@ -53,6 +54,10 @@ class Storage(Protocol):
 
     def read(self, name: str, limit: int | None = None) -> bytes | None: ...
 
+    def stream(self, name: str, limit: int, chunk: int = STREAM_CHUNK) -> Iterator[bytes] | None:
+        """The object in chunks (None if missing); more than ``limit`` bytes is an error."""
+        ...
+
     def size(self, name: str) -> int | None: ...
 
     def create(self, name: str, data: bytes) -> bool: ...
@@ -62,6 +67,17 @@ class Storage(Protocol):
     def swap(self, name: str, data: bytes, expected: bytes | None) -> None: ...
 
     def describe(self, name: str) -> str: ...
+
+
+@runtime_checkable
+class Listable(Protocol):
+    """A storage that can list the "directories" right below it (local directories, S3 common
+    prefixes under the prefix), so repositories ``<variant>/<arch>/`` can be discovered.  Kept out of
+    :class:`Storage`: publishing never lists, and ``http(s)://`` storage cannot."""
+
+    def list_dirs(self) -> list[str]:
+        """Names of the sub-directories, sorted; none (not an error) if the location does not exist."""
+        ...
 
 
 class LocalStorage:
@@ -80,6 +96,14 @@ class LocalStorage:
     def describe(self, name: str) -> str:
         return str(self.root / name)
 
+    def list_dirs(self) -> list[str]:
+        try:
+            return sorted(entry.name for entry in os.scandir(self.root) if entry.is_dir())
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except OSError as exc:
+            raise StorageError(f"{self.root}: cannot list: {exc.strerror or exc}") from None
+
     def _path(self, name: str) -> Path:
         return self.root / object_name(name)
 
@@ -94,6 +118,30 @@ class LocalStorage:
         if limit is not None and len(data) > limit:
             raise StorageError(f"{self.describe(name)}: larger than the {limit}-byte limit")
         return data
+
+    def stream(self, name: str, limit: int, chunk: int = STREAM_CHUNK) -> Iterator[bytes] | None:
+        try:
+            handle = self._path(name).open("rb")
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise StorageError(f"{self.describe(name)}: {exc.strerror}") from None
+        return self._chunks(handle, name, limit, chunk)
+
+    def _chunks(self, handle: BinaryIO, name: str, limit: int, chunk: int) -> Iterator[bytes]:
+        with handle:
+            total = 0
+            while True:
+                try:
+                    data = handle.read(min(chunk, limit + 1 - total))
+                except OSError as exc:
+                    raise StorageError(f"{self.describe(name)}: {exc.strerror}") from None
+                if not data:
+                    return
+                total += len(data)
+                if total > limit:
+                    raise StorageError(f"{self.describe(name)}: larger than the {limit}-byte limit")
+                yield data
 
     def size(self, name: str) -> int | None:
         try:
