@@ -16,6 +16,13 @@
         wave_policy: default                   # a shipped policy name or a path
         profile: release                       # optional AWS profile (S3 storage, KMS keys)
         endpoint_url: https://s3.example.net   # optional S3 endpoint (S3-compatible stores)
+        variants: [aws-k8s-1.28/x86_64, aws-k8s-1.28/aarch64]   # optional: the repos check-expirations checks
+
+``variants`` lists the ``<variant>/<arch>`` repositories under ``metadata_url``
+(each part a safe name); without it, ``check-expirations`` discovers them by
+listing local directories or the S3 prefix (an ``http(s)://`` base cannot be
+listed, so it needs ``variants`` or ``--variant/--arch``).  Publishing commands
+ignore it: they always name their variant and arch.
 
 ``signers`` may also be one list used for every role (pubsys style).  Relative
 paths are relative to the config file.  In ``Infra.toml`` each ``[repo.NAME]``
@@ -26,6 +33,7 @@ gives ``metadata_base_url``, ``targets_url``, ``root_role_url`` (+ optional
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,11 +44,12 @@ from repo_tool.core.instant import parse_offset
 from repo_tool.core.toml import load_toml
 from repo_tool.core.yamlfile import load_yaml
 from repo_tool.errors import ConfigError, OffsetError, RepoToolError
-from repo_tool.metadata import TOP_ROLES, Expirations
+from repo_tool.metadata import TOP_ROLES, Expirations, check_safe_name
 from repo_tool.signers import KeySigner, load_signer
 
 DEFAULT_EXPIRATION_TEXT = {"snapshot": "2 weeks", "targets": "2 weeks", "timestamp": "1 week"}
-_REPO_KEYS = {"metadata_url", "targets_url", "root", "signers", "expiration", "wave_policy", "profile", "endpoint_url"}
+_REPO_KEYS = {"metadata_url", "targets_url", "root", "signers", "expiration", "wave_policy", "profile", "endpoint_url",
+              "variants"}
 
 
 @dataclass
@@ -56,6 +65,7 @@ class RepoConfig:
     wave_policy: str = "default"
     root_sha512: str | None = None
     aws: AwsSettings = field(default_factory=AwsSettings)
+    variants: list[tuple[str, str]] = field(default_factory=list)  # (variant, arch); [] = not listed
     _cache: dict[str, KeySigner] = field(default_factory=dict, repr=False)
 
     def read_root(self) -> bytes:
@@ -169,6 +179,33 @@ def _signer_lists(value: object, where: str) -> dict[str, list[str]]:
     return result
 
 
+def parse_variant_arch(text: str, what: str) -> tuple[str, str]:
+    """``"aws-k8s-1.28/x86_64"`` → (variant, arch), each a safe name; else a one-line ConfigError."""
+    variant, slash, arch = text.partition("/")
+    if not slash:
+        raise ConfigError(f"{what}: {text!r}: expected VARIANT/ARCH such as aws-k8s-1.28/x86_64")
+    try:
+        check_safe_name(variant, "variant")
+        check_safe_name(arch, "arch")
+    except RepoToolError as exc:
+        raise ConfigError(f"{what}: {exc.message}") from None
+    return variant, arch
+
+
+def _variant_list(value: object, where: str) -> list[tuple[str, str]]:
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{where}: expected a non-empty list of VARIANT/ARCH strings")
+    result: list[tuple[str, str]] = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise ConfigError(f"{where}[{i}]: expected a VARIANT/ARCH string")
+        pair = parse_variant_arch(item, f"{where}[{i}]")
+        if pair in result:
+            raise ConfigError(f"{where}[{i}]: {item} is listed twice")
+        result.append(pair)
+    return result
+
+
 def _load_yaml_repo(name: str, data: object, source: Path) -> RepoConfig:
     where = f"{source}: repos.{name}"
     data = table(data, where, _REPO_KEYS)
@@ -202,6 +239,7 @@ def _load_yaml_repo(name: str, data: object, source: Path) -> RepoConfig:
         expirations=expirations,
         wave_policy=policy,
         aws=AwsSettings(data.get("profile") or None, data.get("endpoint_url") or None),
+        variants=_variant_list(data["variants"], f"{where}.variants") if "variants" in data else [],
     )
 
 
@@ -245,11 +283,10 @@ def _load_infra_repo(name: str, data: object, source: Path) -> RepoConfig:
     )
 
 
-def load_config(path: Path, repo: str | None, aws: AwsSettings | None = None) -> RepoConfig:
-    """Load repo ``repo`` (or the only one) from a YAML config or a pubsys Infra.toml; AWS calls
-    (S3 storage, KMS keys) use ``aws``."""
+def _repo_tables(path: Path) -> tuple[dict[str, Any], Callable[[str, object, Path], RepoConfig]]:
+    """The repository entries of a config file, and the loader for one of them."""
     text = _read_text(path)
-    source = path.resolve()
+    loader: Callable[[str, object, Path], RepoConfig]
     if path.suffix == ".toml":
         data = load_toml(text, ConfigError)
         repos, loader, section = data.get("repo"), _load_infra_repo, "[repo.NAME]"
@@ -262,6 +299,19 @@ def load_config(path: Path, repo: str | None, aws: AwsSettings | None = None) ->
         repos, loader, section = data.get("repos"), _load_yaml_repo, "repos"
     if not isinstance(repos, dict) or not repos:
         raise ConfigError(f"{path}: no repositories defined ({section})")
+    return repos, loader
+
+
+def repo_names(path: Path) -> list[str]:
+    """The names of the repositories a config file defines, in file order."""
+    return [str(name) for name in _repo_tables(path)[0]]
+
+
+def load_config(path: Path, repo: str | None, aws: AwsSettings | None = None) -> RepoConfig:
+    """Load repo ``repo`` (or the only one) from a YAML config or a pubsys Infra.toml; AWS calls
+    (S3 storage, KMS keys) use ``aws``."""
+    source = path.resolve()
+    repos, loader = _repo_tables(path)
     if repo is None:
         if len(repos) != 1:
             raise ConfigError(f"{path}: several repos defined ({', '.join(repos)}); choose one with --repo")

@@ -10,6 +10,10 @@ The operations are the ones the upload rules of SPEC §4 need:
 * ``put_file`` (write-once copy of a local file, streamed),
 * ``swap`` (replace ``timestamp.json`` only if it still holds what we loaded).
 
+Local and S3 storages can also list the directories right below them (:class:`Listable`:
+``list_dirs``), which ``check-expirations`` uses to discover ``<variant>/<arch>/`` repositories;
+the :class:`Storage` protocol itself does not require it.
+
 ``file://`` URLs and plain paths are served by :class:`LocalStorage`,
 ``s3://BUCKET/PREFIX/`` by :class:`repo_tool.s3.S3Storage`, and ``http(s)://``
 (read-only: a live repo through its public URL or CDN) by
