@@ -14,6 +14,7 @@ import sys
 import click
 
 from repo_tool import __version__
+from repo_tool.cli.audit_cmd import audit_cmd
 from repo_tool.cli.infra_cmd import infra
 from repo_tool.cli.manifest_cmd import manifest
 from repo_tool.cli.node_cmd import node_cmd
@@ -39,6 +40,7 @@ cli.add_command(quickstart_cmd)
 cli.add_command(infra)
 cli.add_command(node_cmd)
 cli.add_command(tuf_client_cmd)
+cli.add_command(audit_cmd)
 for _command in PUBLISH_COMMANDS:
     cli.add_command(_command)
 
