@@ -15,6 +15,7 @@ import click
 
 from repo_tool import __version__
 from repo_tool.cli.audit_cmd import audit_cmd
+from repo_tool.cli.audit_diff_cmd import audit_diff_cmd
 from repo_tool.cli.expirations_cmd import check_expirations_cmd
 from repo_tool.cli.infra_cmd import infra
 from repo_tool.cli.manifest_cmd import manifest
@@ -42,6 +43,7 @@ cli.add_command(infra)
 cli.add_command(node_cmd)
 cli.add_command(tuf_client_cmd)
 cli.add_command(audit_cmd)
+cli.add_command(audit_diff_cmd)
 cli.add_command(check_expirations_cmd)
 for _command in PUBLISH_COMMANDS:
     cli.add_command(_command)
