@@ -398,8 +398,8 @@ def _manifest(report: Report, repo: Repo, targets: Storage) -> None:
 
 
 def _targets(report: Report, repo: Repo, store: Storage, mode: TargetsMode, jobs: int) -> None:
-    listed = repo.targets.signed.get("targets", {})
-    names = sorted(listed)
+    names = sorted({name for role in (repo.targets, *repo.delegated.values())
+                    for name in (role.signed.get("targets") or {})})
     report.targets_listed = len(names)
     if mode == "none":
         return
@@ -425,12 +425,14 @@ def _check_target(report: Report, repo: Repo, store: Storage, name: str) -> tupl
         return 0, 0
     if target is None:
         return 0, 0
-    object_name = repo.object_name(target)
-    where = store.describe(object_name) if "/" not in object_name else f"{store.url}{object_name}"
+    *folders, object_name = repo.object_name(target).split("/")  # foreign repos may use path-like names
     digest = hashlib.sha256()
     size = 0
+    where = f"{store.url}{repo.object_name(target)}"
     try:
-        chunks: Iterator[bytes] | None = store.stream(object_name, target.length, CHUNK)
+        where = store.child(*folders).describe(object_name) if folders else store.describe(object_name)
+        chunks: Iterator[bytes] | None = store.child(*folders).stream(object_name, target.length, CHUNK) \
+            if folders else store.stream(object_name, target.length, CHUNK)
         if chunks is None:
             report.add("error", "targets", where, f"target {name} is listed but its object is missing")
             return 1, 0

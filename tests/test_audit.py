@@ -252,14 +252,19 @@ def test_tough_refusals_table() -> None:
 
 @pytest.mark.parametrize(("name", "code"), [
     ("consistent-snapshots", 0), ("tuf-reference-impl", 0), ("dubious-role-names", 0), ("expired-repository", 1),
-    ("tuf-sha512", 1),
+    ("tuf-sha512", 1), ("rotated-root", 0), ("safe-target-paths", 0),
 ])
 def test_tough_fixtures(run: Runner, name: str, code: int) -> None:
     base = TOUGH / name
-    result = run("audit", "--metadata-url", str(base / "metadata"), "--targets-url", str(base / "targets"),
-                 "--root", str(base / "metadata" / "1.root.json"), "--no-manifest", "--json")
+    meta = base if name == "rotated-root" else base / "metadata"
+    result = run("audit", "--metadata-url", str(meta), "--targets-url", str(base / "targets"),
+                 "--root", str(meta / "1.root.json"), "--no-manifest", "--json")
     assert result.code == code, result.out[-2000:]
     report = json.loads(result.out)
+    if name == "rotated-root":
+        assert report["summary"]["root_versions"] == [1, 2]
+    if name in ("safe-target-paths", "tuf-reference-impl"):  # delegated targets are checked too
+        assert report["summary"]["targets_checked"] == 3
     if name == "expired-repository":
         _one_error(report, "expiry", "timestamp expired at 1999-01-01")
     if name == "tuf-sha512":
