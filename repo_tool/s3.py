@@ -43,6 +43,7 @@ from repo_tool.storage import (
     StorageError,
     already_sized,
     already_stored,
+    limited_chunks,
     object_name,
 )
 
@@ -124,14 +125,20 @@ class S3Storage:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def read(self, name: str, limit: int | None = None) -> bytes | None:
-        key = self._key(name)
+    def _get(self, name: str) -> dict[str, Any] | None:
+        """GetObject's answer (body still to read), or None when the object is missing."""
         try:
-            answer = self.client.get_object(Bucket=self.bucket, Key=key)
+            answer: dict[str, Any] = self.client.get_object(Bucket=self.bucket, Key=self._key(name))
         except Exception as exc:
             if self._missing(name, exc):
                 return None
             raise self._fail(name, "GetObject", exc) from None
+        return answer
+
+    def read(self, name: str, limit: int | None = None) -> bytes | None:
+        answer = self._get(name)
+        if answer is None:
+            return None
         body = answer["Body"]
         too_big = StorageError(f"{self.describe(name)}: larger than the {limit}-byte limit")
         if limit is not None and int(answer.get("ContentLength") or 0) > limit:
@@ -150,34 +157,14 @@ class S3Storage:
         return data
 
     def stream(self, name: str, limit: int, chunk: int = STREAM_CHUNK) -> Iterator[bytes] | None:
-        key = self._key(name)
-        try:
-            answer = self.client.get_object(Bucket=self.bucket, Key=key)
-        except Exception as exc:
-            if self._missing(name, exc):
-                return None
-            raise self._fail(name, "GetObject", exc) from None
+        answer = self._get(name)
+        if answer is None:
+            return None
         if int(answer.get("ContentLength") or 0) > limit:
             answer["Body"].close()
             raise StorageError(f"{self.describe(name)}: larger than the {limit}-byte limit")
-        return self._chunks(answer["Body"], name, limit, chunk)
-
-    def _chunks(self, body: Any, name: str, limit: int, chunk: int) -> Iterator[bytes]:
-        total = 0
-        try:
-            while True:
-                try:
-                    data: bytes = body.read(min(chunk, limit + 1 - total))
-                except Exception as exc:
-                    raise self._fail(name, "GetObject", exc) from None
-                if not data:
-                    return
-                total += len(data)
-                if total > limit:
-                    raise StorageError(f"{self.describe(name)}: larger than the {limit}-byte limit")
-                yield data
-        finally:
-            body.close()
+        return limited_chunks(answer["Body"], self.describe(name), limit, chunk,
+                              lambda exc: self._fail(name, "GetObject", exc))
 
     def _missing(self, name: str, exc: BaseException) -> bool:
         code = error_code(exc)

@@ -27,7 +27,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 from urllib.parse import unquote, urlparse
 
 from repo_tool.aws import AwsSettings
@@ -130,22 +130,11 @@ class LocalStorage:
             return None
         except OSError as exc:
             raise StorageError(f"{self.describe(name)}: {exc.strerror}") from None
-        return self._chunks(handle, name, limit, chunk)
 
-    def _chunks(self, handle: BinaryIO, name: str, limit: int, chunk: int) -> Iterator[bytes]:
-        with handle:
-            total = 0
-            while True:
-                try:
-                    data = handle.read(min(chunk, limit + 1 - total))
-                except OSError as exc:
-                    raise StorageError(f"{self.describe(name)}: {exc.strerror}") from None
-                if not data:
-                    return
-                total += len(data)
-                if total > limit:
-                    raise StorageError(f"{self.describe(name)}: larger than the {limit}-byte limit")
-                yield data
+        def failed(exc: Exception) -> StorageError:
+            return StorageError(f"{self.describe(name)}: {getattr(exc, 'strerror', None) or exc}")
+
+        return limited_chunks(handle, self.describe(name), limit, chunk, failed)
 
     def size(self, name: str) -> int | None:
         try:
@@ -205,6 +194,27 @@ class LocalStorage:
             write_atomic(self._path(name), data, mode=0o644)
         except OSError as exc:
             raise StorageError(f"{self.describe(name)}: cannot write: {exc.strerror or exc}") from None
+
+
+def limited_chunks(body: BinaryIO | Any, where: str, limit: int, chunk: int,
+                   failed: Callable[[Exception], StorageError]) -> Iterator[bytes]:
+    """Chunks read from ``body`` (closed at the end), never more than ``limit`` bytes in all: one
+    byte past it is an error.  ``failed`` turns a read error into the storage's own message."""
+    total = 0
+    try:
+        while True:
+            try:
+                data: bytes = body.read(min(chunk, limit + 1 - total))
+            except Exception as exc:
+                raise failed(exc) from None
+            if not data:
+                return
+            total += len(data)
+            if total > limit:
+                raise StorageError(f"{where}: larger than the {limit}-byte limit")
+            yield data
+    finally:
+        body.close()
 
 
 def object_name(name: str) -> str:

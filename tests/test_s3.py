@@ -130,6 +130,21 @@ def test_objects_stay_private(repo: S3Repo) -> None:
         anonymous.get_object(Bucket=BUCKET, Key=f"metadata/{VARIANT}/{ARCH}/timestamp.json")
 
 
+def test_audit_streams_the_bucket(repo: S3Repo, run: Runner) -> None:
+    """The auditor on S3: clean, then one flipped byte in an image object is named."""
+    clean = run("audit", *repo.args("--json"))
+    assert clean.code == 0, clean.out[-2000:]
+    assert clean.json()["summary"]["targets_checked"] == clean.json()["summary"]["targets_listed"] > 3
+    key = next(k for k in repo.objects() if k.endswith("-root.ext4.lz4"))
+    data = bytearray(repo.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    data[-1] ^= 0x01
+    repo.s3.put_object(Bucket=BUCKET, Key=key, Body=bytes(data))
+    tampered = run("audit", *repo.args("--json"))
+    assert tampered.code == 1
+    errors = [f for f in tampered.json()["findings"] if f["severity"] == "error"]
+    assert [f["file"] for f in errors] == [f"s3://{BUCKET}/{key}"] and "does not match" in errors[0]["message"]
+
+
 def test_http_storage_loads_a_live_repo_read_only(repo: S3Repo, run: Runner, tmp_path: Path) -> None:
     """A live repo behind a plain HTTP URL (here: presigned-free local mirror) can be planned against,
     and writing to it is refused before anything is sent."""
