@@ -21,7 +21,7 @@ from repo_tool.metadata import parse_role
 from repo_tool.publish import Location, edit_manifest
 from tests.clirun import Runner, make_runner
 from tests.conftest import BOTTLEROCKET, UPSTREAM
-from tests.repohelpers import ARCH, QS, VARIANT, make_quickstart
+from tests.repohelpers import ARCH, QS, VARIANT, make_quickstart, serve_directory
 
 TOUGH = UPSTREAM / "tough"
 
@@ -91,6 +91,16 @@ def test_text_output_and_config_form(run: Runner, qs: QS) -> None:
     assert result.code == 0, result.err
     assert result.out.splitlines()[-1].startswith("PASS: 0 error(s)")
     assert "targets checked 2 of" in result.out
+
+
+def test_over_http(run: Runner, qs: QS) -> None:
+    with serve_directory(qs.dir / "repo") as url:
+        result = run("audit", "--metadata-url", f"{url}/metadata/{VARIANT}/{ARCH}/", "--targets-url",
+                     f"{url}/targets/", "--root", str(qs.root), "--json")
+    assert result.code == 0, result.out[-2000:]
+    report = json.loads(result.out)
+    assert report["summary"]["targets_checked"] == report["summary"]["targets_listed"] > 3
+    assert report["repository"]["metadata_url"].startswith("http://127.0.0.1:")
 
 
 @pytest.mark.parametrize(("args", "needle"), [
