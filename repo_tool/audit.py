@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import threading
 import unicodedata
 from collections.abc import Iterator
@@ -32,10 +33,10 @@ from typing import Any, Literal
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from repo_tool.core.instant import NANOS_PER_DAY, NANOS_PER_HOUR, NANOS_PER_MINUTE, format_instant, parse_instant
-from repo_tool.core.manifest import Manifest
+from repo_tool.core.manifest import Manifest, check_migration_keys
 from repo_tool.errors import InstantError, RepoToolError
 from repo_tool.keys import KeyError_, keyid_of, public_key, tough_key_problem
-from repo_tool.metadata import SIZE_LIMITS, SPEC_VERSION, RoleFile, valid_signers
+from repo_tool.metadata import SIZE_LIMITS, SPEC_VERSION, RoleFile, parse_role, valid_signers
 from repo_tool.storage import Storage
 from repo_tool.tufjson import canonical
 from repo_tool.verifier import Repo, Target, load_repo, read_target, verify_next_root, verify_trusted_root
@@ -119,10 +120,19 @@ def audit(meta: Storage, targets: Storage, trusted_root: bytes, trusted_name: st
     try:
         repo = load_repo(meta, trusted_root, now, safe=False, trusted_root_name=trusted_name)
     except RepoToolError as exc:
-        report.add("error", "load", meta.url, f"a node refuses this repository: {exc.message}")
-        for root_file in chain:
-            _role_row(report, root_file, root_file.signed, meta.describe(f"{root_file.version}.root.json"))
-        return report
+        # Said once: a root problem the chain check already named is not repeated here.
+        if not (".root.json" in exc.message and any(f.check == "root-chain" for f in report.findings)):
+            report.add("error", "load", meta.url, f"a node refuses this repository: {exc.message}")
+        fallback = _best_effort(report, meta, chain, now)
+        if fallback is None:
+            for index, root_file in enumerate(chain):
+                _role_row(report, root_file, root_file.signed, meta.describe(f"{root_file.version}.root.json"),
+                          chain[index - 1].signed if index else None)
+            if chain:
+                _keys(report, chain[-1], meta.describe(f"{chain[-1].version}.root.json"))
+            return report
+        repo = fallback
+        report.add("info", "load", meta.url, "the checks below ran on the metadata as stored, which nodes refuse")
     roots = chain if chain and chain[-1].version == repo.root.version else repo.roots
     for index, root_file in enumerate(roots):
         name = meta.describe(f"{root_file.version}.root.json")
@@ -133,13 +143,53 @@ def audit(meta: Storage, targets: Storage, trusted_root: bytes, trusted_name: st
     for role_file, name in _role_files(repo):
         _role_row(report, role_file, root.signed, meta.describe(name))
         _tough_rules(report, role_file, meta.describe(name))
+        _meta_completeness(report, role_file, meta.describe(name))
     for role_name, role_file in repo.delegated.items():
         report.add("info", "delegations", meta.url, f"delegated role {role_name!r} (version {role_file.version})")
     _expiries(report, repo, meta)
     if check_manifest:
-        _manifest(report, repo, targets)
+        _manifest(report, repo, targets, targets_mode != "none")
     _targets(report, repo, targets, targets_mode, jobs)
     return report
+
+
+def _best_effort(report: Report, meta: Storage, chain: list[RoleFile], now: int) -> Repo | None:
+    """The timestamp, snapshot and targets as stored, parsed without the load's checks, so the
+    rest of the audit can still look at them; each file that cannot be read is named."""
+    if not chain:
+        return None
+    consistent = chain[-1].signed.get("consistent_snapshot") is True
+    files: list[RoleFile] = []
+    parent: RoleFile | None = None
+    for role in ("timestamp", "snapshot", "targets"):
+        if parent is None:
+            name = "timestamp.json"
+        else:
+            meta_map = parent.signed.get("meta")
+            entry = meta_map.get(f"{role}.json") if isinstance(meta_map, dict) else None
+            version = entry.get("version") if isinstance(entry, dict) else None
+            if not isinstance(version, int):
+                report.add("error", "load", meta.describe(_file_name(parent, consistent)),
+                           f"lists no {role}.json version")
+                return None
+            name = f"{version}.{role}.json" if consistent else f"{role}.json"
+        try:
+            raw = meta.read(name, SIZE_LIMITS[role] * 16)
+            if raw is None:
+                report.add("error", "load", meta.describe(name), "not found")
+                return None
+            parent = parse_role(raw, role, meta.describe(name))
+        except RepoToolError as exc:
+            report.add("error", "load", meta.describe(name), exc.message)
+            return None
+        files.append(parent)
+    return Repo(meta, chain, files[0], files[1], files[2], [], now, False)
+
+
+def _file_name(role_file: RoleFile, consistent: bool) -> str:
+    if role_file.role == "timestamp":
+        return "timestamp.json"
+    return f"{role_file.version}.{role_file.role}.json" if consistent else f"{role_file.role}.json"
 
 
 def _role_files(repo: Repo) -> list[tuple[RoleFile, str]]:
@@ -152,6 +202,20 @@ def _role_files(repo: Repo) -> list[tuple[RoleFile, str]]:
 
 
 # --- root chain ----------------------------------------------------------------------------
+
+
+def _later_roots(meta: Storage, missing: int, report: Report) -> list[int]:
+    """Versions above a missing ``N.root.json`` that exist (a gap in the chain)."""
+    found = []
+    for version in range(missing + 1, missing + 1 + ROOT_GAP_PROBE):
+        try:
+            if meta.size(f"{version}.root.json") is not None:
+                found.append(version)
+        except RepoToolError as exc:
+            report.add("warning", "root-chain", meta.describe(f"{version}.root.json"),
+                       f"cannot tell whether it exists: {exc.message}")
+            break
+    return found
 
 
 def _root_chain(meta: Storage, trusted_root: bytes, trusted_name: str, report: Report) -> list[RoleFile]:
@@ -171,8 +235,7 @@ def _root_chain(meta: Storage, trusted_root: bytes, trusted_name: str, report: R
             report.add("error", "root-chain", meta.describe(name), exc.message)
             break
         if raw is None:
-            later = [v for v in range(version + 1, version + 1 + ROOT_GAP_PROBE)
-                     if meta.size(f"{v}.root.json") is not None]
+            later = _later_roots(meta, version, report)
             if later:
                 report.add("error", "root-chain", meta.describe(name),
                            f"missing in the middle of the root chain ({later[0]}.root.json exists); clients "
@@ -188,8 +251,10 @@ def _root_chain(meta: Storage, trusted_root: bytes, trusted_name: str, report: R
             report.add("error", "root-chain", meta.describe(name), exc.message)
             break
         if current.version == trusted.version and raw != trusted_root:
-            report.add("error", "root-chain", meta.describe(name),
-                       f"differs from the trusted root {trusted_name} of the same version")
+            same = canonical(current.signed) == canonical(trusted.signed)
+            report.add("info" if same else "error", "root-chain", meta.describe(name),
+                       f"formatted differently from the trusted root {trusted_name} (same signed content)" if same
+                       else f"differs from the trusted root {trusted_name} of the same version")
         chain.append(current)
         version += 1
     report.root_versions = [r.version for r in chain]
@@ -215,6 +280,15 @@ def _role_row(report: Report, role_file: RoleFile, root: dict[str, Any], file: s
     if previous_root is not None:  # a rotated root is also signed by old root keys: those are expected
         old_good = valid_signers(signed_bytes, role_file.signatures, previous_root, role)
         unknown = [k for k in unknown if k.lower() not in old_good]
+    keyids = [s["keyid"].lower() for s in role_file.signatures]
+    for keyid in sorted({k for k in keyids if keyids.count(k) > 1}):
+        report.add("warning", "signatures", file, f"key {keyid[:16]}… signed more than once (counted once)")
+    held = root.get("keys")
+    held_ids = {x.lower() for x in held} if isinstance(held, dict) else set()
+    for keyid in [k for k in listed if k not in held_ids]:
+        report.add("warning", "keys", file, f"role {role} lists key ID {keyid[:16]}… that the root does not hold")
+    if len(set(listed)) != len(listed):
+        report.add("warning", "keys", file, f"role {role} lists a key ID twice")
     for keyid in unknown:
         report.add("warning", "signatures", file,
                    f"signature by key {keyid[:16]}… that is not a valid signature by a key listed for {role}")
@@ -263,12 +337,29 @@ def _tough_rules(report: Report, role_file: RoleFile, file: str) -> None:
     """What makes tough refuse a file that a spec-following client may accept (SPEC §3.4 rule 8)."""
     for problem in tough_refusals(role_file):
         report.add("error", "tough", file, f"updog will reject this file: {problem}")
-    if len(role_file.raw) > SIZE_LIMITS[role_file.role] and role_file.role in ("root", "timestamp"):
-        report.add("error", "tough", file, f"{len(role_file.raw)} bytes is over tough's "
-                   f"{SIZE_LIMITS[role_file.role]}-byte limit")
+    if len(role_file.raw) > SIZE_LIMITS[role_file.role]:
+        fatal = role_file.role in ("root", "timestamp")  # the others are bounded by a listed length instead
+        report.add("error" if fatal else "warning", "size", file, f"{len(role_file.raw)} bytes is over tough's "
+                   f"default {SIZE_LIMITS[role_file.role]}-byte limit" + ("" if fatal else
+                   " (fine only while its parent lists its length)"))
     elif len(role_file.raw) > 0.8 * SIZE_LIMITS[role_file.role]:
         report.add("warning", "size", file, f"{len(role_file.raw)} bytes is over 80 % of tough's "
                    f"{SIZE_LIMITS[role_file.role]}-byte limit")
+
+
+def _meta_completeness(report: Report, role_file: RoleFile, file: str) -> None:
+    """tough <= 0.17.1 (older hosts) requires length and hashes in timestamp meta; without a length
+    even tough 0.19 caps the listed file at its default size limit."""
+    listed = {"timestamp": "snapshot.json", "snapshot": "targets.json"}.get(role_file.role)
+    meta = role_file.signed.get("meta")
+    entry = meta.get(listed) if listed and isinstance(meta, dict) else None
+    if not isinstance(entry, dict):
+        return
+    missing = [f for f in ("length", "hashes") if f not in entry]
+    if missing:
+        severity: Severity = "warning" if role_file.role == "timestamp" else "info"
+        report.add(severity, "compatibility", file, f"meta.{listed} has no {' or '.join(missing)}: older updog "
+                   "(tough <= 0.17.1) refuses it, and without a length tough reads at most its default limit")
 
 
 def tough_refusals(role_file: RoleFile) -> list[str]:
@@ -292,12 +383,16 @@ def tough_refusals(role_file: RoleFile) -> list[str]:
         elif isinstance(node, list):
             stack.extend((f"{path}[{i}]", child) for i, child in enumerate(node))
         elif isinstance(node, dict):
-            if "custom" in node and (not isinstance(node["custom"], dict) or node["custom"] == {}):
-                problems.append(f"{path}.custom is {node['custom']!r} (tough drops an empty custom and refuses "
-                                "one that is not an object)")
             for key, child in node.items():
                 if not key.isascii() and not unicodedata.is_normalized("NFC", key):
                     problems.append(f"{path}: member name {key!r} is not NFC")
+                if key == "custom" and path.startswith("signed.targets."):
+                    # tough keeps custom as opaque JSON (nulls inside survive), but {} is dropped
+                    # and anything that is not an object is refused
+                    if not isinstance(child, dict) or child == {}:
+                        problems.append(f"{path}.custom is {json.dumps(child)} (tough drops an empty custom and "
+                                        "refuses one that is not an object)")
+                    continue
                 stack.append((f"{path}.{key}", child))
     delegations = role_file.signed.get("delegations")
     if isinstance(delegations, dict):
@@ -351,12 +446,13 @@ def _expiries(report: Report, repo: Repo, meta: Storage) -> None:
 # --- manifest and targets ----------------------------------------------------------------------
 
 
-def _manifest(report: Report, repo: Repo, targets: Storage) -> None:
+def _manifest(report: Report, repo: Repo, targets: Storage, targets_checked: bool) -> None:
     where = f"{MANIFEST_NAME} (target)"
     try:
         raw = read_target(repo, targets, MANIFEST_NAME)
     except RepoToolError as exc:
-        report.add("error", "manifest", where, exc.message)
+        if not targets_checked:  # otherwise the target check names the object once
+            report.add("error", "manifest", where, exc.message)
         return
     if raw is None:
         report.add("error", "manifest", repo.meta.url, "the repository lists no manifest.json target")
@@ -390,6 +486,10 @@ def _manifest(report: Report, repo: Repo, targets: Storage) -> None:
         if len(values) > 1:
             report.add("warning", "manifest", where, f"{variant} {arch}: updates carry different max_version "
                        f"values ({', '.join(sorted(values))}); updata sets one for all")
+    try:
+        check_migration_keys(manifest.migrations)
+    except RepoToolError as exc:
+        report.add("error", "manifest", where, f"{exc.message}: updog's migration walk cannot use it")
     for names in manifest.migrations.values():
         for name in names:
             if repo.find(name) is None:

@@ -84,7 +84,7 @@ def _signed_marks(key: Mapping[str, Any], signing: Mapping[str, Mapping[str, Any
         entry = signing.get(role)
         if entry is None:
             marks.append((role, "?"))
-        elif keyid in _strings(entry.get("signed_by")):
+        elif keyid.lower() in [k.lower() for k in _strings(entry.get("signed_by"))]:
             marks.append((role, "yes"))
         else:
             marks.append((role, "no"))

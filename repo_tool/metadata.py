@@ -83,7 +83,8 @@ def parse_role(raw: bytes, role: str, what: str) -> RoleFile:
     ):
         raise MetadataError(f"{what}: 'signatures' must be a list of {{keyid, sig}} objects")
     for sig in signatures:
-        if not _HEX.fullmatch(sig["keyid"]) or not _HEX.fullmatch(sig["sig"]) or len(sig["sig"]) % 2:
+        if not _HEX.fullmatch(sig["keyid"]) or len(sig["keyid"]) % 2 or not _HEX.fullmatch(sig["sig"]) or len(
+                sig["sig"]) % 2:
             raise MetadataError(f"{what}: signature by {sig['keyid'][:16]!r} is not hex (tough rejects the file)")
     signed = envelope["signed"]
     if signed.get("_type") != role:
@@ -136,6 +137,9 @@ def check_root_shape(signed: dict[str, Any], what: str) -> None:
         keyids, threshold = role_def.get("keyids"), role_def.get("threshold")
         if not isinstance(keyids, list) or not all(isinstance(k, str) for k in keyids):
             raise MetadataError(f"{what}: roles.{role}.keyids must be a list of key IDs")
+        bad = [k for k in keyids if not _HEX.fullmatch(k) or len(k) % 2]
+        if bad:
+            raise MetadataError(f"{what}: roles.{role}.keyids holds {bad[0]!r}, not hex (tough rejects the file)")
         if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 1:
             raise MetadataError(f"{what}: roles.{role}.threshold must be an integer >= 1")
 

@@ -141,6 +141,8 @@ class LocalStorage:
             return self._path(name).stat().st_size
         except (FileNotFoundError, NotADirectoryError):
             return None
+        except OSError as exc:
+            raise StorageError(f"{self.describe(name)}: {exc.strerror or exc}") from None
 
     def _link_new(self, name: str, fill: bytes | Path, sent: Sent | None = None) -> bool:
         """Write to a temp file, fsync, hard-link to ``name``; False if ``name`` already existed."""

@@ -35,6 +35,7 @@ import fnmatch
 import functools
 import hashlib
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,7 @@ from repo_tool.tufjson import canonical
 
 TIMESTAMP = "timestamp.json"
 MAX_DELEGATIONS = 32
+_SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 Naming = Literal["tough", "tuf"]
 
 
@@ -319,6 +321,9 @@ def _target(key: str, listed: tuple[str, Any], role_file: RoleFile, role: str, n
         raise MetadataError(f"{what}: target {listed_as!r} has no valid hashes")
     if naming == "tough" and "sha256" not in hashes:
         raise MetadataError(f"{what}: target {listed_as!r} has no sha256 hash (updog requires sha256)")
+    if naming == "tough" and not _SHA256_HEX.fullmatch(hashes["sha256"]):
+        raise MetadataError(f"{what}: target {listed_as!r}: sha256 {hashes['sha256']!r} is not 64 hex digits "
+                            "(tough rejects the file)")
     return Target(key, listed_as, length, {k: v.lower() for k, v in hashes.items()}, entry.get("custom"), role)
 
 

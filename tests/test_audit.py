@@ -142,6 +142,20 @@ def test_signature_removed_below_threshold(run: Runner, qs: QS) -> None:
     code, report = _audit(run, qs)
     assert code == 1
     _one_error(report, "load", "threshold not met for role timestamp")
+    # ... and the audit goes on with the files as stored: the file itself is named, keys are listed,
+    # targets are still checked.
+    _one_error(report, "signatures", "timestamp.json", "threshold not met for timestamp: 0 valid")
+    assert report["keys"] and report["summary"]["targets_checked"] == report["summary"]["targets_listed"]
+
+
+def test_odd_key_id_in_a_signature_is_refused_like_tough(run: Runner, qs: QS) -> None:
+    path = qs.meta / "timestamp.json"
+    doc = json.loads(path.read_bytes())
+    doc["signatures"].append({"keyid": "abc", "sig": "00"})
+    path.write_text(json.dumps(doc, indent=2))
+    code, report = _audit(run, qs)
+    assert code == 1
+    _one_error(report, "load", "not hex (tough rejects the file)")
 
 
 def test_signature_by_a_key_not_in_root(run: Runner, qs: QS) -> None:
@@ -289,6 +303,7 @@ def test_production_roots(run: Runner, tmp_path: Path) -> None:
     assert result.code == 1  # there is no timestamp.json: nodes cannot load it
     assert report["summary"]["root_versions"] == [1, 2]  # but the root chain 1 -> 2 verifies
     assert not [e for e in _findings(report, "error") if "root-chain" in e]
+    assert not [w for w in _findings(report, "warning") if "signature by key" in w]  # cross-signing is expected
     _one_error(report, "load", "timestamp.json not found")
 
 

@@ -11,7 +11,7 @@ from repo_tool.audit import TargetsMode, audit
 from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns, parse_time_option, read_bytes
 from repo_tool.config import load_config
 from repo_tool.core.instant import parse_offset
-from repo_tool.errors import OffsetError, UsageError, VerificationError
+from repo_tool.errors import ConfigError, OffsetError, UsageError, VerificationError
 from repo_tool.localfs import write_atomic
 from repo_tool.storage import open_storage
 
@@ -83,10 +83,6 @@ def audit_cmd(metadata_url: str | None, targets_url: str | None, root_path: str 
     trusted = read_bytes(root_file, "trusted root")
     report = audit(meta, targets, trusted, str(root_file), at, window, within_text, mode, jobs, check_manifest)
     obj = report.to_json_obj()
-    if report_path is not None:
-        from repo_tool.audit_report import render  # only the report writer needs it
-
-        write_atomic(report_path, render(obj, report_path).encode("utf-8"))
     if as_json:
         echo_json(obj)
     else:
@@ -97,6 +93,13 @@ def audit_cmd(metadata_url: str | None, targets_url: str | None, root_path: str 
         click.echo(f"{obj['result'].upper()}: {summary['errors']} error(s), {summary['warnings']} warning(s), "
                    f"{summary['infos']} info; roots {summary['root_versions']}; targets checked "
                    f"{summary['targets_checked']} of {summary['targets_listed']} ({summary['bytes_checked']} bytes)")
+    if report_path is not None:
+        from repo_tool.audit_report import render  # only the report writer needs it
+
+        try:
+            write_atomic(report_path, render(obj, report_path).encode("utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"--report {report_path}: cannot write: {exc.strerror or exc}") from None
     if not report.ok:
         raise VerificationError(f"audit of {meta.url} found {summary_errors(obj)} error(s)")
 
