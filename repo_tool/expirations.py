@@ -10,7 +10,8 @@ the instant ``at`` and the window ``within``:
 * ``EXPIRES SOON``: ``expires <= at + within`` (upstream flags expiry ≤ the limit);
 * ``OK`` otherwise.
 
-The result is ``"ok"`` only if every role of every repository is ``OK`` and every repository
+The JSON result is ``"failed"`` if a repository did not load, else ``"expiring"`` or ``"ok"``:
+``"ok"`` only if every role of every repository is ``OK`` and every repository
 loaded; a repository that fails to load (missing file, bad signature ...) is reported with its
 one-line reason and the others are still checked.
 
@@ -147,7 +148,8 @@ class Report:
             "at": format_instant(self.at),
             "within": self.within_text,
             "repos": [r.to_json() for r in self.repos],
-            "result": "ok" if self.ok else "expiring",
+            "result": "failed" if any(r.error for r in self.repos) else "ok" if self.ok else "expiring",
+            "counts": self.counts(),
         }
 
     def raise_if_flagged(self) -> None:

@@ -173,6 +173,7 @@ def test_a_repo_that_fails_to_load_is_reported_and_the_others_still_checked(qs: 
     result, data = check(run, "--config", str(qs.config))
     assert result.code == 1
     assert "1 ok, 1 failed to load" in result.err
+    assert data["result"] == "failed" and data["counts"]["failed"] == 1
     broken, other = (next(r for r in data["repos"] if r["variant"] == v) for v in (VARIANT, OTHER[0]))
     assert broken["roles"] == [] and "timestamp" in broken["error"]
     assert other["error"] is None and set(statuses(other).values()) == {OK}
