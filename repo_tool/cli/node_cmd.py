@@ -134,7 +134,8 @@ class _UpdogCommand(click.Command):
 @click.option("--active-set", type=click.Choice(["A", "B"]), default=None,
               help="The running partition set [default: discovered on a host; A for a disk image].")
 @click.option("--metadata-cache", type=click.Path(path_type=Path), default=node.NodePaths.metadata_cache,
-              show_default=True, help="Where verified metadata is cached (and reused by hash).")
+              show_default=True, help="updog's metadata cache, written by an update for the migrator "
+              "(downloads are also kept in its .fetched/ and reused when a verified parent lists their sha256).")
 @click.option("--migrations-dir", type=click.Path(path_type=Path), default=node.NodePaths.migrations_dir,
               show_default=True, help="Where migrations and manifest.json are saved as <sha256>.<name>.")
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None,
