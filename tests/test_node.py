@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -493,3 +496,41 @@ def test_sha256_of_staged_partition_matches_manifest_images(served: Node) -> Non
     entry = n.qs.newest("targets")["signed"]["targets"][name]
     raw = n.target_path(name).read_bytes()
     assert len(raw) == entry["length"] and hashlib.sha256(raw).hexdigest() == entry["hashes"]["sha256"]
+
+
+@pytest.fixture
+def loop_device(served: Node) -> Iterator[str]:
+    """``served``'s disk image attached as a real block device (needs root and losetup)."""
+    if os.geteuid() != 0 or shutil.which("losetup") is None:
+        pytest.skip("a loop device needs root and losetup")
+    attached = subprocess.run(["losetup", "-f", "--show", str(served.disk)], capture_output=True, text=True,
+                              check=False)
+    if attached.returncode != 0:
+        pytest.skip(f"losetup cannot attach here: {attached.stderr.strip()}")
+    device = attached.stdout.strip()
+    try:
+        yield device
+    finally:
+        subprocess.run(["losetup", "-d", device], check=False)
+
+
+def test_staging_into_a_block_device(served: Node, loop_device: str) -> None:
+    """The same update on a real block device (BLKSSZGET, no truncation, fsync of the device); a
+    device that does not hold the running system is written only when --active-set names the
+    running set."""
+    n = served
+
+    def node_on_device(*args: str) -> Any:
+        return n.run("node", "--config", str(n.updog_toml), "--trusted-root", str(n.qs.root), "--os-release",
+                     str(n.dir / "os-release"), "--disk", loop_device, "--metadata-cache", str(n.dir / "cache"),
+                     "--migrations-dir", str(n.dir / "migrations"), "--arch", ARCH, *args)
+
+    refused = node_on_device("update", "-n")
+    assert refused.code == 1 and "pass --active-set A|B" in refused.err
+    done = node_on_device("--active-set", "A", "update", "-n")
+    assert done.code == 0, done.err
+    report = node_on_device("--active-set", "A", "status", "--json").json()
+    assert (report["active"], report["next"]) == ("A", "B")
+    for kind, name in _images(n, "1.1.0").items():
+        expected = _decompressed(n, name)
+        assert _partition_bytes(n, "B", kind, len(expected)) == expected, kind  # read back through the file
