@@ -16,7 +16,6 @@ set unbootable and the active set untouched.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import signal
@@ -38,7 +37,7 @@ from repo_tool.gpt import Disk, Status, find_os_disk, status
 from repo_tool.localfs import write_atomic
 from repo_tool.staging import checked, write_image
 from repo_tool.transport import RemoteDir, Transport
-from repo_tool.verifier import DirectoryStore, Repo, Target, TargetError, load_repo, read_target
+from repo_tool.verifier import DirectoryStore, Repo, Target, TargetError, load_repo, read_target, stored_copy
 
 MANIFEST = "manifest.json"
 FETCHED = ".fetched"  # inside the metadata cache: downloads kept for reuse by hash
@@ -181,13 +180,7 @@ def open_session(paths: NodePaths, flags: Flags, now: int) -> Session:
 
 def _cached_target(directory: Path, target: Target) -> bytes | None:
     """A target already saved as ``<sha256>.<name>`` whose bytes match the listing."""
-    try:
-        raw = (directory / f"{target.sha256}.{target.name}").read_bytes()
-    except OSError:
-        return None
-    if len(raw) == target.length and hashlib.sha256(raw).hexdigest() == target.sha256:
-        return raw
-    return None
+    return stored_copy(directory / f"{target.sha256}.{target.name}", target, "tough")
 
 
 def _save_target(directory: Path, target: Target, chunks: Iterable[bytes]) -> None:

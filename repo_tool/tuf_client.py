@@ -29,7 +29,7 @@ from urllib.parse import quote, urlsplit
 from repo_tool.errors import VerificationError
 from repo_tool.localfs import write_atomic
 from repo_tool.transport import RemoteDir, Transport
-from repo_tool.verifier import DirectoryStore, Limits, Repo, Target, TargetError, check_hashes, load_repo
+from repo_tool.verifier import DirectoryStore, Limits, Repo, TargetError, fetch_target, load_repo, stored_copy
 
 ROOT = "root.json"
 # python-tuf's UpdaterConfig defaults: the most downloaded per file, and root versions walked per refresh.
@@ -116,35 +116,12 @@ def download_target(repo: Repo, targets: RemoteDir, name: str, target_dir: Path)
     if local_name(name) in ("", ".", ".."):
         raise TargetError(f"target {name!r} cannot be stored under its quoted name in {target_dir}")
     path = target_dir / local_name(name)
-    if _matches(path, target):
+    if stored_copy(path, target, repo.naming) is not None:
         return Downloaded(name, path, cached=True)
-    object_name = repo.object_name(target)
-    what = f"target {name!r}: {targets.describe(object_name)}"
-    data = targets.read(object_name, target.length)
-    if data is None:
-        raise TargetError(f"{what}: not found")
-    if len(data) != target.length:
-        raise TargetError(f"{what}: {len(data)} bytes, {target.length} listed")
-    check_hashes(data, target.hashes, "tuf", what)
+    data = fetch_target(repo, targets, target)
     try:
         target_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(path, data, mode=0o644)
     except OSError as exc:
         raise VerificationError(f"{path}: cannot write: {exc.strerror or exc}") from None
     return Downloaded(name, path, cached=False)
-
-
-def _matches(path: Path, target: Target) -> bool:
-    """Whether ``path`` already holds ``target`` (its length and every listed hash)."""
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(target.length + 1)
-    except OSError:
-        return False
-    if len(data) != target.length:
-        return False
-    try:
-        check_hashes(data, target.hashes, "tuf", str(path))
-    except VerificationError:
-        return False
-    return True

@@ -718,16 +718,36 @@ def _meta_version(role_file: RoleFile, name: str, what: str) -> int:
 
 
 def read_target(repo: Repo, targets_store: Source, name: str) -> bytes | None:
-    """Download a small top-level target fully verified; None if it is not listed."""
+    """Download a small target fully verified; None if it is not listed."""
     target = repo.find(name)
-    if target is None:
-        return None
+    return None if target is None else fetch_target(repo, targets_store, target)
+
+
+def fetch_target(repo: Repo, targets_store: Source, target: Target) -> bytes:
+    """A (small) listed target's bytes, read whole and checked: its length and the listed hashes."""
     object_name = repo.object_name(target)
     data = targets_store.read(object_name, target.length)
     if data is None:
-        raise TargetError(f"target {name}: {targets_store.describe(object_name)} not found")
+        raise TargetError(f"target {target.name}: {targets_store.describe(object_name)} not found")
     if len(data) != target.length:
-        raise TargetError(f"target {name}: {targets_store.describe(object_name)} is {len(data)} bytes, "
+        raise TargetError(f"target {target.name}: {targets_store.describe(object_name)} is {len(data)} bytes, "
                           f"{target.length} listed")
-    check_hashes(data, target.hashes, repo.naming, f"target {name}: {targets_store.describe(object_name)}")
+    check_hashes(data, target.hashes, repo.naming, f"target {target.name}: {targets_store.describe(object_name)}")
+    return data
+
+
+def stored_copy(path: Path, target: Target, naming: Naming) -> bytes | None:
+    """The bytes of ``path`` if it already holds ``target`` (its length and the listed hashes, as
+    ``naming`` checks them), else None: a verified copy need not be downloaded again."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(target.length + 1)
+    except OSError:
+        return None
+    if len(data) != target.length:
+        return None
+    try:
+        check_hashes(data, target.hashes, naming, str(path))
+    except VerificationError:
+        return None
     return data
