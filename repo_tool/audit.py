@@ -39,7 +39,15 @@ from repo_tool.keys import KeyError_, keyid_of, public_key, tough_key_problem
 from repo_tool.metadata import SIZE_LIMITS, SPEC_VERSION, RoleFile, parse_role, valid_signers
 from repo_tool.storage import Storage
 from repo_tool.tufjson import canonical
-from repo_tool.verifier import Repo, Target, load_repo, read_target, verify_next_root, verify_trusted_root
+from repo_tool.verifier import (
+    Repo,
+    Target,
+    load_repo,
+    read_target,
+    role_file_name,
+    verify_next_root,
+    verify_trusted_root,
+)
 
 Severity = Literal["error", "warning", "info"]
 TargetsMode = Literal["all", "none"] | int  # an int: a sample of that many targets
@@ -140,7 +148,7 @@ def audit(meta: Storage, targets: Storage, trusted_root: bytes, trusted_name: st
         _tough_rules(report, root_file, name)
     root = repo.root
     _keys(report, root, meta.describe(f"{root.version}.root.json"))
-    for role_file, name in _role_files(repo):
+    for role_file, name in repo.role_files():
         _role_row(report, role_file, root.signed, meta.describe(name))
         _tough_rules(report, role_file, meta.describe(name))
         _meta_completeness(report, role_file, meta.describe(name))
@@ -169,10 +177,10 @@ def _best_effort(report: Report, meta: Storage, chain: list[RoleFile], now: int)
             entry = meta_map.get(f"{role}.json") if isinstance(meta_map, dict) else None
             version = entry.get("version") if isinstance(entry, dict) else None
             if not isinstance(version, int):
-                report.add("error", "load", meta.describe(_file_name(parent, consistent)),
+                report.add("error", "load", meta.describe(role_file_name(parent.role, parent.version, consistent)),
                            f"lists no {role}.json version")
                 return None
-            name = f"{version}.{role}.json" if consistent else f"{role}.json"
+            name = role_file_name(role, version, consistent)
         try:
             raw = meta.read(name, SIZE_LIMITS[role] * 16)
             if raw is None:
@@ -184,21 +192,6 @@ def _best_effort(report: Report, meta: Storage, chain: list[RoleFile], now: int)
             return None
         files.append(parent)
     return Repo(meta, chain, files[0], files[1], files[2], [], now, False)
-
-
-def _file_name(role_file: RoleFile, consistent: bool) -> str:
-    if role_file.role == "timestamp":
-        return "timestamp.json"
-    return f"{role_file.version}.{role_file.role}.json" if consistent else f"{role_file.role}.json"
-
-
-def _role_files(repo: Repo) -> list[tuple[RoleFile, str]]:
-    consistent = repo.consistent
-    return [
-        (repo.timestamp, "timestamp.json"),
-        (repo.snapshot, f"{repo.snapshot.version}.snapshot.json" if consistent else "snapshot.json"),
-        (repo.targets, f"{repo.targets.version}.targets.json" if consistent else "targets.json"),
-    ]
 
 
 # --- root chain ----------------------------------------------------------------------------
@@ -426,7 +419,7 @@ def remaining_text(ns: int) -> str:
 
 
 def _expiries(report: Report, repo: Repo, meta: Storage) -> None:
-    files = [(repo.root, f"{repo.root.version}.root.json"), *_role_files(repo)]
+    files = [(repo.root, f"{repo.root.version}.root.json"), *repo.role_files()]
     files += [(f, f"delegated role {n}") for n, f in repo.delegated.items()]
     for role_file, name in files:
         left = role_file.expires - report.at

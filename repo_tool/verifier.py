@@ -205,14 +205,17 @@ class Repo:
                 raise MetadataError(f"{self.meta.describe(name)}: not found (needed to cache the whole root chain)")
             lower.append((name, raw))
         files = [*lower, *((f"{r.version}.root.json", r.raw) for r in self.roots)]
-        files.append((TIMESTAMP, self.timestamp.raw))
-        files.append((_role_file_name("snapshot", self.snapshot.version, self.consistent), self.snapshot.raw))
-        files.append((_role_file_name("targets", self.targets.version, self.consistent), self.targets.raw))
-        files += [(_role_file_name(name, f.version, self.consistent), f.raw) for name, f in self.delegated.items()]
+        files += [(name, f.raw) for f, name in self.role_files()]
+        files += [(role_file_name(name, f.version, self.consistent), f.raw) for name, f in self.delegated.items()]
         for name, raw in files:  # timestamp.json is what makes the rest reachable: it goes last
             if name != TIMESTAMP:
                 store.put(name, raw)
         store.put(TIMESTAMP, self.timestamp.raw)
+
+    def role_files(self) -> list[tuple[RoleFile, str]]:
+        """Timestamp, snapshot and targets with their file names in the metadata dir."""
+        return [(f, role_file_name(f.role, f.version, self.consistent))
+                for f in (self.timestamp, self.snapshot, self.targets)]
 
     def find(self, name: str) -> Target | None:
         """Look ``name`` up in targets and (pre-order, on demand) its delegations."""
@@ -247,9 +250,8 @@ class Repo:
                                f"{format_instant(role.expires)}; refusing to read targets")
 
     def _what(self, role: str) -> str:
-        if role == "targets":
-            return self.meta.describe(f"{self.targets.version}.targets.json" if self.consistent else "targets.json")
-        return self.meta.describe(_role_file_name(role, self.delegated[role].version, self.consistent))
+        version = self.targets.version if role == "targets" else self.delegated[role].version
+        return self.meta.describe(role_file_name(role, version, self.consistent))
 
     def _walk(self, key: str) -> Iterator[tuple[str, RoleFile]]:
         """Pre-order depth-first walk of the roles that may list ``key`` (python-tuf's order);
@@ -296,9 +298,11 @@ def resolve_name(name: str) -> str:
     return "/".join(parts)
 
 
-def _role_file_name(role: str, version: int, consistent: bool) -> str:
+def role_file_name(role: str, version: int, consistent: bool) -> str:
+    """A role file's name in the metadata dir: ``timestamp.json`` always; the others (delegated
+    roles percent-quoted) with a ``V.`` prefix in a consistent-snapshot repository."""
     base = f"{quote(role, safe='')}.json"
-    return f"{version}.{base}" if consistent else base
+    return f"{version}.{base}" if consistent and role != "timestamp" else base
 
 
 def _listed_targets(role_file: RoleFile, naming: Naming) -> dict[str, tuple[str, Any]]:
@@ -551,7 +555,7 @@ class _Loader:
         trusted_targets = self._trusted("targets", root)
         targets = self._listed(snapshot, "targets", root, consistent, self.limits.targets, trusted_targets)
         if self.naming == "tough":  # tough parses every entry at load: length and sha256 are required
-            what = self.meta.describe(_role_file_name("targets", targets.version, consistent))
+            what = self.meta.describe(role_file_name("targets", targets.version, consistent))
             for key, listed in _listed_targets(targets, "tough").items():
                 _target(key, listed, targets, "targets", "tough", what)
         if self.state is not None or self.cache is not None:
@@ -599,7 +603,7 @@ class _Loader:
         length, hashes = entry.get("length"), entry.get("hashes")
         if length is not None and (not isinstance(length, int) or isinstance(length, bool) or length < 0):
             raise MetadataError(f"{parent_what}: the listed length of {listed} is not a non-negative integer")
-        name = _role_file_name(listed[: -len(".json")], version, consistent)
+        name = role_file_name(listed[: -len(".json")], version, consistent)
         what = self.meta.describe(name)
         raw = None
         # Bytes already held locally are used when the parent's hash proves they are the listed ones
@@ -628,7 +632,7 @@ class _Loader:
         if check is not None:
             check(role_file)
         self._check_expiry(role_file, what)
-        self._keep(name, _role_file_name(listed[: -len(".json")], version, consistent=False), raw)
+        self._keep(name, role_file_name(listed[: -len(".json")], version, consistent=False), raw)
         return role_file
 
     # -- delegations ---------------------------------------------------------------------
