@@ -290,7 +290,8 @@ def reboot(paths: NodePaths) -> None:
 # --- commands ------------------------------------------------------------------------
 
 
-def _json(obj: object) -> str:
+def json_text(obj: object) -> str:
+    """updog's JSON output: the manifest's pretty layout plus a newline."""
     return dumps_pretty(obj) + "\n"
 
 
@@ -328,7 +329,7 @@ def check_update(session: Session, flags: Flags, out: Output) -> None:
         # updog's list_updates: no --image, and version_lock is never read
         selection = _choose(session, Flags(ignore_waves=flags.ignore_waves, log_level=flags.log_level), out, LATEST)
         if flags.json:
-            out.out(_json([u.to_json_obj() for u in selection.applicable]))
+            out.out(json_text([u.to_json_obj() for u in selection.applicable]))
         else:
             for update in selection.applicable:
                 out.err(f"{update.variant} {update.version}")
@@ -339,7 +340,7 @@ def check_update(session: Session, flags: Flags, out: Output) -> None:
         out.code = 1
         return
     if flags.json:
-        out.out(_json(_update_json(selection.update, selection.downgrade)))
+        out.out(json_text(_update_json(selection.update, selection.downgrade)))
     else:
         out.out(_describe(session.variant, selection))
 
@@ -366,7 +367,7 @@ def update(session: Session, flags: Flags, out: Output, apply: bool) -> None:
         if flags.reboot:
             reboot(session.paths)
     if flags.json:
-        out.out(_json(_update_json(chosen, selection.downgrade)))
+        out.out(json_text(_update_json(chosen, selection.downgrade)))
     else:
         out.out(f"Update applied: {_describe(session.variant, selection)}")
 
@@ -421,7 +422,3 @@ def rollback_to_inactive(paths: NodePaths) -> None:
 def mark_successful_boot(paths: NodePaths) -> None:
     state = open_disk(paths)
     state.write(gptprio.mark_successful_boot(state.sets), ever_booted=True)
-
-
-def json_text(obj: object) -> str:
-    return _json(obj)
