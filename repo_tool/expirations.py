@@ -28,14 +28,13 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 from repo_tool.config import RepoConfig
 from repo_tool.core.instant import NANOS_PER_SECOND, format_instant
 from repo_tool.errors import ConfigError, RepoToolError, VerificationError
 from repo_tool.metadata import RoleFile, check_safe_name
 from repo_tool.storage import Listable, Storage, open_storage
-from repo_tool.verifier import TIMESTAMP, load_repo
+from repo_tool.verifier import TIMESTAMP, load_repo, role_file_name
 
 OK = "OK"
 SOON = "EXPIRES SOON"
@@ -176,19 +175,10 @@ def check_repo(ref: RepoRef, at: int, within: int) -> RepoResult:
         repo = load_repo(ref.meta, ref.trusted_root, at, safe=False, trusted_root_name=ref.root_name)
     except RepoToolError as exc:
         return RepoResult(ref, error=exc.message)
-    consistent = repo.consistent
-
-    def name(role: str, version: int) -> str:
-        base = f"{quote(role, safe='')}.json"
-        return f"{version}.{base}" if consistent else base
-
-    roles = [
-        _role_expiry("root", f"{repo.root.version}.root.json", repo.root, at, within),
-        _role_expiry("timestamp", TIMESTAMP, repo.timestamp, at, within),
-        _role_expiry("snapshot", name("snapshot", repo.snapshot.version), repo.snapshot, at, within),
-        _role_expiry("targets", name("targets", repo.targets.version), repo.targets, at, within),
-    ]
-    roles += [_role_expiry(role, name(role, f.version), f, at, within) for role, f in sorted(repo.delegated.items())]
+    roles = [_role_expiry("root", f"{repo.root.version}.root.json", repo.root, at, within)]
+    roles += [_role_expiry(f.role, name, f, at, within) for f, name in repo.role_files()]
+    roles += [_role_expiry(role, role_file_name(role, f.version, repo.consistent), f, at, within)
+              for role, f in sorted(repo.delegated.items())]
     return RepoResult(ref, roles)
 
 
