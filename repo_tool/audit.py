@@ -523,9 +523,9 @@ def _check_target(report: Report, repo: Repo, store: Storage, name: str) -> tupl
     size = 0
     where = f"{store.url}{repo.object_name(target)}"
     try:
-        where = store.child(*folders).describe(object_name) if folders else store.describe(object_name)
-        chunks: Iterator[bytes] | None = store.child(*folders).stream(object_name, target.length, CHUNK) \
-            if folders else store.stream(object_name, target.length, CHUNK)
+        folder = store.child(*folders) if folders else store
+        where = folder.describe(object_name)
+        chunks: Iterator[bytes] | None = folder.stream(object_name, target.length, CHUNK)
         if chunks is None:
             report.add("error", "targets", where, f"target {name} is listed but its object is missing")
             return 1, 0
