@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from timing import clean_up
+from timing import add_json_out, clean_up, write_json_out
 
 REPO_TOOL = [sys.executable, "-m", "repo_tool"]
 
@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--dir", type=Path, default=None)
+    add_json_out(parser)
     args = parser.parse_args()
     work = args.dir or Path(tempfile.mkdtemp(prefix="bench-check-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -102,6 +103,10 @@ def main() -> None:
         base = max(r for _, r in rows["baseline (fresh cache, as updog)"])
         ours = max(r for _, r in rows["repo-tool (second check)"])
         print(f"requests: {ours} vs {base} (target: at most 2)")
+        write_json_out(args.json_out, {
+            "baseline_requests": base, "second_check_requests": ours,
+            "baseline_s": min(t for t, _ in rows["baseline (fresh cache, as updog)"]),
+            "second_check_s": min(t for t, _ in rows["repo-tool (second check)"])})
     finally:
         server.terminate()
         server.wait()

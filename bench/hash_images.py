@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
-from timing import best, clean_up, write_random  # bench/timing.py (scripts run from bench/)
+from timing import add_json_out, best, clean_up, write_json_out, write_random  # bench/timing.py
 
 from repo_tool.hashing import CHUNK, FileDigest, hash_file, hash_files
 
@@ -99,6 +99,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the files afterwards")
     parser.add_argument("--chunks", nargs="?", const=",".join(map(str, DEFAULT_CHUNKS)),
                         help="also time hash_file with these chunk sizes (bytes, comma-separated)")
+    add_json_out(parser)
     args = parser.parse_args()
 
     if shutil.which("openssl") is None:
@@ -135,6 +136,9 @@ def main() -> None:
         bound = total / makespan(list(sizes.values()), 2)
         print(f"bound for jobs=2: whole files on 2 threads (largest {max(sizes.values()) / total:.0%} of the bytes) "
               f"take at least 1/{bound:.2f} of the jobs=1 time, i.e. <= {bound * base / times[1]:.2f}x openssl here")
+        write_json_out(args.json_out, {"mib": total / MIB, "repeat": args.repeat, "openssl_s": base,
+                                       "jobs1_s": times[1], "jobs2_s": times[2],
+                                       "jobs2_bound_ratio": bound * base / times[1]})
 
         if args.chunks:
             print("\nchunk size sweep (hash_file(path, chunk)):")

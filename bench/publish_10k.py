@@ -37,7 +37,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from timing import best, clean_up  # bench/timing.py (scripts run from bench/)
+from timing import add_json_out, best, clean_up, write_json_out  # bench/timing.py (scripts run from bench/)
 
 import repo_tool.publish
 import repo_tool.repository
@@ -142,6 +142,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="phase timings + cProfile of one publish")
     parser.add_argument("--dir", type=Path, help="work directory (default: a new temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory afterwards")
+    add_json_out(parser)
     args = parser.parse_args()
 
     work = args.dir or Path(tempfile.mkdtemp(prefix="publish-10k-"))
@@ -189,6 +190,8 @@ def main() -> None:
             print(f"baseline json.load+json.dump of {newest.name}   {baseline * 1000:8.1f} ms")
             print(f"repo-tool publish (no hashing)               {ours * 1000:8.1f} ms")
             print(f"ratio repo-tool / baseline                    {ours / baseline:8.2f}x   (target <= 3x)")
+            write_json_out(args.json_out, {"targets": len(json.loads(newest.read_bytes())["signed"]["targets"]),
+                                           "repeat": args.repeat, "baseline_s": baseline, "publish_s": ours})
             if args.profile:
                 fresh_copy()
                 phases(run_dir, images, options, now + NANOS_PER_SECOND, digests)

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from timing import best, clean_up  # bench/timing.py (scripts run from bench/)
+from timing import add_json_out, best, clean_up, write_json_out  # bench/timing.py (scripts run from bench/)
 
 from repo_tool import staging
 from repo_tool.hashing import hash_file
@@ -168,6 +168,7 @@ def main() -> None:
                         help=f"write_image's FLUSH_EVERY in MiB (default {staging.FLUSH_EVERY >> 20}; 0 = off)")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--child", nargs=4, metavar=("URL", "OUT", "INFO", "FLUSH"), help=argparse.SUPPRESS)
+    add_json_out(parser)
     args = parser.parse_args()
     if args.flush_every is not None:
         staging.FLUSH_EVERY = args.flush_every << 20
@@ -241,6 +242,9 @@ def main() -> None:
         print(f"repo-tool child process: {peak['seconds'] * 1000:.1f} ms, peak RSS (VmHWM) "
               f"{peak['hwm_kib'] / 1024:.1f} MiB (interpreter and imports before staging: "
               f"{peak['hwm_before_kib'] / 1024:.1f} MiB)")
+        write_json_out(args.json_out, {"mib": info["size"] / MIB, "packed_mib": info["packed_size"] / MIB,
+                                       "repeat": args.repeat, "pipeline_s": base, "pipeline_sync_s": synced,
+                                       "stage_s": ours, "peak_rss_mib": peak["hwm_kib"] / 1024})
     finally:
         if server is not None:
             server.terminate()

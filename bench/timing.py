@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import shutil
 import sys
@@ -47,3 +49,14 @@ def clean_up(directory: Path, keep: bool, given: bool, made: list[Path]) -> None
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
+
+
+def add_json_out(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json-out", type=Path, metavar="FILE",
+                        help="also write the headline figures as a JSON object to FILE (read by bench/run)")
+
+
+def write_json_out(path: Path | None, figures: dict[str, object]) -> None:
+    """The headline figures of a run, for ``bench/run``'s side-by-side table."""
+    if path is not None:
+        path.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")

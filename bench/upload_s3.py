@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from timing import best, write_random  # bench/timing.py (scripts run from bench/)
+from timing import add_json_out, best, write_json_out, write_random  # bench/timing.py (scripts run from bench/)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo root, for tests.motoserver
 
@@ -185,7 +185,7 @@ class Bench:
 
 
 def run_case(bench: Bench, label: str, targets: list[NewTarget], repeat: int, aws: AwsSettings,
-             ours_requests: Requests, boto_client: Any, boto_requests: Requests) -> None:
+             ours_requests: Requests, boto_client: Any, boto_requests: Requests) -> dict[str, float]:
     total = sum(t.length for t in targets)
     transfer = TransferConfig()
 
@@ -237,6 +237,8 @@ def run_case(bench: Bench, label: str, targets: list[NewTarget], repeat: int, aw
         raise SystemExit(f"republish uploaded: {ours_requests.summary()}")
     print(f"  republish: {ours_requests.uploaded()} bytes of targets uploaded, "
           f"{ours_requests.calls['HeadObject']} HEAD requests ({ours_requests.summary()}), {wall * 1000:.0f} ms")
+    return {"files": len(targets), "mib": total / MIB, "baseline_s": base, "boto3_pool_s": samples[1].wall,
+            "repo_tool_s": samples[-1].wall, "republish_bytes": ours_requests.uploaded(), "republish_s": wall}
 
 
 def main() -> None:
@@ -249,6 +251,7 @@ def main() -> None:
     parser.add_argument("--baseline-checksums", choices=("default", "when_required"), default="default",
                         help="boto3 baseline's request_checksum_calculation: boto3's default (a CRC32 of every "
                              "body) or when_required, as repo-tool's client (default: default)")
+    add_json_out(parser)
     args = parser.parse_args()
 
     release_sizes = [round(float(mib) * MIB) for mib in args.release_mib.split(",")]
@@ -285,8 +288,13 @@ def main() -> None:
                   f"baseline checksums: {args.baseline_checksums}")
             print("NOTE: moto on localhost is CPU bound and shares the cores with this client: these MB/s are "
                   "not S3 numbers, only a comparison of request patterns against one slow local server.")
-            run_case(bench, "release", release, args.repeat, aws, ours_requests, boto_client, boto_requests)
-            run_case(bench, "many small files", small, args.repeat, aws, ours_requests, boto_client, boto_requests)
+            figures = {
+                "release": run_case(bench, "release", release, args.repeat, aws, ours_requests, boto_client,
+                                    boto_requests),
+                "small": run_case(bench, "many small files", small, args.repeat, aws, ours_requests, boto_client,
+                                  boto_requests),
+            }
+            write_json_out(args.json_out, {"repeat": args.repeat, **figures})
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
