@@ -24,8 +24,10 @@ Two optional local stores change where bytes come from, never what is trusted:
   a root that verifies in the chain, is taken from it instead of the network.
 * ``state`` (a standard client's metadata dir, plain names ``root.json``,
   ``timestamp.json`` ...): the last trusted versions; a new one must not be
-  older (rollback protection across runs), and keys rotated in root discard
-  what they signed (fast-forward recovery).
+  older (rollback protection across runs, the root included: a chain that
+  ends below the trusted root is refused), and keys rotated in root discard
+  what they signed; a new timestamp or snapshot key discards the trusted
+  timestamp and snapshot (fast-forward recovery, TUF 5.3.11).
 """
 
 from __future__ import annotations
@@ -452,6 +454,7 @@ class _Loader:
         self.limits = limits
         self.cache = cache
         self.state = state
+        self.stored_root: RoleFile | None = None  # the state's root.json as it was before this load
         self.expired: list[str] = []
 
     # -- expiry and storage --------------------------------------------------------------
@@ -479,6 +482,10 @@ class _Loader:
     def _walk_roots(self, trusted_root: bytes | None, trusted_name: str, max_version: int | None) -> list[RoleFile]:
         start = trusted_root
         stored = self.state.get("root.json") if self.state is not None else None
+        if stored is not None:
+            with contextlib.suppress(VerificationError):
+                self.stored_root = parse_role(stored, "root", "trusted root.json")
+                check_root_shape(self.stored_root.signed, "trusted root.json")
         if stored is not None and start is None:  # a given trusted root (a node's shipped root) is the anchor
             start, trusted_name = stored, str(self.state.path / "root.json")  # type: ignore[union-attr]
         if start is None:
@@ -500,6 +507,7 @@ class _Loader:
                         break
                     raise
                 if raw is None:
+                    self._check_root_rollback(roots[-1], name)
                     break
                 new = verify_next_root(roots[-1], raw, self.meta.describe(name))
             updates += 1
@@ -508,6 +516,28 @@ class _Loader:
             roots.append(new)
             self._keep(name, "root.json", new.raw)
         return roots
+
+    def _check_root_rollback(self, newest: RoleFile, missing: str) -> None:
+        """The chain ends at ``newest``: a trusted state that holds a newer root was sent back in time
+        (the newer root files hidden from it)."""
+        if self.stored_root is not None and self.stored_root.version > newest.version:
+            assert self.state is not None
+            raise RollbackError(f"{self.meta.url}: root version {newest.version} is older than the trusted root "
+                                f"version {self.stored_root.version} in {self.state.path / 'root.json'} ({missing} "
+                                "is not available; rollback attack?)")
+
+    def _trust_root(self, root: RoleFile) -> None:
+        """Keep ``root`` as the state's trusted root; when it changed the timestamp or snapshot keys of
+        the root the state was trusted under, the trusted timestamp and snapshot go (TUF 5.3.11:
+        recovery from a fast-forward attack, also when only the snapshot key was rotated)."""
+        if self.state is None:
+            return
+        old = self.stored_root
+        if old is not None and old.version < root.version and any(
+                _role_keyids(old, role) != _role_keyids(root, role) for role in ("timestamp", "snapshot")):
+            self.state.remove(TIMESTAMP)
+            self.state.remove("snapshot.json")
+        self.state.put("root.json", root.raw)
 
     def _cached_root(self, current: RoleFile, name: str) -> RoleFile | None:
         raw = self.cache.get(name) if self.cache is not None else None
@@ -523,6 +553,7 @@ class _Loader:
     def load(self, trusted_root: bytes | None, trusted_name: str, max_root_version: int | None) -> Repo:
         roots = self._walk_roots(trusted_root, trusted_name, max_root_version)
         root = roots[-1]
+        self._trust_root(root)
         self._check_expiry(root, self.meta.describe(f"{root.version}.root.json"))
         consistent = root.signed.get("consistent_snapshot") is True
 
@@ -704,6 +735,10 @@ def _delegation_keys(parent: RoleFile, what: str) -> dict[str, Any]:
         if keyid_of(key) != keyid.lower():
             raise MetadataError(f"{what}: key ID {keyid} does not match its key")
     return keys
+
+
+def _role_keyids(root: RoleFile, role: str) -> set[str]:
+    return {k.lower() for k in root.signed["roles"][role]["keyids"]}
 
 
 def _hash_ok(raw: bytes, hashes: object) -> bool:
