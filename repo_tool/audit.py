@@ -485,7 +485,10 @@ def _manifest(report: Report, repo: Repo, targets: Storage, targets_checked: boo
         report.add("error", "manifest", where, f"{exc.message}: updog's migration walk cannot use it")
     for names in manifest.migrations.values():
         for name in names:
-            if repo.find(name) is None:
+            if "/" in name or name in ("", ".", ".."):
+                report.add("error", "manifest", where, f"migration {name!r} is not a plain file name (a path could "
+                           "lead out of the migrations directory): nodes refuse it")
+            elif repo.find(name) is None:
                 report.add("error", "manifest", where, f"migration {name!r} is not a listed target: updates that "
                            "need it fail")
 
