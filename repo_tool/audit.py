@@ -36,8 +36,9 @@ from repo_tool.core.instant import NANOS_PER_DAY, NANOS_PER_HOUR, NANOS_PER_MINU
 from repo_tool.core.manifest import Manifest, check_migration_keys
 from repo_tool.errors import InstantError, RepoToolError
 from repo_tool.keys import KeyError_, keyid_of, public_key, tough_key_problem
+from repo_tool.localfs import leftover_temp_files
 from repo_tool.metadata import SIZE_LIMITS, SPEC_VERSION, RoleFile, parse_role, valid_signers
-from repo_tool.storage import Storage
+from repo_tool.storage import LocalStorage, Storage
 from repo_tool.tufjson import canonical
 from repo_tool.verifier import (
     Repo,
@@ -124,6 +125,7 @@ def audit(meta: Storage, targets: Storage, trusted_root: bytes, trusted_name: st
           check_manifest: bool = True) -> Report:
     """Run every check; the report holds the findings (``report.ok`` when there is no error)."""
     report = Report(meta.url, targets.url, now, window, window_text or f"{window} ns")
+    _leftovers(report, meta, targets)
     chain = _root_chain(meta, trusted_root, trusted_name, report)
     try:
         repo = load_repo(meta, trusted_root, now, safe=False, trusted_root_name=trusted_name)
@@ -159,6 +161,17 @@ def audit(meta: Storage, targets: Storage, trusted_root: bytes, trusted_name: st
         _manifest(report, repo, targets, targets_mode != "none")
     _targets(report, repo, targets, targets_mode, jobs)
     return report
+
+
+def _leftovers(report: Report, *stores: Storage) -> None:
+    """Temporary files a killed publisher left in a local repository: harmless (no client asks for
+    them, a rerun writes under new names) but worth deleting, which only an operator can know is safe."""
+    for store in stores:
+        if isinstance(store, LocalStorage):
+            for name in leftover_temp_files(store.root):
+                report.add("warning", "leftovers", store.describe(name),
+                           "temporary file of an interrupted write (or of a publish still running); no client "
+                           "reads it: delete it when no publisher is running")
 
 
 def _best_effort(report: Report, meta: Storage, chain: list[RoleFile], now: int) -> Repo | None:

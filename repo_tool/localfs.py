@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+
+# The temporary files of write_atomic and LocalStorage: mkstemp(prefix=".NAME.", suffix=".tmp").
+_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes | Iterable[bytes], mode: int | None = None) -> None:
@@ -51,3 +55,13 @@ def fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def leftover_temp_files(directory: Path) -> list[str]:
+    """Names of the temporary files in ``directory``: left by a write that was killed (SIGKILL, power
+    loss), or of a write still running in another process.  Nothing reads them; none is removed here."""
+    try:
+        with os.scandir(directory) as entries:
+            return sorted(e.name for e in entries if _TEMP_NAME.match(e.name) and e.is_file(follow_symlinks=False))
+    except OSError:
+        return []
