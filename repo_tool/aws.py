@@ -19,6 +19,7 @@ from repo_tool.errors import RepoToolError
 
 # Uploads run several files and several parts of each at once; keep enough pooled connections.
 MAX_POOL_CONNECTIONS = 32
+MAX_ATTEMPTS = 5
 
 
 class ServiceError(RepoToolError):
@@ -61,7 +62,9 @@ def _make_client(service: str, profile: str | None, endpoint: str | None) -> Any
     if not os.environ.get("AWS_RETRY_MODE"):
         retries["mode"] = "standard"
     if not os.environ.get("AWS_MAX_ATTEMPTS"):
-        retries["max_attempts"] = 5
+        # Attempts in all, first one included, as AWS_MAX_ATTEMPTS counts them (Config's "max_attempts"
+        # counts retries only: 5 there would be 6 attempts).
+        retries["total_max_attempts"] = MAX_ATTEMPTS
     config = Config(
         retries=retries,
         max_pool_connections=MAX_POOL_CONNECTIONS,
