@@ -62,6 +62,7 @@ _ROOT_PROBE = re.compile(r"^[0-9]+\.root\.json$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 _PRECONDITION = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
+_THROTTLED = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
 
 
 def object_headers(name: str) -> dict[str, str]:
@@ -121,6 +122,9 @@ class S3Storage:
         if http_status(exc) == 403:
             hint = (" (a publisher needs s3:GetObject, s3:PutObject and s3:ListBucket; without ListBucket "
                     "S3 answers 403 for a missing key)")
+        elif error_code(exc) in _THROTTLED or http_status(exc) == 429:
+            hint = (f" (throttled: gave up after {_attempts(exc)} attempts; run the command again later, or allow "
+                    "more with AWS_MAX_ATTEMPTS)")
         return StorageError(f"{self.describe(name)}: S3 {call} failed: {reason(exc)}{hint}")
 
     # -- reads -------------------------------------------------------------------------------
@@ -310,6 +314,13 @@ def _read_exactly(path: Path, offset: int, count: int, size: int) -> bytes:
     if len(data) != count:
         raise StorageError(f"{path} changed while it was being uploaded; publish again")
     return data
+
+
+def _attempts(exc: BaseException) -> int:
+    """How many times botocore sent the request that failed with ``exc`` (retries included)."""
+    response = getattr(exc, "response", None)
+    meta = response.get("ResponseMetadata", {}) if isinstance(response, dict) else {}
+    return 1 + int(meta.get("RetryAttempts") or 0)
 
 
 def _precondition(exc: BaseException) -> bool:
