@@ -4,7 +4,9 @@ ngclient that reads a private bucket with credentials, and bucket snapshots.
 The proxy is a real HTTP hop: the tool under test talks to it through ``--endpoint-url`` and
 it forwards to moto.  A ``rule`` decides per request whether to pass it, drop it before it
 reaches S3 (the write never happened), drop the answer after S3 applied it (the write happened
-but the client never heard), or hold it until released (to line two publishers up).
+but the client never heard), answer it with a synthesized S3 error instead of forwarding it (an
+:class:`S3Error` such as ``SLOW_DOWN``: S3 throttling), or hold it until released (to line two
+publishers up).
 """
 
 from __future__ import annotations
@@ -21,6 +23,24 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 PASS, DROP_BEFORE, DROP_AFTER = "pass", "drop-before", "drop-after"
+
+
+@dataclass(frozen=True)
+class S3Error:
+    """An error answer the proxy sends itself (the request never reaches S3), in S3's own format."""
+
+    status: int
+    code: str
+    message: str
+
+    def body(self, request_id: str) -> bytes:
+        return (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{self.code}</Code>'
+                f"<Message>{self.message}</Message><RequestId>{request_id}</RequestId>"
+                f"<HostId>{request_id}</HostId></Error>").encode()
+
+
+SLOW_DOWN = S3Error(503, "SlowDown", "Please reduce your request rate.")
+"""What S3 answers when a prefix gets more requests than it can take (throttling)."""
 
 
 @dataclass
@@ -62,7 +82,7 @@ class Request:
         return {"PUT": "PutObject", "GET": "GetObject", "HEAD": "HeadObject"}.get(self.method, self.method)
 
 
-Rule = Callable[[Request], str]
+Rule = Callable[[Request], str | S3Error]
 
 
 @dataclass
@@ -129,6 +149,9 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             if action == DROP_BEFORE:
                 self.close_connection = True
                 return
+            if isinstance(action, S3Error):
+                self._answer_error(action, request)
+                return
             hop_by_hop = ("transfer-encoding", "connection", "expect")
             headers = {k: v for k, v in self.headers.items() if k.lower() not in hop_by_hop}
             headers["Content-Length"] = str(len(body))
@@ -151,6 +174,15 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)
+
+        def _answer_error(self, error: S3Error, request: Request) -> None:
+            body = error.body(f"FAULTPROXY{request.index + 1:08d}")
+            self.send_response_only(error.status)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":  # S3 sends no body with a HEAD answer
+                self.wfile.write(body)
 
         do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _any
 
@@ -203,9 +235,10 @@ class ClientView:
 
 
 def node_view(client: Any, metadata_url: str, targets_url: str, root: bytes, work: Path,
-              variant: str, arch: str) -> ClientView:
+              variant: str, arch: str, fetcher: Any = None) -> ClientView:
     """Read the repo with ngclient (full TUF verification), download manifest.json and the newest
-    update's images (hash-checked by ngclient); raise if anything is missing or wrong."""
+    update's images (hash-checked by ngclient); raise if anything is missing or wrong.  ``fetcher``
+    (a python-tuf FetcherInterface) replaces the S3 fetcher over ``client``, e.g. for file:// URLs."""
     import shutil
 
     from tuf.ngclient import Updater
@@ -215,7 +248,7 @@ def node_view(client: Any, metadata_url: str, targets_url: str, root: bytes, wor
     (work / "dl").mkdir()
     updater = Updater(metadata_dir=str(work / "meta"), metadata_base_url=metadata_url,
                       target_base_url=targets_url, target_dir=str(work / "dl"),
-                      fetcher=s3_fetcher(client), bootstrap=root)
+                      fetcher=s3_fetcher(client) if fetcher is None else fetcher, bootstrap=root)
     updater.refresh()
     info = updater.get_targetinfo("manifest.json")
     assert info is not None, "manifest.json not listed"
