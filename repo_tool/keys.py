@@ -74,7 +74,7 @@ def tough_key_problem(entry: object) -> str | None:
     if not isinstance(keyval, dict) or not isinstance(keyval.get("public"), str):
         return "keyval.public is missing or not a string"
     accepted = {("rsa", RSA_PSS), ("ed25519", ED25519), (ECDSA_P256, ECDSA_P256), ("ecdsa", ECDSA_P256)}
-    if (keytype, scheme) not in accepted:
+    if not isinstance(keytype, str) or not isinstance(scheme, str) or (keytype, scheme) not in accepted:
         return f"key type {keytype!r} with scheme {scheme!r} is not one tough accepts"
     try:
         public_key(entry)
