@@ -9,12 +9,22 @@ the context it knows (for example the file path) with :meth:`RepoToolError.withi
 from __future__ import annotations
 
 
+def one_line(text: str) -> str:
+    """``text`` with each character that is not printable (newlines and other control characters,
+    line separators, lone surrogates) written as its escape (``\\n``, ``\\x1b``, ``\\u2028``), so a
+    message quoting a file's or an argument's text stays one line and cannot drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 class RepoToolError(Exception):
     """Base class: an expected failure with a one-line message."""
 
     exit_code = 2
 
     def __init__(self, message: str) -> None:
+        message = one_line(message)
         super().__init__(message)
         self.message = message
 
