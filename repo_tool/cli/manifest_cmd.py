@@ -162,7 +162,7 @@ def set_migrations(file: str | None, release_path: str, to_path: str | None) -> 
     """Replace the manifest's migrations with those of Release.toml."""
     if (file is None) == (to_path is None):
         raise UsageError("give the manifest either as FILE or as --to, once")
-    target = file or to_path
+    target = file if file is not None else to_path
     assert target is not None
     release = load_release(release_path)
     doc = load_manifest(target)
