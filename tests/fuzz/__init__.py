@@ -1,0 +1,1 @@
+"""Fuzzing (hypothesis): every hostile input gets a clear error or a correct result, never a traceback."""
