@@ -7,6 +7,7 @@ for verification failures.  No traceback reaches the user.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -14,43 +15,57 @@ import sys
 import click
 
 from repo_tool import __version__
-from repo_tool.cli.audit_cmd import audit_cmd
-from repo_tool.cli.audit_diff_cmd import audit_diff_cmd
-from repo_tool.cli.expirations_cmd import check_expirations_cmd
-from repo_tool.cli.infra_cmd import infra
-from repo_tool.cli.manifest_cmd import manifest
-from repo_tool.cli.node_cmd import node_cmd
-from repo_tool.cli.publish_cmd import COMMANDS as PUBLISH_COMMANDS
-from repo_tool.cli.quickstart_cmd import quickstart_cmd
-from repo_tool.cli.root_cmd import keys_group, root_group
-from repo_tool.cli.tuf_client_cmd import tuf_client_cmd
-from repo_tool.cli.waves_cmd import waves
-from repo_tool.errors import RepoToolError
+from repo_tool.errors import RepoToolError, one_line
+
+# Each command's module is imported when that command runs (or help lists it), not all of them at
+# start: a node's `repo-tool node` then loads the verifier and transport but not the publisher's
+# signers, securesystemslib and boto3 (about a quarter of a second and 24 MiB per run).
+COMMANDS = {
+    "audit": "audit_cmd:audit_cmd",
+    "audit-diff": "audit_diff_cmd:audit_diff_cmd",
+    "check-expirations": "expirations_cmd:check_expirations_cmd",
+    "infra": "infra_cmd:infra",
+    "keys": "root_cmd:keys_group",
+    "manifest": "manifest_cmd:manifest",
+    "node": "node_cmd:node_cmd",
+    "publish": "publish_cmd:publish_cmd",
+    "publish-release": "publish_cmd:publish_release_cmd",
+    "quickstart": "quickstart_cmd:quickstart_cmd",
+    "refresh": "publish_cmd:refresh_cmd",
+    "remove-update": "publish_cmd:remove_update_cmd",
+    "rollout": "publish_cmd:rollout_group",
+    "root": "root_cmd:root_group",
+    "set-max-version": "publish_cmd:set_max_version_cmd",
+    "tuf-client": "tuf_client_cmd:tuf_client_cmd",
+    "waves": "waves_cmd:waves",
+}
 
 
-@click.group(context_settings={"help_option_names": ["--help"], "max_content_width": 100})
+class _LazyGroup(click.Group):
+    """A group whose commands are imported from ``COMMANDS`` on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, attribute = COMMANDS[cmd_name].split(":")
+            command = getattr(importlib.import_module(f"repo_tool.cli.{module}"), attribute)
+            assert isinstance(command, click.Command) and command.name == cmd_name, cmd_name
+            self.add_command(command)
+        return self.commands.get(cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="repo-tool")
 def cli() -> None:
     """Publish, roll out, verify and consume Bottlerocket TUF update repositories."""
 
 
-cli.add_command(waves)
-cli.add_command(manifest)
-cli.add_command(keys_group)
-cli.add_command(root_group)
-cli.add_command(quickstart_cmd)
-cli.add_command(infra)
-cli.add_command(node_cmd)
-cli.add_command(tuf_client_cmd)
-cli.add_command(audit_cmd)
-cli.add_command(audit_diff_cmd)
-cli.add_command(check_expirations_cmd)
-for _command in PUBLISH_COMMANDS:
-    cli.add_command(_command)
-
-
 def _fail(message: str, code: int) -> None:
-    click.echo(f"repo-tool: error: {message}", err=True)
+    # click puts a missing option's choices on lines of their own ("Choose from:\n\troot,\n\t...");
+    # anything else unprintable that a message quotes is escaped, so the error stays one line.
+    click.echo(f"repo-tool: error: {one_line(message.replace(chr(10) + chr(9), ' '))}", err=True)
     sys.exit(code)
 
 
