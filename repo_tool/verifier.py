@@ -144,8 +144,12 @@ class DirectoryStore:
             raise VerificationError(f"{target}: cannot write: {exc.strerror or exc}") from None
 
     def remove(self, name: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(self._file(name))
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise VerificationError(f"{self._file(name)}: cannot remove: {exc.strerror or exc}") from None
 
 
 @dataclass(frozen=True)
@@ -482,10 +486,9 @@ class _Loader:
     def _walk_roots(self, trusted_root: bytes | None, trusted_name: str, max_version: int | None) -> list[RoleFile]:
         start = trusted_root
         stored = self.state.get("root.json") if self.state is not None else None
-        if stored is not None:
+        if stored is not None:  # only a root that verifies by itself counts (a damaged state is ignored)
             with contextlib.suppress(VerificationError):
-                self.stored_root = parse_role(stored, "root", "trusted root.json")
-                check_root_shape(self.stored_root.signed, "trusted root.json")
+                self.stored_root = verify_trusted_root(stored, "trusted root.json")
         if stored is not None and start is None:  # a given trusted root (a node's shipped root) is the anchor
             start, trusted_name = stored, str(self.state.path / "root.json")  # type: ignore[union-attr]
         if start is None:
@@ -493,7 +496,9 @@ class _Loader:
         roots = [verify_trusted_root(start, trusted_name)]
         if self.cache is not None:
             self.cache.put(f"{roots[0].version}.root.json", start)
+        self._trust_root(roots[0])
         updates = 0
+        ended = "the walk's end"
         while max_version is None or roots[-1].version < max_version:
             if self.naming == "tuf" and updates >= self.limits.max_root_updates:
                 break  # spec 5.3.3: past the client's bound, go on with the newest root so far (python-tuf)
@@ -504,40 +509,49 @@ class _Loader:
                     raw = self._fetch(name, self.limits.root)
                 except VerificationError as exc:
                     if getattr(exc, "started", True) is False:  # a request that never started ends the walk
+                        ended = f"{name} could not be fetched"
                         break
                     raise
                 if raw is None:
-                    self._check_root_rollback(roots[-1], name)
+                    ended = f"{name} is not available"
                     break
                 new = verify_next_root(roots[-1], raw, self.meta.describe(name))
             updates += 1
             if updates > self.limits.max_root_updates:
                 raise MetadataError(f"{self.meta.url}: more than {self.limits.max_root_updates} root updates")
             roots.append(new)
-            self._keep(name, "root.json", new.raw)
+            if self.cache is not None:
+                self.cache.put(name, new.raw)
+            self._trust_root(new)
+        self._check_root_rollback(roots[-1], ended)
         return roots
 
-    def _check_root_rollback(self, newest: RoleFile, missing: str) -> None:
-        """The chain ends at ``newest``: a trusted state that holds a newer root was sent back in time
-        (the newer root files hidden from it)."""
+    def _check_root_rollback(self, newest: RoleFile, ended: str) -> None:
+        """The chain ends at ``newest`` (however the walk ended): a trusted state that holds a newer
+        root was sent back in time (the newer root files hidden, or their requests made to fail)."""
         if self.stored_root is not None and self.stored_root.version > newest.version:
             assert self.state is not None
             raise RollbackError(f"{self.meta.url}: root version {newest.version} is older than the trusted root "
-                                f"version {self.stored_root.version} in {self.state.path / 'root.json'} ({missing} "
-                                "is not available; rollback attack?)")
+                                f"version {self.stored_root.version} in {self.state.path / 'root.json'} ({ended}; "
+                                "rollback attack?)")
 
     def _trust_root(self, root: RoleFile) -> None:
-        """Keep ``root`` as the state's trusted root; when it changed the timestamp or snapshot keys of
-        the root the state was trusted under, the trusted timestamp and snapshot go (TUF 5.3.11:
-        recovery from a fast-forward attack, also when only the snapshot key was rotated)."""
+        """Keep ``root``, verified in the chain, as the state's trusted root (TUF 5.3.8), unless the
+        state already trusts that version or a newer one (a walk from an older shipped root passes
+        through roots the state is past: never step it back).  When ``root`` changes the timestamp or
+        snapshot keys of the root trusted so far, the trusted timestamp and snapshot go first (TUF
+        5.3.11: recovery from a fast-forward attack, also when only the snapshot key was rotated)."""
         if self.state is None:
             return
         old = self.stored_root
-        if old is not None and old.version < root.version and any(
+        if old is not None and old.version >= root.version:
+            return
+        if old is not None and any(
                 _role_keyids(old, role) != _role_keyids(root, role) for role in ("timestamp", "snapshot")):
             self.state.remove(TIMESTAMP)
             self.state.remove("snapshot.json")
         self.state.put("root.json", root.raw)
+        self.stored_root = root
 
     def _cached_root(self, current: RoleFile, name: str) -> RoleFile | None:
         raw = self.cache.get(name) if self.cache is not None else None
@@ -553,7 +567,6 @@ class _Loader:
     def load(self, trusted_root: bytes | None, trusted_name: str, max_root_version: int | None) -> Repo:
         roots = self._walk_roots(trusted_root, trusted_name, max_root_version)
         root = roots[-1]
-        self._trust_root(root)
         self._check_expiry(root, self.meta.describe(f"{root.version}.root.json"))
         consistent = root.signed.get("consistent_snapshot") is True
 
