@@ -45,6 +45,7 @@ from repo_tool.verifier import (
     Target,
     load_repo,
     read_target,
+    resolve_name,
     role_file_name,
     verify_next_root,
     verify_trusted_root,
@@ -498,7 +499,11 @@ def _manifest(report: Report, repo: Repo, targets: Storage, targets_checked: boo
         report.add("error", "manifest", where, f"{exc.message}: updog's migration walk cannot use it")
     for names in manifest.migrations.values():
         for name in names:
-            if "/" in name or name in ("", ".", ".."):
+            try:  # nodes save a migration under its resolved name (``./m`` is ``m``)
+                plain = resolve_name(name)
+            except RepoToolError:
+                plain = ""
+            if "/" in plain or "\0" in plain or not plain:
                 report.add("error", "manifest", where, f"migration {name!r} is not a plain file name (a path could "
                            "lead out of the migrations directory): nodes refuse it")
             elif repo.find(name) is None:

@@ -210,11 +210,12 @@ def cache_migrations(session: Session, update: Update) -> list[str]:
     """updog's ``retrieve_migrations``: the forward migration list plus ``manifest.json``, each
     verified and saved as ``<sha256>.<name>`` (SPEC §8.4).  Returns the names."""
     names = retrieve_list(session.release.version_id, update.version, session.manifest.migrations)
-    for name in names:  # target names are basenames (SPEC §2.1): a path could lead out of the directory
-        if "/" in name:
+    targets = [session.repo.require(name) for name in names]
+    for name, target in zip(names, targets):  # saved under its resolved name, as tough saves it: that
+        # must be a basename (SPEC §2.1), a path could lead out of the directory
+        if "/" in target.name or "\0" in target.name:
             raise NodeError(f"{MANIFEST}: migration {name!r} is not a plain file name; refusing to save it in "
                             f"{session.paths.migrations_dir}")
-    targets = [session.repo.require(name) for name in names]
     for name, target in zip(names, targets):
         if _cached_target(session.paths.migrations_dir, target) is not None:
             continue
