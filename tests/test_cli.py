@@ -318,3 +318,16 @@ def test_cli_never_crashes_on_odd_arguments(start: str, seed: str, current: str,
         assert code in (0, 2), err.getvalue()
         assert "internal error" not in err.getvalue()
         assert "Traceback" not in err.getvalue()
+
+
+def test_commands_load_on_demand_and_misspellings_get_a_suggestion() -> None:
+    """A node's `repo-tool node` imports neither the publisher's signers nor boto3; an unknown command
+    still gets click's suggestion although nothing is loaded yet."""
+    probe = ("import sys; from repo_tool.cli import main\n"
+             "try:\n    main(['node', '--help'])\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in ('boto3', 'repo_tool.signers', 'repo_tool.publish') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
+    wrong = subprocess.run([sys.executable, "-m", "repo_tool", "nod"], capture_output=True, text=True, check=False)
+    assert wrong.returncode == 2
+    assert wrong.stderr == "repo-tool: error: No such command 'nod'. Did you mean 'node'? (see 'repo-tool --help')\n"

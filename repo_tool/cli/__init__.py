@@ -7,6 +7,7 @@ for verification failures.  No traceback reaches the user.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import logging
 import os
@@ -54,6 +55,17 @@ class _LazyGroup(click.Group):
             assert isinstance(command, click.Command) and command.name == cmd_name, cmd_name
             self.add_command(command)
         return self.commands.get(cmd_name)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None,
+                                                                             list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:  # click suggests only from the commands loaded so far: all of them here
+            close = difflib.get_close_matches(args[0], self.list_commands(ctx)) if args else []
+            if close and args[0] not in COMMANDS and "Did you mean" not in exc.message:
+                suggestion = " or ".join(repr(name) for name in close)
+                raise click.UsageError(f"{exc.message} Did you mean {suggestion}?", exc.ctx) from None
+            raise
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["--help"], "max_content_width": 100})
