@@ -290,6 +290,8 @@ class Repo:
 
 def resolve_name(name: str) -> str:
     """tough's ``TargetName``: ``.`` and empty segments dropped, ``..`` pops (never above the top)."""
+    if "/" not in name and name not in ("", ".", ".."):
+        return name  # a plain file name, as nearly every target is (10,000 of them load in a publish)
     parts: list[str] = []
     for part in name.split("/"):
         if part in ("", "."):
@@ -335,6 +337,21 @@ def _target(key: str, listed: tuple[str, Any], role_file: RoleFile, role: str, n
         raise MetadataError(f"{what}: target {listed_as!r}: sha256 {hashes['sha256']!r} is not 64 hex digits "
                             "(tough rejects the file)")
     return Target(key, listed_as, length, {k: v.lower() for k, v in hashes.items()}, entry.get("custom"), role)
+
+
+def _check_tough_entries(role_file: RoleFile, what: str) -> None:
+    """Every entry of ``role_file``'s targets is one tough parses (as ``_target`` would build it; the
+    common, valid case checked inline: a publish loads 10,000 of them)."""
+    for name, listed in _listed_targets(role_file, "tough").items():
+        entry = listed[1]
+        if type(entry) is dict:
+            length, hashes = entry.get("length"), entry.get("hashes")
+            if type(length) is int and length >= 0 and type(hashes) is dict:
+                sha256 = hashes.get("sha256")
+                if (type(sha256) is str and _SHA256_HEX.fullmatch(sha256)
+                        and all(type(value) is str for value in hashes.values())):
+                    continue
+        _target(name, listed, role_file, role_file.role, "tough", what)  # raises the precise error
 
 
 def _delegated_roles(role_file: RoleFile, what: str) -> list[dict[str, Any]]:
@@ -599,9 +616,7 @@ class _Loader:
         trusted_targets = self._trusted("targets", root)
         targets = self._listed(snapshot, "targets", root, consistent, self.limits.targets, trusted_targets)
         if self.naming == "tough":  # tough parses every entry at load: length and sha256 are required
-            what = self.meta.describe(role_file_name("targets", targets.version, consistent))
-            for key, listed in _listed_targets(targets, "tough").items():
-                _target(key, listed, targets, "targets", "tough", what)
+            _check_tough_entries(targets, self.meta.describe(role_file_name("targets", targets.version, consistent)))
         if self.state is not None or self.cache is not None:
             self._keep(TIMESTAMP, TIMESTAMP, timestamp.raw)
         return Repo(self.meta, roots, timestamp, snapshot, targets, self.expired, self.now, self.safe,
