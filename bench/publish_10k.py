@@ -122,10 +122,10 @@ def phases(run_dir: Path, images: ReleaseImages, options: PublishOptions, now: i
 
     repo_tool.repository.self_check = timed_self_check
     try:
-        outcome = finish(loaded, editor, manifest, options.start, False, waves)
+        outcome = finish(loaded, editor, manifest, options.start, True, waves, defer_write=True)
     finally:
         repo_tool.repository.self_check = real_self_check
-    marks.append(("finish(write=False): manifest bytes, sign 3 roles, self-check", time.perf_counter()))
+    marks.append(("finish(defer_write=True): manifest bytes, sign 3 roles, self-check", time.perf_counter()))
     write_plan(outcome.plan, location.meta, location.targets)
     marks.append(("write_plan: 4 targets + 3 metadata files, fsynced", time.perf_counter()))
     print("phases of one publish (no profiler; publish() runs load_live once, here it runs twice):")
