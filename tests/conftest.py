@@ -25,6 +25,8 @@ if not UPSTREAM.is_dir():  # fail loudly: these tests are the compatibility proo
 
 settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("ci", deadline=None, max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+# A long fuzzing run (tests/fuzz scales its per-command budgets from max_examples): not run by .ci/run.
+settings.register_profile("deep", deadline=None, max_examples=4000, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
