@@ -475,7 +475,7 @@ class _Loader:
         self.limits = limits
         self.cache = cache
         self.state = state
-        self.stored_root: RoleFile | None = None  # the state's root.json as it was before this load
+        self.stored_root: RoleFile | None = None  # the state's trusted root (raised as the walk trusts newer ones)
         self.expired: list[str] = []
 
     # -- expiry and storage --------------------------------------------------------------
