@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.clirun import Runner, make_runner
+from tests.repohelpers import QS, copy_quickstart, make_quickstart
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("REPO_TOOL_SHARED", REPO.parent / "shared"))
 UPSTREAM = SHARED / "fixtures" / "upstream"
@@ -33,3 +36,21 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 @pytest.fixture
 def updog_tests() -> Path:
     return UPDOG_TESTS
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str]) -> Runner:
+    """The CLI run in-process (``tests/clirun.py``)."""
+    return make_runner(capsys)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> QS:
+    """A quickstart (releases 1.0.0 and 1.1.0 in a local repository), made once per test module:
+    copy it (``qs``), never change it."""
+    return make_quickstart(tmp_path_factory.mktemp("template") / "qs")
+
+
+@pytest.fixture
+def qs(template: QS, tmp_path: Path) -> QS:
+    return copy_quickstart(template, tmp_path / "qs")

@@ -19,21 +19,11 @@ from repo_tool.core.manifest import Manifest
 from repo_tool.core.semver import Version
 from repo_tool.metadata import parse_role
 from repo_tool.publish import Location, edit_manifest
-from tests.clirun import Runner, make_runner
+from tests.clirun import Runner
 from tests.conftest import BOTTLEROCKET, UPSTREAM
-from tests.repohelpers import ARCH, QS, VARIANT, make_quickstart, serve_directory
+from tests.repohelpers import ARCH, QS, VARIANT, serve_directory
 
 TOUGH = UPSTREAM / "tough"
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Runner:
-    return make_runner(capsys)
-
-
-@pytest.fixture
-def qs(tmp_path: Path) -> QS:
-    return make_quickstart(tmp_path / "qs")
 
 
 def _audit(run: Runner, qs: QS, *extra: str) -> tuple[int, dict[str, Any]]:

@@ -18,25 +18,10 @@ from repo_tool.core.manifest import Manifest
 from repo_tool.core.semver import Version
 from repo_tool.quickstart import MIGRATION
 
-from .clirun import Runner, assert_one_line_error, make_runner
-from .repohelpers import ARCH, QS, VARIANT, copy_quickstart, make_quickstart, serve_directory
+from .clirun import Runner, assert_one_line_error
+from .repohelpers import ARCH, QS, VARIANT, make_quickstart, serve_directory
 
 FAR_FUTURE = 4_000_000_000 * 1_000_000_000  # 2096
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Runner:
-    return make_runner(capsys)
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> QS:
-    return make_quickstart(tmp_path_factory.mktemp("audit-diff") / "qs")
-
-
-@pytest.fixture
-def qs(template: QS, tmp_path: Path) -> QS:
-    return copy_quickstart(template, tmp_path / "qs")
 
 
 @pytest.fixture

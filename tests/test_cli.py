@@ -18,15 +18,10 @@ from hypothesis import strategies as st
 from repo_tool.cli import main
 from repo_tool.core.manifest import EMPTY_MANIFEST_BYTES, Manifest
 
-from .clirun import Runner, assert_one_line_error, make_runner
+from .clirun import Runner, assert_one_line_error
 from .conftest import BOTTLEROCKET, MANIFESTS, REPO, UPDOG_TESTS
 
 START = "2025-04-03T23:08:37.864228309Z"
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Runner:
-    return make_runner(capsys)
 
 
 # --- waves -------------------------------------------------------------------------

@@ -16,8 +16,8 @@ from repo_tool.core.instant import NANOS_PER_SECOND, format_instant, parse_insta
 from repo_tool.expirations import EXPIRED, OK, SOON, status_of
 from repo_tool.storage import LocalStorage
 
-from .clirun import Run, Runner, assert_one_line_error, make_runner
-from .repohelpers import ARCH, QS, VARIANT, copy_quickstart, make_quickstart, serve_directory
+from .clirun import Run, Runner, assert_one_line_error
+from .repohelpers import ARCH, QS, VARIANT, serve_directory
 
 if TYPE_CHECKING:
     from .motoserver import MotoServer
@@ -26,21 +26,6 @@ pytest_plugins = ["tests.motoserver"]
 
 DAY = 86400 * NANOS_PER_SECOND
 OTHER = ("aws-ecs-2", "aarch64")
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Runner:
-    return make_runner(capsys)
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> QS:
-    return make_quickstart(tmp_path_factory.mktemp("expirations") / "qs")
-
-
-@pytest.fixture
-def qs(template: QS, tmp_path: Path) -> QS:
-    return copy_quickstart(template, tmp_path / "qs")
 
 
 def images(directory: Path, version: str, variant: str, arch: str) -> list[str]:

@@ -27,17 +27,12 @@ from repo_tool.core.semver import Version
 from repo_tool.gpt import Disk
 from repo_tool.publish import Location, edit_manifest
 from repo_tool.verifier import ExpiredError
-from tests.clirun import Runner, make_runner
+from tests.clirun import Runner
 from tests.repohelpers import ARCH, QS, VARIANT, make_quickstart, serve_directory
 
 MIB = 1 << 20
 NOT_BOOTABLE = Flags(priority=0, tries_left=0, successful=False)
 ACTIVE_AT_START = Flags(priority=1, tries_left=0, successful=True)
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Runner:
-    return make_runner(capsys)
 
 
 @dataclass

@@ -23,13 +23,12 @@ from repo_tool.metadata import write_problems
 from repo_tool.storage import LocalStorage
 from repo_tool.verifier import load_repo
 
-from .clirun import Runner, assert_one_line_error, make_runner
+from .clirun import Runner, assert_one_line_error
 from .conftest import UPSTREAM
 from .repohelpers import (
     ARCH,
     QS,
     VARIANT,
-    copy_quickstart,
     make_quickstart,
     olpc_canonical,
     serve_directory,
@@ -39,21 +38,6 @@ from .repohelpers import (
 
 DAY = 86400 * NANOS_PER_SECOND
 TOUGH = UPSTREAM / "tough"
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Runner:
-    return make_runner(capsys)
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> QS:
-    return make_quickstart(tmp_path_factory.mktemp("template") / "qs")
-
-
-@pytest.fixture
-def qs(template: QS, tmp_path: Path) -> QS:
-    return copy_quickstart(template, tmp_path / "qs")
 
 
 def write_images(directory: Path, version: str, variant: str = VARIANT, arch: str = ARCH) -> list[str]:

@@ -16,16 +16,11 @@ from repo_tool.storage import LocalStorage
 from repo_tool.tufjson import canonical
 from repo_tool.verifier import load_repo
 
-from .clirun import Runner, assert_one_line_error, make_runner
+from .clirun import Runner, assert_one_line_error
 from .conftest import BOTTLEROCKET, UPSTREAM
 from .repohelpers import ARCH, VARIANT, make_quickstart, tough_rule_violations
 
 TOUGH = UPSTREAM / "tough"
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Runner:
-    return make_runner(capsys)
 
 
 @pytest.mark.parametrize(("keytype", "expected"), [

@@ -18,7 +18,7 @@ import pytest
 from repo_tool.quickstart import ARCH, VARIANT, sample_image
 from repo_tool.s3 import IMMUTABLE, MULTIPART_THRESHOLD, S3Storage
 from repo_tool.storage import ConflictError
-from tests.clirun import Runner, assert_one_line_error, make_runner
+from tests.clirun import Runner, assert_one_line_error
 from tests.s3helpers import (
     DROP_AFTER,
     DROP_BEFORE,
@@ -38,11 +38,6 @@ BUCKET = "bottlerocket-updates"
 META_URL = f"s3://{BUCKET}/metadata/"
 TARGETS_URL = f"s3://{BUCKET}/targets/"
 REPO_META = f"{META_URL}{VARIANT}/{ARCH}/"
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Runner:
-    return make_runner(capsys)
 
 
 class S3Repo:

@@ -34,7 +34,7 @@ from repo_tool.errors import VerificationError
 from repo_tool.transport import Transport
 from repo_tool.tuf_client import MetadataSource
 from repo_tool.verifier import DirectoryStore, Limits, Naming, load_repo
-from tests.clirun import Runner, assert_one_line_error, make_runner
+from tests.clirun import Runner, assert_one_line_error
 from tests.repohelpers import serve_directory
 
 REPO_DIR = Path(__file__).resolve().parents[1]
@@ -226,11 +226,6 @@ class Client:
         if not self.target_dir.exists():
             return {}
         return {p.name: p.read_bytes() for p in self.target_dir.iterdir()}
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Runner:
-    return make_runner(capsys)
 
 
 @pytest.fixture

@@ -10,24 +10,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.clirun import Runner, make_runner
+from tests.clirun import Runner
 from tests.faults.helpers import KillServer
-from tests.repohelpers import QS, make_quickstart
 from tests.test_s3 import META_URL, TARGETS_URL, S3Repo
 
 if TYPE_CHECKING:
     from tests.motoserver import MotoServer
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Runner:
-    return make_runner(capsys)
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> QS:
-    """The quickstart (releases 1.0.0 and 1.1.0 in a local repository); copy it, never change it."""
-    return make_quickstart(tmp_path_factory.mktemp("faults-template") / "qs")
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from repo_tool import gpt
-from tests.clirun import Runner, make_runner
-from tests.repohelpers import QS, copy_quickstart, make_quickstart
+from tests.clirun import Runner
+from tests.repohelpers import QS, copy_quickstart
 from tests.security.harness import AttackServer, Forger, attack_server
 from tests.test_node import Node
 
@@ -41,16 +41,6 @@ class Victim(Node):
 
     def make_disk(self, root_size: int = 16 * MIB) -> None:
         gpt.make_disk(self.disk, boot_size=4 * MIB, root_size=root_size, hash_size=MIB, private_size=MIB)
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> QS:
-    return make_quickstart(tmp_path_factory.mktemp("security-template") / "qs")
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Runner:
-    return make_runner(capsys)
 
 
 @pytest.fixture
