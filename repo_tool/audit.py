@@ -167,12 +167,12 @@ def audit(meta: Storage, targets: Storage, trusted_root: bytes, trusted_name: st
 def _leftovers(report: Report, *stores: Storage) -> None:
     """Temporary files a killed publisher left in a local repository: harmless (no client asks for
     them, a rerun writes under new names) but worth deleting, which only an operator can know is safe."""
-    for store in stores:
-        if isinstance(store, LocalStorage):
-            for name in leftover_temp_files(store.root):
-                report.add("warning", "leftovers", store.describe(name),
-                           "temporary file of an interrupted write (or of a publish still running); no client "
-                           "reads it: delete it when no publisher is running")
+    roots = {store.root: store for store in stores if isinstance(store, LocalStorage)}  # each directory once
+    for store in roots.values():
+        for name in leftover_temp_files(store.root):
+            report.add("warning", "leftovers", store.describe(name),
+                       "temporary file of an interrupted write (or of a publish still running); no client "
+                       "reads it: delete it when no publisher is running")
 
 
 def _best_effort(report: Report, meta: Storage, chain: list[RoleFile], now: int) -> Repo | None:
