@@ -187,6 +187,16 @@ def tough_rule_violations(raw: bytes, role: str) -> list[str]:
     return out
 
 
+def write_node_config(directory: Path, metadata_url: str, targets_url: str, seed: int = 0,
+                      version_lock: str = "latest", ignore_waves: bool = False, current: str = "1.0.0") -> None:
+    """A node's ``updog.toml`` and ``os-release`` in ``directory`` (a host of VARIANT at ``current``)."""
+    (directory / "updog.toml").write_text(
+        f'metadata_base_url = "{metadata_url}"\ntargets_base_url = "{targets_url}"\n'
+        f'seed = {seed}\nversion_lock = "{version_lock}"\nignore_waves = {str(ignore_waves).lower()}\n')
+    (directory / "os-release").write_text(
+        f'NAME=Bottlerocket\nVERSION_ID={current}\nVARIANT_ID="{VARIANT}"\nPRETTY_NAME="Bottlerocket OS {current}"\n')
+
+
 @contextlib.contextmanager
 def serve_directory(directory: Path, log: list[str] | None = None, verbatim_names: bool = False) -> Iterator[str]:
     """Serve ``directory`` over HTTP on 127.0.0.1 (any free port); yield the base URL.

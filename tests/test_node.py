@@ -28,7 +28,7 @@ from repo_tool.gpt import Disk
 from repo_tool.publish import Location, edit_manifest
 from repo_tool.verifier import ExpiredError
 from tests.clirun import Runner
-from tests.repohelpers import ARCH, QS, VARIANT, make_quickstart, serve_directory
+from tests.repohelpers import ARCH, QS, VARIANT, make_quickstart, serve_directory, write_node_config
 
 MIB = 1 << 20
 NOT_BOOTABLE = Flags(priority=0, tries_left=0, successful=False)
@@ -53,15 +53,8 @@ class Node:
 
     def configure(self, seed: int = 0, version_lock: str = "latest", ignore_waves: bool = False,
                   current: str = "1.0.0") -> None:
-        self.updog_toml.write_text(
-            f'metadata_base_url = "{self.url}/metadata/{VARIANT}/{ARCH}/"\n'
-            f'targets_base_url = "{self.url}/targets/"\n'
-            f"seed = {seed}\nversion_lock = \"{version_lock}\"\nignore_waves = {str(ignore_waves).lower()}\n"
-        )
-        (self.dir / "os-release").write_text(
-            f'NAME=Bottlerocket\nVERSION_ID={current}\nVARIANT_ID="{VARIANT}"\n'
-            f'PRETTY_NAME="Bottlerocket OS {current}"\n'
-        )
+        write_node_config(self.dir, f"{self.url}/metadata/{VARIANT}/{ARCH}/", f"{self.url}/targets/", seed,
+                          version_lock, ignore_waves, current)
 
     def paths(self, **extra: Any) -> node.NodePaths:
         return node.NodePaths(config=self.updog_toml, trusted_root=self.qs.root, os_release=self.dir / "os-release",

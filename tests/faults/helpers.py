@@ -20,6 +20,7 @@ import lz4.frame
 
 from repo_tool.quickstart import ARCH, VARIANT, sample_image
 from tests.clirun import Runner
+from tests.repohelpers import write_node_config
 from tests.s3helpers import node_view
 from tests.test_s3 import BUCKET, S3Repo
 
@@ -158,10 +159,7 @@ def node_check(run: Runner, work: Path, root: Path, metadata_url: str, targets_u
     """This tool's node ``check-update -n -j`` (a host on 1.0.0, waves ignored) with a fresh cache:
     the version it would update to.  Fails the test on any error."""
     work.mkdir(parents=True, exist_ok=True)
-    (work / "updog.toml").write_text(
-        f'metadata_base_url = "{metadata_url}"\ntargets_base_url = "{targets_url}"\n'
-        'seed = 1234\nversion_lock = "latest"\nignore_waves = false\n')
-    (work / "os-release").write_text(f"VERSION_ID=1.0.0\nVARIANT_ID={VARIANT}\n")
+    write_node_config(work, metadata_url, targets_url, seed=1234)
     result = run("node", "--config", str(work / "updog.toml"), "--trusted-root", str(root),
                  "--os-release", str(work / "os-release"), "--metadata-cache", str(work / "cache"),
                  "--migrations-dir", str(work / "migrations"), "--arch", ARCH, "check-update", "-n", "-j")

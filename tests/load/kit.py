@@ -27,7 +27,7 @@ from repo_tool.core.semver import Version
 from repo_tool.core.waves import MAX_SEED
 from repo_tool.publish import Location, rollout
 from tests.load.server import fault_plan
-from tests.repohelpers import ARCH, QS, VARIANT, make_quickstart
+from tests.repohelpers import ARCH, QS, VARIANT, make_quickstart, write_node_config
 
 RecordProperty = Callable[[str, object], None]  # pytest's record_property fixture
 HERE = Path(__file__).resolve().parent
@@ -184,12 +184,7 @@ def make_nodes(work: Path, url: str, seeds: Sequence[int], current: str = NODE_V
     for seed in seeds:
         directory = work / f"node-{seed}"
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "updog.toml").write_text(
-            f'metadata_base_url = "{url}/metadata/{VARIANT}/{ARCH}/"\ntargets_base_url = "{url}/targets/"\n'
-            f'seed = {seed}\nversion_lock = "latest"\nignore_waves = false\n')
-        (directory / "os-release").write_text(
-            f'NAME=Bottlerocket\nVERSION_ID={current}\nVARIANT_ID="{VARIANT}"\n'
-            f'PRETTY_NAME="Bottlerocket OS {current}"\n')
+        write_node_config(directory, f"{url}/metadata/{VARIANT}/{ARCH}/", f"{url}/targets/", seed, current=current)
         nodes.append(NodeDir(directory, seed))
     return nodes
 
