@@ -7,6 +7,8 @@ checkout's sibling, as in CI); ``REPO_TOOL_SHARED`` may point elsewhere.
 from __future__ import annotations
 
 import os
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,6 +38,17 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 @pytest.fixture
 def updog_tests() -> Path:
     return UPDOG_TESTS
+
+
+@pytest.fixture(autouse=True)
+def _sigterm_restored() -> Iterator[None]:
+    """`repo-tool node ... -r` ignores SIGTERM for the rest of its process, as updog does before it
+    runs the reboot command; run in-process, it must not leave pytest (and so every server or node
+    process a later test starts, which inherits the disposition) deaf to SIGTERM."""
+    before = signal.getsignal(signal.SIGTERM)
+    yield
+    if before is not None:  # None: a handler not installed from Python, which cannot be put back
+        signal.signal(signal.SIGTERM, before)
 
 
 @pytest.fixture
