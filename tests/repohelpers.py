@@ -1,5 +1,6 @@
-"""Repositories for tests: a quickstart made once per session and copied per test, and checks
-written independently of the code under test (plain hashlib/json, no repo_tool canonical writer)."""
+"""Repositories for tests: a quickstart made once per session and copied per test, role files
+signed with its keys (forgeries), and checks written independently of the code under test (plain
+hashlib/json, no repo_tool canonical writer)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from repo_tool.cli.common import load_policy, now_ns
+from repo_tool.metadata import envelope_bytes
 from repo_tool.quickstart import run as quickstart_run
+from repo_tool.signers import KeySigner, load_signer
+from repo_tool.tufjson import canonical
 
 VARIANT = "aws-k8s-1.28"
 ARCH = "x86_64"
@@ -195,6 +199,20 @@ def write_node_config(directory: Path, metadata_url: str, targets_url: str, seed
         f'seed = {seed}\nversion_lock = "{version_lock}"\nignore_waves = {str(ignore_waves).lower()}\n')
     (directory / "os-release").write_text(
         f'NAME=Bottlerocket\nVERSION_ID={current}\nVARIANT_ID="{VARIANT}"\nPRETTY_NAME="Bottlerocket OS {current}"\n')
+
+
+def signer(path: Path) -> KeySigner:
+    return load_signer(str(path))
+
+
+def sign_file(signed: dict[str, Any], signers: list[KeySigner], keyids: list[str] | None = None) -> bytes:
+    """A role file signed by ``signers`` (each under its own key ID, or the matching one of
+    ``keyids``: the same signature may be repeated under other spellings)."""
+    data = canonical(signed)
+    signatures = [{"keyid": s.keyid, "sig": s.sign_hex(data)} for s in signers]
+    if keyids is not None:
+        signatures = [{"keyid": k, "sig": signatures[0]["sig"]} for k in keyids]
+    return envelope_bytes(data, signatures)
 
 
 @contextlib.contextmanager

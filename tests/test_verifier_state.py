@@ -13,8 +13,7 @@ from repo_tool.errors import RepoToolError, VerificationError
 from repo_tool.storage import LocalStorage
 from repo_tool.transport import FetchError
 from repo_tool.verifier import DirectoryStore, RollbackError, load_repo
-from tests.repohelpers import QS, make_quickstart
-from tests.security.harness import sign_file, signer
+from tests.repohelpers import QS, make_quickstart, sign_file, signer
 
 
 class Source:

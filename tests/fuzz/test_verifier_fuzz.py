@@ -16,20 +16,19 @@ import copy
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from repo_tool.errors import RepoToolError
-from repo_tool.metadata import RoleFile, envelope_bytes, parse_role, verify_role
+from repo_tool.metadata import RoleFile, parse_role, verify_role
 from repo_tool.rootfile import root_file_bytes
-from repo_tool.signers import KeySigner, load_signer
+from repo_tool.signers import load_signer
 from repo_tool.tufjson import canonical
 from repo_tool.verifier import Naming, Repo, load_repo, read_target
 
-from ..repohelpers import make_quickstart
+from ..repohelpers import make_quickstart, sign_file
 from ..test_metadata_fuzz import MemoryStorage
 from .strategies import assert_clear_error, dump_json, mutated, outcome, raw_inputs
 
@@ -43,10 +42,6 @@ class Base:
     files: dict[str, bytes]
     targets: dict[str, bytes]
 
-
-def _signed_envelope(signed: dict[str, Any], signer_key: KeySigner) -> bytes:
-    data = canonical(signed)
-    return envelope_bytes(data, [{"keyid": signer_key.keyid, "sig": signer_key.sign_hex(data)}])
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +60,10 @@ def bases(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, Base]:
     hashless = dict(files)
     snapshot = json.loads(files["2.snapshot.json"])["signed"]
     snapshot["meta"]["targets.json"] = {"version": 2}
-    hashless["2.snapshot.json"] = _signed_envelope(snapshot, keys["snapshot"])
+    hashless["2.snapshot.json"] = sign_file(snapshot, [keys["snapshot"]])
     timestamp = json.loads(files["timestamp.json"])["signed"]
     timestamp["meta"]["snapshot.json"] = {"version": 2}
-    hashless["timestamp.json"] = _signed_envelope(timestamp, keys["timestamp"])
+    hashless["timestamp.json"] = sign_file(timestamp, [keys["timestamp"]])
     trusted = qs.root.read_bytes()
     for variant in (files, hashless):  # both load as they are
         assert load_repo(MemoryStorage(variant), trusted, time.time_ns()).root.version == 2

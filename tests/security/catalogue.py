@@ -22,8 +22,9 @@ import lz4.frame
 
 from repo_tool.keys import generate_private, write_private_key
 from repo_tool.verifier import resolve_name
+from tests.repohelpers import sign_file, signer
 from tests.security.conftest import MIB, Victim
-from tests.security.harness import Rule, expired, load_json, sign_file, signer
+from tests.security.harness import Rule, expired, load_json
 
 RECOVERED = "recovered"
 PAD = 2 * MIB + 17  # bytes appended to make a file "endless" for its limit

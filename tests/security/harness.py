@@ -26,10 +26,9 @@ from urllib.parse import unquote, urlsplit
 
 from repo_tool.core.instant import format_whole_seconds
 from repo_tool.gpt import Disk
-from repo_tool.metadata import envelope_bytes, meta_entry
-from repo_tool.signers import KeySigner, load_signer
-from repo_tool.tufjson import canonical
-from tests.repohelpers import QS
+from repo_tool.metadata import meta_entry
+from repo_tool.signers import KeySigner
+from tests.repohelpers import QS, sign_file, signer
 
 # --- a hostile server ----------------------------------------------------------------------------
 
@@ -191,20 +190,6 @@ def attack_server(root: Path) -> Iterator[AttackServer]:
 # --- a forger holding the repository's keys ------------------------------------------------------
 
 Mutator = Callable[[dict[str, Any]], None]
-
-
-def signer(path: Path) -> KeySigner:
-    return load_signer(str(path))
-
-
-def sign_file(signed: dict[str, Any], signers: list[KeySigner], keyids: list[str] | None = None) -> bytes:
-    """A role file signed by ``signers`` (each under its own key ID, or the matching one of
-    ``keyids``: the same signature may be repeated under other spellings)."""
-    data = canonical(signed)
-    signatures = [{"keyid": s.keyid, "sig": s.sign_hex(data)} for s in signers]
-    if keyids is not None:
-        signatures = [{"keyid": k, "sig": signatures[0]["sig"]} for k in keyids]
-    return envelope_bytes(data, signatures)
 
 
 @dataclass
