@@ -322,36 +322,42 @@ def _listed_targets(role_file: RoleFile, naming: Naming) -> dict[str, tuple[str,
     return {resolve_name(name): (name, entry) for name, entry in listed.items()}
 
 
+def _entry_problem(entry: Any, naming: Naming) -> str | None:
+    """What makes a targets entry unusable (tough refuses the whole file over it), or None.
+    Entries come from JSON, so ``type(x) is int`` is an int that is not a bool."""
+    if type(entry) is not dict:
+        return " is not an object"
+    length, hashes = entry.get("length"), entry.get("hashes")
+    if type(length) is not int or length < 0:
+        return " has no valid length"
+    if type(hashes) is not dict or not hashes or not all(type(value) is str for value in hashes.values()):
+        return " has no valid hashes"
+    if naming == "tough":
+        sha256 = hashes.get("sha256")
+        if sha256 is None:
+            return " has no sha256 hash (updog requires sha256)"
+        if not _SHA256_HEX.fullmatch(sha256):
+            return f": sha256 {sha256!r} is not 64 hex digits (tough rejects the file)"
+    return None
+
+
 def _target(key: str, listed: tuple[str, Any], role_file: RoleFile, role: str, naming: Naming, what: str) -> Target:
     listed_as, entry = listed
-    if not isinstance(entry, dict):
-        raise MetadataError(f"{what}: target {listed_as!r} is not an object")
-    length, hashes = entry.get("length"), entry.get("hashes")
-    if not isinstance(length, int) or isinstance(length, bool) or length < 0:
-        raise MetadataError(f"{what}: target {listed_as!r} has no valid length")
-    if not isinstance(hashes, dict) or not hashes or not all(isinstance(v, str) for v in hashes.values()):
-        raise MetadataError(f"{what}: target {listed_as!r} has no valid hashes")
-    if naming == "tough" and "sha256" not in hashes:
-        raise MetadataError(f"{what}: target {listed_as!r} has no sha256 hash (updog requires sha256)")
-    if naming == "tough" and not _SHA256_HEX.fullmatch(hashes["sha256"]):
-        raise MetadataError(f"{what}: target {listed_as!r}: sha256 {hashes['sha256']!r} is not 64 hex digits "
-                            "(tough rejects the file)")
-    return Target(key, listed_as, length, {k: v.lower() for k, v in hashes.items()}, entry.get("custom"), role)
+    problem = _entry_problem(entry, naming)
+    if problem is not None:
+        raise MetadataError(f"{what}: target {listed_as!r}{problem}")
+    hashes = entry["hashes"]
+    return Target(key, listed_as, entry["length"], {k: v.lower() for k, v in hashes.items()}, entry.get("custom"),
+                  role)
 
 
 def _check_tough_entries(role_file: RoleFile, what: str) -> None:
-    """Every entry of ``role_file``'s targets is one tough parses (as ``_target`` would build it; the
-    common, valid case checked inline: a publish loads 10,000 of them)."""
-    for name, listed in _listed_targets(role_file, "tough").items():
-        entry = listed[1]
-        if type(entry) is dict:
-            length, hashes = entry.get("length"), entry.get("hashes")
-            if type(length) is int and length >= 0 and type(hashes) is dict:
-                sha256 = hashes.get("sha256")
-                if (type(sha256) is str and _SHA256_HEX.fullmatch(sha256)
-                        and all(type(value) is str for value in hashes.values())):
-                    continue
-        _target(name, listed, role_file, role_file.role, "tough", what)  # raises the precise error
+    """Every entry of ``role_file``'s targets is one tough parses, checked without building a
+    ``Target`` for each (a publish loads 10,000 of them)."""
+    for listed_as, entry in _listed_targets(role_file, "tough").values():
+        problem = _entry_problem(entry, "tough")
+        if problem is not None:
+            raise MetadataError(f"{what}: target {listed_as!r}{problem}")
 
 
 def _delegated_roles(role_file: RoleFile, what: str) -> list[dict[str, Any]]:
