@@ -15,6 +15,7 @@ JSON form and a text form.
 from __future__ import annotations
 
 import json
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from repo_tool.aws import AwsSettings
 from repo_tool.core.instant import format_instant
 from repo_tool.core.manifest import Manifest, Update, migration_key_text
 from repo_tool.errors import ManifestError, RepoToolError, UsageError, VerificationError
+from repo_tool.localfs import stat_or_none
 from repo_tool.metadata import MIB, TOP_ROLES, RoleFile
 from repo_tool.storage import LocalStorage, open_storage
 from repo_tool.verifier import Repo, Source, load_repo, read_target
@@ -59,8 +61,10 @@ def audit_diff(old_url: str, new_url: str, now: int, root: Path | None = None, t
     targets = open_storage(targets_url, None, aws) if targets_url is not None else None
     metas = {label: open_storage(url, None, aws) for label, url in (("OLD", old_url), ("NEW", new_url))}
     for label, meta in metas.items():  # usage problems first, before anything is loaded
-        if isinstance(meta, LocalStorage) and not meta.root.is_dir():
-            raise UsageError(f"{label} {meta.root}: not a directory")
+        if isinstance(meta, LocalStorage):
+            found = stat_or_none(meta.root, f"{label} ")
+            if found is None or not stat.S_ISDIR(found.st_mode):
+                raise UsageError(f"{label} {meta.root}: not a directory")
     sides = [load_side(label, meta, trusted, trusted_name, targets, now) for label, meta in metas.items()]
     return diff(sides[0], sides[1])
 

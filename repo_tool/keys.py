@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
 from repo_tool.errors import ConfigError
-from repo_tool.localfs import write_atomic
+from repo_tool.localfs import stat_or_none, write_atomic
 from repo_tool.tufjson import canonical
 
 KEY_TYPES = ("ed25519", "ecdsa", "rsa")
@@ -177,7 +177,7 @@ def private_pem(private: PrivateKeyTypes, passphrase: bytes | None = None) -> by
 def write_private_key(path: Path, private: PrivateKeyTypes, passphrase: bytes | None = None,
                       overwrite: bool = False) -> GeneratedKey:
     """Write a PKCS#8 PEM private key with mode 0600 (atomically) and return its public entry."""
-    if path.exists() and not overwrite:
+    if stat_or_none(path) is not None and not overwrite:
         raise KeyError_(f"{path}: already exists; refusing to overwrite a key")
     entry = entry_for_public(private.public_key())
     path.parent.mkdir(parents=True, exist_ok=True)

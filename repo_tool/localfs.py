@@ -10,6 +10,8 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from repo_tool.errors import UsageError
+
 # The temporary files of write_atomic and LocalStorage: mkstemp(prefix=".NAME.", suffix=".tmp").
 _TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
@@ -42,6 +44,18 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | Iterable[bytes], mo
             os.unlink(tmp_name)
         raise
     fsync_dir(directory)
+
+
+def stat_or_none(path: str | os.PathLike[str], what: str = "") -> os.stat_result | None:
+    """What is at ``path`` (symlinks followed), or None when nothing is.  pathlib's ``exists()`` and
+    ``is_file()`` raise OSError for a name too long or a directory that cannot be searched (Python
+    < 3.14); here those become one usage error naming ``what`` and the path."""
+    try:
+        return os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise UsageError(f"{what}{path}: {exc.strerror or exc}") from None
 
 
 def fsync_dir(directory: Path) -> None:

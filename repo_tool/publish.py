@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from repo_tool.core.semver import Version
 from repo_tool.core.waves import WavePolicy
 from repo_tool.errors import ConfigError, ManifestError, RepoToolError, UsageError, VerificationError
 from repo_tool.hashing import FileDigest, hash_files
+from repo_tool.localfs import stat_or_none
 from repo_tool.metadata import SIZE_LIMITS, RoleFile, check_safe_name, parse_role
 from repo_tool.repository import (
     MANIFEST,
@@ -302,8 +304,11 @@ class PublishOptions:
 
 def check_files(images: ReleaseImages) -> None:
     for path in images.files():
-        if not path.is_file():
+        found = stat_or_none(path)
+        if found is None:
             raise UsageError(f"{path}: no such file")
+        if not stat.S_ISREG(found.st_mode):
+            raise UsageError(f"{path}: not a file")
         check_safe_name(path.name, "target name (file name)")
 
 

@@ -19,7 +19,7 @@ from repo_tool.core.waves import WavePolicy
 from repo_tool.errors import UsageError
 from repo_tool.infra import create_bucket
 from repo_tool.keys import generate_private, write_private_key
-from repo_tool.localfs import write_atomic
+from repo_tool.localfs import stat_or_none, write_atomic
 from repo_tool.metadata import TOP_ROLES, parse_role
 from repo_tool.publish import Location, Outcome, PublishOptions, ReleaseImages, publish
 from repo_tool.rootfile import add_key, new_root, root_file_bytes, sign
@@ -89,8 +89,13 @@ def run(directory: Path, now: int, policy: WavePolicy, metadata_url: str | None 
         if urlparse(url).scheme != "s3":
             raise UsageError(f"{url}: quickstart publishes to a new directory or to s3://BUCKET/PREFIX/")
         open_storage(url, None, aws)  # validates the URL before anything is created
-    if directory.exists() and any(directory.iterdir()):
-        raise UsageError(f"{directory} exists and is not empty; quickstart needs a new directory")
+    if stat_or_none(directory) is not None:
+        try:
+            empty = not any(directory.iterdir())
+        except OSError as exc:
+            raise UsageError(f"{directory}: {exc.strerror or exc}; quickstart needs a new directory") from None
+        if not empty:
+            raise UsageError(f"{directory} exists and is not empty; quickstart needs a new directory")
     for bucket in dict.fromkeys(parse_s3_url(url)[0] for url in remote):
         create_bucket(aws, bucket, None, plan=False)
     directory.mkdir(parents=True, exist_ok=True)

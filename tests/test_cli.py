@@ -20,6 +20,7 @@ from repo_tool.core.manifest import EMPTY_MANIFEST_BYTES, Manifest
 
 from .clirun import Runner, assert_one_line_error
 from .conftest import BOTTLEROCKET, MANIFESTS, REPO, UPDOG_TESTS
+from .repohelpers import QS
 
 START = "2025-04-03T23:08:37.864228309Z"
 
@@ -288,6 +289,30 @@ def test_absurd_arguments_are_usage_errors(run: Runner, args: tuple[str, ...]) -
     result = run(*args)
     assert_one_line_error(result, 2)
     assert "internal error" not in result.err
+
+
+LONG = "n" * 300  # over NAME_MAX: pathlib's exists()/is_file()/is_dir() raise ENAMETOOLONG (Python < 3.14)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("audit-diff", "qs/repo/metadata/aws-k8s-1.28/x86_64", LONG),
+        ("quickstart", LONG),
+        ("root", "init", LONG),
+        ("root", "verify", LONG),
+        ("keys", "generate", f"qs/{LONG}"),
+        ("publish", "--config", "qs/repo-tool.yaml", "--variant", "aws-k8s-1.28", "--arch", "x86_64", "--version",
+         "1.2.0", "--boot-image", LONG, "--root-image", LONG, "--hash-image", LONG),
+    ],
+    ids=lambda args: " ".join(a for a in args if a != LONG and not a.startswith("qs/")),
+)
+def test_a_file_name_too_long_is_a_one_line_usage_error(run: Runner, qs: QS, args: tuple[str, ...],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by the CLI fuzzer (audit-diff crashed): every command that asks whether a file exists."""
+    monkeypatch.chdir(qs.dir.parent)
+    result = run(*args)
+    assert_one_line_error(result, 2, "File name too long", LONG)
 
 
 @settings(max_examples=150)

@@ -14,7 +14,7 @@ from repo_tool.core.instant import format_whole_seconds
 from repo_tool.errors import ConfigError, UsageError, VerificationError
 from repo_tool.infra import describe_key, signing_key_problem
 from repo_tool.keys import generate_private, write_private_key
-from repo_tool.localfs import write_atomic
+from repo_tool.localfs import stat_or_none, write_atomic
 from repo_tool.metadata import TOP_ROLES, RoleFile
 from repo_tool.rootfile import (
     ROOT_EXPIRY_DEFAULT,
@@ -174,7 +174,7 @@ def _save(path: Path, signed: dict[str, object], signatures: list[dict[str, obje
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(path: Path, version: int, expires_text: str, threshold: int, force: bool) -> None:
     """Write a new, unsigned root: consistent snapshots, spec 1.0.0, no keys."""
-    if path.exists() and not force:
+    if stat_or_none(path) is not None and not force:
         raise UsageError(f"{path} exists; pass --force to overwrite it")
     expires = parse_time_option(expires_text, now_ns(), "--expires")
     _save(path, new_root(expires, version, threshold))
@@ -304,9 +304,12 @@ def cross_sign_cmd(path: Path, old_root: Path, sources: tuple[str, ...]) -> None
 @click.option("--check-expiry", is_flag=True, help="Also fail if the root has expired.")
 def verify_cmd(path: Path, previous: Path | None, check_expiry: bool) -> None:
     """Verify a root: tough's parsing rules, its own thresholds, and (with --previous) the rotation."""
-    raw = path.read_bytes() if path.is_file() else b""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if not raw:
-        raise UsageError(f"{path}: cannot read")
+        raise UsageError(f"{path}: empty file")
     if previous is not None:
         old = verify_trusted_root(read_root_file(previous).raw, str(previous))
         root = verify_next_root(old, raw, str(path))

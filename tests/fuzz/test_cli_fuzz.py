@@ -400,8 +400,24 @@ def check_result(argv: list[str], result: Result) -> None:
 PER_COMMAND = max(8, settings().max_examples // 8)
 
 
+# Names the kernel refuses (ENAMETOOLONG: a component over 255 bytes, a path over 4096), where pathlib's
+# exists()/is_file() raise instead of answering False (Python < 3.14).
+LONG_NAMES = ("n" * 300, "qs/" + "n" * 300, "n" * 300 + "/file", "/".join(["n" * 200] * 25))
+
+
+@st.composite
+def with_a_long_name(draw: st.DrawFn, argv: list[str]) -> list[str]:
+    """``argv`` with, one time in five, one of its file names (or an ``--x=FILE`` value) made too long."""
+    spots = [i for i, token in enumerate(argv) if token.partition("=")[2 if token.startswith("--") else 0] in PATHS]
+    if not spots or draw(st.integers(0, 4)):
+        return argv
+    at = draw(st.sampled_from(spots))
+    head, sep, _ = argv[at].rpartition("=") if argv[at].startswith("--") else ("", "", argv[at])
+    return [*argv[:at], head + sep + draw(st.sampled_from(LONG_NAMES)), *argv[at + 1:]]
+
+
 def fuzz_command(setup: Setup, path: tuple[str, ...], data: st.DataObject, factory: pytest.TempPathFactory) -> None:
-    argv = data.draw(argvs(path), label="argv")
+    argv = data.draw(argvs(path).flatmap(with_a_long_name), label="argv")
     garbage = {name: data.draw(raw_inputs(GARBAGE_BASES), label=name) for name in GARBAGE_FILES
                if name in "\0".join(argv)}
     tmp = factory.mktemp("argv")
