@@ -545,7 +545,7 @@ def make_disk(path: Path, boot_size: int = DEFAULT_BOOT_SIZE, root_size: int = D
 
     parent = path.parent
     try:
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+        fd, temp = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=".tmp", dir=parent)
     except OSError as exc:
         raise UsageError(f"{path}: cannot create: {exc.strerror or exc}") from None
     try:

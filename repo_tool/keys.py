@@ -180,8 +180,11 @@ def write_private_key(path: Path, private: PrivateKeyTypes, passphrase: bytes | 
     if stat_or_none(path) is not None and not overwrite:
         raise KeyError_(f"{path}: already exists; refusing to overwrite a key")
     entry = entry_for_public(private.public_key())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, private_pem(private, passphrase), mode=0o600)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, private_pem(private, passphrase), mode=0o600)
+    except OSError as exc:
+        raise KeyError_(f"{path}: cannot write: {exc.strerror or exc}") from None
     return GeneratedKey(path, entry, keyid_of(entry))
 
 

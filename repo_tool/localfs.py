@@ -30,7 +30,8 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | Iterable[bytes], mo
             mode = stat.S_IMODE(target.stat().st_mode)
         except FileNotFoundError:
             mode = 0o644
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    # The name is cut short in the temp name: ".NAME.XXXXXXXX.tmp" must fit NAME_MAX (255) when NAME does.
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name[:40]}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:
             for chunk in [data] if isinstance(data, bytes) else data:

@@ -315,6 +315,21 @@ def test_a_file_name_too_long_is_a_one_line_usage_error(run: Runner, qs: QS, arg
     assert_one_line_error(result, 2, "File name too long", LONG)
 
 
+def test_keys_generate_leaves_no_key_when_the_public_file_cannot_be_written(run: Runner, tmp_path: Path) -> None:
+    result = run("keys", "generate", str(tmp_path / "new.pem"), f"--public={tmp_path / LONG}")
+    assert_one_line_error(result, 2, "--public", "File name too long")
+    assert sorted(tmp_path.iterdir()) == []
+
+
+def test_names_up_to_name_max_can_be_written(run: Runner, tmp_path: Path) -> None:
+    """The temp file beside a long name (".NAME.XXXXXXXX.tmp") must not be what goes over NAME_MAX."""
+    key = tmp_path / ("k" * 251 + ".pem")
+    assert run("keys", "generate", str(key)).code == 0
+    assert run("root", "init", str(tmp_path / ("r" * 250 + ".json"))).code == 0
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert len(list(tmp_path.iterdir())) == 2
+
+
 @settings(max_examples=150)
 @given(
     start=st.text(max_size=30),

@@ -66,7 +66,11 @@ def generate(path: Path, keytype: str, passphrase_env: str | None, public_path: 
 
         pem = private.public_key().public_bytes(serialization.Encoding.PEM,
                                                 serialization.PublicFormat.SubjectPublicKeyInfo)
-        write_atomic(public_path, pem, mode=0o644)
+        try:
+            write_atomic(public_path, pem, mode=0o644)
+        except OSError as exc:  # the new private key goes too: no key half-made
+            path.unlink()
+            raise UsageError(f"--public {public_path}: cannot write: {exc.strerror or exc}") from None
     if as_json:
         echo_json({"path": str(path), "keyid": generated.keyid, "key": generated.entry})
     else:
@@ -161,7 +165,14 @@ def _edit(path: Path, change: str) -> tuple[RoleFile, dict[str, object]]:
 
 
 def _save(path: Path, signed: dict[str, object], signatures: list[dict[str, object]] | None = None) -> None:
-    write_atomic(path, root_file_bytes(signed, signatures), mode=0o644)
+    _write(path, root_file_bytes(signed, signatures))
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        write_atomic(path, data, mode=0o644)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
 @root_group.command("init")
@@ -266,13 +277,13 @@ def _sign(path: Path, sources: tuple[str, ...], old_root: Path | None, ignore_th
         short = "; ".join(f"{what}: {have} of {need}" for what, (have, need) in result.missing.items())
         if any(what.endswith("keys") for what in result.missing):
             raise VerificationError(f"{path}: thresholds cannot be met ({short}); nothing written")
-        write_atomic(path, result.data, mode=0o644)
+        _write(path, result.data)
         click.echo(f"{path}: added {len(result.added)} signature(s); still short: {short}")
         warn(f"{path} is not valid yet: the next key holder signs it with 'root sign'")
         return
     if result.missing:
         warn(f"{path}: thresholds not met: {result.missing}")
-    write_atomic(path, result.data, mode=0o644)
+    _write(path, result.data)
     click.echo(f"{path}: added {len(result.added)} signature(s); thresholds met")
 
 
