@@ -12,8 +12,10 @@ import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import pytest
+from botocore.exceptions import ClientError
 
 from repo_tool.quickstart import ARCH, VARIANT, sample_image
 from repo_tool.s3 import IMMUTABLE, MULTIPART_THRESHOLD, S3Storage
@@ -298,7 +300,16 @@ def test_two_publishers_exactly_one_wins_and_the_loser_reruns(
             lined_up.notify_all()
             lined_up.wait_for(lambda: len(arrived) >= 2, timeout=30)
             position = arrived.index(request)
-        time.sleep(0.3 * position)  # let S3 see one, then the other
+        if position:  # forward the second only once S3 holds the first (no fixed sleep to outrun)
+            first = unquote(arrived[0].key).removeprefix(f"/{BUCKET}/")
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    repo.s3.head_object(Bucket=BUCKET, Key=first)
+                    return
+                except ClientError:
+                    time.sleep(0.02)
+            raise AssertionError(f"{first} never landed")
 
     versions = ("1.2.0", "1.3.0")
     with fault_proxy(aws.endpoint) as proxy:

@@ -88,6 +88,20 @@ class AttackServer:
         return None
 
 
+ENDLESS_SNDBUF = 256 * 1024  # an endless body's send buffer (Linux doubles what is asked)
+
+
+def in_flight_bound() -> int:
+    """Bytes the kernel may hold between the server's writes and the client's reads on one loopback
+    connection: the endless body's send buffer, and the client's receive buffer, which autotunes up
+    to tcp_rmem's maximum (4 MiB by default, 32 MiB on some hosts)."""
+    try:
+        receive = int(Path("/proc/sys/net/ipv4/tcp_rmem").read_text().split()[2])
+    except (OSError, ValueError, IndexError):
+        receive = 64 * 1024 * 1024
+    return 2 * ENDLESS_SNDBUF + receive
+
+
 def _file_name(path: str) -> str:
     return unquote(urlsplit(path).path).rsplit("/", 1)[-1]
 
@@ -125,6 +139,7 @@ def _handler(server: AttackServer) -> type[BaseHTTPRequestHandler]:
             try:
                 if rule is not None and rule.action == "endless":
                     seen.status = 200
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, ENDLESS_SNDBUF)
                     self._head(200, None)
                     while not server.stop.is_set():
                         self._write(seen, b" " * 65536)
