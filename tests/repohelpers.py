@@ -19,6 +19,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import lz4.frame
+
 from repo_tool.cli.common import load_policy, now_ns
 from repo_tool.metadata import envelope_bytes
 from repo_tool.quickstart import run as quickstart_run
@@ -189,6 +191,25 @@ def tough_rule_violations(raw: bytes, role: str) -> list[str]:
     if len(ids) != len(set(ids)):
         out.append("duplicate signature key IDs")
     return out
+
+
+IMAGE_SUFFIXES = {"boot": "boot.ext4.lz4", "root": "root.ext4.lz4", "hash": "root.verity.lz4"}
+
+
+def image_path(directory: Path, kind: str, version: str, variant: str = VARIANT, arch: str = ARCH) -> Path:
+    """Where a release's ``kind`` image goes, named as Bottlerocket names it."""
+    return directory / f"bottlerocket-{variant}-{arch}-{version}-0123abc-{IMAGE_SUFFIXES[kind]}"
+
+
+def write_images(directory: Path, version: str, variant: str = VARIANT, arch: str = ARCH) -> list[str]:
+    """The three images of a release (a small lz4 frame each), as ``--boot-image/--root-image/--hash-image``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    args = []
+    for kind in IMAGE_SUFFIXES:
+        path = image_path(directory, kind, version, variant, arch)
+        path.write_bytes(lz4.frame.compress(f"{kind} {version} {variant} {arch}\n".encode() * 1000))
+        args += [f"--{kind}-image", str(path)]
+    return args
 
 
 def write_node_config(directory: Path, metadata_url: str, targets_url: str, seed: int = 0,

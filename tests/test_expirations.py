@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import lz4.frame
 import pytest
 
 from repo_tool.config import load_config
@@ -17,7 +16,7 @@ from repo_tool.expirations import EXPIRED, OK, SOON, status_of
 from repo_tool.storage import LocalStorage
 
 from .clirun import Run, Runner, assert_one_line_error
-from .repohelpers import ARCH, QS, VARIANT, serve_directory
+from .repohelpers import ARCH, QS, VARIANT, serve_directory, write_images
 
 if TYPE_CHECKING:
     from .motoserver import MotoServer
@@ -28,20 +27,10 @@ DAY = 86400 * NANOS_PER_SECOND
 OTHER = ("aws-ecs-2", "aarch64")
 
 
-def images(directory: Path, version: str, variant: str, arch: str) -> list[str]:
-    directory.mkdir(parents=True, exist_ok=True)
-    args = []
-    for kind, suffix in (("boot", "boot.ext4.lz4"), ("root", "root.ext4.lz4"), ("hash", "root.verity.lz4")):
-        path = directory / f"bottlerocket-{variant}-{arch}-{version}-0123abc-{suffix}"
-        path.write_bytes(lz4.frame.compress(f"{kind} {version} {variant} {arch}\n".encode() * 100))
-        args += [f"--{kind}-image", str(path)]
-    return args
-
-
 def init_other(run: Runner, config: Path, tmp_path: Path, variant: str = OTHER[0], arch: str = OTHER[1]) -> None:
     """A second repository next to the quickstart's, started with ``publish --init``."""
     result = run("publish", "--config", str(config), "--variant", variant, "--arch", arch, "--version", "1.0.0",
-                 *images(tmp_path / "img" / variant / arch, "1.0.0", variant, arch), "--init")
+                 *write_images(tmp_path / "img" / variant / arch, "1.0.0", variant, arch), "--init")
     assert result.code == 0, result.err
 
 

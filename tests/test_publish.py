@@ -34,20 +34,11 @@ from .repohelpers import (
     serve_directory,
     tough_rule_violations,
     tree_state,
+    write_images,
 )
 
 DAY = 86400 * NANOS_PER_SECOND
 TOUGH = UPSTREAM / "tough"
-
-
-def write_images(directory: Path, version: str, variant: str = VARIANT, arch: str = ARCH) -> list[str]:
-    directory.mkdir(parents=True, exist_ok=True)
-    args = []
-    for kind, suffix in (("boot", "boot.ext4.lz4"), ("root", "root.ext4.lz4"), ("hash", "root.verity.lz4")):
-        path = directory / f"bottlerocket-{variant}-{arch}-{version}-0123abc-{suffix}"
-        path.write_bytes(lz4.frame.compress(f"{kind} {version} {variant} {arch}\n".encode() * 1000))
-        args += [f"--{kind}-image", str(path)]
-    return args
 
 
 def trusted_load(qs: QS, now: int | None = None) -> Any:

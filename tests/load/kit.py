@@ -27,7 +27,7 @@ from repo_tool.core.semver import Version
 from repo_tool.core.waves import MAX_SEED
 from repo_tool.publish import Location, rollout
 from tests.load.server import fault_plan
-from tests.repohelpers import ARCH, QS, VARIANT, make_quickstart, write_node_config
+from tests.repohelpers import ARCH, IMAGE_SUFFIXES, QS, VARIANT, image_path, make_quickstart, write_node_config
 
 RecordProperty = Callable[[str, object], None]  # pytest's record_property fixture
 HERE = Path(__file__).resolve().parent
@@ -276,7 +276,6 @@ def request_problems(server: LoadServer, since: int, nodes: Sequence[NodeDir], p
 PUBLISH_VARIANTS = tuple(f"{family}-k8s-1.{minor}" for family in ("aws", "vmware", "metal") for minor in range(30, 40))
 PUBLISH_ARCHES = ("x86_64", "aarch64")
 IMAGE_SHARES = {"boot": 0.06, "root": 0.88, "hash": 0.06}  # Bottlerocket's: root is most of a release
-IMAGE_SUFFIXES = {"boot": "boot.ext4.lz4", "root": "root.ext4.lz4", "hash": "root.verity.lz4"}
 
 
 def publish_pairs() -> list[tuple[str, str]]:
@@ -289,8 +288,8 @@ def write_images(directory: Path, variant: str, arch: str, version: str, total_b
     cost what real lz4 images cost to hash and copy; nothing in a publish decodes them)."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for kind, suffix in IMAGE_SUFFIXES.items():
-        path = directory / f"bottlerocket-{variant}-{arch}-{version}-0123abc-{suffix}"
+    for kind in IMAGE_SUFFIXES:
+        path = image_path(directory, kind, version, variant, arch)
         if total_bytes:
             size = int(total_bytes * IMAGE_SHARES[kind])
             if not path.exists() or path.stat().st_size != size:
