@@ -36,7 +36,6 @@ import itertools
 import os
 import stat
 import struct
-import tempfile
 import uuid
 import zlib
 from collections.abc import Mapping
@@ -47,6 +46,7 @@ from typing import TypedDict
 from repo_tool.core import gptprio
 from repo_tool.core.gptprio import SET_NAMES, Flags, SetName
 from repo_tool.errors import UsageError, VerificationError
+from repo_tool.localfs import make_temp
 
 BOOT_TYPE = uuid.UUID("6b636168-7420-6568-2070-6c616e657421")
 ROOT_TYPE = uuid.UUID("5526016a-1a97-4ea4-b39a-b7c8c6ca4502")
@@ -545,7 +545,7 @@ def make_disk(path: Path, boot_size: int = DEFAULT_BOOT_SIZE, root_size: int = D
 
     parent = path.parent
     try:
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=".tmp", dir=parent)
+        fd, temp = make_temp(parent, path.name)
     except OSError as exc:
         raise UsageError(f"{path}: cannot create: {exc.strerror or exc}") from None
     try:

@@ -12,8 +12,15 @@ from pathlib import Path
 
 from repo_tool.errors import UsageError
 
-# The temporary files of write_atomic and LocalStorage: mkstemp(prefix=".NAME.", suffix=".tmp").
+# The temporary files of make_temp (write_atomic, LocalStorage, make-disk): ".NAME.<8 random>.tmp".
 _TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+
+
+def make_temp(directory: str | os.PathLike[str], name: str) -> tuple[int, str]:
+    """A new temporary file in ``directory`` for ``name`` (an open fd and its path), the kind
+    leftover_temp_files finds.  Only 40 characters of the name go into it, so the temp name fits
+    NAME_MAX (255) whenever the name itself does."""
+    return tempfile.mkstemp(prefix=f".{name[:40]}.", suffix=".tmp", dir=directory)
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes | Iterable[bytes], mode: int | None = None) -> None:
@@ -30,8 +37,7 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | Iterable[bytes], mo
             mode = stat.S_IMODE(target.stat().st_mode)
         except FileNotFoundError:
             mode = 0o644
-    # The name is cut short in the temp name: ".NAME.XXXXXXXX.tmp" must fit NAME_MAX (255) when NAME does.
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name[:40]}.", suffix=".tmp", dir=directory)
+    fd, tmp_name = make_temp(directory, target.name)
     try:
         with os.fdopen(fd, "wb") as handle:
             for chunk in [data] if isinstance(data, bytes) else data:

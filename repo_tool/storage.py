@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
@@ -32,7 +31,7 @@ from urllib.parse import unquote, urlparse
 
 from repo_tool.aws import AwsSettings
 from repo_tool.errors import ConfigError, VerificationError
-from repo_tool.localfs import fsync_dir, write_atomic
+from repo_tool.localfs import fsync_dir, make_temp, write_atomic
 
 COPY_CHUNK = 8 * 1024 * 1024
 
@@ -154,7 +153,7 @@ class LocalStorage:
     def _link_new_unchecked(self, name: str, fill: bytes | Path, sent: Sent | None) -> bool:
         path = self._path(name)
         self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{name[:40]}.", suffix=".tmp", dir=self.root)
+        fd, tmp = make_temp(self.root, name)
         try:
             with os.fdopen(fd, "wb") as handle:
                 if isinstance(fill, bytes):
