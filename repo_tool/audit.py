@@ -37,7 +37,7 @@ from repo_tool.core.manifest import Manifest, check_migration_keys
 from repo_tool.errors import InstantError, RepoToolError
 from repo_tool.keys import KeyError_, keyid_of, public_key, tough_key_problem
 from repo_tool.localfs import leftover_temp_files
-from repo_tool.metadata import SIZE_LIMITS, SPEC_VERSION, RoleFile, parse_role, valid_signers
+from repo_tool.metadata import SIZE_LIMITS, SPEC_VERSION, RoleFile, duplicate_keyids, parse_role, valid_signers
 from repo_tool.storage import LocalStorage, Storage
 from repo_tool.tufjson import canonical
 from repo_tool.verifier import (
@@ -157,6 +157,8 @@ def audit(meta: Storage, targets: Storage, trusted_root: bytes, trusted_name: st
         _meta_completeness(report, role_file, meta.describe(name))
     for role_name, role_file in repo.delegated.items():
         report.add("info", "delegations", meta.url, f"delegated role {role_name!r} (version {role_file.version})")
+        _duplicate_signatures(report, role_file, meta.describe(role_file_name(role_name, role_file.version,
+                                                                              repo.consistent)))
     _expiries(report, repo, meta)
     if check_manifest:
         _manifest(report, repo, targets, targets_mode != "none")
@@ -287,9 +289,7 @@ def _role_row(report: Report, role_file: RoleFile, root: dict[str, Any], file: s
     if previous_root is not None:  # a rotated root is also signed by old root keys: those are expected
         old_good = valid_signers(signed_bytes, role_file.signatures, previous_root, role)
         unknown = [k for k in unknown if k.lower() not in old_good]
-    keyids = [s["keyid"].lower() for s in role_file.signatures]
-    for keyid in sorted({k for k in keyids if keyids.count(k) > 1}):
-        report.add("warning", "signatures", file, f"key {keyid[:16]}… signed more than once (counted once)")
+    _duplicate_signatures(report, role_file, file)
     held = root.get("keys")
     held_ids = {x.lower() for x in held} if isinstance(held, dict) else set()
     for keyid in [k for k in listed if k not in held_ids]:
@@ -311,6 +311,12 @@ def _role_row(report: Report, role_file: RoleFile, root: dict[str, Any], file: s
     if role_file.signed.get("spec_version") != SPEC_VERSION:
         report.add("info", "compatibility", file, f"spec_version {role_file.signed.get('spec_version')!r}: "
                    "pubsys and tuftool cannot edit this file (they require \"1.0.0\")")
+
+
+def _duplicate_signatures(report: Report, role_file: RoleFile, file: str) -> None:
+    for keyid in duplicate_keyids(role_file.signatures):
+        report.add("error", "signatures", file, f"key ID {keyid} signs more than once: python-tuf and other "
+                   "standard TUF clients refuse the file (tough counts the key once)")
 
 
 def _keys(report: Report, root: RoleFile, file: str) -> None:

@@ -146,6 +146,30 @@ def check_root_shape(signed: dict[str, Any], what: str) -> None:
             raise MetadataError(f"{what}: roles.{role}.threshold must be an integer >= 1")
 
 
+def duplicate_keyids(signatures: list[dict[str, Any]]) -> list[str]:
+    """Key IDs (lower-case, in order of first repeat) that sign more than once in ``signatures``.
+
+    The TUF specification says key IDs in ``signatures`` MUST be unique, and python-tuf refuses such
+    a file; tough counts a key once however often it signs.  Upper and lower case name the same key
+    here (tough and this tool match key IDs without regard to case)."""
+    seen: set[str] = set()
+    repeated: list[str] = []
+    for sig in signatures:
+        keyid = sig["keyid"].lower()
+        if keyid in seen and keyid not in repeated:
+            repeated.append(keyid)
+        seen.add(keyid)
+    return repeated
+
+
+def check_unique_signatures(role_file: RoleFile, what: str) -> None:
+    """Standard TUF: a role file whose ``signatures`` name one key ID twice is invalid."""
+    repeated = duplicate_keyids(role_file.signatures)
+    if repeated:
+        raise MetadataError(f"{what}: key ID {repeated[0]} signs more than once (TUF requires unique key IDs "
+                            "in signatures)")
+
+
 def valid_signers(signed_bytes: bytes, signatures: list[dict[str, Any]], root: dict[str, Any], role: str) -> set[str]:
     """Distinct key IDs listed for ``role`` in ``root`` whose signature over ``signed_bytes`` verifies."""
     role_def = root["roles"][role]
@@ -329,9 +353,7 @@ def write_problems(raw: bytes, role: str, root: dict[str, Any] | None) -> list[s
     elif role == "targets":
         problems.extend(_targets_problems(signed))
     if root is not None and not problems:
-        keyids = [s["keyid"] for s in rf.signatures]
-        if len(set(keyids)) != len(keyids):
-            problems.append("more than one signature by the same key ID")
+        problems.extend(f"key ID {keyid} signs more than once" for keyid in duplicate_keyids(rf.signatures))
         # tough verifies over its re-serialization of what it parsed: so must we.
         good = valid_signers(canonical(signed), rf.signatures, root, role)
         threshold = int(root["roles"][role]["threshold"])

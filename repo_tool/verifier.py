@@ -55,6 +55,7 @@ from repo_tool.metadata import (
     RoleFile,
     ThresholdError,
     check_root_shape,
+    check_unique_signatures,
     parse_role,
     valid_signers,
     verify_role,
@@ -262,23 +263,23 @@ class Repo:
     def _walk(self, key: str) -> Iterator[tuple[str, RoleFile]]:
         """Pre-order depth-first walk of the roles that may list ``key`` (python-tuf's order);
         delegated roles are loaded as the walk reaches them."""
-        # (role name, its delegation entry, the role that delegates it)
-        stack: list[tuple[str, dict[str, Any] | None, RoleFile | None]] = [("targets", None, None)]
+        # (role name, its delegation entry, the role that delegates it and that role's name)
+        stack: list[tuple[str, dict[str, Any] | None, RoleFile | None, str]] = [("targets", None, None, "")]
         visited: set[str] = set()
         while stack and len(visited) <= MAX_DELEGATIONS:
-            name, entry, parent = stack.pop()
+            name, entry, parent, parent_name = stack.pop()
             if name in visited:
                 continue
             if parent is None:
                 role_file = self.targets
             else:
                 assert self._loader is not None and entry is not None
-                role_file = self._loader.delegated_role(self, name, parent, entry)
+                role_file = self._loader.delegated_role(self, name, parent, parent_name, entry)
             visited.add(name)
             yield name, role_file
-            children: list[tuple[str, dict[str, Any] | None, RoleFile | None]] = []
+            children: list[tuple[str, dict[str, Any] | None, RoleFile | None, str]] = []
             for child in _delegations_for(role_file, key, self.naming, self._what(name)):
-                children.append((child["name"], child, role_file))
+                children.append((child["name"], child, role_file, name))
                 if child.get("terminating") is True:
                     stack.clear()
                     break
@@ -425,17 +426,26 @@ def check_hashes(raw: bytes, hashes: object, naming: Naming, what: str) -> None:
 # --- loading -----------------------------------------------------------------------------
 
 
-def verify_trusted_root(raw: bytes, what: str) -> RoleFile:
+def parse_as(raw: bytes, role: str, what: str, naming: Naming) -> RoleFile:
+    """Parse a role file as the client ``naming`` names would: a standard TUF client also refuses a
+    file whose ``signatures`` name one key ID twice (tough counts that key once)."""
+    role_file = parse_role(raw, role, what)
+    if naming == "tuf":
+        check_unique_signatures(role_file, what)
+    return role_file
+
+
+def verify_trusted_root(raw: bytes, what: str, naming: Naming = "tough") -> RoleFile:
     """Parse a trusted root and check that it meets its own root threshold."""
-    root = parse_role(raw, "root", what)
+    root = parse_as(raw, "root", what, naming)
     check_root_shape(root.signed, what)
     verify_role(root, root.signed, what)
     return root
 
 
-def verify_next_root(current: RoleFile, raw: bytes, what: str) -> RoleFile:
+def verify_next_root(current: RoleFile, raw: bytes, what: str, naming: Naming = "tough") -> RoleFile:
     """``raw`` must be version current+1, signed by a threshold of the old root and of itself."""
-    new = parse_role(raw, "root", what)
+    new = parse_as(raw, "root", what, naming)
     check_root_shape(new.signed, what)
     if new.version != current.version + 1:
         raise MetadataError(f"{what}: holds version {new.version}, expected {current.version + 1}")
@@ -511,12 +521,12 @@ class _Loader:
         stored = self.state.get("root.json") if self.state is not None else None
         if stored is not None:  # only a root that verifies by itself counts (a damaged state is ignored)
             with contextlib.suppress(VerificationError):
-                self.stored_root = verify_trusted_root(stored, "trusted root.json")
+                self.stored_root = verify_trusted_root(stored, "trusted root.json", self.naming)
         if stored is not None and start is None:  # a given trusted root (a node's shipped root) is the anchor
             start, trusted_name = stored, str(self.state.path / "root.json")  # type: ignore[union-attr]
         if start is None:
             raise VerificationError(f"no trusted root: {trusted_name} not found")
-        roots = [verify_trusted_root(start, trusted_name)]
+        roots = [verify_trusted_root(start, trusted_name, self.naming)]
         if self.cache is not None:
             self.cache.put(f"{roots[0].version}.root.json", start)
         self._trust_root(roots[0])
@@ -538,7 +548,7 @@ class _Loader:
                 if raw is None:
                     ended = f"{name} is not available"
                     break
-                new = verify_next_root(roots[-1], raw, self.meta.describe(name))
+                new = verify_next_root(roots[-1], raw, self.meta.describe(name), self.naming)
             updates += 1
             if updates > self.limits.max_root_updates:
                 raise MetadataError(f"{self.meta.url}: more than {self.limits.max_root_updates} root updates")
@@ -581,7 +591,7 @@ class _Loader:
         if raw is None:
             return None
         try:
-            return verify_next_root(current, raw, name)
+            return verify_next_root(current, raw, name, self.naming)
         except VerificationError:
             return None  # a stale or damaged cache entry: ask the server
 
@@ -597,7 +607,7 @@ class _Loader:
         raw_ts = self._fetch(TIMESTAMP, self.limits.timestamp)
         if raw_ts is None:
             raise RepoMissingError(f"no repository at {self.meta.url}: {TIMESTAMP} not found")
-        timestamp = parse_role(raw_ts, "timestamp", self.meta.describe(TIMESTAMP))
+        timestamp = parse_as(raw_ts, "timestamp", self.meta.describe(TIMESTAMP), self.naming)
         verify_role(timestamp, root.signed, self.meta.describe(TIMESTAMP))
         if trusted_ts is not None:
             if timestamp.version < trusted_ts.version:
@@ -635,7 +645,7 @@ class _Loader:
         if raw is None:
             return None
         try:
-            role_file = parse_role(raw, role, f"trusted {role}.json")
+            role_file = parse_as(raw, role, f"trusted {role}.json", self.naming)
             verify_role(role_file, root.signed, f"trusted {role}.json")
         except VerificationError:
             return None
@@ -687,7 +697,7 @@ class _Loader:
             raise MetadataError(f"{what}: {len(raw)} bytes, more than the {length} listed")
         if hashes is not None:
             check_hashes(raw, hashes, self.naming, what)
-        role_file = parse_role(raw, "snapshot" if role == "snapshot" else "targets", what)
+        role_file = parse_as(raw, "snapshot" if role == "snapshot" else "targets", what, self.naming)
         if verify is not None:
             verify(role_file, what)
         else:
@@ -702,33 +712,41 @@ class _Loader:
 
     # -- delegations ---------------------------------------------------------------------
 
-    def delegated_role(self, repo: Repo, name: str, parent: RoleFile, entry: dict[str, Any]) -> RoleFile:
-        if name in repo.delegated:
-            return repo.delegated[name]
-        listed = f"{name}.json"
-        meta = repo.snapshot.signed.get("meta")
-        if not isinstance(meta, dict) or listed not in meta:
-            raise MetadataError(f"snapshot v{repo.snapshot.version} does not list delegated role {name!r}")
-        keys = _delegation_keys(parent, f"delegations of {parent.role}")
+    def delegated_role(self, repo: Repo, name: str, parent: RoleFile, parent_name: str,
+                       entry: dict[str, Any]) -> RoleFile:
+        """Role ``name`` as ``parent`` (role ``parent_name``) delegates it in ``entry``.  The file is
+        fetched once, but it is verified against the delegation of the path in use every time: a role
+        two roles delegate (a "diamond") has no authority on a path whose keys did not sign it (as
+        tough, which verifies each delegation; python-tuf and the conformance suite ask the same)."""
+        keys = _delegation_keys(parent, f"delegations of {parent_name}")
 
         def verify(role_file: RoleFile, what: str) -> None:
             keyids = entry.get("keyids")
             threshold = entry.get("threshold")
             if not isinstance(keyids, list) or not isinstance(threshold, int) or isinstance(threshold, bool) \
                     or threshold < 1:
-                raise MetadataError(f"{what}: delegation of {name!r} needs keyids and a threshold >= 1")
+                raise MetadataError(f"{what}: delegation of {name!r} by {parent_name!r} needs keyids and a "
+                                    "threshold >= 1")
             pseudo_root = {"keys": keys, "roles": {"targets": {"keyids": keyids, "threshold": threshold}}}
             good = valid_signers(canonical(role_file.signed), role_file.signatures, pseudo_root, "targets")
             if len(good) < threshold:
-                raise ThresholdError(f"{what}: signature threshold not met for delegated role {name!r}: "
-                                     f"{len(good)} valid of {threshold} required")
+                raise ThresholdError(f"{what}: signature threshold not met for delegated role {name!r} as "
+                                     f"{parent_name!r} delegates it: {len(good)} valid of {threshold} required")
 
+        loaded = repo.delegated.get(name)
+        if loaded is not None:
+            verify(loaded, repo._what(name))
+            return loaded
+        listed = f"{name}.json"
+        meta = repo.snapshot.signed.get("meta")
+        if not isinstance(meta, dict) or listed not in meta:
+            raise MetadataError(f"snapshot v{repo.snapshot.version} does not list delegated role {name!r}")
         trusted = None
         if self.state is not None:
             raw = self.state.get(f"{quote(name, safe='')}.json")
             if raw is not None:
                 with contextlib.suppress(VerificationError):
-                    candidate = parse_role(raw, "targets", name)
+                    candidate = parse_as(raw, "targets", name, self.naming)
                     verify(candidate, name)
                     trusted = candidate
         role_file = self._listed(repo.snapshot, "delegated", repo.root, repo.consistent, self.limits.targets,
@@ -738,23 +756,26 @@ class _Loader:
 
     def load_all_delegations(self, repo: Repo) -> None:
         """tough: every delegated role is fetched at load, and each may list only targets its
-        paths cover."""
+        paths cover.  Like tough, every delegation is checked, also a second one of a role already
+        loaded (a "diamond"): its keys must have signed the role and its paths must cover what it lists."""
         todo: list[tuple[RoleFile, str]] = [(repo.targets, "targets")]
         seen = {"targets"}
         while todo:
             role_file, role_name = todo.pop(0)
             for child in _delegated_roles(role_file, repo._what(role_name)):
-                if child["name"] in seen:
-                    continue
-                seen.add(child["name"])
-                loaded = self.delegated_role(repo, child["name"], role_file, child)
+                name = child["name"]
+                if name == "targets":
+                    continue  # the top-level role is not loaded again as a delegated one
+                loaded = self.delegated_role(repo, name, role_file, role_name, child)
                 for key in _listed_targets(loaded, self.naming):
                     if not _covers(child, key, self.naming):
-                        raise MetadataError(f"{repo._what(child['name'])}: lists {key!r}, outside the paths "
-                                            f"delegated to {child['name']!r}")
-                todo.append((loaded, child["name"]))
-                if len(seen) > MAX_DELEGATIONS + 1:
-                    raise MetadataError(f"{self.meta.url}: more than {MAX_DELEGATIONS} delegated roles")
+                        raise MetadataError(f"{repo._what(name)}: lists {key!r}, outside the paths {role_name!r} "
+                                            f"delegates to {name!r}")
+                if name not in seen:
+                    seen.add(name)
+                    todo.append((loaded, name))
+                    if len(seen) > MAX_DELEGATIONS + 1:
+                        raise MetadataError(f"{self.meta.url}: more than {MAX_DELEGATIONS} delegated roles")
 
 
 def _delegation_keys(parent: RoleFile, what: str) -> dict[str, Any]:

@@ -148,6 +148,22 @@ def test_odd_key_id_in_a_signature_is_refused_like_tough(run: Runner, qs: QS) ->
     _one_error(report, "load", "not hex (tough rejects the file)")
 
 
+def test_duplicate_signature_key_ids_are_an_error(run: Runner, qs: QS) -> None:
+    """Nodes (tough) count the key once and load the repository, but python-tuf and every standard TUF
+    client refuse the file: the auditor names the file and the whole key ID."""
+    path = qs.meta / "timestamp.json"
+    doc = json.loads(path.read_bytes())
+    keyid = doc["signatures"][0]["keyid"]
+    doc["signatures"].append({"keyid": keyid.upper(), "sig": doc["signatures"][0]["sig"]})
+    path.write_text(json.dumps(doc, indent=2))
+    code, report = _audit(run, qs)
+    assert code == 1
+    assert _findings(report, "error") == [
+        f"signatures: {path}: key ID {keyid} signs more than once: python-tuf and other standard TUF clients "
+        "refuse the file (tough counts the key once)"]
+    assert not any(f["check"] == "load" for f in report["findings"])  # a node loads it
+
+
 def test_signature_by_a_key_not_in_root(run: Runner, qs: QS) -> None:
     path = qs.meta / "timestamp.json"
     doc = json.loads(path.read_bytes())

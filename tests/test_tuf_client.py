@@ -698,3 +698,123 @@ def test_root_walk_stops_after_max_root_updates_in_tuf_naming(repo: TufRepo, nam
     assert [r.version for r in loaded.roots] == [1, 2, 3]
     loaded = load_repo(source, None, time.time_ns(), naming="tuf", limits=limits, state=state)
     assert [r.version for r in loaded.roots] == [3, 4]
+
+
+# --- trust decisions the conformance suite checks (both clients) ------------------------------------
+
+
+def _duplicate_first_signature(path: Path) -> str:
+    """Append a copy of the file's first signature (same key ID, same bytes); return that key ID."""
+    doc = json.loads(path.read_bytes())
+    doc["signatures"].append(dict(doc["signatures"][0]))
+    path.write_text(json.dumps(doc, indent=1))
+    return str(doc["signatures"][0]["keyid"])
+
+
+def test_duplicate_signature_key_ids_refused_by_the_standard_client(client: Client, repo: TufRepo) -> None:
+    """The TUF specification: key IDs in ``signatures`` MUST be unique (python-tuf refuses the file).
+    The snapshot is not trusted, and the error names the file and the key ID."""
+    repo.publish(bump=True)  # the timestamp lists the snapshot by version only
+    keyid = _duplicate_first_signature(repo.meta / "2.snapshot.json")
+    assert client.init() == 0
+    result = client.run("tuf-client", "--metadata-url", client.metadata_url, "--metadata-dir", str(client.dir),
+                        "refresh")
+    assert_one_line_error(result, 1, "2.snapshot.json", f"key ID {keyid} signs more than once")
+    assert "snapshot.json" not in client.files()
+
+
+@pytest.mark.parametrize("role", ["root", "timestamp", "targets"])
+def test_duplicate_signature_key_ids_in_any_role_refused_in_tuf_naming_counted_once_in_tough(
+        repo: TufRepo, role: str) -> None:
+    """tough counts a key that signs twice once (SOURCES.md: duplicate-sigs): the repository loads, and a
+    threshold of 2 is not met by one key signing twice.  A standard client refuses the file outright."""
+    repo.publish(bump=True)
+    name = {"root": "1.root.json", "timestamp": "timestamp.json", "targets": "2.targets.json"}[role]
+    keyid = _duplicate_first_signature(repo.meta / name)
+    trusted = (repo.meta / "1.root.json").read_bytes()
+    source = MetadataSource(repo.base.as_uri() + "/metadata", Transport())
+    assert load_repo(source, trusted, time.time_ns(), naming="tough").snapshot.version == 2
+    with pytest.raises(VerificationError, match=f"key ID {keyid} signs more than once"):
+        load_repo(source, trusted, time.time_ns(), naming="tuf")
+
+
+def test_one_key_signing_twice_does_not_meet_a_threshold_of_two_in_tough_naming(repo: TufRepo) -> None:
+    repo.root.signed.roles["timestamp"].threshold = 2
+    repo.root.signed.version += 1
+    repo.publish_root(list(repo.root.signers))
+    repo.publish(bump=True)
+    _duplicate_first_signature(repo.meta / "timestamp.json")
+    source = MetadataSource(repo.base.as_uri() + "/metadata", Transport())
+    with pytest.raises(VerificationError, match="threshold not met for role timestamp: 1 valid of 2"):
+        load_repo(source, repo.root_bytes, time.time_ns(), naming="tough")
+
+
+def _diamond(repo: TufRepo, b_signs: bool = False, a_paths: tuple[str, ...] = ("team-a/*",),
+             b_paths: tuple[str, ...] = ("team-b/*",)) -> None:
+    """The conformance suite's diamond: ``release`` delegated by ``parent-a`` (team-a/*) and by
+    ``parent-b`` (team-b/*), each with a key of its own; the file is signed by parent-a's key only
+    (and by parent-b's too with ``b_signs``)."""
+    repo.delegate("parent-a", ["team-a/*"])
+    repo.delegate("parent-b", ["team-b/*"])
+    repo.delegate("release", list(a_paths), parent="parent-a")
+    a_signers = repo.delegated["release"].signers
+    repo.delegate("release", list(b_paths), parent="parent-b")  # a new role and parent-b's own key
+    repo.delegated["release"].signers = [*a_signers, *(repo.delegated["release"].signers if b_signs else [])]
+    repo.add_target("team-a/trusted_root.json", b"trusted A", role="release")
+    repo.add_target("team-b/trusted_root.json", b"malicious B", role="release")
+    repo.publish(bump=True)
+
+
+def test_diamond_role_is_verified_against_the_delegator_of_each_path(client: Client, repo: TufRepo) -> None:
+    """The standard client walks delegations on demand: ``release`` verified through parent-a must not
+    be trusted when the lookup of a team-b target reaches it through parent-b, whose key did not sign it."""
+    _diamond(repo)
+    assert client.init() == 0
+    result = client.run("tuf-client", "--metadata-url", client.metadata_url, "--metadata-dir", str(client.dir),
+                        "--target-name", "team-a/trusted_root.json", "--target-name", "team-b/trusted_root.json",
+                        "--target-dir", str(client.target_dir), "--target-base-url", client.targets_url, "download")
+    assert_one_line_error(result, 1, "'release' as 'parent-b' delegates it", "0 valid of 1")
+    assert client.downloaded() == {"team-a%2Ftrusted_root.json": b"trusted A"}
+    # Not through the trusted state either: a new run with release.json kept from path A refuses again.
+    assert client.download("team-b/trusted_root.json") == 1
+    assert client.downloaded() == {"team-a%2Ftrusted_root.json": b"trusted A"}
+    assert client.download("team-a/trusted_root.json") == 0
+
+
+def test_diamond_in_tough_naming_is_refused_at_load(tmp_path: Path) -> None:
+    """tough loads every delegation at load and verifies each against its own delegator: a path whose
+    keys did not sign the role fails the whole load, as ``RepositoryLoader`` does (here both delegations
+    cover every target, so only the signatures decide)."""
+    repo = TufRepo(tmp_path / "repo")
+    _diamond(repo, a_paths=("team-*",), b_paths=("team-*",))
+    source = MetadataSource(repo.base.as_uri() + "/metadata", Transport())
+    with pytest.raises(VerificationError, match="'release' as 'parent-b' delegates it: 0 valid of 1"):
+        load_repo(source, repo.root_bytes, time.time_ns(), naming="tough")
+
+
+def test_diamond_of_the_conformance_suite_is_refused_at_load_in_tough_naming(repo: TufRepo) -> None:
+    """The suite's exact shape cannot load in tough: release lists a team-b target outside the paths
+    parent-a delegates (tough refuses a role listing a target its delegation does not cover)."""
+    _diamond(repo)
+    source = MetadataSource(repo.base.as_uri() + "/metadata", Transport())
+    with pytest.raises(VerificationError, match=r"'team-b/trusted_root\.json', outside the paths 'parent-a'"):
+        load_repo(source, repo.root_bytes, time.time_ns(), naming="tough")
+
+
+def test_diamond_in_tough_naming_checks_each_delegations_paths(tmp_path: Path) -> None:
+    """Both parents signed it, but parent-b delegates only team-b/*: release lists a team-a target."""
+    repo = TufRepo(tmp_path / "repo")
+    _diamond(repo, b_signs=True, a_paths=("team-*",))
+    source = MetadataSource(repo.base.as_uri() + "/metadata", Transport())
+    with pytest.raises(VerificationError, match=r"'team-a/trusted_root\.json', outside the paths 'parent-b'"):
+        load_repo(source, repo.root_bytes, time.time_ns(), naming="tough")
+
+
+def test_diamond_signed_and_covered_on_both_paths_loads_in_tough_naming(tmp_path: Path) -> None:
+    repo = TufRepo(tmp_path / "repo")
+    _diamond(repo, b_signs=True, a_paths=("team-*",), b_paths=("team-*",))
+    source = MetadataSource(repo.base.as_uri() + "/metadata", Transport())
+    loaded = load_repo(source, repo.root_bytes, time.time_ns(), naming="tough")
+    assert sorted(loaded.delegated) == ["parent-a", "parent-b", "release"]
+    for name in ("team-a/trusted_root.json", "team-b/trusted_root.json"):
+        assert loaded.require(name).role == "release"
