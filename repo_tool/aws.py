@@ -103,6 +103,14 @@ def error_code(exc: BaseException) -> str | None:
     return None
 
 
+def never_connected(exc: BaseException) -> bool:
+    """Whether ``exc`` is botocore failing to reach the endpoint at all (refused, DNS, connect timeout,
+    proxy): nothing was asked of the service."""
+    from botocore.exceptions import ConnectionError as EndpointUnreachable  # loaded already: exc came from it
+
+    return isinstance(exc, EndpointUnreachable)
+
+
 def http_status(exc: BaseException) -> int | None:
     response = getattr(exc, "response", None)
     if isinstance(response, dict):

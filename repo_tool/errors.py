@@ -80,3 +80,10 @@ class VerificationError(RepoToolError):
     """Signed data failed verification (bad signature, hash, length, expiry ...)."""
 
     exit_code = 1
+
+
+class UnreachableError(VerificationError):
+    """Nothing could be asked of the server: no connection could be made at all (refused, no route,
+    DNS, connect timeout).  Every storage adapter and the node's transport raise a subclass of this for
+    it, so the TUF root walk ends on it the same way whichever adapter read ``N+1.root.json``
+    (SPEC §3.5: like a not-found answer)."""

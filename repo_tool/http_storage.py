@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, urlparse
 
-from repo_tool.errors import ConfigError
-from repo_tool.storage import STREAM_CHUNK, Sent, StorageError, object_name
+from repo_tool.errors import ConfigError, UnreachableError
+from repo_tool.storage import STREAM_CHUNK, Sent, StorageError, StorageUnreachableError, object_name
 from repo_tool.transport import FetchError, Transport
 
 
@@ -40,20 +40,20 @@ class HttpStorage:
         try:
             return self._transport.fetch(self.describe(name), limit)
         except FetchError as exc:
-            raise StorageError(exc.message) from None
+            raise _storage_error(exc) from None
 
     def stream(self, name: str, limit: int, chunk: int = STREAM_CHUNK) -> Iterator[bytes] | None:
         try:
             chunks = self._transport.stream(self.describe(name), limit, chunk)
         except FetchError as exc:
-            raise StorageError(exc.message) from None
+            raise _storage_error(exc) from None
         return None if chunks is None else _storage_errors(chunks)
 
     def size(self, name: str) -> int | None:
         try:
             return self._transport.size(self.describe(name))
         except FetchError as exc:
-            raise StorageError(exc.message) from None
+            raise _storage_error(exc) from None
 
     def _read_only(self, name: str) -> StorageError:
         return StorageError(f"{self.describe(name)}: HTTP storage is read-only (publish to the s3:// bucket)")
@@ -68,8 +68,13 @@ class HttpStorage:
         raise self._read_only(name)
 
 
+def _storage_error(exc: FetchError) -> StorageError:
+    """The transport's failure as this storage's, keeping whether the server could be reached at all."""
+    return (StorageUnreachableError if isinstance(exc, UnreachableError) else StorageError)(exc.message)
+
+
 def _storage_errors(chunks: Iterator[bytes]) -> Iterator[bytes]:
     try:
         yield from chunks
     except FetchError as exc:
-        raise StorageError(exc.message) from None
+        raise _storage_error(exc) from None

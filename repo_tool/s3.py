@@ -34,13 +34,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from repo_tool.aws import AwsSettings, error_code, http_status, reason
+from repo_tool.aws import AwsSettings, error_code, http_status, never_connected, reason
 from repo_tool.errors import ConfigError
 from repo_tool.storage import (
     STREAM_CHUNK,
     ConflictError,
     Sent,
     StorageError,
+    StorageUnreachableError,
     already_sized,
     already_stored,
     limited_chunks,
@@ -125,7 +126,8 @@ class S3Storage:
         elif error_code(exc) in _THROTTLED or http_status(exc) == 429:
             hint = (f" (throttled: gave up after {_attempts(exc)} attempts; run the command again later, or allow "
                     "more with AWS_MAX_ATTEMPTS)")
-        return StorageError(f"{self.describe(name)}: S3 {call} failed: {reason(exc)}{hint}")
+        kind = StorageUnreachableError if never_connected(exc) else StorageError
+        return kind(f"{self.describe(name)}: S3 {call} failed: {reason(exc)}{hint}")
 
     # -- reads -------------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from typing import Any, BinaryIO, Protocol, runtime_checkable
 from urllib.parse import unquote, urlparse
 
 from repo_tool.aws import AwsSettings
-from repo_tool.errors import ConfigError, VerificationError
+from repo_tool.errors import ConfigError, UnreachableError, VerificationError
 from repo_tool.localfs import fsync_dir, make_temp, write_atomic
 
 COPY_CHUNK = 8 * 1024 * 1024
@@ -38,6 +38,10 @@ COPY_CHUNK = 8 * 1024 * 1024
 
 class StorageError(VerificationError):
     """A storage operation failed or found something it must not overwrite."""
+
+
+class StorageUnreachableError(StorageError, UnreachableError):
+    """The storage's endpoint could not be reached at all (nothing was asked of it)."""
 
 
 class ConflictError(StorageError):

@@ -25,7 +25,7 @@ from typing import BinaryIO
 from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit
 from urllib.request import getproxies_environment, url2pathname
 
-from repo_tool.errors import ConfigError, VerificationError
+from repo_tool.errors import ConfigError, UnreachableError, VerificationError
 
 NOT_FOUND = frozenset({403, 404, 410})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -43,17 +43,22 @@ _Key = tuple[str, str, int]
 
 
 class FetchError(VerificationError):
-    """A download failed: too large, truncated, refused, or still failing after every try.
+    """A download failed: too large, truncated, refused, or still failing after every try."""
 
-    ``started`` is False when no connection could be made at all (the TUF root walk then stops).
-    """
-
-    def __init__(self, message: str, started: bool = True) -> None:
-        super().__init__(message)
-        self.started = started
+    started = True  # a connection was made: the server was asked
 
     def within(self, context: str) -> FetchError:
-        return FetchError(f"{context}: {self.message}", self.started)
+        return type(self)(f"{context}: {self.message}")
+
+
+class NotConnectedError(FetchError, UnreachableError):
+    """No connection could be made at all, on any try (the TUF root walk then stops)."""
+
+    started = False
+
+
+def _fetch_error(message: str, started: bool) -> FetchError:
+    return FetchError(message) if started else NotConnectedError(message)
 
 
 class _Retry(Exception):
@@ -366,7 +371,7 @@ class _Download:
         while True:
             if failed is not None:
                 if self.tries >= self.transport.tries:
-                    raise FetchError(f"{self.url}: {failed} (tried {self.tries} times)", self.started)
+                    raise _fetch_error(f"{self.url}: {failed} (tried {self.tries} times)", self.started)
                 time.sleep(self.delay)
                 self.delay = min(self.delay * BACKOFF_FACTOR, MAX_BACKOFF)
             self.tries += 1

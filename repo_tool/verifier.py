@@ -45,7 +45,7 @@ from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
 from repo_tool.core.instant import format_instant
-from repo_tool.errors import VerificationError
+from repo_tool.errors import UnreachableError, VerificationError
 from repo_tool.keys import keyid_of, tough_key_problem
 from repo_tool.localfs import write_atomic
 from repo_tool.metadata import (
@@ -540,11 +540,9 @@ class _Loader:
             if new is None:
                 try:
                     raw = self._fetch(name, self.limits.root)
-                except VerificationError as exc:
-                    if getattr(exc, "started", True) is False:  # a request that never started ends the walk
-                        ended = f"{name} could not be fetched"
-                        break
-                    raise
+                except UnreachableError:  # a request that never reached the server ends the walk
+                    ended = f"{name} could not be fetched"
+                    break
                 if raw is None:
                     ended = f"{name} is not available"
                     break

@@ -121,11 +121,12 @@ class MotoServer:
         return {k: v for k, v in source.items() if not k.startswith("AWS_")} | self.env()
 
     def client(self, service: str, **kwargs: Any) -> Any:
-        """A boto3 client for ``service`` on this server (independent of the process environment)."""
+        """A boto3 client for ``service`` on this server, or at ``endpoint_url`` (a proxy in front of it),
+        independent of the process environment."""
         session = boto3.session.Session(
             aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
         )
-        return session.client(service, endpoint_url=self.endpoint, **kwargs)
+        return session.client(service, **{"endpoint_url": self.endpoint, **kwargs})
 
     def reset(self) -> None:
         """Forget every bucket, key, ... (moto's reset API)."""

@@ -11,7 +11,7 @@ import pytest
 
 from repo_tool.errors import RepoToolError, VerificationError
 from repo_tool.storage import LocalStorage
-from repo_tool.transport import FetchError
+from repo_tool.transport import NotConnectedError
 from repo_tool.verifier import DirectoryStore, RollbackError, load_repo
 from tests.repohelpers import QS, make_quickstart, sign_file, signer
 
@@ -30,7 +30,7 @@ class Source:
         if self.answer == "missing":
             return None
         if self.answer == "no-connection":
-            raise FetchError(f"http://mirror/{name}: connection refused (tried 4 times)", started=False)
+            raise NotConnectedError(f"http://mirror/{name}: connection refused (tried 4 times)")
         return b"{}"  # garbage
 
     def describe(self, name: str) -> str:

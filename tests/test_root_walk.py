@@ -1,0 +1,176 @@
+"""One TUF root walk, whichever adapter reads the repository (SPEC §3.5).
+
+The walk asks for ``N+1.root.json`` until the answer is "not there" (a missing file, HTTP 403/404,
+S3's 403/404) or the request cannot reach the server at all (a refused connection); any other
+failure to read it fails the load.  The publisher reads through storage adapters (a directory, S3,
+HTTP), the node and the standard client through the transport (a path, ``file://``, HTTP): each of
+them is checked here with the same answers to ``2.root.json`` of a quickstart repository whose
+newest root is version 1.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import pytest
+from botocore.config import Config
+
+from repo_tool.errors import VerificationError
+from repo_tool.http_storage import HttpStorage
+from repo_tool.s3 import S3Storage
+from repo_tool.storage import LocalStorage
+from repo_tool.transport import RemoteDir, Transport
+from repo_tool.tuf_client import MetadataSource
+from repo_tool.verifier import Source, load_repo
+from tests.repohelpers import QS
+from tests.s3helpers import PASS, Request, S3Error, fault_proxy
+
+if TYPE_CHECKING:
+    from tests.motoserver import MotoServer
+
+pytest_plugins = ["tests.motoserver"]
+
+PROBE = "2.root.json"
+BUCKET = "walk"
+ACCESS_DENIED = S3Error(403, "AccessDenied", "Access Denied")
+
+
+def _dead_port() -> int:
+    """A port on 127.0.0.1 nobody listens on: connecting to it is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _OneNameElsewhere:
+    """A source that reads ``PROBE`` through ``other`` (the same kind of adapter, built on another
+    endpoint) and everything else through ``main``: a refused connection for that one request."""
+
+    def __init__(self, main: Source, other: Source) -> None:
+        self.main, self.other, self.url = main, other, main.url
+
+    def read(self, name: str, limit: int | None = None) -> bytes | None:
+        return (self.other if name == PROBE else self.main).read(name, limit)
+
+    def describe(self, name: str) -> str:
+        return (self.other if name == PROBE else self.main).describe(name)
+
+
+@contextmanager
+def _http(directory: Path, statuses: dict[str, int]) -> Iterator[str]:
+    """``directory`` over HTTP on 127.0.0.1, answering the named files with the given status."""
+
+    class Handler(SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(directory), **kwargs)
+
+        def do_GET(self) -> None:
+            status = statuses.get(urlsplit(self.path).path.rsplit("/", 1)[-1])
+            if status is None:
+                super().do_GET()
+                return
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# Each HTTP adapter, built on a base URL (of the metadata directory).
+HTTP_ADAPTERS: dict[str, Callable[[str], Source]] = {
+    "node (RemoteDir over http)": lambda url: RemoteDir(url, Transport(tries=1)),
+    "tuf-client (MetadataSource over http)": lambda url: MetadataSource(url, Transport(tries=1)),
+    "publisher (HttpStorage)": lambda url: HttpStorage(url, Transport(tries=1)),
+}
+LOCAL_ADAPTERS: dict[str, Callable[[Path], Source]] = {
+    "publisher (LocalStorage)": LocalStorage,
+    "node (RemoteDir, plain path)": lambda path: RemoteDir(str(path), Transport()),
+    "node (RemoteDir, file://)": lambda path: RemoteDir(path.as_uri(), Transport()),
+    "tuf-client (MetadataSource, file://)": lambda path: MetadataSource(path.as_uri(), Transport()),
+}
+
+
+def _walked_to_one(source: Source, qs: QS) -> None:
+    repo = load_repo(source, qs.root.read_bytes(), time.time_ns())
+    assert [root.version for root in repo.roots] == [1]
+    assert repo.timestamp.version >= 1
+
+
+@pytest.mark.parametrize("adapter", list(LOCAL_ADAPTERS))
+def test_local_adapters(qs: QS, adapter: str) -> None:
+    """Missing: the walk ends.  A file that cannot be read (here a directory in its place): the load
+    fails naming it, through each local adapter alike."""
+    source = LOCAL_ADAPTERS[adapter](qs.meta)
+    _walked_to_one(source, qs)
+    (qs.meta / PROBE).mkdir()
+    with pytest.raises(VerificationError, match=PROBE):
+        load_repo(source, qs.root.read_bytes(), time.time_ns())
+
+
+@pytest.mark.parametrize("answer", ["404", "403", "refused"])
+@pytest.mark.parametrize("adapter", list(HTTP_ADAPTERS))
+def test_http_adapters(qs: QS, adapter: str, answer: str) -> None:
+    make = HTTP_ADAPTERS[adapter]
+    statuses = {PROBE: int(answer)} if answer != "refused" else {}
+    with _http(qs.meta, statuses) as url:
+        source = make(url)
+        if answer == "refused":
+            source = _OneNameElsewhere(source, make(f"http://127.0.0.1:{_dead_port()}/"))
+        _walked_to_one(source, qs)
+
+
+def test_http_answers_other_than_not_found_fail_the_load(qs: QS) -> None:
+    for make in HTTP_ADAPTERS.values():
+        with _http(qs.meta, {PROBE: 401}) as url, pytest.raises(VerificationError, match=f"{PROBE}.*401"):
+            load_repo(make(url), qs.root.read_bytes(), time.time_ns())
+
+
+def _bucket(aws: MotoServer, qs: QS) -> None:
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    for path in qs.meta.iterdir():
+        s3.put_object(Bucket=BUCKET, Key=f"m/{path.name}", Body=path.read_bytes())
+
+
+def _s3(aws: MotoServer, endpoint: str) -> S3Storage:
+    client = aws.client("s3", endpoint_url=endpoint, config=Config(retries={"total_max_attempts": 1}))
+    return S3Storage(client, BUCKET, "m/")
+
+
+@pytest.mark.parametrize("answer", ["404", "403", "refused"])
+def test_s3_adapter(aws: MotoServer, qs: QS, answer: str) -> None:
+    """S3 answers 403 for a missing key to a reader without s3:ListBucket, 404 with it."""
+    _bucket(aws, qs)
+
+    def rule(request: Request) -> str | S3Error:
+        return ACCESS_DENIED if request.key.endswith(f"/{PROBE}") else PASS
+
+    with fault_proxy(aws.endpoint) as proxy:
+        if answer == "403":
+            proxy.reset(rule)
+        source: Source = _s3(aws, proxy.url)
+        if answer == "refused":
+            source = _OneNameElsewhere(source, _s3(aws, f"http://127.0.0.1:{_dead_port()}"))
+        _walked_to_one(source, qs)
+        if answer != "refused":
+            assert [r.key for r in proxy.requests][:1] == [f"/{BUCKET}/m/{PROBE}"]
