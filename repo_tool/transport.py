@@ -296,18 +296,28 @@ class Transport:
 
     def _exchange(self, method: str, url: str, headers: Mapping[str, str]
                   ) -> tuple[_Key, http.client.HTTPConnection, http.client.HTTPResponse]:
-        """Send one request and read the answer's head, following redirects."""
+        """Send one request and read the answer's head, following redirects.
+
+        Each hop's headers are made afresh: ``Proxy-Authorization`` goes only to the proxy of that hop
+        (in the request to a plain-HTTP proxy, in the CONNECT to an https one), never to a host the
+        redirect leads to past the proxy; ``Authorization`` is dropped once a redirect leaves the
+        origin (scheme, host, port) it was given for, as urllib3 and reqwest do."""
+        origin: _Key | None = None
         for _ in range(MAX_REDIRECTS + 1):
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise FetchError(f"{url}: cannot follow a redirect to a non-HTTP URL")
             key = (parts.scheme, parts.hostname, _port(parts, 443 if parts.scheme == "https" else 80))
+            origin = origin or key
+            if key != origin:
+                headers = {name: value for name, value in headers.items() if name.lower() != "authorization"}
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            hop = dict(headers)
             proxy = self._proxy(key) if parts.scheme == "http" else None
             if proxy is not None:  # a plain-HTTP proxy gets the absolute URL
                 target = f"http://{_netloc(key[1], key[2])}{target}"
-                headers = {**headers, **self._proxy_headers(proxy)}
-            conn, response = self._send(method, key, target, headers)
+                hop.update(self._proxy_headers(proxy))
+            conn, response = self._send(method, key, target, hop)
             location = response.getheader("Location")
             if response.status not in REDIRECTS or not location:
                 return key, conn, response

@@ -11,6 +11,7 @@ import ipaddress
 import os
 import socket
 import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -36,6 +37,7 @@ class Seen:
     status: int = 0
     target: str = ""  # as sent on the request line (absolute through a proxy)
     proxy_auth: str | None = None
+    authorization: str | None = None
 
 
 @dataclass
@@ -97,7 +99,8 @@ def make_handler(root: Path, state: Behaviour) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
             seen = Seen(parts.path, parts.query, self.headers.get("Range"), target=self.path,
-                        proxy_auth=self.headers.get("Proxy-Authorization"))
+                        proxy_auth=self.headers.get("Proxy-Authorization"),
+                        authorization=self.headers.get("Authorization"))
             with state.lock:
                 state.seen.append(seen)
                 failing = state.fail > 0
@@ -586,6 +589,82 @@ def test_http_proxy_gets_the_absolute_url(server: Server, monkeypatch: pytest.Mo
     (seen,) = server.behaviour.seen
     assert seen.target == "http://updates.example:8080/metadata/timestamp.json?seed=7"
     assert seen.proxy_auth == "Basic dXNlcjpwQHNz"  # user:p@ss
+
+
+# A plain-HTTP proxy in a process of its own: it answers every request with a 302 to the URL given on its
+# command line, and prints one line per request: the request line's target and the Proxy-Authorization
+# it received ("-" for none).
+_REDIRECTING_PROXY = """
+import sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+class Proxy(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        print(self.path, self.headers.get("Proxy-Authorization") or "-", flush=True)
+        self.send_response(302)
+        self.send_header("Location", sys.argv[1])
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+httpd = HTTPServer(("127.0.0.1", 0), Proxy)
+print(httpd.server_address[1], flush=True)
+httpd.serve_forever()
+"""
+
+
+@contextmanager
+def redirecting_proxy(location: str) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    """The proxy process above on 127.0.0.1; yields its port and the process (its stdout: the requests)."""
+    proc = subprocess.Popen([sys.executable, "-c", _REDIRECTING_PROXY, location], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        yield int(proc.stdout.readline()), proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_proxy_credentials_are_not_sent_past_the_proxy_on_a_redirect(server: Server,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The proxy answers 302 to a host NO_PROXY lists: that host is asked directly, and must not receive
+    the proxy's credentials (urllib3 and reqwest strip them; they belong to the proxy alone)."""
+    server.put("metadata/timestamp.json", b"direct")
+    with redirecting_proxy(server.url + "/metadata/timestamp.json") as (port, proc):
+        monkeypatch.setenv("HTTP_PROXY", f"http://user:secret@127.0.0.1:{port}")
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        with Transport({"seed": "7"}) as transport:
+            assert transport.fetch("http://updates.example/metadata/timestamp.json", 100) == b"direct"
+        proc.kill()
+        assert proc.stdout is not None
+        asked = proc.stdout.read().splitlines()
+    assert asked == ["http://updates.example:80/metadata/timestamp.json?seed=7 Basic dXNlcjpzZWNyZXQ="]  # user:secret
+    (seen,) = server.behaviour.seen
+    assert (seen.target, seen.proxy_auth) == ("/metadata/timestamp.json", None)
+
+
+def test_authorization_is_dropped_on_a_cross_origin_redirect(server: Server, tmp_path: Path) -> None:
+    """A credential given for one origin (scheme, host, port) stays with it: kept on a redirect within
+    it, dropped once a redirect leads to another."""
+    other_root = tmp_path / "other"
+    other_root.mkdir()
+    with serve(other_root) as other:
+        other.put("file", b"elsewhere")
+        server.put("file", b"here")
+        server.behaviour.redirect["same"] = "/file"
+        server.behaviour.redirect["away"] = other.url + "/file"
+        with Transport() as transport:
+            for name in ("same", "away"):
+                _, conn, response = transport._exchange("GET", f"{server.url}/{name}", {"Authorization": "Bearer t"})
+                response.read()
+                conn.close()
+    assert [(s.path, s.authorization) for s in server.behaviour.seen] == [
+        ("/same", "Bearer t"), ("/file", "Bearer t"), ("/away", "Bearer t")]
+    assert [(s.path, s.authorization) for s in other.behaviour.seen] == [("/file", None)]
 
 
 def test_no_proxy_matching() -> None:
