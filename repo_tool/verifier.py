@@ -492,6 +492,8 @@ class _Loader:
         self.cache = cache
         self.state = state
         self.stored_root: RoleFile | None = None  # the state's trusted root (raised as the walk trusts newer ones)
+        # (role, delegator, key IDs, threshold) of every delegation a loaded role was verified against
+        self.verified_delegations: set[tuple[str, str, tuple[str, ...], str]] = set()
         self.expired: list[str] = []
 
     # -- expiry and storage --------------------------------------------------------------
@@ -715,16 +717,19 @@ class _Loader:
         """Role ``name`` as ``parent`` (role ``parent_name``) delegates it in ``entry``.  The file is
         fetched once, but it is verified against the delegation of the path in use every time: a role
         two roles delegate (a "diamond") has no authority on a path whose keys did not sign it (as
-        tough, which verifies each delegation; python-tuf and the conformance suite ask the same)."""
-        keys = _delegation_keys(parent, f"delegations of {parent_name}")
+        tough, which verifies each delegation; python-tuf and the conformance suite ask the same).
+        Within one load a parent's file is fixed, so a verdict is kept per delegation (role, delegator,
+        key IDs, threshold) and a lookup does not verify the same role against the same keys again."""
+        keyids = entry.get("keyids")
+        threshold = entry.get("threshold")
+        delegation = (name, parent_name, tuple(map(repr, keyids)) if isinstance(keyids, list) else (), repr(threshold))
 
         def verify(role_file: RoleFile, what: str) -> None:
-            keyids = entry.get("keyids")
-            threshold = entry.get("threshold")
             if not isinstance(keyids, list) or not isinstance(threshold, int) or isinstance(threshold, bool) \
                     or threshold < 1:
                 raise MetadataError(f"{what}: delegation of {name!r} by {parent_name!r} needs keyids and a "
                                     "threshold >= 1")
+            keys = _delegation_keys(parent, f"delegations of {parent_name}")
             pseudo_root = {"keys": keys, "roles": {"targets": {"keyids": keyids, "threshold": threshold}}}
             good = valid_signers(canonical(role_file.signed), role_file.signatures, pseudo_root, "targets")
             if len(good) < threshold:
@@ -733,7 +738,9 @@ class _Loader:
 
         loaded = repo.delegated.get(name)
         if loaded is not None:
-            verify(loaded, repo._what(name))
+            if delegation not in self.verified_delegations:
+                verify(loaded, repo._what(name))
+                self.verified_delegations.add(delegation)
             return loaded
         listed = f"{name}.json"
         meta = repo.snapshot.signed.get("meta")
@@ -750,6 +757,7 @@ class _Loader:
         role_file = self._listed(repo.snapshot, "delegated", repo.root, repo.consistent, self.limits.targets,
                                  trusted, listed, verify)
         repo.delegated[name] = role_file
+        self.verified_delegations.add(delegation)
         return role_file
 
     def load_all_delegations(self, repo: Repo) -> None:

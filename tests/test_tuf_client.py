@@ -30,6 +30,7 @@ from tuf.api.metadata import (  # type: ignore[attr-defined]  # re-exported with
     Timestamp,
 )
 
+from repo_tool import metadata, verifier
 from repo_tool.errors import VerificationError
 from repo_tool.transport import Transport
 from repo_tool.tuf_client import MetadataSource
@@ -818,3 +819,28 @@ def test_diamond_signed_and_covered_on_both_paths_loads_in_tough_naming(tmp_path
     assert sorted(loaded.delegated) == ["parent-a", "parent-b", "release"]
     for name in ("team-a/trusted_root.json", "team-b/trusted_root.json"):
         assert loaded.require(name).role == "release"
+
+
+@pytest.mark.parametrize("naming", ["tuf", "tough"])
+def test_a_delegation_is_verified_once_per_load_however_many_lookups(tmp_path: Path, naming: Naming,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lookups reuse the verdict for a (role, delegator) pair: an audit looking up every target of a
+    large delegated role does not verify (and canonicalize) that role once per target."""
+    repo = TufRepo(tmp_path / "repo")
+    _diamond(repo, b_signs=True, a_paths=("team-*/*",), b_paths=("team-*/*",))
+    source = MetadataSource(repo.base.as_uri() + "/metadata", Transport())
+    loaded = load_repo(source, repo.root_bytes, time.time_ns(), naming=naming)
+    calls: list[str] = []
+    real = metadata.valid_signers
+
+    def counting(*args: Any) -> set[str]:
+        calls.append(args[3])
+        return real(*args)
+
+    monkeypatch.setattr(verifier, "valid_signers", counting)
+    for _ in range(50):
+        for name in ("team-a/trusted_root.json", "team-b/trusted_root.json"):
+            assert loaded.require(name).role == "release"
+    # tough verified every delegation at load; the standard client verifies each of the four (parent-a,
+    # parent-b, release as each delegates it) on its first use
+    assert len(calls) == (0 if naming == "tough" else 4)
