@@ -13,7 +13,7 @@ import shutil
 import sys
 import threading
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -237,13 +237,24 @@ def sign_file(signed: dict[str, Any], signers: list[KeySigner], keyids: list[str
 
 
 @contextlib.contextmanager
-def serve_directory(directory: Path, log: list[str] | None = None, verbatim_names: bool = False) -> Iterator[str]:
+def serve_directory(directory: Path, log: list[str] | None = None, verbatim_names: bool = False,
+                    statuses: Mapping[str, int] | None = None) -> Iterator[str]:
     """Serve ``directory`` over HTTP on 127.0.0.1 (any free port); yield the base URL.
     Requested paths are appended to ``log`` instead of being printed.  With ``verbatim_names`` the
     request path names the file as it is (``%3F`` is the file ``%3F``), as a repository stores
-    ``quote(role, '')`` names and the TUF conformance simulator serves them."""
+    ``quote(role, '')`` names and the TUF conformance simulator serves them.  A file whose name (the
+    last path segment) is in ``statuses`` is answered with that status and an empty body."""
 
     class Handler(SimpleHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status = (statuses or {}).get(self.path.partition("?")[0].rsplit("/", 1)[-1])
+            if status is None:
+                super().do_GET()
+                return
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
         def translate_path(self, path: str) -> str:
             if verbatim_names:
                 return str(directory / path.partition("?")[0].lstrip("/"))

@@ -11,14 +11,10 @@ newest root is version 1.
 from __future__ import annotations
 
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
 import pytest
 from botocore.config import Config
@@ -30,7 +26,7 @@ from repo_tool.storage import LocalStorage
 from repo_tool.transport import RemoteDir, Transport
 from repo_tool.tuf_client import MetadataSource
 from repo_tool.verifier import Source, load_repo
-from tests.repohelpers import QS
+from tests.repohelpers import QS, serve_directory
 from tests.s3helpers import PASS, Request, S3Error, fault_proxy
 
 if TYPE_CHECKING:
@@ -62,38 +58,6 @@ class _OneNameElsewhere:
 
     def describe(self, name: str) -> str:
         return (self.other if name == PROBE else self.main).describe(name)
-
-
-@contextmanager
-def _http(directory: Path, statuses: dict[str, int]) -> Iterator[str]:
-    """``directory`` over HTTP on 127.0.0.1, answering the named files with the given status."""
-
-    class Handler(SimpleHTTPRequestHandler):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, directory=str(directory), **kwargs)
-
-        def do_GET(self) -> None:
-            status = statuses.get(urlsplit(self.path).path.rsplit("/", 1)[-1])
-            if status is None:
-                super().do_GET()
-                return
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 # Each HTTP adapter, built on a base URL (of the metadata directory).
@@ -132,8 +96,8 @@ def test_local_adapters(qs: QS, adapter: str) -> None:
 def test_http_adapters(qs: QS, adapter: str, answer: str) -> None:
     make = HTTP_ADAPTERS[adapter]
     statuses = {PROBE: int(answer)} if answer != "refused" else {}
-    with _http(qs.meta, statuses) as url:
-        source = make(url)
+    with serve_directory(qs.meta, statuses=statuses) as url:
+        source = make(url + "/")
         if answer == "refused":
             source = _OneNameElsewhere(source, make(f"http://127.0.0.1:{_dead_port()}/"))
         _walked_to_one(source, qs)
@@ -141,8 +105,9 @@ def test_http_adapters(qs: QS, adapter: str, answer: str) -> None:
 
 def test_http_answers_other_than_not_found_fail_the_load(qs: QS) -> None:
     for make in HTTP_ADAPTERS.values():
-        with _http(qs.meta, {PROBE: 401}) as url, pytest.raises(VerificationError, match=f"{PROBE}.*401"):
-            load_repo(make(url), qs.root.read_bytes(), time.time_ns())
+        with serve_directory(qs.meta, statuses={PROBE: 401}) as url, \
+                pytest.raises(VerificationError, match=f"{PROBE}.*401"):
+            load_repo(make(url + "/"), qs.root.read_bytes(), time.time_ns())
 
 
 def _bucket(aws: MotoServer, qs: QS) -> None:
