@@ -51,6 +51,7 @@ from repo_tool.localfs import write_atomic
 from repo_tool.metadata import (
     MAX_ROOT_UPDATES,
     MIB,
+    TOP_ROLES,
     MetadataError,
     RoleFile,
     ThresholdError,
@@ -64,6 +65,7 @@ from repo_tool.tufjson import canonical
 
 TIMESTAMP = "timestamp.json"
 MAX_DELEGATIONS = 32
+MAX_DELEGATION_ENTRIES = 4 * MAX_DELEGATIONS  # delegations in all (a role may be delegated more than once)
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 Naming = Literal["tough", "tuf"]
 
@@ -362,12 +364,23 @@ def _check_tough_entries(role_file: RoleFile, what: str) -> None:
 
 
 def _delegated_roles(role_file: RoleFile, what: str) -> list[dict[str, Any]]:
+    """The delegations of ``role_file``.  A name delegated twice by one role is refused, as tough
+    (``DelegatedRolesNotConsistent``) and python-tuf refuse it; so is an empty name or a top-level
+    role's (python-tuf refuses those; its file would stand where the client keeps that role)."""
     delegations = role_file.signed.get("delegations")
     if delegations is None:
         return []
     roles = delegations.get("roles") if isinstance(delegations, dict) else None
     if not isinstance(roles, list) or not all(isinstance(r, dict) and isinstance(r.get("name"), str) for r in roles):
         raise MetadataError(f"{what}: delegations.roles must be a list of named roles")
+    names: set[str] = set()
+    for role in roles:
+        name = role["name"]
+        if not name or name in TOP_ROLES:
+            raise MetadataError(f"{what}: a delegated role cannot be named {name!r}")
+        if name in names:
+            raise MetadataError(f"{what}: delegates {name!r} more than once")
+        names.add(name)
     return roles
 
 
@@ -725,8 +738,8 @@ class _Loader:
         delegation = (name, parent_name, tuple(map(repr, keyids)) if isinstance(keyids, list) else (), repr(threshold))
 
         def verify(role_file: RoleFile, what: str) -> None:
-            if not isinstance(keyids, list) or not isinstance(threshold, int) or isinstance(threshold, bool) \
-                    or threshold < 1:
+            if not isinstance(keyids, list) or not all(isinstance(k, str) for k in keyids) \
+                    or not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 1:
                 raise MetadataError(f"{what}: delegation of {name!r} by {parent_name!r} needs keyids and a "
                                     "threshold >= 1")
             keys = _delegation_keys(parent, f"delegations of {parent_name}")
@@ -766,17 +779,23 @@ class _Loader:
         loaded (a "diamond"): its keys must have signed the role and its paths must cover what it lists."""
         todo: list[tuple[RoleFile, str]] = [(repo.targets, "targets")]
         seen = {"targets"}
+        covered: set[tuple[str, str, str]] = set()  # (role, its paths, its hash prefixes) checked already
+        entries = 0
         while todo:
             role_file, role_name = todo.pop(0)
             for child in _delegated_roles(role_file, repo._what(role_name)):
                 name = child["name"]
-                if name == "targets":
-                    continue  # the top-level role is not loaded again as a delegated one
+                entries += 1
+                if entries > MAX_DELEGATION_ENTRIES:  # each is checked against its role: bound the work
+                    raise MetadataError(f"{self.meta.url}: more than {MAX_DELEGATION_ENTRIES} delegations")
                 loaded = self.delegated_role(repo, name, role_file, role_name, child)
-                for key in _listed_targets(loaded, self.naming):
-                    if not _covers(child, key, self.naming):
-                        raise MetadataError(f"{repo._what(name)}: lists {key!r}, outside the paths {role_name!r} "
-                                            f"delegates to {name!r}")
+                coverage = (name, repr(child.get("paths")), repr(child.get("path_hash_prefixes")))
+                if coverage not in covered:
+                    for key in _listed_targets(loaded, self.naming):
+                        if not _covers(child, key, self.naming):
+                            raise MetadataError(f"{repo._what(name)}: lists {key!r}, outside the paths "
+                                                f"{role_name!r} delegates to {name!r}")
+                    covered.add(coverage)
                 if name not in seen:
                     seen.add(name)
                     todo.append((loaded, name))

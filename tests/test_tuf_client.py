@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -34,6 +34,7 @@ from repo_tool import metadata, verifier
 from repo_tool.errors import VerificationError
 from repo_tool.transport import Transport
 from repo_tool.tuf_client import MetadataSource
+from repo_tool.tufjson import canonical
 from repo_tool.verifier import DirectoryStore, Limits, Naming, load_repo
 from tests.clirun import Runner, assert_one_line_error
 from tests.repohelpers import serve_directory
@@ -844,3 +845,70 @@ def test_a_delegation_is_verified_once_per_load_however_many_lookups(tmp_path: P
     # tough verified every delegation at load; the standard client verifies each of the four (parent-a,
     # parent-b, release as each delegates it) on its first use
     assert len(calls) == (0 if naming == "tough" else 4)
+
+
+def test_a_duplicated_signature_on_a_walked_root_is_refused_in_tuf_naming(repo: TufRepo) -> None:
+    repo.rotate_root()
+    repo.publish(bump=True)
+    keyid = _duplicate_first_signature(repo.meta / "2.root.json")
+    source = MetadataSource(repo.base.as_uri() + "/metadata", Transport())
+    trusted = (repo.meta / "1.root.json").read_bytes()
+    assert [r.version for r in load_repo(source, trusted, time.time_ns(), naming="tough").roots] == [1, 2]
+    with pytest.raises(VerificationError, match=f"2.root.json: key ID {keyid} signs more than once"):
+        load_repo(source, trusted, time.time_ns(), naming="tuf")
+
+
+def _rewrite_targets(repo: TufRepo, edit: Callable[[dict[str, Any]], None]) -> None:
+    """Apply ``edit`` to the signed part of the published targets file and sign it again with the targets
+    key (python-tuf's model refuses the shapes made here; the snapshot lists the file by version only)."""
+    path = repo.meta / repo.file_name("targets", repo.targets.signed.version)
+    doc = json.loads(path.read_bytes())
+    edit(doc["signed"])
+    signature = repo.targets.signers[0].sign(canonical(doc["signed"]))
+    doc["signatures"] = [{"keyid": signature.keyid, "sig": signature.signature}]
+    path.write_text(json.dumps(doc))
+
+
+def _delegation(name: str, signer: CryptoSigner, paths: list[str]) -> dict[str, Any]:
+    return {"name": name, "keyids": [signer.public_key.keyid], "threshold": 1, "terminating": False, "paths": paths}
+
+
+@pytest.mark.parametrize("naming", ["tuf", "tough"])
+def test_a_role_delegated_twice_by_one_delegator_is_refused(repo: TufRepo, naming: Naming) -> None:
+    """tough (DelegatedRolesNotConsistent) and python-tuf refuse it: trusting the role through one
+    entry for a lookup only the other covers would lend it the other one's authority."""
+    repo.delegate("release", ["team-a/*"])  # signed by this first entry's key only
+    repo.add_target("team-b/x", b"b", role="release")
+    repo.publish(bump=True)
+    other = CryptoSigner.generate_ed25519()
+
+    def second_entry(signed: dict[str, Any]) -> None:
+        signed["delegations"]["keys"][other.public_key.keyid] = other.public_key.to_dict()
+        signed["delegations"]["roles"].append(_delegation("release", other, ["team-b/*"]))
+
+    _rewrite_targets(repo, second_entry)
+    source = MetadataSource(repo.base.as_uri() + "/metadata", Transport())
+    with pytest.raises(VerificationError, match="delegates 'release' more than once"):
+        load_repo(source, repo.root_bytes, time.time_ns(), naming=naming).require("team-b/x")
+
+
+@pytest.mark.parametrize("name", ["root", "timestamp", "snapshot", "targets", ""])
+def test_a_delegated_role_with_a_top_level_name_is_refused_and_the_state_kept(repo: TufRepo, name: str) -> None:
+    """Its file would stand where the client keeps that role (``root.json`` in the metadata dir)."""
+    repo.publish(bump=True)
+    signer = CryptoSigner.generate_ed25519()
+
+    def delegate(signed: dict[str, Any]) -> None:
+        signed["delegations"] = {"keys": {signer.public_key.keyid: signer.public_key.to_dict()},
+                                 "roles": [_delegation(name, signer, ["*"])]}
+
+    _rewrite_targets(repo, delegate)
+    state = DirectoryStore(repo.base / "state")
+    state.put("root.json", repo.root_bytes)
+    source = MetadataSource(repo.base.as_uri() + "/metadata", Transport())
+    loaded = load_repo(source, None, time.time_ns(), naming="tuf", state=state)
+    with pytest.raises(VerificationError, match=f"a delegated role cannot be named {name!r}"):
+        loaded.require("anything")
+    assert state.get("root.json") == repo.root_bytes
+    with pytest.raises(VerificationError, match=f"a delegated role cannot be named {name!r}"):
+        load_repo(source, repo.root_bytes, time.time_ns(), naming="tough")
