@@ -105,10 +105,15 @@ def error_code(exc: BaseException) -> str | None:
 
 def never_connected(exc: BaseException) -> bool:
     """Whether ``exc`` is botocore failing to reach the endpoint at all (refused, DNS, connect timeout,
-    proxy): nothing was asked of the service."""
-    from botocore.exceptions import ConnectionError as EndpointUnreachable  # loaded already: exc came from it
+    the proxy unreachable): nothing was asked of the service.  Not its SSLError, which urllib3 also
+    raises for a TLS failure after the request was sent (an unknown answer fails closed)."""
+    from botocore.exceptions import (  # loaded already: exc came from it
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        ProxyConnectionError,
+    )
 
-    return isinstance(exc, EndpointUnreachable)
+    return isinstance(exc, (EndpointConnectionError, ConnectTimeoutError, ProxyConnectionError))
 
 
 def http_status(exc: BaseException) -> int | None:

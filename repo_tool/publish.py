@@ -159,7 +159,7 @@ def load_live(location: Location, now: int, *, init: bool = False, allow_expired
     else:
         try:
             repo = load_repo(location.meta, trusted_raw, now, safe=not allow_expired,
-                             trusted_root_name=str(config.root))
+                             trusted_root_name=str(config.root), unreachable_ends_walk=False)
         except RepoMissingError as exc:
             raise RepoMissingError(f"{exc.message}; pass --init to start a new repository") from None
         except ExpiredError as exc:
@@ -220,7 +220,8 @@ def _resume_rotation(location: Location, trusted_raw: bytes, now: int, allow_exp
            for v, (_, raw) in zip(versions, given_roots)):
         return None
     return load_repo(location.meta, trusted_raw, now, safe=not allow_expired,
-                     trusted_root_name=str(location.config.root), max_root_version=min(versions) - 1)
+                     trusted_root_name=str(location.config.root), max_root_version=min(versions) - 1,
+                     unreachable_ends_walk=False)
 
 
 def _unpublished_roots(meta: Storage, roots: list[RoleFile]) -> list[RoleFile]:

@@ -480,14 +480,19 @@ def load_repo(
     cache: DirectoryStore | None = None,
     state: DirectoryStore | None = None,
     eager: bool | None = None,
+    unreachable_ends_walk: bool | None = None,
 ) -> Repo:
     """Load and fully verify the repository at ``meta`` (SPEC §3.5).
 
     ``trusted_root`` may be None only with a ``state`` holding ``root.json``.
     ``max_root_version`` stops the root walk early (to recover a rotation whose
     new root was published but not its timestamp).  ``eager`` loads every
-    delegated role now (tough's behaviour; the default in tough naming)."""
+    delegated role now (tough's behaviour; the default in tough naming).  ``unreachable_ends_walk``:
+    whether a request for ``N+1.root.json`` that cannot reach the server ends the walk (tough, so the
+    default in tough naming) or fails the load (python-tuf ends it only on 403/404: someone who can
+    refuse one connection must not hide a root rotation; a publisher too must know the newest root)."""
     loader = _Loader(meta, now, safe, naming, limits or Limits(), cache, state)
+    loader.unreachable_ends_walk = naming == "tough" if unreachable_ends_walk is None else unreachable_ends_walk
     repo = loader.load(trusted_root, trusted_root_name, max_root_version)
     if eager if eager is not None else naming == "tough":
         loader.load_all_delegations(repo)
@@ -508,6 +513,7 @@ class _Loader:
         # (role, delegator, key IDs, threshold) of every delegation a loaded role was verified against
         self.verified_delegations: set[tuple[str, str, tuple[str, ...], str]] = set()
         self.expired: list[str] = []
+        self.unreachable_ends_walk = True  # SPEC §3.5 (tough); a publisher sets False
 
     # -- expiry and storage --------------------------------------------------------------
 
@@ -556,6 +562,8 @@ class _Loader:
                 try:
                     raw = self._fetch(name, self.limits.root)
                 except UnreachableError:  # a request that never reached the server ends the walk
+                    if not self.unreachable_ends_walk:
+                        raise
                     ended = f"{name} could not be fetched"
                     break
                 if raw is None:

@@ -1,11 +1,12 @@
 """One TUF root walk, whichever adapter reads the repository (SPEC §3.5).
 
 The walk asks for ``N+1.root.json`` until the answer is "not there" (a missing file, HTTP 403/404,
-S3's 403/404) or the request cannot reach the server at all (a refused connection); any other
-failure to read it fails the load.  The publisher reads through storage adapters (a directory, S3,
-HTTP), the node and the standard client through the transport (a path, ``file://``, HTTP): each of
-them is checked here with the same answers to ``2.root.json`` of a quickstart repository whose
-newest root is version 1.
+S3's 403/404) or, for the node as for tough, the request cannot reach the server at all (a refused
+connection); any other failure to read it fails the load.  Every adapter reports these the same way:
+the publisher reads through storage adapters (a directory, S3, HTTP), the node and the standard
+client through the transport (a path, ``file://``, HTTP), and each is checked here with the same
+answers to ``2.root.json`` of a quickstart repository whose newest root is version 1.  The standard
+client (as python-tuf) and the publisher fail on a refused connection instead: the last two tests.
 """
 
 from __future__ import annotations
@@ -139,3 +140,34 @@ def test_s3_adapter(aws: MotoServer, qs: QS, answer: str) -> None:
         _walked_to_one(source, qs)
         if answer != "refused":
             assert [r.key for r in proxy.requests][:1] == [f"/{BUCKET}/m/{PROBE}"]
+
+
+def test_the_publisher_fails_closed_when_the_next_root_cannot_be_reached(qs: QS) -> None:
+    """A node ends the walk on a refused connection (tough); a publisher must know the newest root
+    before it signs anything with the keys a root lists, so its load fails naming the file."""
+    from dataclasses import replace
+
+    from repo_tool.config import load_config
+    from repo_tool.publish import Location, load_live
+    from tests.repohelpers import ARCH, VARIANT
+
+    location = Location.of(load_config(qs.config, None, None), VARIANT, ARCH)
+    with serve_directory(qs.meta) as url:
+        dead = HttpStorage(f"http://127.0.0.1:{_dead_port()}/", Transport(tries=1))
+        meta = _OneNameElsewhere(HttpStorage(url + "/", Transport(tries=1)), dead)
+        walked = load_repo(meta, qs.root.read_bytes(), time.time_ns())  # as a node
+        assert [root.version for root in walked.roots] == [1]
+        with pytest.raises(VerificationError, match=rf"127\.0\.0\.1:\d+/{PROBE}: .*refused"):
+            load_live(replace(location, meta=meta), time.time_ns())  # type: ignore[arg-type]
+
+
+def test_the_standard_client_fails_closed_when_the_next_root_cannot_be_reached(qs: QS) -> None:
+    """python-tuf ends the walk only on 403/404: someone who can refuse one connection (but cannot forge
+    an answer over TLS) must not hide a root rotation.  tuf-client's naming does the same; the node
+    keeps tough's rule (SPEC §3.5)."""
+    with serve_directory(qs.meta) as url:
+        dead = MetadataSource(f"http://127.0.0.1:{_dead_port()}/", Transport(tries=1))
+        source = _OneNameElsewhere(MetadataSource(url + "/", Transport(tries=1)), dead)
+        assert [root.version for root in load_repo(source, qs.root.read_bytes(), time.time_ns()).roots] == [1]
+        with pytest.raises(VerificationError, match=rf"{PROBE}: .*refused"):
+            load_repo(source, qs.root.read_bytes(), time.time_ns(), naming="tuf")
