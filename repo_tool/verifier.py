@@ -28,6 +28,11 @@ Two optional local stores change where bytes come from, never what is trusted:
   ends below the trusted root is refused), and keys rotated in root discard
   what they signed; a new timestamp or snapshot key discards the trusted
   timestamp and snapshot (fast-forward recovery, TUF 5.3.11).
+
+Size: about 880 lines, four concerns in one module (the trust state machine, ``DirectoryStore``,
+target lookup with delegations, target fetch).  It stays whole until the architecture issue (16)
+splits it into a pure trusted set, its stores and its lookup, with the tough and standard-TUF
+behaviours as policy objects instead of the ``naming`` string passed through.
 """
 
 from __future__ import annotations
@@ -491,8 +496,8 @@ def load_repo(
     whether a request for ``N+1.root.json`` that cannot reach the server ends the walk (tough, so the
     default in tough naming) or fails the load (python-tuf ends it only on 403/404: someone who can
     refuse one connection must not hide a root rotation; a publisher too must know the newest root)."""
-    loader = _Loader(meta, now, safe, naming, limits or Limits(), cache, state)
-    loader.unreachable_ends_walk = naming == "tough" if unreachable_ends_walk is None else unreachable_ends_walk
+    ends_walk = naming == "tough" if unreachable_ends_walk is None else unreachable_ends_walk
+    loader = _Loader(meta, now, safe, naming, limits or Limits(), cache, state, ends_walk)
     repo = loader.load(trusted_root, trusted_root_name, max_root_version)
     if eager if eager is not None else naming == "tough":
         loader.load_all_delegations(repo)
@@ -501,7 +506,7 @@ def load_repo(
 
 class _Loader:
     def __init__(self, meta: Source, now: int, safe: bool, naming: Naming, limits: Limits,
-                 cache: DirectoryStore | None, state: DirectoryStore | None) -> None:
+                 cache: DirectoryStore | None, state: DirectoryStore | None, unreachable_ends_walk: bool) -> None:
         self.meta = meta
         self.now = now
         self.safe = safe
@@ -513,7 +518,7 @@ class _Loader:
         # (role, delegator, key IDs, threshold) of every delegation a loaded role was verified against
         self.verified_delegations: set[tuple[str, str, tuple[str, ...], str]] = set()
         self.expired: list[str] = []
-        self.unreachable_ends_walk = True  # SPEC §3.5 (tough); a publisher sets False
+        self.unreachable_ends_walk = unreachable_ends_walk
 
     # -- expiry and storage --------------------------------------------------------------
 

@@ -14,20 +14,23 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from botocore.config import Config
 
+from repo_tool.config import load_config
 from repo_tool.errors import VerificationError
 from repo_tool.http_storage import HttpStorage
+from repo_tool.publish import Location, load_live
 from repo_tool.s3 import S3Storage
 from repo_tool.storage import LocalStorage
 from repo_tool.transport import RemoteDir, Transport
 from repo_tool.tuf_client import MetadataSource
 from repo_tool.verifier import Source, load_repo
-from tests.repohelpers import QS, serve_directory
+from tests.repohelpers import ARCH, QS, VARIANT, serve_directory
 from tests.s3helpers import PASS, Request, S3Error, fault_proxy
 
 if TYPE_CHECKING:
@@ -145,12 +148,6 @@ def test_s3_adapter(aws: MotoServer, qs: QS, answer: str) -> None:
 def test_the_publisher_fails_closed_when_the_next_root_cannot_be_reached(qs: QS) -> None:
     """A node ends the walk on a refused connection (tough); a publisher must know the newest root
     before it signs anything with the keys a root lists, so its load fails naming the file."""
-    from dataclasses import replace
-
-    from repo_tool.config import load_config
-    from repo_tool.publish import Location, load_live
-    from tests.repohelpers import ARCH, VARIANT
-
     location = Location.of(load_config(qs.config, None, None), VARIANT, ARCH)
     with serve_directory(qs.meta) as url:
         dead = HttpStorage(f"http://127.0.0.1:{_dead_port()}/", Transport(tries=1))
