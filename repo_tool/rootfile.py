@@ -1,8 +1,9 @@
 """Root role lifecycle, like ``tuftool root`` (SPEC §10.5).
 
 Operations work on a root *file* (envelope) and return new file bytes.  Every
-edit clears the signatures (they no longer match); :func:`sign` appends one
-signature per key so key holders can sign one after another, offline.
+edit that changes the root clears the signatures (they no longer match); :func:`sign`
+appends one signature per key so key holders can sign one after another, offline,
+and :func:`check_root_keys` refuses, before anything is signed, a key that is not a root key.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 
 from repo_tool.core.instant import format_whole_seconds
-from repo_tool.errors import ConfigError, UsageError
+from repo_tool.errors import ConfigError, UsageError, VerificationError
 from repo_tool.keys import KeyError_, entry_for_public, keyid_of, public_key, same_public_key
 from repo_tool.metadata import (
     SPEC_VERSION,
@@ -165,14 +166,54 @@ def threshold_shortfalls(signed: dict[str, Any], signatures: list[dict[str, Any]
     return short
 
 
+def _root_keys(signed: dict[str, Any]) -> dict[str, Any]:
+    """The root keys of a root: key ID -> entry, for the key IDs its root role lists."""
+    root_ids = set(signed["roles"]["root"]["keyids"])
+    return {k: v for k, v in signed["keys"].items() if k in root_ids}
+
+
+def roles_of(signed: dict[str, Any], keyid: str) -> list[str]:
+    """The top-level roles ``signed`` (a root) lists ``keyid`` for, in TOP_ROLES order (case-insensitive)."""
+    return [role for role in TOP_ROLES if keyid.lower() in {k.lower() for k in signed["roles"][role]["keyids"]}]
+
+
+def check_root_keys(signers: list[KeySigner], signing_root: dict[str, Any], root_name: str,
+                    other_root: dict[str, Any] | None = None, other_name: str = "") -> None:
+    """Raise :class:`VerificationError` naming every signer whose key is not a root key of
+    ``signing_root`` (read from ``root_name``) and the roles that root does list it for.  ``other_root``
+    (with cross-signing, the new root) only adds a hint when the key is a root key there.  Checked
+    before anything is signed or written, so a wrong key costs nothing."""
+    problems = []
+    candidates = _root_keys(signing_root)
+    for signer in signers:
+        if signer.keyid_in(candidates) is not None:
+            continue
+        keyid = signer.keyid_in(signing_root["keys"]) or signer.keyid
+        roles = roles_of(signing_root, keyid)
+        if "root" in roles:
+            where = f"it is listed for {', '.join(roles)} but {root_name} has no key entry for it"
+        elif roles:
+            where = f"it is listed for {', '.join(roles)}"
+        elif keyid in signing_root["keys"]:
+            where = f"it is in {root_name} but listed for no role"
+        else:
+            where = f"it is not in {root_name} at all"
+        if other_root is not None:
+            other_id = signer.keyid_in(other_root["keys"])
+            if other_id is not None and "root" in roles_of(other_root, other_id):
+                where += f", but is a root key of {other_name}: use 'root sign' without the old root"
+        problems.append(f"key {signer.source} is not a root key of {root_name} ({where})")
+    if problems:
+        raise VerificationError(f"{'; '.join(problems)}; nothing written")
+
+
 def sign(root: RoleFile, signers: list[KeySigner], cross_root: dict[str, Any] | None = None) -> SignResult:
     """Append a signature by each signer whose key is a root key of this root (or, with
-    ``cross_root``, of the previous root).  Existing valid signatures are kept."""
+    ``cross_root``, of the previous root).  Existing valid signatures are kept.  Signers that are
+    not root keys are skipped (``SignResult.skipped``); :func:`check_root_keys` refuses them first."""
     signed = root.signed
     data = canonical(signed)
-    keys_of = cross_root if cross_root is not None else signed
-    root_ids = set(keys_of["roles"]["root"]["keyids"])
-    candidates = {k: v for k, v in keys_of["keys"].items() if k in root_ids}
+    candidates = _root_keys(cross_root if cross_root is not None else signed)
     # Keep only signatures that still verify (by this root's or the previous root's root keys):
     # an edited root invalidates them, and a stale one must not block its key from signing again.
     verifiers = [signed] if cross_root is None else [signed, cross_root]

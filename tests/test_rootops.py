@@ -91,8 +91,11 @@ def test_root_lifecycle_with_threshold_two_signed_in_turns(run: Runner, tmp_path
     assert tough_rule_violations(root.read_bytes(), "root") == []
     shown = run("root", "show", str(root), "--json").json()
     assert shown["roles"]["root"]["threshold"] == 2 and len(shown["valid_root_signatures"]) == 2
-    # A key that is not a root key does not count.
-    assert "not a root key" in run("root", "sign", str(root), "-k", str(keys["c"])).err
+    # A key that is not a root key does not count: an error, and nothing is written.
+    before = root.read_bytes()
+    assert_one_line_error(run("root", "sign", str(root), "-k", str(keys["c"])), 1, "not a root key",
+                          "nothing written")
+    assert root.read_bytes() == before
     # Any edit clears the signatures (they no longer match).
     edited = run("root", "remove-key", str(root), doc["signed"]["roles"]["snapshot"]["keyids"][0][:12], "snapshot")
     assert edited.code == 0 and "clears the 2 existing" in edited.err
@@ -100,12 +103,121 @@ def test_root_lifecycle_with_threshold_two_signed_in_turns(run: Runner, tmp_path
     assert_one_line_error(run("root", "sign", str(root), "-k", str(keys["a"])), 1, "snapshot keys: 0 of 1")
 
 
+def _keys_and_signed_root(run: Runner, tmp_path: Path) -> tuple[Path, dict[str, Path]]:
+    """root.json with one key per role (the targets key also listed for snapshot), signed by its root key."""
+    keys = {}
+    for role in ("root", "snapshot", "targets", "timestamp", "stranger"):
+        keys[role] = tmp_path / f"{role}.pem"
+        assert run("keys", "generate", str(keys[role])).code == 0
+    root = _make_root(run, tmp_path, "root.json", keys)
+    assert run("root", "add-key", str(root), "-k", str(keys["targets"]), "-r", "snapshot").code == 0
+    assert run("root", "sign", str(root), "-k", str(keys["root"])).code == 0
+    assert len(json.loads(root.read_bytes())["signatures"]) == 1
+    return root, keys
+
+
+def test_sign_with_keys_that_are_not_root_keys_fails_naming_each_and_writes_nothing(
+    run: Runner, tmp_path: Path
+) -> None:
+    root, keys = _keys_and_signed_root(run, tmp_path)
+    assert run("root", "set-threshold", str(root), "timestamp", "1").code == 0  # unchanged: still signed
+    assert run("root", "expire", str(root), "in 40 weeks").code == 0  # an edit: unsigned now
+    before = root.read_bytes()
+    assert json.loads(before)["signatures"] == []
+    # The root key would sign, but the other two are not root keys: all are checked before anything is written.
+    result = run("root", "sign", str(root), "-k", str(keys["root"]), "-k", str(keys["targets"]),
+                 "-k", str(keys["stranger"]))
+    assert_one_line_error(result, 1, f"key {keys['targets']} is not a root key of {root} "
+                          "(it is listed for snapshot, targets)",
+                          f"key {keys['stranger']} is not a root key of {root} (it is not in {root} at all)",
+                          "nothing written")
+    assert str(keys["root"]) not in result.err
+    assert root.read_bytes() == before
+    # Signing is append-only: a rerun with the right key is fine; a second rerun needs no new signature.
+    first = run("root", "sign", str(root), "-k", str(keys["root"]))
+    assert first.code == 0 and "added 1 signature(s); thresholds met" in first.out, first.err
+    signed = root.read_bytes()
+    rerun = run("root", "sign", str(root), "-k", str(keys["root"]))
+    assert rerun.code == 0 and rerun.err == "", rerun.err
+    assert "no new signature needed" in rerun.out and "thresholds met" in rerun.out
+    assert root.read_bytes() == signed
+
+
+def test_cross_sign_with_keys_that_are_not_root_keys_of_the_old_root_fails(run: Runner, tmp_path: Path) -> None:
+    old, keys = _keys_and_signed_root(run, tmp_path)
+    new = tmp_path / "2.root.json"
+    new.write_bytes(old.read_bytes())
+    assert run("root", "bump-version", str(new)).code == 0
+    assert run("root", "add-key", str(new), "-k", str(keys["stranger"]), "-r", "root").code == 0
+    assert run("root", "sign", str(new), "-k", str(keys["stranger"])).code == 0
+    before = new.read_bytes()
+    for command in (["root", "cross-sign", str(new), "--old-root", str(old)],
+                    ["root", "sign", str(new), "-c", str(old)]):
+        wrong_old = run(*command, "-k", str(keys["timestamp"]))
+        assert_one_line_error(wrong_old, 1, f"key {keys['timestamp']} is not a root key of {old} "
+                              "(it is listed for timestamp)", "nothing written")
+        new_only = run(*command, "-k", str(keys["stranger"]), "-k", str(keys["root"]))
+        assert_one_line_error(new_only, 1, f"key {keys['stranger']} is not a root key of {old} "
+                              f"(it is not in {old} at all", "nothing written")
+        assert str(keys["root"]) not in new_only.err and f"but is a root key of {new}" in new_only.err
+        assert new.read_bytes() == before
+    crossed = run("root", "cross-sign", str(new), "--old-root", str(old), "-k", str(keys["root"]))
+    assert crossed.code == 0, crossed.err
+    assert run("root", "verify", str(new), "--previous", str(old)).code == 0
+
+
+def test_a_failed_edit_warns_of_nothing_and_leaves_the_root_as_it_was(run: Runner, tmp_path: Path) -> None:
+    root, keys = _keys_and_signed_root(run, tmp_path)
+    before = root.read_bytes()
+    bad = tmp_path / "not-a-key.pem"
+    bad.write_text("not a key\n")
+    for source in (str(tmp_path / "missing.pem"), str(bad)):
+        result = run("root", "add-key", str(root), "-k", str(keys["stranger"]), "-k", source, "-r", "targets")
+        assert_one_line_error(result, 2, source)
+        assert "clears" not in result.err
+        assert root.read_bytes() == before
+    for command in (("remove-key", "00ff"), ("set-version", "0"), ("expire", "soon")):
+        result = run("root", command[0], str(root), *command[1:])
+        assert result.code == 2 and "clears" not in result.err, result.err
+        assert root.read_bytes() == before
+
+
+def test_an_edit_that_changes_nothing_keeps_the_signatures(run: Runner, tmp_path: Path) -> None:
+    root, keys = _keys_and_signed_root(run, tmp_path)
+    before = root.read_bytes()
+    signed = json.loads(before)["signed"]
+    same = [
+        ("add-key", "-k", str(keys["targets"]), "-r", "targets", "-r", "snapshot"),
+        ("set-threshold", "root", "1"),
+        ("set-version", str(signed["version"])),
+        ("expire", signed["expires"]),
+    ]
+    for command in same:
+        result = run("root", command[0], str(root), *command[1:])
+        assert result.code == 0, result.err
+        assert "clears" not in result.err and "unchanged" in result.err and "1 signature(s) kept" in result.err
+        assert root.read_bytes() == before
+    added = run("root", "add-key", str(root), "-k", str(keys["targets"]), "-r", "targets")
+    assert added.out.strip() == keyid_of(json.loads(before)["signed"]["keys"][added.out.strip()])
+    # A real change clears the signature, and says so once.
+    changed = run("root", "set-threshold", str(root), "targets", "1")
+    assert changed.code == 0 and "unchanged" in changed.err
+    changed = run("root", "add-key", str(root), "-k", str(keys["stranger"]), "-r", "targets")
+    assert changed.code == 0 and changed.err.count("clears the 1 existing signature(s)") == 1, changed.err
+    assert json.loads(root.read_bytes())["signatures"] == []
+    again = run("root", "add-key", str(root), "-k", str(keys["stranger"]), "-r", "targets")
+    assert again.code == 0 and "clears" not in again.err
+
+
 def test_add_key_reuses_the_existing_spelling_of_a_key(run: Runner, tmp_path: Path) -> None:
     """tough's consistent-snapshots root holds snakeoil.pem's key without the final newline."""
     root = tmp_path / "root.json"
     root.write_bytes((TOUGH / "consistent-snapshots" / "metadata" / "1.root.json").read_bytes())
     before = json.loads(root.read_bytes())["signed"]["keys"]
-    result = run("root", "add-key", str(root), "-k", str(TOUGH / "test-keys" / "snakeoil.pem"), "-r", "root")
+    key = tmp_path / "snakeoil.pem"  # a private key file must be 0600; the fixture is read-only 0444
+    key.write_bytes((TOUGH / "test-keys" / "snakeoil.pem").read_bytes())
+    key.chmod(0o600)
+    result = run("root", "add-key", str(root), "-k", str(key), "-r", "root")
     assert result.code == 0, result.err
     assert result.out.strip() == "69f069cf595e3f09cbe99a9f0f82127f7c7d2fde859e30fd5c0f2b4fc9c4a507"
     assert json.loads(root.read_bytes())["signed"]["keys"] == before

@@ -3,8 +3,10 @@ sign|cross-sign|verify|show`` (tuftool ``root`` semantics, SPEC §10.5)."""
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -18,7 +20,9 @@ from repo_tool.localfs import stat_or_none, write_atomic
 from repo_tool.metadata import TOP_ROLES, RoleFile
 from repo_tool.rootfile import (
     ROOT_EXPIRY_DEFAULT,
+    SignResult,
     add_key,
+    check_root_keys,
     describe,
     load_public_entry,
     new_root,
@@ -95,18 +99,16 @@ def import_kms(key: str, root_path: Path | None, roles: tuple[str, ...], as_json
     if not key.strip():
         raise UsageError("KEY-ID-OR-ALIAS is empty")
     source = key if key.startswith(("awskms:", "aws-kms://")) else f"awskms:{_kms_key_id(key)}"
-    root = read_root_file(root_path) if root_path is not None else None  # a bad root fails before any AWS call
+    if root_path is not None:
+        read_root_file(root_path)  # a bad root fails before any AWS call
     signer = _load_kms_key(source)
     entry = signer.entry
     info: dict[str, object] = {"keyid": signer.keyid, "source": source, "keytype": entry["keytype"],
                                "scheme": entry["scheme"], "key": entry}
-    if root_path is not None and root is not None:
-        keyid = add_key(root.signed, dict(entry), list(roles))
-        changed = root.signed != read_root_file(root_path).signed
-        if changed:
-            _, signed = _edit(root_path, "import-kms")
-            keyid = add_key(signed, dict(entry), list(roles))
-            _save(root_path, signed)
+    if root_path is not None:
+        root, signed = _edit(root_path)  # read again: the file as it is after the AWS calls
+        keyid = add_key(signed, dict(entry), list(roles))
+        changed = _save(root_path, root, signed, "import-kms", say_unchanged=False)  # said below
         info.update({"root": str(root_path), "roles": list(roles), "root_keyid": keyid, "root_changed": changed})
     if as_json:
         echo_json(info)
@@ -154,18 +156,28 @@ def _load_kms_key(source: str) -> KeySigner:
 
 @click.group("root")
 def root_group() -> None:
-    """Create, edit, sign and verify root.json (every edit except sign clears signatures)."""
+    """Create, edit, sign and verify root.json (an edit that changes the root clears its signatures)."""
 
 
-def _edit(path: Path, change: str) -> tuple[RoleFile, dict[str, object]]:
+def _edit(path: Path) -> tuple[RoleFile, dict[str, Any]]:
+    """The root at ``path`` and a copy of its ``signed`` to edit (then :func:`_save` both)."""
     root = read_root_file(path)
+    return root, copy.deepcopy(root.signed)
+
+
+def _save(path: Path, root: RoleFile, signed: dict[str, Any], change: str, say_unchanged: bool = True) -> bool:
+    """Write the edited ``signed`` (unsigned: the signatures no longer match) if the edit changed it,
+    and only then warn that the signatures are gone; an edit that changes nothing leaves the file, and
+    its signatures, as they were.  Return whether the file was written."""
+    if signed == root.signed:
+        if say_unchanged:
+            kept = f"; its {len(root.signatures)} signature(s) kept" if root.signatures else ""
+            click.echo(f"repo-tool: {path}: {change} changes nothing; file unchanged{kept}", err=True)
+        return False
+    _write(path, root_file_bytes(signed))
     if root.signatures:
         warn(f"{path}: {change} clears the {len(root.signatures)} existing signature(s); sign again")
-    return root, root.signed
-
-
-def _save(path: Path, signed: dict[str, object], signatures: list[dict[str, object]] | None = None) -> None:
-    _write(path, root_file_bytes(signed, signatures))
+    return True
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -188,7 +200,7 @@ def init(path: Path, version: int, expires_text: str, threshold: int, force: boo
     if stat_or_none(path) is not None and not force:
         raise UsageError(f"{path} exists; pass --force to overwrite it")
     expires = parse_time_option(expires_text, now_ns(), "--expires")
-    _save(path, new_root(expires, version, threshold))
+    _write(path, root_file_bytes(new_root(expires, version, threshold)))
     click.echo(f"{path}: root version {version}, expires {format_whole_seconds(expires)}")
 
 
@@ -199,9 +211,9 @@ def init(path: Path, version: int, expires_text: str, threshold: int, force: boo
 @click.option("-r", "--role", "roles", multiple=True, required=True, type=ROLE_CHOICE)
 def add_key_cmd(path: Path, sources: tuple[str, ...], roles: tuple[str, ...]) -> None:
     """Add public keys to the root and list them for ROLEs; print each key ID."""
-    _, signed = _edit(path, "add-key")
+    root, signed = _edit(path)
     ids = [add_key(signed, load_public_entry(source), list(roles)) for source in sources]
-    _save(path, signed)
+    _save(path, root, signed, "add-key")
     for keyid in ids:
         click.echo(keyid)
 
@@ -212,9 +224,9 @@ def add_key_cmd(path: Path, sources: tuple[str, ...], roles: tuple[str, ...]) ->
 @click.argument("role", required=False, type=ROLE_CHOICE)
 def remove_key_cmd(path: Path, keyid: str, role: str | None) -> None:
     """Remove KEYID (a unique prefix is enough) from ROLE, or from every role and the key list."""
-    _, signed = _edit(path, "remove-key")
+    root, signed = _edit(path)
     remove_key(signed, keyid, role)
-    _save(path, signed)
+    _save(path, root, signed, "remove-key")
 
 
 @root_group.command("set-threshold")
@@ -223,9 +235,9 @@ def remove_key_cmd(path: Path, keyid: str, role: str | None) -> None:
 @click.argument("threshold", type=click.IntRange(min=1))
 def set_threshold_cmd(path: Path, role: str, threshold: int) -> None:
     """Set how many of ROLE's keys must sign."""
-    _, signed = _edit(path, "set-threshold")
+    root, signed = _edit(path)
     set_threshold(signed, role, threshold)
-    _save(path, signed)
+    _save(path, root, signed, "set-threshold")
 
 
 @root_group.command("expire")
@@ -233,9 +245,9 @@ def set_threshold_cmd(path: Path, role: str, threshold: int) -> None:
 @click.argument("time_text", metavar="TIME")
 def expire_cmd(path: Path, time_text: str) -> None:
     """Set expires: RFC 3339 or 'in N hours|days|weeks' (whole seconds)."""
-    _, signed = _edit(path, "expire")
+    root, signed = _edit(path)
     signed["expires"] = format_whole_seconds(parse_time_option(time_text, now_ns(), "TIME"))
-    _save(path, signed)
+    _save(path, root, signed, "expire")
 
 
 @root_group.command("set-version")
@@ -243,9 +255,9 @@ def expire_cmd(path: Path, time_text: str) -> None:
 @click.argument("version", type=click.IntRange(min=1))
 def set_version_cmd(path: Path, version: int) -> None:
     """Set the root version."""
-    _, signed = _edit(path, "set-version")
+    root, signed = _edit(path)
     signed["version"] = version
-    _save(path, signed)
+    _save(path, root, signed, "set-version")
 
 
 @root_group.command("bump-version")
@@ -254,11 +266,11 @@ def set_version_cmd(path: Path, version: int) -> None:
               help="Also set expires (RFC 3339 or offset from now), e.g. 'in 52 weeks'.")
 def bump_version_cmd(path: Path, expires_text: str | None) -> None:
     """Version + 1: the start of a root rotation (then edit keys, sign, cross-sign)."""
-    _, signed = _edit(path, "bump-version")
+    root, signed = _edit(path)
     signed["version"] = int(str(signed["version"])) + 1
     if expires_text:
         signed["expires"] = format_whole_seconds(parse_time_option(expires_text, now_ns(), "--expires"))
-    _save(path, signed)
+    _save(path, root, signed, "bump-version")
     click.echo(f"{path}: version {signed['version']}")
 
 
@@ -268,23 +280,37 @@ def _sign(path: Path, sources: tuple[str, ...], old_root: Path | None, ignore_th
     if cross is not None and int(cross["version"]) + 1 != root.version:
         raise UsageError(f"{old_root} is version {cross['version']}; {path} must be version {cross['version']} + 1")
     signers = [load_signer(source) for source in sources]
+    # Every key must be able to sign before any does: a wrong key is an error, not a silent no-op.
+    if cross is not None:
+        check_root_keys(signers, cross, str(old_root), root.signed, str(path))
+    else:
+        check_root_keys(signers, root.signed, str(path))
     result = sign(root, signers, cross)
-    for source in result.skipped:
-        warn(f"key {source} is not a root key of {old_root or path}; it did not sign")
     if result.dropped:
         warn(f"{path}: dropped {result.dropped} signature(s) that no longer verify")
+    already = len(signers) - len(result.added) - len(result.skipped)
+    if not result.added:
+        did = "no new signature needed (every key given has signed already)"
+    else:
+        did = f"added {len(result.added)} signature(s)" + (f" ({already} key(s) had signed already)" if already else "")
     if result.missing and not ignore_threshold:
         short = "; ".join(f"{what}: {have} of {need}" for what, (have, need) in result.missing.items())
         if any(what.endswith("keys") for what in result.missing):
             raise VerificationError(f"{path}: thresholds cannot be met ({short}); nothing written")
-        _write(path, result.data)
-        click.echo(f"{path}: added {len(result.added)} signature(s); still short: {short}")
+        _write_if_changed(path, result)
+        click.echo(f"{path}: {did}; still short: {short}")
         warn(f"{path} is not valid yet: the next key holder signs it with 'root sign'")
         return
     if result.missing:
         warn(f"{path}: thresholds not met: {result.missing}")
-    _write(path, result.data)
-    click.echo(f"{path}: added {len(result.added)} signature(s); thresholds met")
+    _write_if_changed(path, result)
+    click.echo(f"{path}: {did}; thresholds met")
+
+
+def _write_if_changed(path: Path, result: SignResult) -> None:
+    """Write the signed root, unless signing added and dropped nothing (a rerun leaves the file alone)."""
+    if result.added or result.dropped:
+        _write(path, result.data)
 
 
 @root_group.command("sign")
