@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from repo_tool.config import RepoConfig
 from repo_tool.core.instant import NANOS_PER_SECOND, format_instant
-from repo_tool.errors import ConfigError, RepoToolError, VerificationError
+from repo_tool.errors import ConfigError, RepoToolError
 from repo_tool.metadata import RoleFile, check_safe_name
 from repo_tool.storage import Listable, Storage, open_storage
 from repo_tool.verifier import TIMESTAMP, load_repo, role_file_name
@@ -44,10 +44,6 @@ JOBS = 8
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
-
-
-class ExpiringError(VerificationError):
-    """Some role expires inside the window (or has expired), or a repository did not load."""
 
 
 @dataclass(frozen=True)
@@ -151,9 +147,15 @@ class Report:
             "counts": self.counts(),
         }
 
-    def raise_if_flagged(self) -> None:
-        if not self.ok:
-            raise ExpiringError(self.summary())
+    @property
+    def failed(self) -> list[RepoResult]:
+        """The repositories that did not load (each with its one-line reason)."""
+        return [r for r in self.repos if r.error is not None]
+
+    @property
+    def exit_code(self) -> int:
+        """1 if any role expires within the window (or has expired) or a repository did not load, else 0."""
+        return 0 if self.ok else 1
 
 
 def status_of(expires: int, at: int, within: int) -> str:

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 pytest_plugins = ["tests.motoserver"]
 
 DAY = 86400 * NANOS_PER_SECOND
+HOUR = 3600 * NANOS_PER_SECOND
+MINUTE = 60 * NANOS_PER_SECOND
 OTHER = ("aws-ecs-2", "aarch64")
 
 
@@ -84,8 +86,8 @@ def test_timestamp_expiring_inside_the_window_exits_one(qs: QS, run: Runner) -> 
     expires = timestamp_expires(qs.meta)
     at = format_instant(expires - DAY)
     result, data = check(run, "--config", str(qs.config), "--at", at)
-    assert result.code == 1
-    assert "1 with roles expiring within 3 days" in result.err and result.err.count("\n") == 1
+    assert result.code == 1 and result.err == ""  # the JSON says it all: no summary line beside it
+    assert data["counts"] == {"failed": 0, EXPIRED: 0, SOON: 1, OK: 0}
     [repo] = data["repos"]
     assert statuses(repo) == {"root": OK, "timestamp": SOON, "snapshot": OK, "targets": OK}
     timestamp = next(role for role in repo["roles"] if role["role"] == "timestamp")
@@ -96,6 +98,23 @@ def test_timestamp_expiring_inside_the_window_exits_one(qs: QS, run: Runner) -> 
     text = run("check-expirations", "--config", str(qs.config), "--at", at, "--within", "36 hours")
     assert text.code == 1
     assert any(" timestamp " in line and line.endswith("EXPIRES SOON") for line in text.out.splitlines())
+    # The summary once, on stdout; nothing on stderr (no repository failed to load).
+    assert text.err == ""
+    assert [line for line in text.out.splitlines() if "summary" in line] == [text.out.splitlines()[-1]]
+    assert text.out.splitlines()[-1].endswith(": 0 ok, 1 with roles expiring within 36 hours")
+
+
+def test_time_left_is_rounded_down_to_two_units(qs: QS, run: Runner) -> None:
+    expires = timestamp_expires(qs.meta)
+    cases = [
+        (expires - (6 * DAY + 23 * HOUR + 59 * MINUTE + 30 * NANOS_PER_SECOND), "6d 23h left"),  # not "1w left"
+        (expires - (45 * MINUTE + 10 * NANOS_PER_SECOND + 999), "45m 10s left"),
+        (expires + DAY + 23 * HOUR + 59 * MINUTE, "1d 23h ago"),  # not "2d ago"
+    ]
+    for at, expected in cases:
+        text = run("check-expirations", "--config", str(qs.config), "--at", format_instant(at))
+        line = next(line for line in text.out.splitlines() if " timestamp " in line)
+        assert f" {expected} " in line, line
 
 
 def test_expired_timestamp_is_flagged_expired(qs: QS, run: Runner) -> None:
@@ -107,10 +126,10 @@ def test_expired_timestamp_is_flagged_expired(qs: QS, run: Runner) -> None:
         assert statuses(repo)["timestamp"] == EXPIRED and repo["error"] is None
         assert statuses(repo)["snapshot"] == OK  # two weeks
     text = run("check-expirations", "--config", str(qs.config), "--at", "in 8 days")
-    assert text.code == 1
+    assert text.code == 1 and text.err == ""
     line = next(line for line in text.out.splitlines() if " timestamp " in line)
     assert line.endswith(" EXPIRED") and " ago " in line
-    assert "1 with expired roles" in text.out.splitlines()[-1]
+    assert text.out.count("summary:") == 1 and "1 with expired roles" in text.out.splitlines()[-1]
 
 
 def test_status_boundaries() -> None:
@@ -146,16 +165,19 @@ def test_a_repo_that_fails_to_load_is_reported_and_the_others_still_checked(qs: 
     path.write_text(json.dumps(doc))
     result, data = check(run, "--config", str(qs.config))
     assert result.code == 1
-    assert "1 ok, 1 failed to load" in result.err
-    assert data["result"] == "failed" and data["counts"]["failed"] == 1
+    assert data["result"] == "failed" and data["counts"]["failed"] == 1 and data["counts"][OK] == 1
     broken, other = (next(r for r in data["repos"] if r["variant"] == v) for v in (VARIANT, OTHER[0]))
     assert broken["roles"] == [] and "timestamp" in broken["error"]
     assert other["error"] is None and set(statuses(other).values()) == {OK}
+    # The failure is one error line on stderr naming the repository and the reason; no summary there.
+    assert_one_line_error(result, 1, f"dev {VARIANT}/{ARCH}", broken["error"])
     text = run("check-expirations", "--config", str(qs.config))
-    assert text.code == 1
-    failed = [line for line in text.out.splitlines() if "FAILED:" in line]
+    assert_one_line_error(text, 1, f"dev {VARIANT}/{ARCH}", broken["error"])
+    assert "summary" not in text.err
+    failed = [line for line in text.out.splitlines() if "FAILED" in line]
     assert len(failed) == 1 and failed[0].startswith(f"dev {VARIANT}/{ARCH}")
     assert sum(f"dev {OTHER[0]}/{OTHER[1]}" in line for line in text.out.splitlines()) == 4
+    assert text.out.count("summary:") == 1 and text.out.splitlines()[-1].endswith(": 1 ok, 1 failed to load")
 
 
 def test_variants_in_the_config(qs: QS, run: Runner, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from repo_tool.core.instant import (
     add_offset,
     days_from_civil,
     format_instant,
+    format_two_units,
     format_whole_seconds,
     from_parts,
     parse_instant,
@@ -181,3 +182,39 @@ def test_fast_path_range_checks(text: str) -> None:
         parse_instant(text)
     with pytest.raises(InstantError):
         parse_instant_relaxed(text)
+
+
+SECOND = NANOS_PER_MINUTE // 60
+
+
+@pytest.mark.parametrize(
+    ("ns", "expected"),
+    [
+        (6 * NANOS_PER_DAY + 23 * NANOS_PER_HOUR + 59 * NANOS_PER_MINUTE + 30 * SECOND, "6d 23h"),  # not 1w
+        (13 * NANOS_PER_DAY, "13d 0h"),
+        (13 * NANOS_PER_DAY + 59 * NANOS_PER_MINUTE, "13d 0h"),
+        (2 * NANOS_PER_WEEK, "14d 0h"),  # days are the largest unit
+        (365 * NANOS_PER_DAY - 1, "364d 23h"),
+        (45 * NANOS_PER_MINUTE + 10 * SECOND + SECOND - 1, "45m 10s"),
+        (NANOS_PER_HOUR, "1h 0m"),
+        (NANOS_PER_DAY - 1, "23h 59m"),
+        (NANOS_PER_MINUTE - 1, "59s"),
+        (SECOND - 1, "0s"),
+        (0, "0s"),
+        (-(NANOS_PER_DAY + NANOS_PER_HOUR + 1), "-1d 1h"),  # the magnitude rounded down
+    ],
+)
+def test_format_two_units_rounds_down(ns: int, expected: str) -> None:
+    assert format_two_units(ns) == expected
+
+
+_UNIT_NS = {"d": NANOS_PER_DAY, "h": NANOS_PER_HOUR, "m": NANOS_PER_MINUTE, "s": SECOND}
+
+
+@given(st.integers(min_value=0, max_value=10**22))
+def test_format_two_units_never_shows_more_than_is_left(ns: int) -> None:
+    parts = format_two_units(ns).split()
+    shown = sum(int(part[:-1]) * _UNIT_NS[part[-1]] for part in parts)
+    smallest = _UNIT_NS[parts[-1][-1]]
+    assert shown <= ns < shown + smallest
+    assert len(parts) in (1, 2) and (len(parts) == 2 or parts[0].endswith("s"))

@@ -359,3 +359,17 @@ def format_duration(ns: int, resolution: int = 1) -> str:
         seconds = ns / NANOS_PER_SECOND
         parts.append(f"{seconds:g}s")
     return sign + (" ".join(parts) if parts else "0s")
+
+
+def format_two_units(ns: int) -> str:
+    """A span as its two most significant units, days the largest, rounded *down* (never more than
+    is left): ``6d 23h``, ``13d 0h``, ``45m 10s``, ``364d 23h``; under a minute just ``59s`` (``0s``
+    under a second).  A negative span is its magnitude, so rounded towards zero, with ``-`` in front."""
+    sign = "-" if ns < 0 else ""
+    left = abs(ns)
+    units = (("d", NANOS_PER_DAY), ("h", NANOS_PER_HOUR), ("m", NANOS_PER_MINUTE), ("s", NANOS_PER_SECOND))
+    for index, (unit, size) in enumerate(units[:-1]):
+        if left >= size:
+            next_unit, next_size = units[index + 1]
+            return f"{sign}{left // size}{unit} {left % size // next_size}{next_unit}"
+    return f"{sign}{left // NANOS_PER_SECOND}s"
