@@ -21,19 +21,14 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 
-from lz4.frame import LZ4FrameDecompressor
+# ImageError lives with the decoding rule; re-exported, as callers import it from here.
+from repo_tool.lz4frames import ImageError as ImageError  # noqa: PLC0414
+from repo_tool.lz4frames import LZ4Frames
 
-from repo_tool.errors import VerificationError
-
-LZ4_MAGIC = b"\x04\x22\x4d\x18"
 QUEUE_DEPTH = 4  # downloaded chunks waiting for the decoder
 OUT_CHUNK = 4 << 20  # decompressed bytes per decode call and write (lz4's largest block size)
 OUT_DEPTH = 2  # decompressed pieces waiting to be written
 FLUSH_EVERY = 16 << 20  # start writeback of what was written, and drop what was written back, this often
-
-
-class ImageError(VerificationError):
-    """An image failed its length or hash check, is not LZ4, or does not fit or could not be written."""
 
 
 def checked(chunks: Iterable[bytes], length: int, sha256: str, what: str) -> Iterator[bytes]:
@@ -123,42 +118,12 @@ def _decode_in_thread(chunks: Iterable[bytes], what: str) -> Iterator[bytes]:
 
 
 def _decoded(chunks: Iterable[bytes], what: str) -> Iterator[bytes]:
-    """The decompressed bytes of one or more concatenated LZ4 frames, at most OUT_CHUNK at a time."""
-    iterator = iter(chunks)
-    head = b""
-    for chunk in iterator:
-        head = head + chunk if head else chunk
-        if len(head) >= len(LZ4_MAGIC):
-            break
-    if head[:4] != LZ4_MAGIC:
-        shown = head[:4].hex(" ") or "nothing"
-        raise ImageError(f"{what}: not an LZ4 frame (starts with {shown}, expected {LZ4_MAGIC.hex(' ')})")
-    decoder = LZ4FrameDecompressor()
-    in_frame = False  # the current decoder has been fed part of a frame
-    for chunk in _prepend(head, iterator):
-        data, in_frame = chunk, True
-        while True:
-            try:
-                out = decoder.decompress(data, max_length=OUT_CHUNK)
-            except RuntimeError as exc:
-                raise ImageError(f"{what}: invalid LZ4 data ({exc})") from None
-            if out:
-                yield out
-            if decoder.eof:  # a concatenated frame may follow; a fresh decoder for it
-                data = decoder.unused_data or b""
-                decoder = LZ4FrameDecompressor()
-                in_frame = bool(data)
-                continue
-            if not out:  # needs more input
-                break
-            data = b""  # more output may be buffered
-    if in_frame:
-        raise ImageError(f"{what}: truncated LZ4 frame")
-
-
-def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    yield first
-    yield from rest
+    """The decompressed bytes of one or more concatenated LZ4 frames, at most OUT_CHUNK at a time
+    (the rule is :class:`repo_tool.lz4frames.LZ4Frames`, which the publisher's check uses too)."""
+    frames = LZ4Frames(what, OUT_CHUNK)
+    for chunk in chunks:
+        yield from frames.feed(chunk)
+    frames.finish()
 
 
 _END = object()
