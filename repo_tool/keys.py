@@ -10,6 +10,10 @@ Verification is done here with pyca/cryptography rather than through a generic
 library so that it accepts exactly what tough (ring) accepts: RSA-PSS-SHA256
 with a 32-byte salt and a 2048-8192-bit modulus, ECDSA P-256 with DER
 signatures (PEM SPKI or hex SEC1 public keys), and Ed25519.
+
+Private keys: an encrypted PEM key is decrypted with the passphrase in
+``REPO_TOOL_KEY_PASSPHRASE``, which plain keys ignore (one config may mix
+both).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ ECDSA_P256 = "ecdsa-sha2-nistp256"
 ED25519 = "ed25519"
 RSA_MIN_BITS, RSA_MAX_BITS = 2048, 8192
 PSS_SALT = 32
+PASSPHRASE_VARIABLE = "REPO_TOOL_KEY_PASSPHRASE"
 
 
 class KeyError_(ConfigError):
@@ -188,21 +193,26 @@ def write_private_key(path: Path, private: PrivateKeyTypes, passphrase: bytes | 
     return GeneratedKey(path, entry, keyid_of(entry))
 
 
-def load_private_pem(data: bytes, where: str, passphrase: bytes | None = None) -> PrivateKeyTypes:
-    """Read a PEM private key (PKCS#8 or PKCS#1/SEC1), encrypted if ``passphrase`` is given."""
+def load_private_pem(data: bytes, where: str, passphrase: bytes | None = None,
+                     passphrase_from: str = PASSPHRASE_VARIABLE) -> PrivateKeyTypes:
+    """Read a PEM private key (PKCS#8 or PKCS#1/SEC1).  ``passphrase`` (taken from ``passphrase_from``)
+    applies only to an encrypted key: a plain key loads whether or not one is given."""
     try:
-        return serialization.load_pem_private_key(data, passphrase)
-    except TypeError as exc:
-        if "encrypted" in str(exc) or "Password" in str(exc):
-            raise KeyError_(f"{where}: the private key is encrypted; set REPO_TOOL_KEY_PASSPHRASE") from None
-        raise KeyError_(f"{where}: cannot read private key: {exc}") from None
+        return serialization.load_pem_private_key(data, None)
+    except TypeError:  # with no password, cryptography raises TypeError only for an encrypted key
+        pass
     except (ValueError, UnsupportedAlgorithm) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if passphrase:
-            reason = "wrong passphrase or not a PEM private key"
         raise KeyError_(f"{where}: cannot read private key: {reason}") from None
+    if not passphrase:
+        raise KeyError_(f"{where}: the private key is encrypted; set {passphrase_from}")
+    try:
+        return serialization.load_pem_private_key(data, passphrase)
+    except (TypeError, ValueError, UnsupportedAlgorithm):
+        raise KeyError_(f"wrong passphrase ({passphrase_from}) for encrypted key {where}") from None
 
 
 def env_passphrase() -> bytes | None:
-    value = os.environ.get("REPO_TOOL_KEY_PASSPHRASE")
+    value = os.environ.get(PASSPHRASE_VARIABLE)
     return value.encode() if value else None
+
