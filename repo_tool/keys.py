@@ -13,13 +13,17 @@ signatures (PEM SPKI or hex SEC1 public keys), and Ed25519.
 
 Private keys: an encrypted PEM key is decrypted with the passphrase in
 ``REPO_TOOL_KEY_PASSPHRASE``, which plain keys ignore (one config may mix
-both).
+both).  A private key read from a file is refused, as ssh's StrictModes
+refuses it, when group or other may read or write the file (``mode & 0o077``);
+``REPO_TOOL_INSECURE_KEYS=1`` skips that check.  Keys this tool writes are 0600.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shlex
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +44,7 @@ ED25519 = "ed25519"
 RSA_MIN_BITS, RSA_MAX_BITS = 2048, 8192
 PSS_SALT = 32
 PASSPHRASE_VARIABLE = "REPO_TOOL_KEY_PASSPHRASE"
+INSECURE_KEYS_VARIABLE = "REPO_TOOL_INSECURE_KEYS"
 
 
 class KeyError_(ConfigError):
@@ -216,3 +221,31 @@ def env_passphrase() -> bytes | None:
     value = os.environ.get(PASSPHRASE_VARIABLE)
     return value.encode() if value else None
 
+
+def read_private_key_file(path: Path) -> bytes:
+    """The bytes of the private key file ``path``, refused (like ssh's StrictModes) when group or
+    other may read or write it, unless ``REPO_TOOL_INSECURE_KEYS=1``.  The mode checked is that of
+    the file opened (``fstat`` of the descriptor read), so it cannot be swapped in between."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise KeyError_(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        loose = stat.S_IMODE(mode) & 0o077
+        if loose and not stat.S_ISDIR(mode) and os.name == "posix" and not insecure_keys_allowed():
+            raise KeyError_(f"key file {path} has mode {stat.S_IMODE(mode):04o} (group/other can read or "
+                            f"write it); run: chmod 600 {shlex.quote(str(path))}")
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise KeyError_(f"cannot read {path}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+
+
+def insecure_keys_allowed() -> bool:
+    """``REPO_TOOL_INSECURE_KEYS=1``: use private key files whatever their mode."""
+    return os.environ.get(INSECURE_KEYS_VARIABLE) == "1"

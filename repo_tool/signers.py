@@ -4,8 +4,10 @@ Accepted forms of a key source:
 
 * ``PATH``, ``file:PATH``, ``file://PATH`` (tuftool strips the 7 characters of
   ``file://``), ``file2:PATH`` (securesystemslib's spelling): a PEM private key
-  (PKCS#8, PKCS#1 or SEC1), encrypted ones with ``REPO_TOOL_KEY_PASSPHRASE``;
-* ``envvar:NAME``: the PEM text is in environment variable NAME (pubsys ``env``);
+  (PKCS#8, PKCS#1 or SEC1), encrypted ones with ``REPO_TOOL_KEY_PASSPHRASE`` (plain keys
+  ignore it).  The file must not be readable or writable by group or other (``chmod 600``,
+  as ssh's StrictModes demands); ``REPO_TOOL_INSECURE_KEYS=1`` skips that check;
+* ``envvar:NAME``: the PEM text is in environment variable NAME (pubsys ``env``; no mode check);
 * ``awskms:KEY`` (securesystemslib) or ``aws-kms://[PROFILE]/KEY`` (tuftool):
   an AWS KMS key id, alias or ARN, signed through securesystemslib's AWSSigner.
 
@@ -31,6 +33,7 @@ from repo_tool.keys import (
     keyid_of,
     load_private_pem,
     public_key,
+    read_private_key_file,
     same_public_key,
 )
 
@@ -99,9 +102,9 @@ def load_signer(source: str, base_dir: Path | None = None, aws: AwsSettings | No
         if base_dir is not None and not path.is_absolute():
             path = base_dir / path
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"key {source}: cannot read {path}: {exc.strerror}") from None
+            data = read_private_key_file(path)
+        except KeyError_ as exc:
+            raise ConfigError(f"key {source}: {exc.message}") from None
         return _crypto_signer(source, data, str(path))
     if scheme == "envvar":
         value = os.environ.get(rest)

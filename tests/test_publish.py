@@ -396,7 +396,9 @@ def test_continue_tough_consistent_snapshots_repo(run: Runner, tmp_path: Path) -
     meta = tmp_path / "repo" / "metadata" / VARIANT / ARCH
     shutil.copytree(source / "metadata", meta)
     shutil.copytree(source / "targets", tmp_path / "repo" / "targets")
-    key = TOUGH / "test-keys" / "snakeoil.pem"
+    key = tmp_path / "snakeoil.pem"  # a private key file must be 0600; the fixture is read-only 0444
+    shutil.copyfile(TOUGH / "test-keys" / "snakeoil.pem", key)
+    key.chmod(0o600)
     config = tmp_path / "Infra.toml"
     config.write_text(
         "[repo.tough]\n"
