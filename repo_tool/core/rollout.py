@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from repo_tool.core.instant import NANOS_PER_SECOND, parse_instant
+from repo_tool.core.readiness import SEED_COUNT, update_wave
 
 # Far enough that no host will reach it, near enough for every RFC 3339 reader.
 PAUSED_AT = parse_instant("9000-01-01T00:00:00Z")
@@ -53,3 +54,12 @@ def halted_waves(waves: Mapping[int, int]) -> dict[int, int]:
 
 def is_paused(waves: Mapping[int, int]) -> bool:
     return any(start >= PAUSED_AT for start in waves.values())
+
+
+def offered_regardless(waves: Mapping[int, int]) -> int:
+    """The highest seed that updog offers the update to at once, whatever the wave times: the
+    initial wave (seeds 0 up to the smallest wave key), or every seed when there is no usable wave."""
+    wave = update_wave(waves, 0)
+    if wave is None:
+        return SEED_COUNT - 1
+    return SEED_COUNT - 1 if wave.end_seed is None else min(wave.end_seed, SEED_COUNT - 1)

@@ -7,6 +7,7 @@ dropped, so "why is my node not updating?" has an answer.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -162,29 +163,53 @@ def find_migrations(
     from_version: Version, to_version: Version, migrations: Mapping[MigrationKey, list[str]]
 ) -> list[str]:
     """Migration target names from one version to another, reversed for a downgrade (SPEC §8.3)."""
-    if from_version == to_version:
-        return []
-    low, high = sorted((from_version, to_version))
-    names = _find_forward(low, high, migrations)
-    return names if from_version < to_version else names[::-1]
+    return MigrationChain(migrations).names(from_version, to_version)
 
 
-def _find_forward(low: Version, high: Version, migrations: Mapping[MigrationKey, list[str]]) -> list[str]:
-    names: list[str] = []
-    version = low
-    while version != high:
-        candidates = [key for key in migrations if key[0] == version and key[1] <= high]
-        if not candidates:
-            raise MigrationError(f"Reached end of migration chain at {version} but target is {high}")
-        best = max(candidates, key=lambda key: key[1])
-        if best[1] <= version:
-            raise MigrationError(
-                f"migration key {migration_key_text(best)!r} does not move forward; "
-                "the migration chain has a cycle or a backward step"
-            )
-        names.extend(migrations[best])
-        version = best[1]
-    return names
+class MigrationChain:
+    """updog's migration walk over one ``migrations`` map (SPEC §8.3), indexed once by the version a
+    step starts from, so that many walks (every pair of a manifest's versions) stay cheap."""
+
+    def __init__(self, migrations: Mapping[MigrationKey, list[str]]) -> None:
+        self._migrations = migrations
+        self._ends: dict[Version, list[Version]] = {}
+        for start, end in migrations:
+            self._ends.setdefault(start, []).append(end)
+        for ends in self._ends.values():
+            ends.sort()
+
+    def names(self, from_version: Version, to_version: Version) -> list[str]:
+        """The migrations a node runs from ``from_version`` to ``to_version``; :class:`MigrationError`
+        (updog's message) if the walk cannot get there."""
+        if from_version == to_version:
+            return []
+        low, high = sorted((from_version, to_version))
+        steps, _, error = self._walk(low, high)
+        if error is not None:
+            raise MigrationError(error)
+        names = [name for key in steps for name in self._migrations[key]]
+        return names if from_version < to_version else names[::-1]
+
+    def stop(self, low: Version, high: Version) -> tuple[Version, str] | None:
+        """None if the walk from ``low`` reaches ``high``; else the version it stops at, and why."""
+        _, version, error = self._walk(low, high)
+        return None if error is None else (version, error)
+
+    def _walk(self, low: Version, high: Version) -> tuple[list[MigrationKey], Version, str | None]:
+        steps: list[MigrationKey] = []
+        version = low
+        while version != high:
+            ends = self._ends.get(version, [])
+            i = bisect.bisect_right(ends, high)  # shortcuts win: the largest end that does not pass high
+            if i == 0:
+                return steps, version, f"Reached end of migration chain at {version} but target is {high}"
+            best = (version, ends[i - 1])
+            if best[1] <= version:
+                return steps, version, (f"migration key {migration_key_text(best)!r} does not move forward; "
+                                        "the migration chain has a cycle or a backward step")
+            steps.append(best)
+            version = best[1]
+        return steps, version, None
 
 
 def retrieve_list(current: Version, target: Version, migrations: Mapping[MigrationKey, list[str]]) -> list[str]:
