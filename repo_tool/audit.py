@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from repo_tool.core.chain import breaks as chain_breaks
 from repo_tool.core.instant import NANOS_PER_DAY, NANOS_PER_HOUR, NANOS_PER_MINUTE, format_instant, parse_instant
 from repo_tool.core.manifest import Manifest, check_migration_keys
 from repo_tool.errors import InstantError, RepoToolError
@@ -503,6 +504,9 @@ def _manifest(report: Report, repo: Repo, targets: Storage, targets_checked: boo
         check_migration_keys(manifest.migrations)
     except RepoToolError as exc:
         report.add("error", "manifest", where, f"{exc.message}: updog's migration walk cannot use it")
+    for broken in chain_breaks(manifest):
+        report.add("error", "manifest", where, f"{broken.variant} {broken.arch}: {broken.describe()}: nodes on "
+                   f"one cannot update to the other (missing step, e.g. {broken.missing_step})")
     for names in manifest.migrations.values():
         for name in names:
             try:  # nodes save a migration under its resolved name (``./m`` is ``m``)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -278,24 +279,33 @@ def append_signatures(data: bytes, signatures: list[dict[str, Any]], candidates:
     ``candidates`` (key ID → entry) and has not signed yet.  Each new signature is verified as
     tough would (a KMS or HSM back end with the wrong padding is caught here, not on the nodes).
     Return (key IDs added, sources skipped because their key is not a candidate)."""
-    have = {s["keyid"].lower() for s in signatures}
+    chosen, skipped = choose_signers(candidates, signers, signatures)
     added: list[str] = []
-    skipped: list[str] = []
-    for signer in signers:
-        keyid = signer.keyid_in(candidates)
-        if keyid is None:
-            skipped.append(signer.source)
-            continue
-        if keyid.lower() in have:
-            continue
+    for signer, keyid in chosen:
         sig = signer.sign_hex(data)
         if not verify(candidates[keyid], sig, data):
             raise VerificationError(f"key {signer.source}: produced a signature that does not verify "
                                     "(RSA must be PSS with a 32-byte salt, ECDSA DER over SHA-256)")
         signatures.append({"keyid": keyid, "sig": sig})
-        have.add(keyid.lower())
         added.append(keyid)
     return added, skipped
+
+
+def choose_signers(candidates: dict[str, Any], signers: list[KeySigner],
+                   signatures: Sequence[dict[str, Any]] = ()) -> tuple[list[tuple[KeySigner, str]], list[str]]:
+    """The signers that would add a signature: one per key among ``candidates`` (key ID -> entry)
+    that has not signed yet, with its key ID; and the sources skipped because their key is not one."""
+    have = {s["keyid"].lower() for s in signatures}
+    chosen: list[tuple[KeySigner, str]] = []
+    skipped: list[str] = []
+    for signer in signers:
+        keyid = signer.keyid_in(candidates)
+        if keyid is None:
+            skipped.append(signer.source)
+        elif keyid.lower() not in have:
+            chosen.append((signer, keyid))
+            have.add(keyid.lower())
+    return chosen, skipped
 
 
 def sign_role(
@@ -303,20 +313,26 @@ def sign_role(
     root: dict[str, Any],
     signers: list[KeySigner],
     require_threshold: bool = True,
+    sign: bool = True,
 ) -> tuple[bytes, SigningReport]:
     """Sign ``signed`` with every signer whose key the root lists for the role; return file bytes.
-    Raise :class:`ThresholdError` if the threshold is not met (unless ``require_threshold`` is off)."""
+    Raise :class:`ThresholdError` if the threshold is not met (unless ``require_threshold`` is off).
+    ``sign`` False (a plan): the same choice of keys and the same threshold check, no signature."""
     role = str(signed["_type"])
     data = canonical(signed)
     role_keyids = list(root["roles"][role]["keyids"])
     role_keys = {k: root["keys"][k] for k in role_keyids if k in root["keys"]}
     signatures: list[dict[str, Any]] = []
-    added, skipped = append_signatures(data, signatures, role_keys, signers)
+    if sign:
+        added, skipped = append_signatures(data, signatures, role_keys, signers)
+    else:
+        chosen, skipped = choose_signers(role_keys, signers)
+        added = [keyid for _, keyid in chosen]
     report = SigningReport(role, added, skipped)
     threshold = int(root["roles"][role]["threshold"])
-    if require_threshold and len(signatures) < threshold:
+    if require_threshold and len(added) < threshold:
         raise ThresholdError(
-            f"cannot sign {role}: {len(signatures)} of the {threshold} required keys available "
+            f"cannot sign {role}: {len(added)} of the {threshold} required keys available "
             f"(root lists {len(role_keyids)} keys for {role}; configured keys that are not among them: "
             f"{', '.join(report.skipped) or 'none'})"
         )

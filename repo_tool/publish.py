@@ -19,12 +19,27 @@ from pathlib import Path
 from typing import Any
 
 from repo_tool.config import RepoConfig
+from repo_tool.core.chain import check_edit
 from repo_tool.core.instant import format_instant, format_whole_seconds, parse_instant
 from repo_tool.core.manifest import EMPTY_MANIFEST_BYTES, Images, Manifest, MigrationKey
-from repo_tool.core.rollout import halted_waves, paused_waves, resumed_waves
+from repo_tool.core.rollout import (
+    PAUSED_AT,
+    halted_waves,
+    is_paused,
+    offered_regardless,
+    paused_waves,
+    resumed_waves,
+)
 from repo_tool.core.semver import Version
 from repo_tool.core.waves import WavePolicy
-from repo_tool.errors import ConfigError, ManifestError, RepoToolError, UsageError, VerificationError
+from repo_tool.errors import (
+    ConfigError,
+    ManifestError,
+    MigrationError,
+    RepoToolError,
+    UsageError,
+    VerificationError,
+)
 from repo_tool.hashing import FileDigest, hash_files
 from repo_tool.localfs import stat_or_none
 from repo_tool.metadata import SIZE_LIMITS, RoleFile, check_safe_name, parse_role
@@ -251,27 +266,53 @@ def _unpublished_roots(meta: Storage, roots: list[RoleFile]) -> list[RoleFile]:
 def finish(loaded: Loaded, editor: RepoEditor, manifest: Manifest | None, start: int, write: bool,
            waves: dict[int, int] | None = None, progress: Progress | None = None,
            manifest_custom: dict[str, Any] | None = None, now: int | None = None,
-           defer_write: bool = False) -> Outcome:
-    """Put the (edited) manifest in, sign everything, and write unless this is a plan."""
+           defer_write: bool = False, chain_hint: str = "") -> Outcome:
+    """Put the (edited) manifest in, sign everything, and write unless this is a plan.  An edit
+    that would leave nodes unable to follow the migration chain is refused (:func:`check_chain`)."""
     location = loaded.location
     after = loaded.manifest_bytes
+    chain_warnings: list[str] = []
     if manifest is not None:
         manifest.validate()
         after = manifest.to_bytes()
+        if after != loaded.manifest_bytes:
+            chain_warnings = check_chain(loaded.manifest(), manifest, chain_hint)
     if manifest is not None and (
         after != loaded.manifest_bytes or loaded.repo is None or MANIFEST not in editor.targets
     ):
         editor.add_target(NewTarget(MANIFEST, len(after), hashlib.sha256(after).hexdigest(), after), replace=True)
     if manifest_custom is not None:
         editor.set_custom(MANIFEST, manifest_custom or None)
-    signers = location.config.role_signers() if write else None  # a plan needs no keys, signs nothing
+    # A plan loads every key it would use (KMS: the public key and state, no signing) and checks the
+    # thresholds, so it fails where the real run would; it signs nothing.
+    signers = location.config.role_signers()
     plan = editor.build(signers, start, location.config.expirations, start if now is None else now,
-                        location.meta)
-    outcome = Outcome(location, plan, loaded.manifest_bytes, after, waves, list(loaded.warnings))
+                        location.meta, sign=write)
+    outcome = Outcome(location, plan, loaded.manifest_bytes, after, waves, list(loaded.warnings) + chain_warnings)
     if write and not defer_write:
         outcome.written = write_plan(plan, location.meta, location.targets, progress)
         outcome.planned_only = False
     return outcome
+
+
+RELEASE_TOML_HINT = ("add the missing step to Release.toml, e.g. {step} (an empty list when no migration is "
+                     "needed), and pass it with --release-config")
+PULL_HINT = ("nodes would be sent along it; choose another version, or first publish a Release.toml with the "
+             "missing step, e.g. {step}")
+
+
+def check_chain(before: Manifest, after: Manifest, hint: str = "") -> list[str]:
+    """Refuse an edit that breaks the migration chain nodes walk (SPEC §8.3; see
+    :mod:`repo_tool.core.chain`); return a warning for each break that was there before it."""
+    result = check_edit(before, after)
+    if result.caused:
+        first = max(result.caused, key=lambda b: (b.high, b.low))  # the nearest pair names the missing step
+        more = f" (and {len(result.caused) - 1} more pair(s))" if len(result.caused) > 1 else ""
+        advice = (hint or RELEASE_TOML_HINT).format(step=first.missing_step)
+        raise MigrationError(f"refusing a manifest nodes cannot follow: {first.variant} {first.arch} "
+                             f"{first.describe()}{more}; {advice}")
+    return [f"migration chain already broken: {b.variant} {b.arch} {b.describe()}; nodes on one cannot move to "
+            f"the other (missing step: {b.missing_step})" for b in result.existing]
 
 
 # --- publish ---------------------------------------------------------------------------------
@@ -351,7 +392,7 @@ def prepare_publish(location: Location, images: ReleaseImages, options: PublishO
         editor.add_target(NewTarget(path.name, digest.length, digest.sha256, path, digest.mtime_ns))
     warnings = manifest.add_update(options.version, None, location.arch, location.variant, names)
     if options.migrations is not None:
-        manifest.set_migrations(options.migrations)
+        warnings += manifest.merge_migrations(options.migrations)
     warnings += manifest.set_waves(location.variant, location.arch, options.version, options.start, options.policy)
     missing = [n for n in manifest.target_names() if n not in editor.targets]
     if missing:
@@ -454,15 +495,20 @@ def rollout(location: Location, action: str, now: int, write: bool, version: Ver
     custom = _manifest_custom(editor)
     paused: dict[str, Any] = dict(custom.get(CUSTOM_KEY, {}).get("paused", {}))
     key = _update_key(location, version)
+    warnings: list[str] = []
     if action == "pause":
         if key in paused:
             raise UsageError(f"{key} is already paused (since {paused[key]['paused_at']})")
+        if is_paused(update.waves):
+            raise UsageError(f"{key} is halted (its waves start in the year {format_instant(PAUSED_AT)[:4]}): "
+                             "there is nothing to pause; start it again with rollout reschedule")
         new_waves, held = paused_waves(update.waves, now)
         if not held:
             raise UsageError(f"{key}: every wave has already started; nothing left to pause (use halt)")
         update.waves = new_waves
         paused[key] = {"paused_at": format_instant(now),
                        "waves": {str(k): format_instant(v) for k, v in sorted(held.items())}}
+        warnings.append(_still_offered(key, update.waves, version))
     elif action == "resume":
         record = paused.pop(key, None)
         if record is None:
@@ -470,8 +516,12 @@ def rollout(location: Location, action: str, now: int, write: bool, version: Ver
         held = {int(k): parse_instant(v) for k, v in record["waves"].items()}
         update.waves = resumed_waves(update.waves, held, parse_instant(record["paused_at"]), now)
     elif action == "halt":
+        if not update.waves:
+            raise UsageError(f"{key} has no waves: updog offers it to every host at once, so halting its waves "
+                             f"cannot hold anyone back; pull it with {_PULL.format(version=version)}")
         update.waves = halted_waves(update.waves)
         paused.pop(key, None)
+        warnings.append(_still_offered(key, update.waves, version))
     elif action == "reschedule":
         if policy is None:
             raise UsageError("reschedule needs --wave-policy")
@@ -488,7 +538,20 @@ def rollout(location: Location, action: str, now: int, write: bool, version: Ver
         custom[CUSTOM_KEY] = tool
     else:
         custom.pop(CUSTOM_KEY, None)
-    return finish(loaded, editor, manifest, now, write, update.waves, progress, manifest_custom=custom)
+    outcome = finish(loaded, editor, manifest, now, write, update.waves, progress, manifest_custom=custom)
+    outcome.warnings.extend(warnings)
+    return outcome
+
+
+_PULL = "set-max-version (below {version}) or remove-update --version {version}"
+
+
+def _still_offered(key: str, waves: dict[int, int], version: Version) -> str:
+    """Who a pause or halt cannot stop: updog offers the initial wave at once (SPEC §7)."""
+    last = offered_regardless(waves)
+    seeds = "seed 0 (the initial wave) is" if last == 0 else f"seeds 0-{last} (the initial wave) are"
+    return (f"{key}: {seeds} still offered the update: updog offers the initial wave at "
+            f"once, whatever the wave times; to stop those hosts too, pull it with {_PULL.format(version=version)}")
 
 
 def edit_manifest(location: Location, now: int, write: bool, edit: Callable[[Manifest], list[str]],
@@ -498,6 +561,6 @@ def edit_manifest(location: Location, now: int, write: bool, edit: Callable[[Man
     editor = RepoEditor(loaded.root, loaded.repo, loaded.new_roots)
     manifest = loaded.manifest()
     warnings = edit(manifest)
-    outcome = finish(loaded, editor, manifest, now, write, progress=progress)
+    outcome = finish(loaded, editor, manifest, now, write, progress=progress, chain_hint=PULL_HINT)
     outcome.warnings.extend(warnings)
     return outcome

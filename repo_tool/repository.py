@@ -122,13 +122,14 @@ class RepoEditor:
         self.targets.pop(name, None)
 
     def build(self, signers: RoleSigners | None, start: int, expirations: Expirations, now: int | None = None,
-              meta: Storage | None = None) -> Plan:
+              meta: Storage | None = None, sign: bool = True) -> Plan:
         """Sign new targets, snapshot and timestamp files (versions = on-storage + 1).
 
         With ``meta``, a version whose file is already on storage (left by a publish that
         failed before its ``timestamp.json``) is skipped, so a rerun converges.  With
-        ``now``, files that would already be expired are refused.  With ``signers`` None
-        nothing is signed (a plan: the files are complete but carry no signatures)."""
+        ``now``, files that would already be expired are refused.  With ``sign`` False (a plan)
+        nothing is signed, but ``signers`` must still meet every threshold, as they must for the
+        real run; with ``signers`` None as well, keys are not looked at."""
         current = self.current
         delegations = self.delegations
         if isinstance(delegations, dict) and delegations.get("roles"):
@@ -152,16 +153,20 @@ class RepoEditor:
         }
         root = self.root.signed
         targets_signed = new_targets(versions["targets"], expires["targets"], self.targets, delegations)
-        sign = signers is not None
+        sign = sign and signers is not None
+        check = signers is not None
         keys: RoleSigners = signers or {}
-        targets_raw, _ = sign_role(targets_signed, root, list(keys.get("targets", [])), require_threshold=sign)
-        snapshot_signed = new_snapshot(versions["snapshot"], expires["snapshot"], targets_raw, versions["targets"])
-        snapshot_raw, _ = sign_role(snapshot_signed, root, list(keys.get("snapshot", [])), require_threshold=sign)
-        timestamp_signed = new_timestamp(
-            versions["timestamp"], expires["timestamp"], snapshot_raw, versions["snapshot"]
-        )
-        timestamp_raw, _ = sign_role(timestamp_signed, root, list(keys.get("timestamp", [])),
-                                     require_threshold=sign)
+
+        def signed_file(signed: dict[str, Any]) -> bytes:
+            raw, _ = sign_role(signed, root, list(keys.get(str(signed["_type"]), [])), require_threshold=check,
+                               sign=sign)
+            return raw
+
+        targets_raw = signed_file(targets_signed)
+        snapshot_raw = signed_file(new_snapshot(versions["snapshot"], expires["snapshot"], targets_raw,
+                                                versions["targets"]))
+        timestamp_raw = signed_file(new_timestamp(versions["timestamp"], expires["timestamp"], snapshot_raw,
+                                                  versions["snapshot"]))
         roots = [(f"{r.version}.root.json", r.raw) for r in self.new_roots]
         plan = Plan(
             targets=list({t.object_name: t for t in self.added if t.name in self.targets}.values()),

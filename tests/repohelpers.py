@@ -8,6 +8,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import os
 import re
 import shutil
 import sys
@@ -22,6 +23,7 @@ from typing import Any
 import lz4.frame
 
 from repo_tool.cli.common import load_policy, now_ns
+from repo_tool.core.semver import Version
 from repo_tool.metadata import envelope_bytes
 from repo_tool.quickstart import run as quickstart_run
 from repo_tool.signers import KeySigner, load_signer
@@ -201,15 +203,56 @@ def image_path(directory: Path, kind: str, version: str, variant: str = VARIANT,
     return directory / f"bottlerocket-{variant}-{arch}-{version}-0123abc-{IMAGE_SUFFIXES[kind]}"
 
 
-def write_images(directory: Path, version: str, variant: str = VARIANT, arch: str = ARCH) -> list[str]:
-    """The three images of a release (a small lz4 frame each), as ``--boot-image/--root-image/--hash-image``."""
+def write_images(directory: Path, version: str, variant: str = VARIANT, arch: str = ARCH,
+                 after: str | None = "1.1.0") -> list[str]:
+    """The three images of a release (a small lz4 frame each), as ``--boot-image/--root-image/--hash-image``,
+    and its ``--release-config`` (:func:`release_config`: by default joined to quickstart's newest version)."""
     directory.mkdir(parents=True, exist_ok=True)
     args = []
     for kind in IMAGE_SUFFIXES:
         path = image_path(directory, kind, version, variant, arch)
         path.write_bytes(lz4.frame.compress(f"{kind} {version} {variant} {arch}\n".encode() * 1000))
         args += [f"--{kind}-image", str(path)]
-    return args
+    return [*args, *release_config(directory, version, after)]
+
+
+# Versions the tests publish after quickstart's 1.0.0 and 1.1.0.
+LADDER = ("1.1.0", "1.2.0", "1.2.1", "1.2.3", "1.2.4", "1.3.0", "1.5.0", "1.10.0", "2.0.0", "3.0.0")
+
+
+def release_config(directory: Path, version: str, after: str | None = "1.1.0") -> list[str]:
+    """``--release-config`` and a Release.toml in ``directory`` for ``version``, with an empty migration
+    step to it from ``after`` and from each version of :data:`LADDER` between them (so releases the
+    tests publish one after another stay joined); no steps if ``after`` is None."""
+    release = directory / "Release.toml"
+    target = Version.parse(version)
+    starts = [] if after is None else sorted({Version.parse(v) for v in (after, *LADDER)
+                                                if Version.parse(after) <= Version.parse(v) < target})
+    steps = "".join(f'"({start}, {version})" = []\n' for start in starts)
+    release.write_text(f'version = "{version}"\n\n[migrations]\n{steps}')
+    return ["--release-config", str(release)]
+
+
+# An LZ4 frame header: version 1, independent blocks, no checksums, 4 MiB blocks (FLG 60, BD 70, HC 73).
+STORED_FRAME_HEADER = bytes.fromhex("04224d18607073")
+STORED_BLOCK = 4 << 20
+
+
+def write_stored_lz4(path: Path, size: int, noise: bool = False) -> Path:
+    """A valid LZ4 frame of ``size`` bytes of content held in stored (uncompressed) 4 MiB blocks: zeros
+    left as holes in a sparse file, or random bytes (``noise``).  Cheap to write at any size, and as
+    costly to hash and decode as an incompressible image."""
+    with path.open("wb") as handle:
+        handle.write(STORED_FRAME_HEADER)
+        for start in range(0, size, STORED_BLOCK):
+            count = min(STORED_BLOCK, size - start)
+            handle.write((count | 0x80000000).to_bytes(4, "little"))
+            if noise:
+                handle.write(os.urandom(count))
+            else:
+                handle.seek(count, os.SEEK_CUR)
+        handle.write(bytes(4))  # end mark
+    return path
 
 
 def write_node_config(directory: Path, metadata_url: str, targets_url: str, seed: int = 0,

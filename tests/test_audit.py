@@ -21,7 +21,7 @@ from repo_tool.metadata import parse_role
 from repo_tool.publish import Location, edit_manifest
 from tests.clirun import Runner
 from tests.conftest import BOTTLEROCKET, UPSTREAM
-from tests.repohelpers import ARCH, QS, VARIANT, serve_directory
+from tests.repohelpers import ARCH, QS, VARIANT, release_config, serve_directory, write_stored_lz4
 
 TOUGH = UPSTREAM / "tough"
 
@@ -314,19 +314,15 @@ def test_production_roots(run: Runner, tmp_path: Path) -> None:
 
 
 def test_memory_stays_bounded_on_more_than_2_gib_of_targets(run: Runner, qs: QS, tmp_path: Path) -> None:
-    """Publish a release whose images total 2.2 GiB (sparse zeros), then audit it in a child process
-    that reports its own peak RSS: targets are streamed, never held whole."""
+    """Publish a release whose images total 2.2 GiB (LZ4 frames of sparse zeros), then audit it in a
+    child process that reports its own peak RSS: targets are streamed (and decoded), never held whole."""
     images = tmp_path / "big"
     images.mkdir()
     sizes = {"boot": 64 << 20, "root": 2048 << 20, "hash": 128 << 20}
-    paths = {}
-    for kind, size in sizes.items():
-        paths[kind] = images / f"big-1.2.0-{kind}.img.lz4"
-        with paths[kind].open("wb") as handle:
-            handle.truncate(size)
+    paths = {kind: write_stored_lz4(images / f"big-1.2.0-{kind}.img.lz4", size) for kind, size in sizes.items()}
     published = run("publish", "--config", str(qs.config), "--variant", VARIANT, "--arch", ARCH, "--version",
                     "1.2.0", "--boot-image", str(paths["boot"]), "--root-image", str(paths["root"]),
-                    "--hash-image", str(paths["hash"]))
+                    "--hash-image", str(paths["hash"]), *release_config(images, "1.2.0"))
     assert published.code == 0, published.err
     # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across fork+exec, so it would report pytest's size.
     script = ("import re, sys\nfrom repo_tool.cli import main\ntry:\n    main(sys.argv[1:])\n"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+import lz4.frame
 import pytest
 from botocore.exceptions import ClientError
 
@@ -21,6 +22,7 @@ from repo_tool.quickstart import ARCH, VARIANT, sample_image
 from repo_tool.s3 import IMMUTABLE, MULTIPART_THRESHOLD, S3Storage
 from repo_tool.storage import ConflictError
 from tests.clirun import Runner, assert_one_line_error
+from tests.repohelpers import release_config
 from tests.s3helpers import (
     DROP_AFTER,
     DROP_BEFORE,
@@ -66,12 +68,12 @@ class S3Repo:
             path = folder / f"bottlerocket-{VARIANT}-{ARCH}-{version}-{kind}.img.lz4"
             data = sample_image(kind, version, size)
             if big and kind == "root":
-                data = os.urandom(MULTIPART_THRESHOLD + 1024 * 1024)
+                data = lz4.frame.compress(os.urandom(MULTIPART_THRESHOLD + 1024 * 1024))
             if not path.exists():
                 path.write_bytes(data)
             paths[kind] = path
         return ["--version", version, "--boot-image", str(paths["boot"]), "--root-image", str(paths["root"]),
-                "--hash-image", str(paths["hash"])]
+                "--hash-image", str(paths["hash"]), *release_config(folder, version, after="1.0.0")]
 
     def view(self, work: Path) -> Any:
         return node_view(self.s3, REPO_META, TARGETS_URL, (self.dir / "root.json").read_bytes(), work,
@@ -204,7 +206,7 @@ def test_large_image_goes_up_in_parallel_parts(repo: S3Repo, run: Runner, aws: M
     assert steps.count("CompleteMultipartUpload") == 1
     root_key = next(k for k in repo.objects() if k.endswith("-root.img.lz4"))
     head = repo.s3.head_object(Bucket=BUCKET, Key=root_key)
-    assert head["ContentLength"] == MULTIPART_THRESHOLD + 1024 * 1024
+    assert head["ContentLength"] == Path(repo.images("1.2.0")[5]).stat().st_size > MULTIPART_THRESHOLD + (1 << 20)
     assert head["CacheControl"] == IMMUTABLE and head["ContentType"] == "application/octet-stream"
     assert repo.view(tmp_path / "node").latest == "1.2.0"  # ngclient checked the sha256 of every image
 
@@ -448,6 +450,7 @@ def test_every_repo_command_works_on_s3(repo: S3Repo, run: Runner, tmp_path: Pat
         f"config: {repo.config}\nversion: 1.2.0\nrepos:\n"
         f"  - {{variant: {VARIANT}, arch: {ARCH}, boot_image: {opts['--boot-image']}, "
         f"root_image: {opts['--root-image']}, hash_image: {opts['--hash-image']}}}\n"
+        f"release_config: {opts['--release-config']}\n"
     )
     for args in (["publish-release", str(release)],
                  ["rollout", "pause", *repo.args()],

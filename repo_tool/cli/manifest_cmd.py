@@ -25,6 +25,7 @@ from repo_tool.cli.common import (
     warn,
     write_manifest,
 )
+from repo_tool.core.chain import breaks as chain_breaks
 from repo_tool.core.instant import format_instant
 from repo_tool.core.manifest import EMPTY_MANIFEST_BYTES, Images, Manifest, migration_key_text
 from repo_tool.core.readiness import check_seed
@@ -177,13 +178,20 @@ def set_migrations(file: str | None, release_path: str, to_path: str | None) -> 
 @manifest.command()
 @FILE
 def validate(file: str) -> None:
-    """Check that a manifest parses and its waves and migrations are in order (exit 1 if not)."""
+    """Check that a manifest parses, its waves and migrations are in order, and every two versions of a
+    variant/arch are joined by the migration chain nodes walk (exit 1 if not)."""
     data = read_bytes(file, "manifest")
     try:
         doc = Manifest.from_bytes(data)
         doc.validate()
     except RepoToolError as exc:
         raise VerificationError(f"{file}: {exc}") from None
+    broken = chain_breaks(doc)
+    if broken:
+        first = broken[0]
+        more = f"; and {len(broken) - 1} more pair(s)" if len(broken) > 1 else ""
+        raise VerificationError(f"{file}: {first.variant} {first.arch}: {first.describe()}: nodes on one cannot "
+                                f"update to the other (missing step, e.g. {first.missing_step}){more}")
     click.echo(f"{file}: valid ({len(doc.updates)} updates, {len(doc.migrations)} migration hops)")
 
 

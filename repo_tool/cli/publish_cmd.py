@@ -122,7 +122,8 @@ def show(outcome: Outcome, as_json: bool) -> None:
 @click.option("--copy-target", "copy_targets", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Extra target file (migrations, kmod kit ...).")
 @click.option("--release-config", "release_config", default=None, type=click.Path(dir_okay=False),
-              help="Release.toml: its migrations replace the manifest's.")
+              help="Release.toml of this version: its migration steps are added to the manifest's "
+                   "(a step it lists again replaces the live one, with a warning).")
 @click.option("--wave-policy", default=None, help="Policy file or name (default: the repo's wave_policy).")
 @click.option("--release-start-time", "start_text", default=None,
               help="RFC 3339 time or offset ('in 2 hours'); waves and expirations count from it. Default: now.")
@@ -155,11 +156,17 @@ def publish_cmd(config_path: str, repo_name: str | None, variant: str, arch: str
 
 
 def _options(config: RepoConfig, version_text: str, release_config: str | None, wave_policy: str | None,
-             start_text: str | None, now: int) -> PublishOptions:
-    version = parse_version_option(version_text[1:] if version_text.startswith("v") else version_text, "--version")
+             start_text: str | None, now: int, version_flag: str = "--version") -> PublishOptions:
+    version = parse_version_option(version_text[1:] if version_text.startswith("v") else version_text, version_flag)
     policy, _ = load_policy(wave_policy or config.wave_policy)
     start = now if start_text is None else parse_time_option(start_text, now, "--release-start-time")
-    migrations = load_release(release_config).migrations if release_config else None
+    migrations = None
+    if release_config:
+        release = load_release(release_config)
+        if release.version != version:
+            raise ConfigError(f"{release_config}: version is {release.version}, but the release being published "
+                              f"is {version} ({version_flag}); a Release.toml belongs to one release")
+        migrations = release.migrations
     return PublishOptions(version=version, policy=policy, start=start, migrations=migrations)
 
 
@@ -212,7 +219,8 @@ def publish_release_cmd(release_file: str, config_path: str | None, repo_name: s
     start_text = data.get("release_start_time")
     if start_text is not None and not isinstance(start_text, str):
         raise ConfigError(f"{path}: release_start_time: expected a string")
-    options = _options(config, str(data["version"]), release_cfg, data.get("wave_policy"), start_text, now)
+    options = _options(config, str(data["version"]), release_cfg, data.get("wave_policy"), start_text, now,
+                       f"{path}: version")
     options.init, options.allow_expired = init, allow_expired
     entries = data.get("repos")
     if not isinstance(entries, list) or not entries:
@@ -302,11 +310,14 @@ def _rollout_command(action: str, help_text: str) -> click.Command:
 
 
 rollout_group.add_command(_rollout_command(
-    "pause", "Stop offering the update to hosts not yet reached; remember the schedule for resume."))
+    "pause", "Stop offering the update to hosts not yet reached (the initial wave, seed 0, is always offered "
+             "it); remember the schedule for resume."))
 rollout_group.add_command(_rollout_command(
     "resume", "Continue a paused rollout; the remaining waves shift by the length of the pause."))
 rollout_group.add_command(_rollout_command(
-    "halt", "Stop the rollout for every host not yet updated (reschedule to start again)."))
+    "halt", "Stop the rollout for every host not yet updated, except the initial wave (seed 0), which updog "
+            "always offers an update to; pull the update (set-max-version, remove-update) to stop those too. "
+            "Reschedule to start again."))
 rollout_group.add_command(_rollout_command(
     "reschedule", "Replace the waves from a policy, e.g. accelerate or an emergency policy (ohno)."))
 

@@ -20,7 +20,7 @@ import lz4.frame
 
 from repo_tool.quickstart import ARCH, VARIANT, sample_image
 from tests.clirun import Runner
-from tests.repohelpers import write_node_config
+from tests.repohelpers import release_config, write_node_config
 from tests.s3helpers import node_view
 from tests.test_s3 import BUCKET, S3Repo
 
@@ -42,7 +42,7 @@ def write_images(directory: Path, version: str, size: int, noise: bool = False) 
         data: bytes = lz4.frame.compress(os.urandom(size)) if noise else sample_image(kind, version, size)
         path.write_bytes(data)
         args += [f"--{kind}-image", str(path)]
-    return args
+    return [*args, *release_config(directory, version)]
 
 
 @dataclass(frozen=True)

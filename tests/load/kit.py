@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -27,7 +26,17 @@ from repo_tool.core.semver import Version
 from repo_tool.core.waves import MAX_SEED
 from repo_tool.publish import Location, rollout
 from tests.load.server import fault_plan
-from tests.repohelpers import ARCH, IMAGE_SUFFIXES, QS, VARIANT, image_path, make_quickstart, write_node_config
+from tests.repohelpers import (
+    ARCH,
+    IMAGE_SUFFIXES,
+    QS,
+    VARIANT,
+    image_path,
+    make_quickstart,
+    release_config,
+    write_node_config,
+    write_stored_lz4,
+)
 
 RecordProperty = Callable[[str, object], None]  # pytest's record_property fixture
 HERE = Path(__file__).resolve().parent
@@ -284,18 +293,16 @@ def publish_pairs() -> list[tuple[str, str]]:
 
 def write_images(directory: Path, variant: str, arch: str, version: str, total_bytes: int = 0) -> dict[str, Path]:
     """The three images of one release, named as Bottlerocket names them.  ``total_bytes`` 0: a few
-    KiB of lz4 frame each; else that many random bytes shared out as in Bottlerocket (random bytes
-    cost what real lz4 images cost to hash and copy; nothing in a publish decodes them)."""
+    KiB of lz4 frame each; else LZ4 frames of that many random bytes shared out as in Bottlerocket
+    (stored blocks: as costly to hash, copy and check as real lz4 images)."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = {}
     for kind in IMAGE_SUFFIXES:
         path = image_path(directory, kind, version, variant, arch)
         if total_bytes:
             size = int(total_bytes * IMAGE_SHARES[kind])
-            if not path.exists() or path.stat().st_size != size:
-                with path.open("wb") as handle:
-                    for start in range(0, size, 8 << 20):
-                        handle.write(os.urandom(min(8 << 20, size - start)))
+            if not path.exists() or path.stat().st_size < size:
+                write_stored_lz4(path, size, noise=True)
         else:
             path.write_bytes(lz4.frame.compress(f"{kind} {version} {variant} {arch}\n".encode() * 200))
         paths[kind] = path
@@ -308,5 +315,9 @@ def write_release(path: Path, config: Path, version: str, images: dict[tuple[str
     repos = [{"variant": variant, "arch": arch, "boot_image": str(files["boot"]), "root_image": str(files["root"]),
               "hash_image": str(files["hash"]), "copy_targets": [str(p) for p in copy_targets]}
              for (variant, arch), files in images.items()]
-    path.write_text(yaml.safe_dump({"version": version, "config": str(config), "repos": repos}))
+    folder = path.parent / f"release-{version}"
+    folder.mkdir(parents=True, exist_ok=True)
+    release_toml = release_config(folder, version, after="1.0.0")[1]
+    path.write_text(yaml.safe_dump({"version": version, "config": str(config), "release_config": release_toml,
+                                    "repos": repos}))
     return path
