@@ -20,12 +20,11 @@ targets; expiries inside a window as warnings, past ones as errors.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import threading
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -36,6 +35,7 @@ from repo_tool.core.chain import breaks as chain_breaks
 from repo_tool.core.instant import NANOS_PER_DAY, NANOS_PER_HOUR, NANOS_PER_MINUTE, format_instant, parse_instant
 from repo_tool.core.manifest import Manifest, check_migration_keys
 from repo_tool.errors import InstantError, RepoToolError
+from repo_tool.hashing import hash_chunks
 from repo_tool.keys import KeyError_, keyid_of, public_key, tough_key_problem
 from repo_tool.localfs import leftover_temp_files
 from repo_tool.metadata import SIZE_LIMITS, SPEC_VERSION, RoleFile, duplicate_keyids, parse_role, valid_signers
@@ -161,9 +161,9 @@ def audit(meta: Storage, targets: Storage, trusted_root: bytes, trusted_name: st
         _duplicate_signatures(report, role_file, meta.describe(role_file_name(role_name, role_file.version,
                                                                               repo.consistent)))
     _expiries(report, repo, meta)
-    if check_manifest:
-        _manifest(report, repo, targets, targets_mode != "none")
-    _targets(report, repo, targets, targets_mode, jobs)
+    manifest = _manifest(report, repo, targets, targets_mode != "none") if check_manifest else None
+    decoded = set(manifest.target_names()) if manifest is not None else set()
+    _targets(report, repo, targets, targets_mode, jobs, decoded)
     return report
 
 
@@ -460,22 +460,23 @@ def _expiries(report: Report, repo: Repo, meta: Storage) -> None:
 # --- manifest and targets ----------------------------------------------------------------------
 
 
-def _manifest(report: Report, repo: Repo, targets: Storage, targets_checked: bool) -> None:
+def _manifest(report: Report, repo: Repo, targets: Storage, targets_checked: bool) -> Manifest | None:
+    """Check ``manifest.json`` as updog reads it; return it (None if it cannot be read)."""
     where = f"{MANIFEST_NAME} (target)"
     try:
         raw = read_target(repo, targets, MANIFEST_NAME)
     except RepoToolError as exc:
         if not targets_checked:  # otherwise the target check names the object once
             report.add("error", "manifest", where, exc.message)
-        return
+        return None
     if raw is None:
         report.add("error", "manifest", repo.meta.url, "the repository lists no manifest.json target")
-        return
+        return None
     try:
         manifest = Manifest.from_bytes(raw)
     except RepoToolError as exc:
         report.add("error", "manifest", where, f"updog cannot parse it: {exc.message}")
-        return
+        return None
     seen: set[tuple[str, str, str]] = set()
     max_versions: dict[tuple[str, str], set[str]] = {}
     for update in manifest.updates:
@@ -519,9 +520,13 @@ def _manifest(report: Report, repo: Repo, targets: Storage, targets_checked: boo
             elif repo.find(name) is None:
                 report.add("error", "manifest", where, f"migration {name!r} is not a listed target: updates that "
                            "need it fail")
+    return manifest
 
 
-def _targets(report: Report, repo: Repo, store: Storage, mode: TargetsMode, jobs: int) -> None:
+def _targets(report: Report, repo: Repo, store: Storage, mode: TargetsMode, jobs: int,
+             decoded: Collection[str] = ()) -> None:
+    """Download targets (all, a sample, or none) checking length and SHA-256; those in ``decoded``
+    (the images and migrations the manifest names) are also decoded as LZ4 frames, as nodes read them."""
     names = sorted({name for role in (repo.targets, *repo.delegated.values())
                     for name in (role.signed.get("targets") or {})})
     report.targets_listed = len(names)
@@ -534,13 +539,13 @@ def _targets(report: Report, repo: Repo, store: Storage, mode: TargetsMode, jobs
             chosen = [MANIFEST_NAME, *chosen[: max(0, mode - 1)]]
         names = chosen
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for checked, size in pool.map(lambda n: _check_target(report, repo, store, n), names):
+        for checked, size in pool.map(lambda n: _check_target(report, repo, store, n, n in decoded), names):
             with report._lock:
                 report.targets_checked += checked
                 report.bytes_checked += size
 
 
-def _check_target(report: Report, repo: Repo, store: Storage, name: str) -> tuple[int, int]:
+def _check_target(report: Report, repo: Repo, store: Storage, name: str, lz4: bool = False) -> tuple[int, int]:
     target: Target | None
     try:
         target = repo.find(name)
@@ -550,7 +555,6 @@ def _check_target(report: Report, repo: Repo, store: Storage, name: str) -> tupl
     if target is None:
         return 0, 0
     *folders, object_name = repo.object_name(target).split("/")  # foreign repos may use path-like names
-    digest = hashlib.sha256()
     size = 0
     where = f"{store.url}{repo.object_name(target)}"
     try:
@@ -560,15 +564,14 @@ def _check_target(report: Report, repo: Repo, store: Storage, name: str) -> tupl
         if chunks is None:
             report.add("error", "targets", where, f"target {name} is listed but its object is missing")
             return 1, 0
-        for chunk in chunks:
-            digest.update(chunk)
-            size += len(chunk)
+        size, sha256 = hash_chunks(chunks, f"target {name}" if lz4 else None)
     except RepoToolError as exc:
-        report.add("error", "targets", where, f"target {name}: {exc.message}")
+        message = exc.message if exc.message.startswith(f"target {name}") else f"target {name}: {exc.message}"
+        report.add("error", "targets", where, message)
         return 1, size
     if size != target.length:
         report.add("error", "targets", where, f"target {name}: {size} bytes, {target.length} listed")
-    elif digest.hexdigest() != target.sha256:
-        report.add("error", "targets", where, f"target {name}: sha256 {digest.hexdigest()} does not match the "
+    elif sha256 != target.sha256:
+        report.add("error", "targets", where, f"target {name}: sha256 {sha256} does not match the "
                    f"listed {target.sha256}")
     return 1, size

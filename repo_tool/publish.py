@@ -331,6 +331,13 @@ class ReleaseImages:
     def files(self) -> list[Path]:
         return [*self.copy_targets, *self.link_targets, self.boot, self.root, self.hash]
 
+    def decoded_by_nodes(self, migrations: dict[MigrationKey, list[str]] | None) -> list[Path]:
+        """The files nodes decode as LZ4 frames: the three images, and the extra targets that
+        Release.toml names as migrations (SPEC §8.4)."""
+        named = {name for names in (migrations or {}).values() for name in names}
+        return [*(p for p in [*self.copy_targets, *self.link_targets] if p.name in named),
+                self.boot, self.root, self.hash]
+
 
 @dataclass
 class PublishOptions:
@@ -407,7 +414,7 @@ def prepare_publish(location: Location, images: ReleaseImages, options: PublishO
 def publish(location: Location, images: ReleaseImages, options: PublishOptions, now: int, write: bool,
             jobs: int | None = None, progress: Progress | None = None) -> Outcome:
     check_files(images)
-    digests = hash_files(images.files(), jobs)
+    digests = hash_files(images.files(), jobs, lz4=images.decoded_by_nodes(options.migrations))
     loaded, editor, manifest, waves, warnings = prepare_publish(location, images, options, now, digests)
     outcome = finish(loaded, editor, manifest, options.start, write, waves, progress, now=now)
     outcome.warnings.extend(warnings)
@@ -420,7 +427,8 @@ def publish_many(jobs_list: list[tuple[Location, ReleaseImages]], options: Publi
     self-checked) before anything is written, shared targets written once."""
     for _, images in jobs_list:
         check_files(images)
-    digests = hash_files([p for _, images in jobs_list for p in images.files()], jobs)
+    digests = hash_files([p for _, images in jobs_list for p in images.files()], jobs,
+                         lz4=[p for _, images in jobs_list for p in images.decoded_by_nodes(options.migrations)])
     prepared = []
     done: list[str] = []
     for location, images in jobs_list:

@@ -9,13 +9,14 @@ import json
 import shutil
 from pathlib import Path
 
+import lz4.frame
 import pytest
 
 from repo_tool.core.manifest import Manifest
 from repo_tool.core.selection import find_migrations
 from repo_tool.core.semver import Version
 from repo_tool.quickstart import MIGRATION
-from tests.clirun import Runner, assert_one_line_error
+from tests.clirun import Run, Runner, assert_one_line_error
 from tests.repohelpers import ARCH, QS, VARIANT, tree_state, write_images
 from tests.test_s3 import S3Repo, repo  # noqa: F401  (the S3 repository fixture)
 
@@ -196,24 +197,26 @@ def test_halt_of_an_update_without_waves_is_refused(qs: QS, run: Runner, tmp_pat
 # --- --plan sees what the run sees -------------------------------------------------------------------------
 
 
+def _plan_and_run(qs: QS, run: Runner, tmp_path: Path, *extra: str) -> Run:
+    """Publish 1.2.0 with --plan, then for real: both must fail, with the same line, writing nothing."""
+    args = qs.args("--version", "1.2.0", *write_images(tmp_path / "img", "1.2.0"), *extra)
+    before = tree_state(qs.dir / "repo")
+    plan = run("publish", *args, "--plan")
+    assert plan.code != 0 and plan.err == run("publish", *args).err
+    assert tree_state(qs.dir / "repo") == before
+    return plan
+
+
 def test_plan_fails_like_the_run_on_a_missing_key(qs: QS, run: Runner, tmp_path: Path) -> None:
     shutil.move(qs.dir / "keys" / "snapshot.pem", tmp_path / "away.pem")
-    images = write_images(tmp_path / "img", "1.2.0")
-    plan = run("publish", *qs.args("--version", "1.2.0", *images, "--plan"))
-    real = run("publish", *qs.args("--version", "1.2.0", *images))
-    assert_one_line_error(plan, 2, "signers.snapshot", "snapshot.pem")
-    assert plan.err == real.err
+    assert_one_line_error(_plan_and_run(qs, run, tmp_path), 2, "signers.snapshot", "snapshot.pem")
 
 
 def test_plan_fails_like_the_run_on_a_key_not_in_the_root(qs: QS, run: Runner, tmp_path: Path) -> None:
     # The snapshot key configured for targets: a key the root does not list for targets.
-    config = qs.config.read_text().replace("keys/targets.pem", "keys/snapshot.pem")
-    qs.config.write_text(config)
-    images = write_images(tmp_path / "img", "1.2.0")
-    plan = run("publish", *qs.args("--version", "1.2.0", *images, "--plan"))
-    real = run("publish", *qs.args("--version", "1.2.0", *images))
-    assert_one_line_error(plan, 1, "cannot sign targets: 0 of the 1 required keys", "keys/snapshot.pem")
-    assert plan.err == real.err
+    qs.config.write_text(qs.config.read_text().replace("keys/targets.pem", "keys/snapshot.pem"))
+    assert_one_line_error(_plan_and_run(qs, run, tmp_path), 1, "cannot sign targets: 0 of the 1 required keys",
+                          "keys/snapshot.pem")
 
 
 def test_plan_checks_the_keys_against_the_new_root(qs: QS, run: Runner, tmp_path: Path) -> None:
@@ -227,13 +230,10 @@ def test_plan_checks_the_keys_against_the_new_root(qs: QS, run: Runner, tmp_path
     assert run("root", "remove-key", str(new_root), old_id, "targets").code == 0
     assert run("root", "add-key", str(new_root), "-k", str(new_key), "-r", "targets").code == 0
     assert run("root", "sign", str(new_root), "-k", str(qs.dir / "keys" / "root.pem")).code == 0
-    images = write_images(tmp_path / "img", "1.2.0")
-    args = qs.args("--version", "1.2.0", *images, "--root-role", str(new_root))
-    plan = run("publish", *args, "--plan")
+    plan = _plan_and_run(qs, run, tmp_path, "--root-role", str(new_root))
     assert_one_line_error(plan, 1, "cannot sign targets: 0 of the 1 required keys")
-    assert plan.err == run("publish", *args).err
-    config = qs.config.read_text().replace("keys/targets.pem", str(new_key))
-    qs.config.write_text(config)
+    qs.config.write_text(qs.config.read_text().replace("keys/targets.pem", str(new_key)))
+    args = qs.args("--version", "1.2.0", *write_images(tmp_path / "img", "1.2.0"), "--root-role", str(new_root))
     assert run("publish", *args, "--plan").code == 0
 
 
@@ -250,11 +250,85 @@ def test_plan_fails_like_the_run_on_a_wrong_passphrase(qs: QS, run: Runner, tmp_
     assert run("root", "sign", str(root), "-k", str(qs.dir / "keys" / "root.pem")).code == 0
     config = qs.config.read_text().replace("keys/timestamp.pem", str(encrypted))
     qs.config.write_text(config)
-    images = write_images(tmp_path / "img", "1.2.0")
-    args = qs.args("--version", "1.2.0", *images, "--root-role", str(root))
     monkeypatch.setenv("REPO_TOOL_KEY_PASSPHRASE", "wrong")
-    plan = run("publish", *args, "--plan")
-    assert_one_line_error(plan, 2, str(encrypted), "passphrase")
-    assert plan.err == run("publish", *args).err
+    assert_one_line_error(_plan_and_run(qs, run, tmp_path, "--root-role", str(root)), 2, str(encrypted),
+                          "passphrase")
     monkeypatch.setenv("REPO_TOOL_KEY_PASSPHRASE", "right")
+    args = qs.args("--version", "1.2.0", *write_images(tmp_path / "img", "1.2.0"), "--root-role", str(root))
     assert run("publish", *args, "--plan").code == 0
+
+
+# --- images are checked as nodes will read them -------------------------------------------------------------
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 7])
+
+
+@pytest.mark.parametrize("plan", [False, True])
+def test_a_truncated_image_is_refused_and_nothing_is_written(qs: QS, run: Runner, tmp_path: Path, plan: bool) -> None:
+    images = write_images(tmp_path / "img", "1.2.0")
+    root_image = Path(images[images.index("--root-image") + 1])
+    _truncate(root_image)
+    before = tree_state(qs.dir / "repo")
+    result = run("publish", *qs.args("--version", "1.2.0", *images, *(["--plan"] if plan else [])))
+    assert_one_line_error(result, 1, str(root_image), "truncated LZ4 frame")
+    assert tree_state(qs.dir / "repo") == before
+
+
+def test_migrations_named_by_release_toml_are_checked_other_targets_are_not(qs: QS, run: Runner,
+                                                                          tmp_path: Path) -> None:
+    images = write_images(tmp_path / "img", "1.2.0", after=None)
+    migration = tmp_path / "migrate_v1.2.0_broken.lz4"
+    migration.write_bytes(b"#!/bin/sh\nexit 0\n")  # not compressed: the migrator could not decode it
+    kit = tmp_path / "aws-k8s-1.28-x86_64-kmod-kit-v1.2.0.tar.xz"
+    kit.write_bytes(b"\xfd7zXZ\x00 not an image")
+    release = _release(tmp_path / "Release.toml", "1.2.0", {"(1.1.0, 1.2.0)": [migration.name]})
+    args = qs.args("--version", "1.2.0", *images, "--release-config", str(release), "--copy-target", str(kit))
+    assert_one_line_error(run("publish", *args, "--copy-target", str(migration)), 1, str(migration),
+                          "not an LZ4 frame")
+    migration.write_bytes(lz4.frame.compress(b"#!/bin/sh\nexit 0\n"))
+    result = run("publish", *args, "--copy-target", str(migration))
+    assert result.code == 0, result.err
+
+
+@pytest.fixture
+def truncated_live(qs: QS, run: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A live release whose root image is a truncated LZ4 frame, as an older publisher let through."""
+    import repo_tool.publish
+
+    images = write_images(tmp_path / "img", "1.2.0")
+    root_image = Path(images[images.index("--root-image") + 1])
+    _truncate(root_image)
+    original = repo_tool.publish.hash_files
+    with monkeypatch.context() as patch:
+        patch.setattr(repo_tool.publish, "hash_files", lambda paths, jobs=None, lz4=(): original(paths, jobs))
+        assert run("publish", *qs.args("--version", "1.2.0", *images)).code == 0
+    return root_image.name
+
+
+def test_audit_targets_all_decodes_the_images_the_manifest_names(qs: QS, run: Runner, truncated_live: str) -> None:
+    result = run("audit", *qs.args(), "--targets", "all", "--json")
+    assert result.code == 1
+    errors = [f["message"] for f in result.json()["findings"] if f["severity"] == "error"]
+    assert len(errors) == 1 and f"target {truncated_live}" in errors[0] and "truncated LZ4 frame" in errors[0]
+    assert run("audit", *qs.args(), "--targets", "none").code == 0  # sha256 and length are as listed
+
+
+def test_audit_on_s3_decodes_what_it_streams(repo: S3Repo, run: Runner, tmp_path: Path,  # noqa: F811
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import repo_tool.publish
+
+    images = repo.images("1.2.0")
+    root_image = Path(images[images.index("--root-image") + 1])
+    _truncate(root_image)
+    original = repo_tool.publish.hash_files
+    assert_one_line_error(run("publish", *repo.args(), *images), 1, "truncated LZ4 frame")
+    with monkeypatch.context() as patch:
+        patch.setattr(repo_tool.publish, "hash_files", lambda paths, jobs=None, lz4=(): original(paths, jobs))
+        assert run("publish", *repo.args(), *images).code == 0
+    result = run("audit", *repo.args(), "--targets", "all", "--json")
+    assert result.code == 1
+    errors = [f["message"] for f in result.json()["findings"] if f["severity"] == "error"]
+    assert len(errors) == 1 and root_image.name in errors[0] and "truncated LZ4 frame" in errors[0]
