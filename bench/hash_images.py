@@ -109,6 +109,8 @@ def write_lz4_image(path: Path, size: int, seed: int, checksum: bool) -> bool:
         for count in ([left - 4] if left <= BLOCK + 4 else [(left - 8) // 2, left - 8 - (left - 8) // 2]):
             written += handle.write(compressor.compress(noise[:count]))
         written += handle.write(compressor.flush())
+        handle.flush()
+        os.fsync(handle.fileno())  # no writeback of 1 GiB running on the cores while they are timed
     if path.stat().st_size != size:
         raise SystemExit(f"{path}: wrote {path.stat().st_size} bytes, meant {size}")
     return True
