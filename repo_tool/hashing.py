@@ -24,8 +24,8 @@ python-lz4 4.4.5), on ``bench/hash_images.py``'s release of LZ4 frames (boot 64 
   file's thread hands its buffers on (a ring of ``RING`` x ``RING_CHUNK``); the other threads decode
   them, in order and before anything else, between the ``CHUNK``-sized reads of their own files (read,
   hashed and decoded in one thread), then wait for more.  A fixed set of ``jobs`` threads, not a
-  reader and a decoder per file: with four busy threads on two cores the root image's hashing lost
-  its core part of the time (706 ms for the release against 613 ms this way).
+  decoder (and a reader) thread per file: with three or four busy threads on two cores the root
+  image's hashing lost its core part of the time (658-706 ms for the release against 603-622 ms).
 * The ring's size is a compromise measured on the root image: with 2 MiB buffers its hashing thread
   took 597-601 ms against 571 ms reading into one buffer (a ring's buffers are cold when they are
   refilled); with smaller or fewer buffers it waited for the decoder (1 MiB x 2: 683 ms) or paid a
@@ -39,6 +39,11 @@ python-lz4 4.4.5), on ``bench/hash_images.py``'s release of LZ4 frames (boot 64 
   updates, 6% with 256 KiB ones; with ``PIECE`` = 256 KiB each hold is short.
 * Memory: per thread one ``CHUNK`` buffer and one liblz4 decoder (two block buffers, 4 MiB each for
   4 MiB blocks), plus the ring, whatever the file sizes or compression ratio.
+
+Result (bench/RESULTS.md, issue 15): with the check, 0.875-0.90x the compute limit on 2 cores (the
+target is 0.9x), 1.09-1.11x ``openssl dgst``; without it 0.92-0.93x.  Frames with a content checksum
+(XXH32, the ``lz4`` command's default) take liblz4 ~1 s of CPU per GB to decode, in order on one core:
+0.54x.
 """
 
 from __future__ import annotations
@@ -235,7 +240,7 @@ class _SharedCheck:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.frames = LZ4Frames(str(path), PIECE)
-        self.buffers = [bytearray(RING_CHUNK) for _ in range(RING)]
+        self.buffers = [memoryview(bytearray(RING_CHUNK)) for _ in range(RING)]
         self.free: queue.SimpleQueue[int] = queue.SimpleQueue()
         for index in range(RING):
             self.free.put(index)
@@ -260,7 +265,7 @@ class _SharedCheck:
                         self.free.put(index)
                         end = 0
                         break
-                    digest.update(buffer if count == len(buffer) else memoryview(buffer)[:count])
+                    digest.update(buffer if count == len(buffer) else buffer[:count])
                     length += count
                     self.pending.put((index, count))
         except OSError as exc:
@@ -288,7 +293,7 @@ class _SharedCheck:
                     index, count = self._wait()
                 try:
                     if count > 0 and self.error is None:
-                        self.frames.check(memoryview(self.buffers[index])[:count])
+                        self.frames.check(self.buffers[index][:count])
                     elif count == 0 and self.error is None:
                         self.frames.finish()
                 except Exception as exc:  # raised by hash(), in the thread that took the file
