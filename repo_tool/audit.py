@@ -38,6 +38,7 @@ from repo_tool.errors import InstantError, RepoToolError
 from repo_tool.hashing import hash_chunks
 from repo_tool.keys import KeyError_, keyid_of, public_key, tough_key_problem
 from repo_tool.localfs import leftover_temp_files
+from repo_tool.lz4frames import ImageError
 from repo_tool.metadata import SIZE_LIMITS, SPEC_VERSION, RoleFile, duplicate_keyids, parse_role, valid_signers
 from repo_tool.storage import LocalStorage, Storage
 from repo_tool.tufjson import canonical
@@ -564,7 +565,15 @@ def _check_target(report: Report, repo: Repo, store: Storage, name: str, lz4: bo
         if chunks is None:
             report.add("error", "targets", where, f"target {name} is listed but its object is missing")
             return 1, 0
-        size, sha256 = hash_chunks(chunks, f"target {name}" if lz4 else None)
+        try:
+            size, sha256 = hash_chunks(chunks, f"target {name}" if lz4 else None)
+        except ImageError as exc:
+            # Not a good LZ4 frame.  Say first whether the object is what was signed (another sha256:
+            # a bad copy or tampering in storage), else that the release itself is broken.
+            size, sha256 = hash_chunks(folder.stream(object_name, target.length, CHUNK) or [], None)
+            if (size, sha256) == (target.length, target.sha256):
+                report.add("error", "targets", where, exc.message)
+                return 1, size
     except RepoToolError as exc:
         message = exc.message if exc.message.startswith(f"target {name}") else f"target {name}: {exc.message}"
         report.add("error", "targets", where, message)

@@ -114,6 +114,7 @@ def broken(qs: QS, run: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     """A live repository as an older publisher could leave it: 1.0.0, 1.1.0 and 1.2.0 listed, and only
     the steps (1.0.0, 1.2.0) and (1.1.0, 1.2.0): nodes on 1.0.0 take the shortcut to 1.2.0, but 1.0.0
     and 1.1.0 are not connected."""
+    import repo_tool.hashing
     import repo_tool.publish
 
     with monkeypatch.context() as patch:
@@ -296,12 +297,13 @@ def test_migrations_named_by_release_toml_are_checked_other_targets_are_not(qs: 
 @pytest.fixture
 def truncated_live(qs: QS, run: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A live release whose root image is a truncated LZ4 frame, as an older publisher let through."""
+    import repo_tool.hashing
     import repo_tool.publish
 
     images = write_images(tmp_path / "img", "1.2.0")
     root_image = Path(images[images.index("--root-image") + 1])
     _truncate(root_image)
-    original = repo_tool.publish.hash_files
+    original = repo_tool.hashing.hash_files
     with monkeypatch.context() as patch:
         patch.setattr(repo_tool.publish, "hash_files", lambda paths, jobs=None, lz4=(): original(paths, jobs))
         assert run("publish", *qs.args("--version", "1.2.0", *images)).code == 0
@@ -318,12 +320,13 @@ def test_audit_targets_all_decodes_the_images_the_manifest_names(qs: QS, run: Ru
 
 def test_audit_on_s3_decodes_what_it_streams(repo: S3Repo, run: Runner, tmp_path: Path,  # noqa: F811
                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import repo_tool.hashing
     import repo_tool.publish
 
     images = repo.images("1.2.0")
     root_image = Path(images[images.index("--root-image") + 1])
     _truncate(root_image)
-    original = repo_tool.publish.hash_files
+    original = repo_tool.hashing.hash_files
     assert_one_line_error(run("publish", *repo.args(), *images), 1, "truncated LZ4 frame")
     with monkeypatch.context() as patch:
         patch.setattr(repo_tool.publish, "hash_files", lambda paths, jobs=None, lz4=(): original(paths, jobs))
