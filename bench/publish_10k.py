@@ -154,7 +154,9 @@ def main() -> None:
         print(f"setup: {time.perf_counter() - t0:.1f} s (untimed)")
         images = release_images(work / "images")
         digests = hash_files(images.files())
-        options = PublishOptions(Version.parse(NEW_VERSION), load_policy("default")[0], now + NANOS_PER_SECOND)
+        # Release.toml's one step joins the new version to quickstart's newest (the chain invariant).
+        options = PublishOptions(Version.parse(NEW_VERSION), load_policy("default")[0], now + NANOS_PER_SECOND,
+                                 {(Version.parse("1.1.0"), Version.parse(NEW_VERSION)): []})
         run_dir = work / "run"
 
         def fresh_copy() -> None:
@@ -174,7 +176,8 @@ def main() -> None:
         # Hashing is excluded: publish() looks the digests up instead of reading the images.
         real_hash_files = repo_tool.publish.hash_files
 
-        def precomputed(paths: Iterable[Path], jobs: int | None = None) -> dict[Path, FileDigest]:
+        def precomputed(paths: Iterable[Path], jobs: int | None = None,
+                        lz4: Iterable[Path] = ()) -> dict[Path, FileDigest]:
             return {path: digests[path] for path in paths}
 
         repo_tool.publish.hash_files = precomputed

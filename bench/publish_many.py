@@ -41,7 +41,7 @@ from timing import add_json_out, clean_up, write_json_out  # bench/timing.py (sc
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo root, for tests.load
 
 from tests.load.kit import PUBLISH_ARCHES, PUBLISH_VARIANTS, REPO_TOOL, Launch, launch, write_images, write_release
-from tests.repohelpers import QS, make_quickstart
+from tests.repohelpers import QS, make_quickstart, release_config
 
 DEADLINE_S = 3600
 MIB = 1 << 20
@@ -128,7 +128,8 @@ def main() -> None:
                     argvs = [[*REPO_TOOL, "publish", "--config", str(qs.config), "--variant", variant, "--arch", arch,
                               "--version", "1.1.0", "--boot-image", str(files["boot"]), "--root-image",
                               str(files["root"]), "--hash-image", str(files["hash"]), "--copy-target", str(shared),
-                              "--json"] for (variant, arch), files in release.items()]
+                              *release_config(run_dir, "1.1.0", after="1.0.0"), "--json"]
+                             for (variant, arch), files in release.items()]
                     run = launch(argvs, run_dir / f"sequential-{rep}", DEADLINE_S, sequential=True)
                 _ok(run, name)
                 _check(qs, release)
