@@ -507,8 +507,7 @@ def _manifest(report: Report, repo: Repo, targets: Storage, targets_checked: boo
     except RepoToolError as exc:
         report.add("error", "manifest", where, f"{exc.message}: updog's migration walk cannot use it")
     for broken in chain_breaks(manifest):
-        report.add("error", "manifest", where, f"{broken.variant} {broken.arch}: {broken.describe()}: nodes on "
-                   f"one cannot update to the other (missing step, e.g. {broken.missing_step})")
+        report.add("error", "manifest", where, broken.describe())
     for names in manifest.migrations.values():
         for name in names:
             try:  # nodes save a migration under its resolved name (``./m`` is ``m``)

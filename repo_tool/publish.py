@@ -266,7 +266,7 @@ def _unpublished_roots(meta: Storage, roots: list[RoleFile]) -> list[RoleFile]:
 def finish(loaded: Loaded, editor: RepoEditor, manifest: Manifest | None, start: int, write: bool,
            waves: dict[int, int] | None = None, progress: Progress | None = None,
            manifest_custom: dict[str, Any] | None = None, now: int | None = None,
-           defer_write: bool = False, chain_hint: str = "") -> Outcome:
+           defer_write: bool = False, chain_hint: str = "", allow_broken_chain: bool = False) -> Outcome:
     """Put the (edited) manifest in, sign everything, and write unless this is a plan.  An edit
     that would leave nodes unable to follow the migration chain is refused (:func:`check_chain`)."""
     location = loaded.location
@@ -276,7 +276,7 @@ def finish(loaded: Loaded, editor: RepoEditor, manifest: Manifest | None, start:
         manifest.validate()
         after = manifest.to_bytes()
         if after != loaded.manifest_bytes:
-            chain_warnings = check_chain(loaded.manifest(), manifest, chain_hint)
+            chain_warnings = check_chain(loaded.manifest(), manifest, chain_hint, allow_broken_chain)
     if manifest is not None and (
         after != loaded.manifest_bytes or loaded.repo is None or MANIFEST not in editor.targets
     ):
@@ -295,24 +295,23 @@ def finish(loaded: Loaded, editor: RepoEditor, manifest: Manifest | None, start:
     return outcome
 
 
-RELEASE_TOML_HINT = ("add the missing step to Release.toml, e.g. {step} (an empty list when no migration is "
-                     "needed), and pass it with --release-config")
-PULL_HINT = ("nodes would be sent along it; choose another version, or first publish a Release.toml with the "
-             "missing step, e.g. {step}")
+RELEASE_TOML_HINT = "add that step to Release.toml (--release-config; release_config: in a publish-release file)"
+PULL_HINT = ("nodes would be sent along it, fail the walk and stay where they are; choose another version, or pass "
+             "--allow-broken-chain to pull anyway (an emergency pull of a bad release)")
 
 
-def check_chain(before: Manifest, after: Manifest, hint: str = "") -> list[str]:
+def check_chain(before: Manifest, after: Manifest, hint: str = "", allow_broken: bool = False) -> list[str]:
     """Refuse an edit that breaks the migration chain nodes walk (SPEC §8.3; see
-    :mod:`repo_tool.core.chain`); return a warning for each break that was there before it."""
+    :mod:`repo_tool.core.chain`); return a warning for each break that was there before it (and, with
+    ``allow_broken``, for each one it causes)."""
     result = check_edit(before, after)
-    if result.caused:
+    if result.caused and not allow_broken:
         first = max(result.caused, key=lambda b: (b.high, b.low))  # the nearest pair names the missing step
         more = f" (and {len(result.caused) - 1} more pair(s))" if len(result.caused) > 1 else ""
-        advice = (hint or RELEASE_TOML_HINT).format(step=first.missing_step)
-        raise MigrationError(f"refusing a manifest nodes cannot follow: {first.variant} {first.arch} "
-                             f"{first.describe()}{more}; {advice}")
-    return [f"migration chain already broken: {b.variant} {b.arch} {b.describe()}; nodes on one cannot move to "
-            f"the other (missing step: {b.missing_step})" for b in result.existing]
+        raise MigrationError(f"refusing a manifest nodes cannot follow: {first.describe()}{more}; "
+                             f"{hint or RELEASE_TOML_HINT}")
+    return ([f"migration chain broken by this edit (--allow-broken-chain): {b.describe()}" for b in result.caused]
+            + [f"migration chain already broken: {b.describe()}" for b in result.existing])
 
 
 # --- publish ---------------------------------------------------------------------------------
@@ -507,6 +506,9 @@ def rollout(location: Location, action: str, now: int, write: bool, version: Ver
     if action == "pause":
         if key in paused:
             raise UsageError(f"{key} is already paused (since {paused[key]['paused_at']})")
+        if not update.waves:
+            raise UsageError(f"{key} has no waves: updog offers it to every host at once, so there is nothing to "
+                             f"pause; pull it with {_PULL.format(version=version)}")
         if is_paused(update.waves):
             raise UsageError(f"{key} is halted (its waves start in the year {format_instant(PAUSED_AT)[:4]}): "
                              "there is nothing to pause; start it again with rollout reschedule")
@@ -563,12 +565,14 @@ def _still_offered(key: str, waves: dict[int, int], version: Version) -> str:
 
 
 def edit_manifest(location: Location, now: int, write: bool, edit: Callable[[Manifest], list[str]],
-                  allow_expired: bool = False, progress: Progress | None = None) -> Outcome:
+                  allow_expired: bool = False, progress: Progress | None = None,
+                  allow_broken_chain: bool = False) -> Outcome:
     """A verified load, a manifest edit (``set-max-version``, ``remove-update``), re-sign, write."""
     loaded = load_live(location, now, allow_expired=allow_expired)
     editor = RepoEditor(loaded.root, loaded.repo, loaded.new_roots)
     manifest = loaded.manifest()
     warnings = edit(manifest)
-    outcome = finish(loaded, editor, manifest, now, write, progress=progress, chain_hint=PULL_HINT)
+    outcome = finish(loaded, editor, manifest, now, write, progress=progress, chain_hint=PULL_HINT,
+                     allow_broken_chain=allow_broken_chain)
     outcome.warnings.extend(warnings)
     return outcome

@@ -133,8 +133,13 @@ def broken(qs: QS, run: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def test_a_pull_that_would_strand_nodes_is_refused(broken: QS, run: Runner, pull: list[str]) -> None:
     before = tree_state(broken.dir / "repo")
     result = run(pull[0], *broken.args(*pull[1:]))
-    assert_one_line_error(result, 2, "1.0.0 and 1.1.0 are not connected", '"(1.0.0, 1.1.0)" = []')
+    assert_one_line_error(result, 2, "1.0.0 and 1.1.0 are not connected", '"(1.0.0, 1.1.0)" = []',
+                          "--allow-broken-chain")
     assert tree_state(broken.dir / "repo") == before
+    # An emergency pull of a bad release goes through when asked to, saying what it breaks.
+    forced = run(pull[0], *broken.args(*pull[1:], "--allow-broken-chain"))
+    assert forced.code == 0, forced.err
+    assert "migration chain broken by this edit (--allow-broken-chain)" in forced.err
 
 
 def test_an_existing_break_is_reported_not_blamed_on_an_unrelated_edit(broken: QS, run: Runner) -> None:
@@ -147,11 +152,38 @@ def test_audit_and_manifest_validate_report_a_broken_chain(broken: QS, run: Runn
     result = run("audit", *broken.args(), "--targets", "none", "--json")
     assert result.code == 1
     errors = [f["message"] for f in result.json()["findings"] if f["severity"] == "error"]
-    assert errors == [f"{VARIANT} {ARCH}: 1.0.0 and 1.1.0 are not connected (updog's walk from 1.0.0 stops at "
-                      '1.0.0): nodes on one cannot update to the other (missing step, e.g. "(1.0.0, 1.1.0)" = [])']
+    assert errors == [f"{VARIANT} {ARCH}: 1.0.0 and 1.1.0 are not connected, so nodes on one cannot update to the "
+                      "other: updog's walk from 1.0.0 stops at 1.0.0 (Reached end of migration chain at 1.0.0 but "
+                      'target is 1.1.0); missing step: "(1.0.0, 1.1.0)" = [] (with the migrations it needs; [] if '
+                      "none)"]
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(broken.manifest()))
     assert_one_line_error(run("manifest", "validate", str(path)), 1, "1.0.0 and 1.1.0 are not connected")
+
+
+def test_a_live_step_that_does_not_go_forward_is_dropped_by_the_next_publish(
+        qs: QS, run: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An older publisher let "(1.1.0, 1.0.5)" into the live manifest: the next publish must repair it
+    (with Release.toml replacing the whole map, it used to), not be blocked by it forever."""
+    import repo_tool.publish
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Manifest, "validate", lambda self: None)
+        patch.setattr(repo_tool.publish, "check_edit", lambda before, after: type(
+            "Check", (), {"caused": [], "existing": []})())
+        patch.setattr(Manifest, "merge_migrations", lambda self, m: self.migrations.update(m) or [])
+        release = _release(tmp_path / "bad.toml", "1.2.0", {"(1.1.0, 1.0.5)": [], "(1.1.0, 1.2.0)": []})
+        planted = run("publish", *broken_args(qs, tmp_path, "1.2.0", release))
+        assert planted.code == 0, planted.err
+    result = run("publish", *qs.args("--version", "1.3.0", *write_images(tmp_path / "i3", "1.3.0")))
+    assert result.code == 0, result.err
+    assert "(1.1.0, 1.0.5) of the live manifest does not go forward; it is dropped" in result.err
+    assert (V("1.1.0"), V("1.0.5")) not in _manifest(qs).migrations
+
+
+def broken_args(qs: QS, tmp_path: Path, version: str, release: Path) -> list[str]:
+    return qs.args("--version", version, *write_images(tmp_path / f"img-{version}", version), "--release-config",
+                   str(release))
 
 
 def test_a_pull_along_a_good_chain_is_fine(qs: QS, run: Runner, tmp_path: Path) -> None:
@@ -192,6 +224,8 @@ def test_halt_of_an_update_without_waves_is_refused(qs: QS, run: Runner, tmp_pat
     before = tree_state(qs.dir / "repo")
     assert_one_line_error(run("rollout", "halt", *qs.args()), 2, "has no waves", "cannot hold anyone back",
                           "set-max-version (below 1.2.0) or remove-update --version 1.2.0")
+    assert_one_line_error(run("rollout", "pause", *qs.args()), 2, "has no waves", "nothing to pause",
+                          "remove-update --version 1.2.0")
     assert tree_state(qs.dir / "repo") == before
 
 

@@ -322,11 +322,17 @@ rollout_group.add_command(_rollout_command(
     "reschedule", "Replace the waves from a policy, e.g. accelerate or an emergency policy (ohno)."))
 
 
+ALLOW_BROKEN_CHAIN = click.option(
+    "--allow-broken-chain", is_flag=True,
+    help="Pull even if nodes would be sent along a broken migration chain (they fail and stay where they are).")
+
+
 @click.command("set-max-version")
 @repo_options
 @click.option("--max-version", "max_text", required=True, help="New max_version for this variant/arch's updates.")
+@ALLOW_BROKEN_CHAIN
 def set_max_version_cmd(config_path: str, repo_name: str | None, variant: str, arch: str, plan_only: bool,
-                        as_json: bool, allow_expired: bool, max_text: str) -> None:
+                        as_json: bool, allow_expired: bool, max_text: str, allow_broken_chain: bool) -> None:
     """Set max_version on the live repo's updates for this variant/arch (hosts stop above it)."""
     max_version = parse_version_option(max_text, "--max-version")
 
@@ -336,15 +342,16 @@ def set_max_version_cmd(config_path: str, repo_name: str | None, variant: str, a
         return []
 
     outcome = edit_manifest(_location(config_path, repo_name, variant, arch), now_ns(), not plan_only, edit,
-                            allow_expired, None if as_json else ShowProgress())
+                            allow_expired, None if as_json else ShowProgress(), allow_broken_chain)
     show(outcome, as_json)
 
 
 @click.command("remove-update")
 @repo_options
 @click.option("--version", "version_text", required=True, help="The update to pull from manifest.json.")
+@ALLOW_BROKEN_CHAIN
 def remove_update_cmd(config_path: str, repo_name: str | None, variant: str, arch: str, plan_only: bool,
-                      as_json: bool, allow_expired: bool, version_text: str) -> None:
+                      as_json: bool, allow_expired: bool, version_text: str, allow_broken_chain: bool) -> None:
     """Pull a release: remove its update from the live manifest (its targets stay, as they must)."""
     version: Version = parse_version_option(version_text, "--version")
 
@@ -354,7 +361,7 @@ def remove_update_cmd(config_path: str, repo_name: str | None, variant: str, arc
         return manifest.remove_update(variant, arch, version)
 
     outcome = edit_manifest(_location(config_path, repo_name, variant, arch), now_ns(), not plan_only, edit,
-                            allow_expired, None if as_json else ShowProgress())
+                            allow_expired, None if as_json else ShowProgress(), allow_broken_chain)
     show(outcome, as_json)
 
 

@@ -42,7 +42,10 @@ class Break:
         return f'"{migration_key_text((self.end, self.high))}" = []'
 
     def describe(self) -> str:
-        return f"{self.low} and {self.high} are not connected (updog's walk from {self.low} stops at {self.end})"
+        """One line: which versions, where the walk stops and why (updog's words), the step to add."""
+        return (f"{self.variant} {self.arch}: {self.low} and {self.high} are not connected, so nodes on one cannot "
+                f"update to the other: updog's walk from {self.low} stops at {self.end} ({self.reason}); missing "
+                f"step: {self.missing_step} (with the migrations it needs; [] if none)")
 
 
 @dataclass

@@ -182,6 +182,10 @@ class Manifest:
         for each step whose migration list changes."""
         check_migration_keys(migrations)
         warnings = []
+        for key in [k for k in self.migrations if k[1] <= k[0]]:  # SPEC Decision 4: a live key updog cannot use
+            del self.migrations[key]
+            warnings.append(f"migration step {migration_key_text(key)} of the live manifest does not go forward; "
+                            "it is dropped (updog's walk cannot use it)")
         for key, names in migrations.items():
             old = self.migrations.get(key)
             if old is not None and old != list(names):

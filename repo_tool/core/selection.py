@@ -177,6 +177,7 @@ class MigrationChain:
             self._ends.setdefault(start, []).append(end)
         for ends in self._ends.values():
             ends.sort()
+        self._stops: dict[Version, dict[Version, tuple[Version, str] | None]] = {}
 
     def names(self, from_version: Version, to_version: Version) -> list[str]:
         """The migrations a node runs from ``from_version`` to ``to_version``; :class:`MigrationError`
@@ -191,14 +192,36 @@ class MigrationChain:
         return names if from_version < to_version else names[::-1]
 
     def stop(self, low: Version, high: Version) -> tuple[Version, str] | None:
-        """None if the walk from ``low`` reaches ``high``; else the version it stops at, and why."""
-        _, version, error = self._walk(low, high)
-        return None if error is None else (version, error)
+        """None if the walk from ``low`` reaches ``high``; else the version it stops at, and why.
+        Remembered for every version the walk passes (a walk from there to ``high`` is the rest of
+        this one), so checking every pair of n versions costs O(n²) steps, not O(n³)."""
+        known = self._stops.setdefault(high, {})
+        passed: list[Version] = []
+        version = low
+        result: tuple[Version, str] | None
+        while True:
+            if version in known:
+                result = known[version]
+                break
+            if version == high:
+                result = None
+                break
+            passed.append(version)
+            steps, end, error = self._walk(version, high, limit=1)
+            if error is not None:
+                result = (end, error)
+                break
+            version = steps[0][1]
+        for seen in passed:
+            known[seen] = result
+        return result
 
-    def _walk(self, low: Version, high: Version) -> tuple[list[MigrationKey], Version, str | None]:
+    def _walk(self, low: Version, high: Version, limit: int = 0) -> tuple[list[MigrationKey], Version, str | None]:
+        """The steps from ``low`` towards ``high`` (at most ``limit`` of them, if given), the version
+        reached, and updog's error if the walk cannot go on."""
         steps: list[MigrationKey] = []
         version = low
-        while version != high:
+        while version != high and not (limit and len(steps) >= limit):
             ends = self._ends.get(version, [])
             i = bisect.bisect_right(ends, high)  # shortcuts win: the largest end that does not pass high
             if i == 0:
