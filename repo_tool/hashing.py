@@ -66,7 +66,6 @@ RING_CHUNK = 2 * 1024 * 1024  # bytes per read and per buffer handed on, for the
 RING = 3  # buffers of the largest file being read or waiting for (or in) the decoder
 SPIN = 0.002  # seconds a thread waiting for the largest file's next buffer polls before it sleeps
 SHARED_MIN = 8 * 1024 * 1024  # a largest file this big has its decoding shared out to the other workers
-UNINSTALLABLE = "nodes could not install it"
 
 
 @dataclass(frozen=True)
@@ -132,7 +131,7 @@ def hash_chunks(chunks: Iterable[bytes], what: str | None) -> tuple[int, str]:
         else:
             frames.finish()
     except ImageError as exc:
-        raise ImageError(f"{exc}: {UNINSTALLABLE}") from None
+        raise _uninstallable(exc) from None
     finally:
         if decoder is not None:
             decoder.stop()
@@ -140,6 +139,11 @@ def hash_chunks(chunks: Iterable[bytes], what: str | None) -> tuple[int, str]:
         if close is not None:
             close()
     return length, digest.hexdigest()
+
+
+def _uninstallable(exc: ImageError) -> ImageError:
+    """The decoder's one-line error, saying what it means for the publish."""
+    return ImageError(f"{exc}: nodes could not install it")
 
 
 def _size(path: Path) -> int:
@@ -174,7 +178,7 @@ def _ingest(path: Path, chunk: int, lz4: bool, between: Callable[[], object] | N
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except ImageError as exc:
-        raise ImageError(f"{exc}: {UNINSTALLABLE}") from None
+        raise _uninstallable(exc) from None
     return FileDigest(path, length, digest.hexdigest(), mtime_ns)
 
 
@@ -274,7 +278,7 @@ class _SharedCheck:
             self.pending.put((0, end))
         self.serve(until_finished=True)  # help with the last buffers, or wait for whoever decodes them
         if isinstance(self.error, ImageError):
-            raise ImageError(f"{self.error}: {UNINSTALLABLE}")
+            raise _uninstallable(self.error)
         if self.error is not None:
             raise self.error
         return FileDigest(self.path, length, digest.hexdigest(), mtime_ns)
@@ -304,7 +308,6 @@ class _SharedCheck:
                 self.free.put(index)
         finally:
             self.decoding.release()
-
 
     def _wait(self) -> tuple[int, int]:
         """The next buffer, polling for ``SPIN`` seconds before sleeping: a sleeping thread is woken

@@ -312,12 +312,11 @@ def sign_role(
     signed: dict[str, Any],
     root: dict[str, Any],
     signers: list[KeySigner],
-    require_threshold: bool = True,
     sign: bool = True,
 ) -> tuple[bytes, SigningReport]:
     """Sign ``signed`` with every signer whose key the root lists for the role; return file bytes.
-    Raise :class:`ThresholdError` if the threshold is not met (unless ``require_threshold`` is off).
-    ``sign`` False (a plan): the same choice of keys and the same threshold check, no signature."""
+    Raise :class:`ThresholdError` if the threshold is not met.  ``sign`` False (a plan): the same
+    choice of keys and the same threshold check, no signature."""
     role = str(signed["_type"])
     data = canonical(signed)
     role_keyids = list(root["roles"][role]["keyids"])
@@ -330,7 +329,7 @@ def sign_role(
         added = [keyid for _, keyid in chosen]
     report = SigningReport(role, added, skipped)
     threshold = int(root["roles"][role]["threshold"])
-    if require_threshold and len(added) < threshold:
+    if len(added) < threshold:
         raise ThresholdError(
             f"cannot sign {role}: {len(added)} of the {threshold} required keys available "
             f"(root lists {len(role_keyids)} keys for {role}; configured keys that are not among them: "

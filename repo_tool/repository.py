@@ -121,7 +121,7 @@ class RepoEditor:
     def remove_target(self, name: str) -> None:
         self.targets.pop(name, None)
 
-    def build(self, signers: RoleSigners | None, start: int, expirations: Expirations, now: int | None = None,
+    def build(self, signers: RoleSigners, start: int, expirations: Expirations, now: int | None = None,
               meta: Storage | None = None, sign: bool = True) -> Plan:
         """Sign new targets, snapshot and timestamp files (versions = on-storage + 1).
 
@@ -129,7 +129,7 @@ class RepoEditor:
         failed before its ``timestamp.json``) is skipped, so a rerun converges.  With
         ``now``, files that would already be expired are refused.  With ``sign`` False (a plan)
         nothing is signed, but ``signers`` must still meet every threshold, as they must for the
-        real run; with ``signers`` None as well, keys are not looked at."""
+        real run."""
         current = self.current
         delegations = self.delegations
         if isinstance(delegations, dict) and delegations.get("roles"):
@@ -153,13 +153,9 @@ class RepoEditor:
         }
         root = self.root.signed
         targets_signed = new_targets(versions["targets"], expires["targets"], self.targets, delegations)
-        sign = sign and signers is not None
-        check = signers is not None
-        keys: RoleSigners = signers or {}
 
         def signed_file(signed: dict[str, Any]) -> bytes:
-            raw, _ = sign_role(signed, root, list(keys.get(str(signed["_type"]), [])), require_threshold=check,
-                               sign=sign)
+            raw, _ = sign_role(signed, root, list(signers.get(str(signed["_type"]), [])), sign=sign)
             return raw
 
         targets_raw = signed_file(targets_signed)
