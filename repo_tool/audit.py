@@ -14,8 +14,13 @@ so that expiry becomes findings); per role the keys that signed and those that
 did not, signatures by keys not listed; key types and sizes; every rule for
 which tough (so a node) refuses a file (SPEC §3.4); every listed target (all,
 none or a sample) streamed from ``<sha256>.<name>`` and checked for length and
-sha256 with bounded parallelism and memory; ``manifest.json`` against the
-targets; expiries inside a window as warnings, past ones as errors.
+sha256 with bounded parallelism and memory, the images and migrations the
+manifest names also decoded as LZ4 frames as nodes decode them; ``manifest.json``
+against the targets and the migration chain (:mod:`repo_tool.core.chain`);
+expiries inside a window as warnings, past ones as errors.
+
+Size: about 590 lines, one job (the audit) whose checks share one report; the architecture issue
+(16) moves the tough-rule and key checks beside the model they judge.
 """
 
 from __future__ import annotations

@@ -5,7 +5,12 @@ Every operation has the same shape: a verified load of the live repository
 new signed metadata, a self-check, and then — unless only a plan was asked
 for — the ordered, atomic write of SPEC §4.  Everything that can fail (bad
 input, missing keys, unmet thresholds, an expired repository, a wrong trusted
-root) fails before the first byte is written.
+root) fails before the first byte is written.  Every edit also goes through the
+migration chain invariant (:func:`check_chain`).
+
+Size: about 580 lines, the publisher's operations (publish, publish-release, refresh, rollout,
+pulls) over the one load/edit/:func:`finish` shape they share; the architecture issue (16) gives them
+a package of their own (a module each, over a shared core).
 """
 
 from __future__ import annotations
