@@ -45,8 +45,8 @@ from pathlib import Path
 import lz4.frame
 from timing import add_json_out, clean_up, write_json_out  # bench/timing.py
 
+from repo_tool.core.lz4frames import LZ4Frames
 from repo_tool.hashing import CHUNK, RING, RING_CHUNK, FileDigest, hash_file, hash_files
-from repo_tool.lz4frames import LZ4Frames
 
 MIB = 1024 * 1024
 STEM = "bottlerocket-aws-k8s-1.28-x86_64-1.0.0-abcdef0"

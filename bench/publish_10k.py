@@ -7,7 +7,7 @@ and friends, a few bytes each, files written to the targets directory) in one si
 times, side by side in one process, best of REPEAT runs:
 
   baseline:  json.load + json.dump of that repository's newest N.targets.json (read file, write file)
-  repo-tool: repo_tool.publish.publish(...) of one new version (three tiny images), write=True:
+  repo-tool: repo_tool.publish.operations.publish(...) of one new version (three tiny images), write=True:
              verified load (root chain, timestamp, snapshot, the 10k targets.json, manifest.json),
              manifest edit and waves, signing of targets/snapshot/timestamp, the SPEC §3.2 self-check,
              and the ordered, fsynced writes.  Image hashing is excluded (``hash_files`` is replaced
@@ -39,15 +39,15 @@ from typing import Any
 
 from timing import add_json_out, best, clean_up, write_json_out  # bench/timing.py (scripts run from bench/)
 
-import repo_tool.publish
-import repo_tool.repository
-from repo_tool import quickstart
+import repo_tool.publish.editor
+import repo_tool.publish.operations
 from repo_tool.cli.common import load_policy
 from repo_tool.config import load_config
 from repo_tool.core.instant import NANOS_PER_SECOND
 from repo_tool.core.semver import Version
 from repo_tool.hashing import FileDigest, hash_files
-from repo_tool.publish import (
+from repo_tool.publish.editor import NewTarget, RepoEditor, write_plan
+from repo_tool.publish.operations import (
     Location,
     Outcome,
     PublishOptions,
@@ -56,8 +56,8 @@ from repo_tool.publish import (
     load_live,
     prepare_publish,
     publish,
+    quickstart,
 )
-from repo_tool.repository import NewTarget, RepoEditor, write_plan
 
 VARIANT, ARCH = quickstart.VARIANT, quickstart.ARCH
 KINDS = ("boot.ext4.lz4", "root.ext4.lz4", "root.verity.lz4")
@@ -113,18 +113,18 @@ def phases(run_dir: Path, images: ReleaseImages, options: PublishOptions, now: i
     loaded, editor, manifest, waves, _ = prepare_publish(location, images, options, now, digests)
     marks.append(("prepare_publish: load_live again (as above) + target listing + manifest edit", time.perf_counter()))
     checks: list[float] = []
-    real_self_check = repo_tool.repository.self_check
+    real_self_check = repo_tool.publish.editor.self_check
 
     def timed_self_check(*args: Any, **kwargs: Any) -> None:
         t0 = time.perf_counter()
         real_self_check(*args, **kwargs)
         checks.append(time.perf_counter() - t0)
 
-    repo_tool.repository.self_check = timed_self_check
+    repo_tool.publish.editor.self_check = timed_self_check
     try:
         outcome = finish(loaded, editor, manifest, options.start, True, waves, defer_write=True)
     finally:
-        repo_tool.repository.self_check = real_self_check
+        repo_tool.publish.editor.self_check = real_self_check
     marks.append(("finish(defer_write=True): manifest bytes, sign 3 roles, self-check", time.perf_counter()))
     write_plan(outcome.plan, location.meta, location.targets)
     marks.append(("write_plan: 4 targets + 3 metadata files, fsynced", time.perf_counter()))
@@ -174,13 +174,13 @@ def main() -> None:
                 json.dump(value, handle)
 
         # Hashing is excluded: publish() looks the digests up instead of reading the images.
-        real_hash_files = repo_tool.publish.hash_files
+        real_hash_files = repo_tool.publish.operations.hash_files
 
         def precomputed(paths: Iterable[Path], jobs: int | None = None,
                         lz4: Iterable[Path] = ()) -> dict[Path, FileDigest]:
             return {path: digests[path] for path in paths}
 
-        repo_tool.publish.hash_files = precomputed
+        repo_tool.publish.operations.hash_files = precomputed
         try:
             fresh_copy()
             outcome = run_publish()  # warm-up, and a check that the release went in
@@ -207,7 +207,7 @@ def main() -> None:
                 stats.sort_stats("tottime").print_stats(10)
                 print(out.getvalue())
         finally:
-            repo_tool.publish.hash_files = real_hash_files
+            repo_tool.publish.operations.hash_files = real_hash_files
     finally:
         clean_up(work, args.keep, args.dir is not None,
                  [work / name for name in ("template", "run", "images", "baseline.json")])

@@ -45,10 +45,10 @@ from urllib.parse import unquote, urlsplit
 
 from timing import add_json_out, best, clean_up, write_json_out  # bench/timing.py (scripts run from bench/)
 
-from repo_tool import staging
 from repo_tool.hashing import hash_file
-from repo_tool.staging import OUT_CHUNK, OUT_DEPTH, QUEUE_DEPTH, checked, write_image
-from repo_tool.transport import CHUNK, Transport
+from repo_tool.node.staging import OUT_CHUNK, OUT_DEPTH, QUEUE_DEPTH, checked, write_image
+from repo_tool.node import staging
+from repo_tool.storage.transport import CHUNK, Transport
 
 MIB = 1024 * 1024
 IMAGE = "IMAGE.lz4"

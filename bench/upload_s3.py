@@ -9,7 +9,7 @@ key prefix (the previous run's objects are deleted, untimed, before the next run
   baseline:           boto3 ``upload_file`` for each file, one file after another (default
                       TransferConfig: multipart from 8 MiB, up to 10 parts of a file at once)
   boto3 pool:         the same ``upload_file`` calls from a ThreadPool of UPLOAD_JOBS files at once
-  repo-tool jobs=1:   ``repo_tool.repository.write_targets(targets, S3Storage, Progress(), jobs=1)``
+  repo-tool jobs=1:   ``repo_tool.publish.editor.write_targets(targets, S3Storage, Progress(), jobs=1)``
   repo-tool:          the same with jobs=UPLOAD_JOBS (what ``publish`` does): UPLOAD_JOBS files at
                       once, files >= MULTIPART_THRESHOLD as multipart uploads with PART_JOBS parts at
                       once, each object first probed with HEAD (skipped if stored with that size)
@@ -54,9 +54,9 @@ from botocore.config import Config
 
 from repo_tool.aws import AwsSettings
 from repo_tool.hashing import hash_files
-from repo_tool.repository import UPLOAD_JOBS, NewTarget, Progress, write_targets
-from repo_tool.s3 import MULTIPART_THRESHOLD, PART_JOBS
+from repo_tool.publish.editor import UPLOAD_JOBS, NewTarget, Progress, write_targets
 from repo_tool.storage import open_storage
+from repo_tool.storage.s3 import MULTIPART_THRESHOLD, PART_JOBS
 from tests.motoserver import MotoServer
 
 MIB = 1024 * 1024

@@ -44,8 +44,8 @@ from repo_tool.core.instant import parse_offset
 from repo_tool.core.toml import load_toml
 from repo_tool.core.yamlfile import load_yaml
 from repo_tool.errors import ConfigError, OffsetError, RepoToolError
-from repo_tool.metadata import TOP_ROLES, Expirations, check_safe_name
-from repo_tool.signers import KeySigner, load_signer
+from repo_tool.signing.signers import KeySigner, load_signer
+from repo_tool.trust.metadata import TOP_ROLES, Expirations, check_safe_name
 
 DEFAULT_EXPIRATION_TEXT = {"snapshot": "2 weeks", "targets": "2 weeks", "timestamp": "1 week"}
 _REPO_KEYS = {"metadata_url", "targets_url", "root", "signers", "expiration", "wave_policy", "profile", "endpoint_url",

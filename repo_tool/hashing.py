@@ -3,7 +3,7 @@ gap §10.7.5).
 
 ``hash_files(paths, jobs, lz4=...)`` reads each file once.  The files named in ``lz4`` are also
 decoded as LZ4 frames, from the very buffers that are hashed (not a second pass over the file), by
-the node's rule (:class:`repo_tool.lz4frames.LZ4Frames`), so an image nodes could not install is
+the node's rule (:class:`repo_tool.core.lz4frames.LZ4Frames`), so an image nodes could not install is
 refused when it is published.  :func:`hash_chunks` does the same for a stream already open (the
 auditor's).  Digests are those of the bytes read, whatever the path through the code.
 
@@ -20,7 +20,7 @@ python-lz4 4.4.5), on ``bench/hash_images.py``'s release of LZ4 frames (boot 64 
   1.2-1.3 GB/s, even with another thread decoding just ahead in the same map 1.4 GB/s; over buffers a
   reader thread filled (bytes in the other core's cache) 1.3-1.66 GB/s.  So each file is read by the
   thread that hashes it (the previous design hashed memory-mapped windows in place).
-* Decoding costs ~0.35 s of CPU per GB of input (:mod:`repo_tool.lz4frames`).  The largest checked
+* Decoding costs ~0.35 s of CPU per GB of input (:mod:`repo_tool.core.lz4frames`).  The largest checked
   file's thread hands its buffers on (a ring of ``RING`` x ``RING_CHUNK``); the other threads decode
   them, in order and before anything else, between the ``CHUNK``-sized reads of their own files (read,
   hashed and decoded in one thread), then wait for more.  A fixed set of ``jobs`` threads, not a
@@ -57,8 +57,8 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from repo_tool.core.lz4frames import ImageError, LZ4Frames
 from repo_tool.errors import UsageError
-from repo_tool.lz4frames import ImageError, LZ4Frames
 
 CHUNK = 1024 * 1024  # bytes per read and per SHA-256 update
 PIECE = 256 * 1024  # LZ4 input per decode call and most output per call (the fastest feed, lz4frames)

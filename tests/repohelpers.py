@@ -24,10 +24,10 @@ import lz4.frame
 
 from repo_tool.cli.common import load_policy, now_ns
 from repo_tool.core.semver import Version
-from repo_tool.metadata import envelope_bytes
-from repo_tool.quickstart import run as quickstart_run
-from repo_tool.signers import KeySigner, load_signer
-from repo_tool.tufjson import canonical
+from repo_tool.publish.quickstart import run as quickstart_run
+from repo_tool.signing.signers import KeySigner, load_signer
+from repo_tool.trust.metadata import envelope_bytes
+from repo_tool.trust.tufjson import canonical
 
 VARIANT = "aws-k8s-1.28"
 ARCH = "x86_64"

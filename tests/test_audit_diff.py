@@ -13,7 +13,7 @@ from typing import Any
 import lz4.frame
 import pytest
 
-from repo_tool.audit_diff import diff_manifests
+from repo_tool.audit.diff import diff_manifests
 from repo_tool.core.manifest import Manifest
 from repo_tool.core.semver import Version
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from repo_tool.audit_report import md_code, md_text, render, render_html, render_markdown
+from repo_tool.audit.report import md_code, md_text, render, render_html, render_markdown
 from repo_tool.errors import ConfigError
 
 ROOT_KEY = "a1" * 32

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from repo_tool.audit.expirations import EXPIRED, OK, SOON, status_of
 from repo_tool.config import load_config
 from repo_tool.core.instant import NANOS_PER_SECOND, format_instant, parse_instant
-from repo_tool.expirations import EXPIRED, OK, SOON, status_of
-from repo_tool.storage import LocalStorage
+from repo_tool.storage.base import LocalStorage
 
 from .clirun import Run, Runner, assert_one_line_error
 from .repohelpers import ARCH, QS, VARIANT, serve_directory, write_images

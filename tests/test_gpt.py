@@ -18,10 +18,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from repo_tool import gpt
 from repo_tool.core import gptprio
 from repo_tool.core.gptprio import Flags, Sets
 from repo_tool.errors import UsageError, VerificationError
+from repo_tool.node import gpt
 
 MIB = 1 << 20
 NAMES = ["BOTTLEROCKET-BOOT-A", "BOTTLEROCKET-ROOT-A", "BOTTLEROCKET-HASH-A", "BOTTLEROCKET-BOOT-B",

@@ -1,4 +1,4 @@
-"""Hashing release files with the LZ4 check (repo_tool.hashing, repo_tool.lz4frames): digests equal
+"""Hashing release files with the LZ4 check (repo_tool.hashing, repo_tool.core.lz4frames): digests equal
 hashlib's on every path through the code (one thread, several, the largest file's decoding shared out
 to the other threads, streams), and an image nodes could not install is refused with one line naming
 it, whichever path found it.  No timings here: speed is measured by bench/hash_images.py."""
@@ -17,8 +17,8 @@ import lz4.frame
 import pytest
 
 from repo_tool import hashing
+from repo_tool.core.lz4frames import LZ4_MAGIC, ImageError, LZ4Frames
 from repo_tool.errors import UsageError
-from repo_tool.lz4frames import LZ4_MAGIC, ImageError, LZ4Frames
 
 KIB = 1024
 MIB = 1024 * KIB

@@ -15,8 +15,8 @@ from botocore.stub import Stubber
 from cryptography.hazmat.primitives import serialization
 
 from repo_tool.aws import AwsSettings, ServiceError, forget_clients
-from repo_tool.infra import LIFECYCLE_RULE_ID, create_bucket
-from repo_tool.keys import ECDSA_P256, RSA_PSS, keyid_of, public_key, same_public_key
+from repo_tool.publish.infra import LIFECYCLE_RULE_ID, create_bucket
+from repo_tool.trust.keys import ECDSA_P256, RSA_PSS, keyid_of, public_key, same_public_key
 
 from .clirun import Runner, assert_one_line_error, make_runner
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from repo_tool.storage import LocalStorage
-from repo_tool.verifier import load_repo
+from repo_tool.storage.base import LocalStorage
+from repo_tool.trust.verifier import load_repo
 
 from .clirun import Runner, assert_one_line_error
 from .repohelpers import QS

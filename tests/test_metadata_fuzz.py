@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from repo_tool.errors import RepoToolError
-from repo_tool.metadata import envelope_bytes, meta_entry
-from repo_tool.signers import KeySigner, load_signer
-from repo_tool.tufjson import canonical
-from repo_tool.verifier import load_repo, read_target
+from repo_tool.signing.signers import KeySigner, load_signer
+from repo_tool.trust.metadata import envelope_bytes, meta_entry
+from repo_tool.trust.tufjson import canonical
+from repo_tool.trust.verifier import load_repo, read_target
 
 from .repohelpers import QS, make_quickstart
 

@@ -18,15 +18,15 @@ from urllib.parse import parse_qs, urlparse
 import lz4.frame
 import pytest
 
-from repo_tool import node
 from repo_tool.config import load_config
 from repo_tool.core.gptprio import Flags
 from repo_tool.core.manifest import Manifest
 from repo_tool.core.selection import select
 from repo_tool.core.semver import Version
-from repo_tool.gpt import Disk
-from repo_tool.publish import Location, edit_manifest
-from repo_tool.verifier import ExpiredError
+from repo_tool.node.gpt import Disk
+from repo_tool.node import updog as node
+from repo_tool.publish.operations import Location, edit_manifest
+from repo_tool.trust.verifier import ExpiredError
 from tests.clirun import Runner
 from tests.repohelpers import ARCH, QS, VARIANT, make_quickstart, serve_directory, write_node_config
 

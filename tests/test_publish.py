@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from repo_tool.core.instant import NANOS_PER_SECOND, parse_instant
 from repo_tool.core.manifest import Manifest
 from repo_tool.core.readiness import update_ready
-from repo_tool.metadata import write_problems
-from repo_tool.storage import LocalStorage
-from repo_tool.verifier import load_repo
+from repo_tool.storage.base import LocalStorage
+from repo_tool.trust.metadata import write_problems
+from repo_tool.trust.verifier import load_repo
 
 from .clirun import Runner, assert_one_line_error
 from .conftest import UPSTREAM
@@ -225,13 +225,13 @@ def test_init_is_explicit(qs: QS, run: Runner, tmp_path: Path) -> None:
 
 def test_concurrent_publisher_loses_cleanly(qs: QS, tmp_path: Path) -> None:
     from repo_tool.config import load_config
-    from repo_tool.publish import Location, refresh
-    from repo_tool.storage import ConflictError
+    from repo_tool.publish.operations import Location, refresh
+    from repo_tool.storage.base import ConflictError
 
     location = Location.of(load_config(qs.config, None), VARIANT, ARCH)
     from repo_tool.cli.common import now_ns
-    from repo_tool.publish import load_live
-    from repo_tool.repository import RepoEditor, write_plan
+    from repo_tool.publish.editor import RepoEditor, write_plan
+    from repo_tool.publish.operations import load_live
 
     now = now_ns()
     loaded = load_live(location, now)
@@ -298,8 +298,8 @@ def test_pubsys_unix_second_versions_are_continued(qs: QS, run: Runner) -> None:
     """A repo whose versions are UNIX seconds (pubsys) gets version + 1, not 1 or now."""
     from repo_tool.cli.common import now_ns
     from repo_tool.config import load_config
-    from repo_tool.publish import Location, load_live
-    from repo_tool.repository import RepoEditor, write_plan
+    from repo_tool.publish.editor import RepoEditor, write_plan
+    from repo_tool.publish.operations import Location, load_live
 
     location = Location.of(load_config(qs.config, None), VARIANT, ARCH)
     loaded = load_live(location, now_ns())
@@ -454,7 +454,7 @@ def test_rerun_converges_after_a_failure_before_timestamp(qs: QS, run: Runner, t
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """A publish that dies after V.targets.json/V.snapshot.json but before timestamp.json leaves
     orphans no client reads; the next run skips their versions instead of failing."""
-    from repo_tool.storage import StorageError
+    from repo_tool.storage.base import StorageError
 
     images = write_images(tmp_path / "img", "1.2.0")
 
@@ -508,7 +508,7 @@ def test_unpublished_trusted_root_must_chain_from_the_published_one(qs: QS, run:
 
 
 def test_spaced_hex_signature_is_refused(qs: QS) -> None:
-    from repo_tool.verifier import verify_trusted_root
+    from repo_tool.trust.verifier import verify_trusted_root
 
     doc = json.loads(qs.root.read_bytes())
     sig = doc["signatures"][0]["sig"]

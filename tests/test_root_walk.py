@@ -23,13 +23,13 @@ from botocore.config import Config
 
 from repo_tool.config import load_config
 from repo_tool.errors import VerificationError
-from repo_tool.http_storage import HttpStorage
-from repo_tool.publish import Location, load_live
-from repo_tool.s3 import S3Storage
-from repo_tool.storage import LocalStorage
-from repo_tool.transport import RemoteDir, Transport
-from repo_tool.tuf_client import MetadataSource
-from repo_tool.verifier import Source, load_repo
+from repo_tool.node.tuf_client import MetadataSource
+from repo_tool.publish.operations import Location, load_live
+from repo_tool.storage.base import LocalStorage
+from repo_tool.storage.http import HttpStorage
+from repo_tool.storage.s3 import S3Storage
+from repo_tool.storage.transport import RemoteDir, Transport
+from repo_tool.trust.verifier import Source, load_repo
 from tests.repohelpers import ARCH, QS, VARIANT, serve_directory
 from tests.s3helpers import PASS, Request, S3Error, fault_proxy
 

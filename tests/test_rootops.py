@@ -11,10 +11,10 @@ import pytest
 
 from repo_tool.config import load_config, load_expiration_policy
 from repo_tool.core.instant import NANOS_PER_SECOND
-from repo_tool.keys import keyid_of, load_private_pem
-from repo_tool.storage import LocalStorage
-from repo_tool.tufjson import canonical
-from repo_tool.verifier import load_repo
+from repo_tool.storage.base import LocalStorage
+from repo_tool.trust.keys import keyid_of, load_private_pem
+from repo_tool.trust.tufjson import canonical
+from repo_tool.trust.verifier import load_repo
 
 from .clirun import Runner, assert_one_line_error
 from .conftest import BOTTLEROCKET, UPSTREAM
@@ -285,7 +285,7 @@ def test_production_root_rotation_and_expiry(run: Runner) -> None:
 
 def test_canonical_matches_tough_fixture_signatures() -> None:
     """Our canonical writer reproduces the bytes tough signed (checked through the signature)."""
-    from repo_tool.metadata import parse_role, verify_role
+    from repo_tool.trust.metadata import parse_role, verify_role
 
     for name in ("1.root.json", "1.targets.json", "1.snapshot.json", "timestamp.json"):
         raw = (TOUGH / "consistent-snapshots" / "metadata" / name).read_bytes()
@@ -362,7 +362,7 @@ def test_rotation_interrupted_before_timestamp_is_completed_by_a_rerun(
 ) -> None:
     """The new root (with a new timestamp key) is on storage, the timestamp is not: clients fail.
     Running the same rotation again finishes it."""
-    from repo_tool.storage import StorageError
+    from repo_tool.storage.base import StorageError
 
     qs = make_quickstart(tmp_path / "q")
     new_root, new_ts = _root_with_new_timestamp_key(run, qs.dir, tmp_path)
@@ -392,7 +392,7 @@ def test_a_rotation_that_loses_a_race_publishes_no_root(
     B must lose before its new root is stored (a live root without its timestamp breaks clients)."""
     import time
 
-    from repo_tool.publish import Location, refresh
+    from repo_tool.publish.operations import Location, refresh
 
     qs = make_quickstart(tmp_path / "q")
     new_root, new_ts = _root_with_new_timestamp_key(run, qs.dir, tmp_path)

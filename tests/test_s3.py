@@ -18,9 +18,9 @@ import lz4.frame
 import pytest
 from botocore.exceptions import ClientError
 
-from repo_tool.quickstart import ARCH, VARIANT, sample_image
-from repo_tool.s3 import IMMUTABLE, MULTIPART_THRESHOLD, S3Storage
-from repo_tool.storage import ConflictError
+from repo_tool.publish.quickstart import ARCH, VARIANT, sample_image
+from repo_tool.storage.base import ConflictError
+from repo_tool.storage.s3 import IMMUTABLE, MULTIPART_THRESHOLD, S3Storage
 from tests.clirun import Runner, assert_one_line_error
 from tests.repohelpers import release_config
 from tests.s3helpers import (

@@ -13,10 +13,10 @@ from pathlib import Path
 import lz4.frame
 import pytest
 
-from repo_tool import staging
 from repo_tool.errors import VerificationError
-from repo_tool.staging import OUT_CHUNK, OUT_DEPTH, ImageError, checked, write_image
-from repo_tool.transport import Transport
+from repo_tool.node.staging import OUT_CHUNK, OUT_DEPTH, ImageError, checked, write_image
+from repo_tool.node import staging
+from repo_tool.storage.transport import Transport
 from tests.test_transport import serve
 
 MIB = 1 << 20
@@ -256,7 +256,7 @@ def test_writer_errors_stop_the_reader_thread(tmp_path: Path) -> None:
 def test_download_resumed_and_staged_into_a_disk_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr("repo_tool.transport.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("repo_tool.storage.transport.time.sleep", lambda seconds: None)
     data = image()
     root = tmp_path / "www"
     root.mkdir()

@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from repo_tool.errors import ConfigError, VerificationError
-from repo_tool.transport import FetchError, RemoteDir, Transport, _no_proxy, form_encode
+from repo_tool.storage.transport import FetchError, RemoteDir, Transport, _no_proxy, form_encode
 
 
 @dataclass
@@ -219,7 +219,7 @@ def transport() -> Iterator[Transport]:
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Backoff sleeps are recorded instead of slept."""
     slept: list[float] = []
-    monkeypatch.setattr("repo_tool.transport.time.sleep", slept.append)
+    monkeypatch.setattr("repo_tool.storage.transport.time.sleep", slept.append)
     return slept
 
 
@@ -705,8 +705,8 @@ def test_size_of_local_files(tmp_path: Path) -> None:
 
 
 def test_http_storage_reads_through_the_transport(server: Server, sleeps: list[float]) -> None:
-    from repo_tool.http_storage import HttpStorage
-    from repo_tool.storage import StorageError
+    from repo_tool.storage.base import StorageError
+    from repo_tool.storage.http import HttpStorage
 
     server.put("metadata/aws-k8s/x86_64/timestamp.json", b'{"signed": {}}')
     storage = HttpStorage(server.url + "/metadata").child("aws-k8s", "x86_64")

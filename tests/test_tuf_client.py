@@ -30,12 +30,12 @@ from tuf.api.metadata import (  # type: ignore[attr-defined]  # re-exported with
     Timestamp,
 )
 
-from repo_tool import metadata, verifier
 from repo_tool.errors import VerificationError
-from repo_tool.transport import Transport
-from repo_tool.tuf_client import MetadataSource
-from repo_tool.tufjson import canonical
-from repo_tool.verifier import DirectoryStore, Limits, Naming, load_repo
+from repo_tool.node.tuf_client import MetadataSource
+from repo_tool.storage.transport import Transport
+from repo_tool.trust import metadata, verifier
+from repo_tool.trust.tufjson import canonical
+from repo_tool.trust.verifier import DirectoryStore, Limits, Naming, load_repo
 from tests.clirun import Runner, assert_one_line_error
 from tests.repohelpers import serve_directory
 

@@ -1,4 +1,4 @@
-"""The TUF client (repo_tool.verifier) against every upstream tough fixture and Bottlerocket's
+"""The TUF client (repo_tool.trust.verifier) against every upstream tough fixture and Bottlerocket's
 production roots, read through the node's own transport (file:// URLs), with the outcome
 fixtures/upstream/SOURCES.md states."""
 
@@ -11,9 +11,9 @@ import pytest
 
 from repo_tool.core.instant import parse_instant
 from repo_tool.errors import VerificationError
-from repo_tool.metadata import ThresholdError
-from repo_tool.transport import RemoteDir, Transport
-from repo_tool.verifier import (
+from repo_tool.storage.transport import RemoteDir, Transport
+from repo_tool.trust.metadata import ThresholdError
+from repo_tool.trust.verifier import (
     DirectoryStore,
     ExpiredError,
     Limits,

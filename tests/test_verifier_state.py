@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from repo_tool.errors import RepoToolError, VerificationError
-from repo_tool.storage import LocalStorage
-from repo_tool.transport import NotConnectedError
-from repo_tool.verifier import DirectoryStore, RollbackError, load_repo
+from repo_tool.storage.base import LocalStorage
+from repo_tool.storage.transport import NotConnectedError
+from repo_tool.trust.verifier import DirectoryStore, RollbackError, load_repo
 from tests.repohelpers import QS, make_quickstart, sign_file, signer
 
 

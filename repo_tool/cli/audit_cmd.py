@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from repo_tool.audit import TargetsMode, audit
+from repo_tool.audit.checks import TargetsMode, audit
 from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns, parse_time_option, read_bytes
 from repo_tool.config import load_config
 from repo_tool.core.instant import parse_offset
@@ -94,7 +94,7 @@ def audit_cmd(metadata_url: str | None, targets_url: str | None, root_path: str 
                    f"{summary['infos']} info; roots {summary['root_versions']}; targets checked "
                    f"{summary['targets_checked']} of {summary['targets_listed']} ({summary['bytes_checked']} bytes)")
     if report_path is not None:
-        from repo_tool.audit_report import render  # only the report writer needs it
+        from repo_tool.audit.report import render  # only the report writer needs it
 
         try:
             write_atomic(report_path, render(obj, report_path).encode("utf-8"))

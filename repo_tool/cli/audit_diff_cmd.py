@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from repo_tool.audit_diff import audit_diff
+from repo_tool.audit.diff import audit_diff
 from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns
 
 

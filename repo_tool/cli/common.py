@@ -21,7 +21,7 @@ from repo_tool.core.semver import Version
 from repo_tool.core.waves import WavePolicy, parse_policy
 from repo_tool.errors import ConfigError, RepoToolError, UsageError
 from repo_tool.localfs import write_atomic
-from repo_tool.repository import Progress
+from repo_tool.publish.editor import Progress
 
 BUILTIN_POLICIES = {
     "default": "default-waves.toml",

@@ -8,7 +8,7 @@ from dataclasses import asdict
 import click
 
 from repo_tool.cli.common import aws_options, aws_settings, echo_json
-from repo_tool.infra import create_bucket, create_keys
+from repo_tool.publish.infra import create_bucket, create_keys
 
 
 @click.group("infra")

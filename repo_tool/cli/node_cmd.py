@@ -14,9 +14,10 @@ from pathlib import Path
 
 import click
 
-from repo_tool import gpt, node
 from repo_tool.core.semver import Version
 from repo_tool.errors import RepoToolError, VersionError
+from repo_tool.node import gpt
+from repo_tool.node import updog as node
 
 COMMANDS = ("check-update", "whats", "update", "update-image", "update-apply", "update-revert", "prepare",
             "status", "make-disk", "boot", "mark-successful-boot", "rollback-to-inactive")

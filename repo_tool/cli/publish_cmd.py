@@ -28,7 +28,7 @@ from repo_tool.core.schedule import schedule
 from repo_tool.core.semver import Version
 from repo_tool.core.yamlfile import load_yaml
 from repo_tool.errors import ConfigError, UsageError
-from repo_tool.publish import (
+from repo_tool.publish.operations import (
     AlreadyPublished,
     Location,
     Outcome,

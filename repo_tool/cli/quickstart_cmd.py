@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from repo_tool import quickstart
 from repo_tool.cli.common import aws_options, aws_settings, echo_json, load_policy, now_ns
+from repo_tool.publish import quickstart
 
 
 @click.command("quickstart")

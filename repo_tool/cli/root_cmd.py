@@ -14,11 +14,9 @@ from repo_tool.aws import ServiceError
 from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns, parse_time_option, warn
 from repo_tool.core.instant import format_whole_seconds
 from repo_tool.errors import ConfigError, UsageError, VerificationError
-from repo_tool.infra import describe_key, signing_key_problem
-from repo_tool.keys import generate_private, write_private_key
 from repo_tool.localfs import stat_or_none, write_atomic
-from repo_tool.metadata import TOP_ROLES, RoleFile
-from repo_tool.rootfile import (
+from repo_tool.publish.infra import describe_key, signing_key_problem
+from repo_tool.signing.rootfile import (
     ROOT_EXPIRY_DEFAULT,
     SignResult,
     add_key,
@@ -32,8 +30,10 @@ from repo_tool.rootfile import (
     set_threshold,
     sign,
 )
-from repo_tool.signers import KeySigner, load_signer, normalize_source
-from repo_tool.verifier import verify_next_root, verify_trusted_root
+from repo_tool.signing.signers import KeySigner, load_signer, normalize_source
+from repo_tool.trust.keys import generate_private, write_private_key
+from repo_tool.trust.metadata import TOP_ROLES, RoleFile
+from repo_tool.trust.verifier import verify_next_root, verify_trusted_root
 
 ROLE_CHOICE = click.Choice(TOP_ROLES)
 _KEY_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")

@@ -18,9 +18,9 @@ from typing import Any
 
 import click
 
-from repo_tool import tuf_client
 from repo_tool.errors import RepoToolError
-from repo_tool.transport import Transport
+from repo_tool.node import tuf_client
+from repo_tool.storage.transport import Transport
 
 
 class TufClientFailed(RepoToolError):

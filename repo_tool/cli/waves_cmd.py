@@ -179,7 +179,7 @@ def simulate(policy: str, start_text: str, fleet: int, random_seed: int | None, 
         return start if reached is None else reached
 
     if plot_path is not None:
-        from repo_tool.plot import plot_curves
+        from repo_tool.cli.plot import plot_curves
 
         plot_curves(plot_path, curves, start, end, f"{label}: share of the fleet offered the update")
     if as_json:

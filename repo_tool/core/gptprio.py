@@ -12,7 +12,7 @@ that some boot ever succeeded; it lives outside :class:`Sets`, so callers of
 :func:`mark_successful_boot` also set it when they write the table.
 
 Every operation here is pure: it takes a :class:`Sets` value and returns a new
-one; reading and writing the partition table is :mod:`repo_tool.gpt`'s job.
+one; reading and writing the partition table is :mod:`repo_tool.node.gpt`'s job.
 The operations and their errors follow signpost (``sources/updater/signpost``),
 except that :func:`cancel_upgrade` leaves ``tries_left`` alone (an old signpost
 bug wiped it).  :func:`grub_boot` models what GRUB's ``gptprio.next`` does at

@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 import lz4.frame
 
-from repo_tool.quickstart import ARCH, VARIANT, sample_image
+from repo_tool.publish.quickstart import ARCH, VARIANT, sample_image
 from tests.clirun import Runner
 from tests.repohelpers import release_config, write_node_config
 from tests.s3helpers import node_view

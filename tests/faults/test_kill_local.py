@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from repo_tool.repository import UPLOAD_JOBS
+from repo_tool.publish.editor import UPLOAD_JOBS
 from tests.clirun import Runner
 from tests.faults.helpers import (
     NEW,

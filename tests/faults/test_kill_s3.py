@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from repo_tool.quickstart import ARCH, VARIANT
+from repo_tool.publish.quickstart import ARCH, VARIANT
 from tests.clirun import Runner
 from tests.faults.helpers import NEW, OLD, KillServer, audit_clean, killpoint, s3_client_sees
 from tests.s3helpers import fault_proxy

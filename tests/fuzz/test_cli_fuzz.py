@@ -39,10 +39,11 @@ from click.testing import CliRunner, Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from repo_tool import aws, gpt
+from repo_tool import aws
 from repo_tool.cli import cli, main
 from repo_tool.cli.node_cmd import COMMANDS as NODE_COMMANDS
 from repo_tool.cli.node_cmd import SIZE_FLAGS, USAGE
+from repo_tool.node import gpt
 
 from ..conftest import BOTTLEROCKET, MANIFESTS, REPO
 from ..repohelpers import QS, make_quickstart

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from repo_tool.core.semver import Version
 from repo_tool.errors import RepoToolError, VersionError
-from repo_tool.node import NodePaths, read_inputs
+from repo_tool.node.updog import NodePaths, read_inputs
 
 from .strategies import INTERESTING_STRINGS, assert_clear_error, dump_toml, has_pairs, mutated, outcome, raw_inputs
 

@@ -22,11 +22,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from repo_tool.errors import RepoToolError
-from repo_tool.metadata import RoleFile, parse_role, verify_role
-from repo_tool.rootfile import root_file_bytes
-from repo_tool.signers import load_signer
-from repo_tool.tufjson import canonical
-from repo_tool.verifier import Naming, Repo, load_repo, read_target
+from repo_tool.signing.rootfile import root_file_bytes
+from repo_tool.signing.signers import load_signer
+from repo_tool.trust.metadata import RoleFile, parse_role, verify_role
+from repo_tool.trust.tufjson import canonical
+from repo_tool.trust.verifier import Naming, Repo, load_repo, read_target
 
 from ..repohelpers import make_quickstart, sign_file
 from ..test_metadata_fuzz import MemoryStorage

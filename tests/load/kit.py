@@ -24,7 +24,7 @@ from repo_tool.core.manifest import Manifest, Update
 from repo_tool.core.selection import select
 from repo_tool.core.semver import Version
 from repo_tool.core.waves import MAX_SEED
-from repo_tool.publish import Location, rollout
+from repo_tool.publish.operations import Location, rollout
 from tests.load.server import fault_plan
 from tests.repohelpers import (
     ARCH,

@@ -20,8 +20,8 @@ from typing import Any
 
 import lz4.frame
 
-from repo_tool.keys import generate_private, write_private_key
-from repo_tool.verifier import resolve_name
+from repo_tool.trust.keys import generate_private, write_private_key
+from repo_tool.trust.verifier import resolve_name
 from tests.repohelpers import sign_file, signer
 from tests.security.conftest import MIB, Victim
 from tests.security.harness import Rule, expired, in_flight_bound, load_json

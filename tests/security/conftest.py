@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from repo_tool import gpt
+from repo_tool.node import gpt
 from tests.clirun import Runner
 from tests.repohelpers import QS, copy_quickstart
 from tests.security.harness import AttackServer, Forger, attack_server

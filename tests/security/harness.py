@@ -3,7 +3,7 @@ quickstart's keys, and before/after snapshots of everything a node must not touc
 
 Written independently of the node's own code paths where it matters: the server speaks plain
 HTTP/1.1 with its own Range handling, the snapshots use hashlib and os.stat, the GPT flags are
-read back through ``repo_tool.gpt`` (the on-disk format, checked by tests/test_gpt.py).
+read back through ``repo_tool.node.gpt`` (the on-disk format, checked by tests/test_gpt.py).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from repo_tool.core.instant import format_whole_seconds
-from repo_tool.gpt import Disk
-from repo_tool.metadata import meta_entry
-from repo_tool.signers import KeySigner
+from repo_tool.node.gpt import Disk
+from repo_tool.signing.signers import KeySigner
+from repo_tool.trust.metadata import meta_entry
 from tests.repohelpers import QS, sign_file, signer
 
 # --- a hostile server ----------------------------------------------------------------------------

@@ -19,10 +19,10 @@ from pathlib import Path
 import lz4.frame
 import pytest
 
-from repo_tool import node
 from repo_tool.core.gptprio import Flags
-from repo_tool.gpt import Disk
-from repo_tool.transport import Transport
+from repo_tool.node.gpt import Disk
+from repo_tool.node import updog as node
+from repo_tool.storage.transport import Transport
 from tests.repohelpers import VARIANT
 from tests.security.catalogue import CATALOGUE, RECOVERED, Attack, Scenario, describe_audit, describe_node, images
 from tests.security.conftest import Victim

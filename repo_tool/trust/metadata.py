@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from repo_tool.core.instant import format_whole_seconds, parse_instant
 from repo_tool.errors import InstantError, UsageError, VerificationError
-from repo_tool.keys import keyid_of, tough_key_problem, verify
-from repo_tool.tufjson import JSONFormatError, canonical, loads
+from repo_tool.trust.keys import keyid_of, tough_key_problem, verify
+from repo_tool.trust.tufjson import JSONFormatError, canonical, loads
 
 if TYPE_CHECKING:  # signers pulls in securesystemslib and boto3; a node verifying metadata needs neither
-    from repo_tool.signers import KeySigner
+    from repo_tool.signing.signers import KeySigner
 
 TOP_ROLES = ("root", "snapshot", "targets", "timestamp")
 SPEC_VERSION = "1.0.0"

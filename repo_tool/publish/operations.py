@@ -47,8 +47,7 @@ from repo_tool.errors import (
 )
 from repo_tool.hashing import FileDigest, hash_files
 from repo_tool.localfs import stat_or_none
-from repo_tool.metadata import SIZE_LIMITS, RoleFile, check_safe_name, parse_role
-from repo_tool.repository import (
+from repo_tool.publish.editor import (
     MANIFEST,
     TIMESTAMP,
     NewTarget,
@@ -57,8 +56,10 @@ from repo_tool.repository import (
     RepoEditor,
     write_plan,
 )
-from repo_tool.storage import Storage, open_storage
-from repo_tool.verifier import (
+from repo_tool.storage import open_storage
+from repo_tool.storage.base import Storage
+from repo_tool.trust.metadata import SIZE_LIMITS, RoleFile, check_safe_name, parse_role
+from repo_tool.trust.verifier import (
     ExpiredError,
     Repo,
     RepoMissingError,

@@ -16,8 +16,9 @@ from cryptography.hazmat.primitives import serialization
 
 from repo_tool.core.instant import format_whole_seconds
 from repo_tool.errors import ConfigError, UsageError, VerificationError
-from repo_tool.keys import KeyError_, entry_for_public, keyid_of, public_key, same_public_key
-from repo_tool.metadata import (
+from repo_tool.signing.signers import KeySigner, load_signer
+from repo_tool.trust.keys import KeyError_, entry_for_public, keyid_of, public_key, same_public_key
+from repo_tool.trust.metadata import (
     SPEC_VERSION,
     TOP_ROLES,
     MetadataError,
@@ -27,8 +28,7 @@ from repo_tool.metadata import (
     parse_role,
     valid_signers,
 )
-from repo_tool.signers import KeySigner, load_signer
-from repo_tool.tufjson import canonical, pretty
+from repo_tool.trust.tufjson import canonical, pretty
 
 ROOT_EXPIRY_DEFAULT = "52 weeks"
 

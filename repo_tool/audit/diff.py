@@ -29,9 +29,10 @@ from repo_tool.core.instant import format_instant
 from repo_tool.core.manifest import Manifest, Update, migration_key_text
 from repo_tool.errors import ManifestError, RepoToolError, UsageError, VerificationError
 from repo_tool.localfs import stat_or_none
-from repo_tool.metadata import MIB, TOP_ROLES, RoleFile
-from repo_tool.storage import LocalStorage, open_storage
-from repo_tool.verifier import Repo, Source, load_repo, read_target
+from repo_tool.storage import open_storage
+from repo_tool.storage.base import LocalStorage
+from repo_tool.trust.metadata import MIB, TOP_ROLES, RoleFile
+from repo_tool.trust.verifier import Repo, Source, load_repo, read_target
 
 MANIFEST = "manifest.json"
 ROLE_ORDER = ("root", "timestamp", "snapshot", "targets")

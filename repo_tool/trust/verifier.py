@@ -51,9 +51,9 @@ from urllib.parse import quote
 
 from repo_tool.core.instant import format_instant
 from repo_tool.errors import UnreachableError, VerificationError
-from repo_tool.keys import keyid_of, tough_key_problem
 from repo_tool.localfs import write_atomic
-from repo_tool.metadata import (
+from repo_tool.trust.keys import keyid_of, tough_key_problem
+from repo_tool.trust.metadata import (
     MAX_ROOT_UPDATES,
     MIB,
     TOP_ROLES,
@@ -66,7 +66,7 @@ from repo_tool.metadata import (
     valid_signers,
     verify_role,
 )
-from repo_tool.tufjson import canonical
+from repo_tool.trust.tufjson import canonical
 
 TIMESTAMP = "timestamp.json"
 MAX_DELEGATIONS = 32

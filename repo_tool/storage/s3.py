@@ -36,7 +36,7 @@ from urllib.parse import urlparse
 
 from repo_tool.aws import AwsSettings, error_code, http_status, never_connected, reason
 from repo_tool.errors import ConfigError
-from repo_tool.storage import (
+from repo_tool.storage.base import (
     STREAM_CHUNK,
     ConflictError,
     Sent,

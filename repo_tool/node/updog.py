@@ -33,11 +33,11 @@ from repo_tool.core.nodeconfig import OsRelease, UpdogConfig, parse_os_release, 
 from repo_tool.core.selection import LATEST, Selection, retrieve_list, select
 from repo_tool.core.semver import Version
 from repo_tool.errors import ConfigError, ManifestError, RepoToolError, VerificationError
-from repo_tool.gpt import Disk, Status, find_os_disk, status
 from repo_tool.localfs import write_atomic
-from repo_tool.staging import checked, write_image
-from repo_tool.transport import RemoteDir, Transport
-from repo_tool.verifier import DirectoryStore, Repo, Target, TargetError, load_repo, read_target, stored_copy
+from repo_tool.node.gpt import Disk, Status, find_os_disk, status
+from repo_tool.node.staging import checked, write_image
+from repo_tool.storage.transport import RemoteDir, Transport
+from repo_tool.trust.verifier import DirectoryStore, Repo, Target, TargetError, load_repo, read_target, stored_copy
 
 MANIFEST = "manifest.json"
 FETCHED = ".fetched"  # inside the metadata cache: downloads kept for reuse by hash

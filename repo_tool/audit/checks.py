@@ -9,7 +9,7 @@ be checked.
 
 Checks: the root chain from ``1.root.json`` (every version present, each
 signed by a threshold of the previous root and of itself, the trusted root
-part of it); the client load as updog does it (:mod:`repo_tool.verifier`, Unsafe
+part of it); the client load as updog does it (:mod:`repo_tool.trust.verifier`, Unsafe
 so that expiry becomes findings); per role the keys that signed and those that
 did not, signatures by keys not listed; key types and sizes; every rule for
 which tough (so a node) refuses a file (SPEC §3.4); every listed target (all,
@@ -38,16 +38,16 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from repo_tool.core.chain import breaks as chain_breaks
 from repo_tool.core.instant import NANOS_PER_DAY, NANOS_PER_HOUR, NANOS_PER_MINUTE, format_instant, parse_instant
+from repo_tool.core.lz4frames import ImageError
 from repo_tool.core.manifest import Manifest, check_migration_keys
 from repo_tool.errors import InstantError, RepoToolError
 from repo_tool.hashing import hash_chunks
-from repo_tool.keys import KeyError_, keyid_of, public_key, tough_key_problem
 from repo_tool.localfs import leftover_temp_files
-from repo_tool.lz4frames import ImageError
-from repo_tool.metadata import SIZE_LIMITS, SPEC_VERSION, RoleFile, duplicate_keyids, parse_role, valid_signers
-from repo_tool.storage import LocalStorage, Storage
-from repo_tool.tufjson import canonical
-from repo_tool.verifier import (
+from repo_tool.storage.base import LocalStorage, Storage
+from repo_tool.trust.keys import KeyError_, keyid_of, public_key, tough_key_problem
+from repo_tool.trust.metadata import SIZE_LIMITS, SPEC_VERSION, RoleFile, duplicate_keyids, parse_role, valid_signers
+from repo_tool.trust.tufjson import canonical
+from repo_tool.trust.verifier import (
     Repo,
     Target,
     load_repo,

@@ -1,7 +1,7 @@
 """The one rule for decoding an image's LZ4 frames, shared by the node and the publisher.
 
 A Bottlerocket image is one or more concatenated LZ4 frames.  The node decodes them into a partition
-(:mod:`repo_tool.staging`); the publisher and the auditor decode them only to refuse an image a node
+(:mod:`repo_tool.node.staging`); the publisher and the auditor decode them only to refuse an image a node
 could not install (:mod:`repo_tool.hashing`).  Both go through :class:`LZ4Frames`, so they cannot
 disagree about which files are good: the first four bytes must be the LZ4 frame magic
 (``04 22 4d 18``), every frame must decode (liblz4's ``LZ4F_decompress``, through python-lz4, with its

@@ -1,6 +1,6 @@
 """One variant/arch TUF repository: edit, sign, and ordered write.
 
-Loading and verifying is :mod:`repo_tool.verifier`'s job (the same client code
+Loading and verifying is :mod:`repo_tool.trust.verifier`'s job (the same client code
 nodes and the auditor run).
 
 * :class:`RepoEditor` copies every existing target entry verbatim, adds or
@@ -23,7 +23,9 @@ from typing import Any
 
 from repo_tool.core.instant import NANOS_PER_SECOND, format_instant
 from repo_tool.errors import RepoToolError, VerificationError
-from repo_tool.metadata import (
+from repo_tool.signing.signers import KeySigner
+from repo_tool.storage.base import ConflictError, Storage, StorageError
+from repo_tool.trust.metadata import (
     SIZE_LIMITS,
     Expirations,
     RoleFile,
@@ -35,9 +37,7 @@ from repo_tool.metadata import (
     target_entry,
     write_problems,
 )
-from repo_tool.signers import KeySigner
-from repo_tool.storage import ConflictError, Storage, StorageError
-from repo_tool.verifier import Repo
+from repo_tool.trust.verifier import Repo
 
 TIMESTAMP = "timestamp.json"
 MANIFEST = "manifest.json"

@@ -17,7 +17,7 @@ one-line reason and the others are still checked.
 
 Which repositories: the ``(variant, arch)`` pairs given, else the config's ``variants:``, else the
 ones discovered below ``metadata_url``: every ``<variant>/<arch>/`` holding ``timestamp.json``
-(local directories and S3 prefixes can be listed, :class:`repo_tool.storage.Listable`; an
+(local directories and S3 prefixes can be listed, :class:`repo_tool.storage.base.Listable`; an
 ``http(s)://`` base cannot, which is a configuration error naming the fix).  Listing, probing
 and loading run on a small thread pool.
 """
@@ -32,9 +32,10 @@ from typing import Any, TypeVar
 from repo_tool.config import RepoConfig
 from repo_tool.core.instant import NANOS_PER_SECOND, format_instant
 from repo_tool.errors import ConfigError, RepoToolError
-from repo_tool.metadata import RoleFile, check_safe_name
-from repo_tool.storage import Listable, Storage, open_storage
-from repo_tool.verifier import TIMESTAMP, load_repo, role_file_name
+from repo_tool.storage import open_storage
+from repo_tool.storage.base import Listable, Storage
+from repo_tool.trust.metadata import RoleFile, check_safe_name
+from repo_tool.trust.verifier import TIMESTAMP, load_repo, role_file_name
 
 OK = "OK"
 SOON = "EXPIRES SOON"

@@ -22,8 +22,8 @@ from pathlib import Path
 from types import TracebackType
 
 # ImageError lives with the decoding rule; re-exported, as callers import it from here.
-from repo_tool.lz4frames import ImageError as ImageError  # noqa: PLC0414
-from repo_tool.lz4frames import LZ4Frames
+from repo_tool.core.lz4frames import ImageError as ImageError  # noqa: PLC0414
+from repo_tool.core.lz4frames import LZ4Frames
 
 QUEUE_DEPTH = 4  # downloaded chunks waiting for the decoder
 OUT_CHUNK = 4 << 20  # decompressed bytes per decode call and write (lz4's largest block size)
@@ -119,7 +119,7 @@ def _decode_in_thread(chunks: Iterable[bytes], what: str) -> Iterator[bytes]:
 
 def _decoded(chunks: Iterable[bytes], what: str) -> Iterator[bytes]:
     """The decompressed bytes of one or more concatenated LZ4 frames, at most OUT_CHUNK at a time
-    (the rule is :class:`repo_tool.lz4frames.LZ4Frames`, which the publisher's check uses too)."""
+    (the rule is :class:`repo_tool.core.lz4frames.LZ4Frames`, which the publisher's check uses too)."""
     frames = LZ4Frames(what, OUT_CHUNK)
     for chunk in chunks:
         yield from frames.feed(chunk)

@@ -15,9 +15,9 @@ Local and S3 storages can also list the directories right below them (:class:`Li
 the :class:`Storage` protocol itself does not require it.
 
 ``file://`` URLs and plain paths are served by :class:`LocalStorage`,
-``s3://BUCKET/PREFIX/`` by :class:`repo_tool.s3.S3Storage`, and ``http(s)://``
+``s3://BUCKET/PREFIX/`` by :class:`repo_tool.storage.s3.S3Storage`, and ``http(s)://``
 (read-only: a live repo through its public URL or CDN) by
-:class:`repo_tool.http_storage.HttpStorage`.
+:class:`repo_tool.storage.http.HttpStorage`.
 """
 
 from __future__ import annotations
@@ -27,10 +27,8 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
-from urllib.parse import unquote, urlparse
 
-from repo_tool.aws import AwsSettings
-from repo_tool.errors import ConfigError, UnreachableError, VerificationError
+from repo_tool.errors import UnreachableError, VerificationError
 from repo_tool.localfs import fsync_dir, make_temp, write_atomic
 
 COPY_CHUNK = 8 * 1024 * 1024
@@ -248,26 +246,3 @@ def _copy(source: BinaryIO, target: BinaryIO, sent: Sent | None) -> None:
         target.write(chunk)
         if sent:
             sent(len(chunk))
-
-
-def open_storage(url: str, base_dir: Path | None = None, aws: AwsSettings | None = None) -> Storage:
-    """A storage for ``url``: a path (relative to ``base_dir``), ``file://``, ``s3://`` or ``http(s)://``."""
-    parsed = urlparse(url)
-    if parsed.scheme in ("", "file") or (len(parsed.scheme) == 1 and os.name == "nt"):
-        raw = unquote(parsed.path) if parsed.scheme == "file" else url
-        if parsed.scheme == "file" and parsed.netloc not in ("", "localhost"):
-            raw = parsed.netloc + raw  # file://relative/path, as tuftool writes it
-        path = Path(raw).expanduser()
-        if base_dir is not None and not path.is_absolute():
-            path = base_dir / path
-        return LocalStorage(path)
-    if parsed.scheme == "s3":
-        from repo_tool.s3 import S3Storage
-
-        return S3Storage.from_url(url, aws or AwsSettings())
-    if parsed.scheme in ("http", "https"):
-        from repo_tool.http_storage import HttpStorage
-
-        return HttpStorage(url)
-    raise ConfigError(f"storage URL {url!r}: scheme {parsed.scheme!r} is not supported (use a path, file://, s3:// "
-                      "or http(s)://)")

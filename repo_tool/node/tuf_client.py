@@ -1,7 +1,7 @@
 """A standard TUF client with the tuf-conformance client protocol (``repo-tool tuf-client``).
 
 The three commands of the conformance suite's ``CLIENT-CLI.md`` over the project's one TUF
-client (:mod:`repo_tool.verifier`, standard naming):
+client (:mod:`repo_tool.trust.verifier`, standard naming):
 
 * ``init``: copy the trusted root to ``METADATA_DIR/root.json`` (no checks, no requests);
 * ``refresh``: the TUF client workflow from ``METADATA_DIR/root.json``: the root walk, then
@@ -28,8 +28,8 @@ from urllib.parse import quote, urlsplit
 
 from repo_tool.errors import VerificationError
 from repo_tool.localfs import write_atomic
-from repo_tool.transport import RemoteDir, Transport
-from repo_tool.verifier import DirectoryStore, Limits, Repo, TargetError, fetch_target, load_repo, stored_copy
+from repo_tool.storage.transport import RemoteDir, Transport
+from repo_tool.trust.verifier import DirectoryStore, Limits, Repo, TargetError, fetch_target, load_repo, stored_copy
 
 ROOT = "root.json"
 # python-tuf's UpdaterConfig defaults: the most downloaded per file, and root versions walked per refresh.

@@ -2,7 +2,7 @@
 
 Loading a repo this way is what a node sees, so ``--plan`` and (later) audits
 can run against production without credentials.  Requests go through the node's
-transport (:mod:`repo_tool.transport`: tough's retries, kept-alive connections,
+transport (:mod:`repo_tool.storage.transport`: tough's retries, kept-alive connections,
 403/404/410 mean "not there", truncated answers refused); its failures are
 StorageErrors here.  Writing is refused: publishing needs the bucket itself (``s3://``).
 """
@@ -14,8 +14,8 @@ from pathlib import Path
 from urllib.parse import quote, urlparse
 
 from repo_tool.errors import ConfigError, UnreachableError
-from repo_tool.storage import STREAM_CHUNK, Sent, StorageError, StorageUnreachableError, object_name
-from repo_tool.transport import FetchError, Transport
+from repo_tool.storage.base import STREAM_CHUNK, Sent, StorageError, StorageUnreachableError, object_name
+from repo_tool.storage.transport import FetchError, Transport
 
 
 class HttpStorage:

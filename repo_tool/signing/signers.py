@@ -26,7 +26,7 @@ from securesystemslib.signer import CryptoSigner, Signer, SSlibKey
 
 from repo_tool.aws import AwsSettings, ServiceError, reason
 from repo_tool.errors import ConfigError
-from repo_tool.keys import (
+from repo_tool.trust.keys import (
     KeyError_,
     entry_for_public,
     env_passphrase,

@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, Pub
 
 from repo_tool.errors import ConfigError
 from repo_tool.localfs import stat_or_none, write_atomic
-from repo_tool.tufjson import canonical
+from repo_tool.trust.tufjson import canonical
 
 KEY_TYPES = ("ed25519", "ecdsa", "rsa")
 RSA_PSS = "rsassa-pss-sha256"
