@@ -46,6 +46,7 @@ from repo_tool.config import load_config
 from repo_tool.core.instant import NANOS_PER_SECOND
 from repo_tool.core.semver import Version
 from repo_tool.hashing import FileDigest, hash_files
+from repo_tool.publish import quickstart
 from repo_tool.publish.editor import NewTarget, RepoEditor, write_plan
 from repo_tool.publish.operations import (
     Location,
@@ -56,7 +57,6 @@ from repo_tool.publish.operations import (
     load_live,
     prepare_publish,
     publish,
-    quickstart,
 )
 
 VARIANT, ARCH = quickstart.VARIANT, quickstart.ARCH
