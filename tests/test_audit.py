@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from repo_tool.audit.checks import tough_refusals
+from repo_tool.audit.tufrules import tough_refusals
 from repo_tool.config import load_config
 from repo_tool.core.instant import NANOS_PER_DAY, format_instant, parse_instant
 from repo_tool.core.manifest import Manifest
 from repo_tool.core.semver import Version
-from repo_tool.publish.operations import Location, edit_manifest
 from repo_tool.publish import editor as repository
+from repo_tool.publish.operations import Location, edit_manifest
 from repo_tool.trust.metadata import parse_role
 from tests.clirun import Runner
 from tests.conftest import BOTTLEROCKET, UPSTREAM
