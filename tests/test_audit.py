@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from repo_tool.audit.checks import tough_refusals
+from repo_tool.audit.tufrules import tough_refusals
 from repo_tool.config import load_config
 from repo_tool.core.instant import NANOS_PER_DAY, format_instant, parse_instant
 from repo_tool.core.manifest import Manifest

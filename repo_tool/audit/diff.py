@@ -1,42 +1,26 @@
-"""What changed between two snapshots of one repository's metadata, for signing off a publish.
+"""What changed between two snapshots of one repository's metadata, for signing off a publish: the pure diff.
 
-Both snapshots are loaded and fully verified (signatures, hashes, versions; expiry is
-only reported, so an old, expired snapshot can still be compared).  The trust anchor is
-the given root, or else each snapshot's own ``1.root.json`` (which proves the chain
-is intact, not that it is the right repository; the result says so).  The diff covers
-role versions and expiries, the root chain (keys and thresholds per role for each new
-root: key rotation), the targets list (length, sha256, custom data) and, when a
-targets location is given, ``manifest.json`` (updates, waves, max_version, migrations).
+:func:`diff` compares two loaded :class:`Side` s (:mod:`repo_tool.audit.diff_load` loads and
+verifies them): role versions and expiries, the root chain (keys and thresholds per role for each
+new root: key rotation), the targets list (length, sha256, custom data) and, when both manifests
+were read, ``manifest.json`` (updates, waves, max_version, migrations).  :class:`AuditDiff` has a
+stable JSON form here and a text form in :mod:`repo_tool.audit.diff_text`.
 
-:func:`load_side` does the I/O, :func:`diff` is pure; :class:`AuditDiff` has a stable
-JSON form and a text form.
-
-Size: just over 450 lines, the loading, the pure diff and its two renderings of one concept; the
-architecture issue (16) may move the text rendering beside the CLI.
+Must not: read storage or the clock (pure), or judge the snapshots (that is the audit's job).
 """
 
 from __future__ import annotations
 
-import json
-import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from repo_tool.aws import AwsSettings
 from repo_tool.core.instant import format_instant
 from repo_tool.core.manifest import Manifest, Update, migration_key_text
-from repo_tool.errors import ManifestError, RepoToolError, UsageError, VerificationError
-from repo_tool.localfs import stat_or_none
-from repo_tool.storage import open_storage
-from repo_tool.storage.base import LocalStorage
-from repo_tool.trust.metadata import MIB, TOP_ROLES, RoleFile
-from repo_tool.trust.verifier import Repo, Source, load_repo, read_target
+from repo_tool.trust.metadata import TOP_ROLES, RoleFile
+from repo_tool.trust.verifier import Repo
 
-MANIFEST = "manifest.json"
 ROLE_ORDER = ("root", "timestamp", "snapshot", "targets")
-ANCHOR_FILE = "1.root.json"
 
 
 @dataclass
@@ -50,56 +34,6 @@ class Side:
     repo: Repo
     manifest: Manifest | None  # None: not compared, or not listed (see manifest_note)
     manifest_note: str | None = None
-
-
-def audit_diff(old_url: str, new_url: str, now: int, root: Path | None = None, targets_url: str | None = None,
-               aws: AwsSettings | None = None) -> AuditDiff:
-    """Open, load and compare two snapshots (``root``: the trust anchor for both; ``targets_url``:
-    where both read ``manifest.json``, else manifests are not compared)."""
-    trusted, trusted_name = None, "trusted root"
-    if root is not None:
-        try:
-            trusted, trusted_name = root.read_bytes(), str(root)
-        except OSError as exc:
-            raise UsageError(f"--root: cannot read {root}: {exc.strerror or exc}") from None
-    targets = open_storage(targets_url, None, aws) if targets_url is not None else None
-    metas = {label: open_storage(url, None, aws) for label, url in (("OLD", old_url), ("NEW", new_url))}
-    for label, meta in metas.items():  # usage problems first, before anything is loaded
-        if isinstance(meta, LocalStorage):
-            found = stat_or_none(meta.root, f"{label} ")
-            if found is None or not stat.S_ISDIR(found.st_mode):
-                raise UsageError(f"{label} {meta.root}: not a directory")
-    sides = [load_side(label, meta, trusted, trusted_name, targets, now) for label, meta in metas.items()]
-    return diff(sides[0], sides[1])
-
-
-def load_side(label: str, meta: Source, trusted_root: bytes | None, trusted_name: str, targets: Source | None,
-              now: int) -> Side:
-    """Load and verify one snapshot (Unsafe: expired metadata is loaded and reported) and,
-    with ``targets``, its ``manifest.json``.  Errors name the side and its location."""
-    own = trusted_root is None
-    try:
-        if trusted_root is None:
-            trusted_name = meta.describe(ANCHOR_FILE)
-            trusted_root = meta.read(ANCHOR_FILE, MIB)
-            if trusted_root is None:
-                raise UsageError(f"no {ANCHOR_FILE} at {trusted_name} to anchor the chain; pass --root")
-        repo = load_repo(meta, trusted_root, now, safe=False, trusted_root_name=trusted_name)
-        manifest, note = None, None
-        if targets is None:
-            note = "not compared (no --targets-url)"
-        else:
-            data = read_target(repo, targets, MANIFEST)
-            if data is None:
-                note = f"{MANIFEST} is not listed"
-            else:
-                try:
-                    manifest = Manifest.from_bytes(data)
-                except ManifestError as exc:  # it verified, so this is a published, broken file
-                    raise VerificationError(f"{MANIFEST}: {exc.message}") from None
-    except RepoToolError as exc:
-        raise exc.within(f"{label} {meta.url}") from None
-    return Side(label, meta.url, trusted_name, own, repo, manifest, note)
 
 
 # --- the diff ------------------------------------------------------------------------------
@@ -233,8 +167,6 @@ class AuditDiff:
             },
         }
 
-    def text(self) -> list[str]:
-        return _text(self)
 
 
 def diff(old: Side, new: Side) -> AuditDiff:
@@ -351,7 +283,7 @@ def _targets(repo: Repo) -> dict[str, Listing]:
     return result
 
 
-# --- JSON and text -------------------------------------------------------------------------
+# --- JSON ----------------------------------------------------------------------------------
 
 
 def _version_expiry(version: int | None, expires: int | None) -> dict[str, Any] | None:
@@ -376,111 +308,3 @@ def _side_json(side: Side) -> dict[str, Any]:
         "root_versions": [r.version for r in side.repo.roots],
         "expired": sorted(set(side.repo.expired)),
     }
-
-
-def _version_text(version: int | None) -> str:
-    return "-" if version is None else f"v{version}"
-
-
-def _expires_text(expires: int | None) -> str:
-    return "-" if expires is None else format_instant(expires)
-
-
-def _listing_text(entry: Listing) -> str:
-    return f"{entry.length} bytes, sha256 {entry.sha256}"
-
-
-def _json_text(value: Any) -> str:
-    return "none" if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False)
-
-
-def _update_text(update: Update) -> str:
-    return f"{update.variant} {update.arch} {update.version}"
-
-
-def _text(result: AuditDiff) -> list[str]:
-    old, new = result.old, result.new
-    lines = [f"OLD: {old.metadata_url}", f"NEW: {new.metadata_url}"]
-    for side in (old, new):
-        where = (f"{side.anchor}, the snapshot's own root (it proves the chain intact, not which repository "
-                 "this is; pass --root to anchor both in a trusted root)" if side.own_anchor else side.anchor)
-        lines.append(f"{side.label} trust anchor: {where}")
-        if side.repo.expired:
-            lines.append(f"{side.label} expired: {', '.join(sorted(set(side.repo.expired)))}")
-    lines += ["", "roles:"]
-    width = max(len(r.role) for r in result.roles)
-    for change in result.roles:
-        name = f"{change.role:<{width}}"
-        if not change.changed:
-            lines.append(f"  {name}  {_version_text(change.new_version)} (unchanged), expires "
-                         f"{_expires_text(change.new_expires)}")
-            continue
-        lines.append(f"  {name}  {_version_text(change.old_version)} -> {_version_text(change.new_version)}, "
-                     f"expires {_expires_text(change.old_expires)} -> {_expires_text(change.new_expires)}")
-
-    lines += ["", f"root chain: OLD {_chain(old)}, NEW {_chain(new)}"]
-    for differing in result.roots_differ:
-        lines.append(f"  ! root v{differing} differs between OLD and NEW (not snapshots of one repository?)")
-    if result.roots_removed:
-        lines.append(f"  ! root versions in OLD but not NEW: {', '.join(f'v{v}' for v in result.roots_removed)}")
-    for root in result.roots_added:
-        against = f"against v{root.previous}" if root.previous is not None else "(no previous root to compare)"
-        lines.append(f"  + root v{root.version}, expires {format_instant(root.expires)}, {against}:")
-        if root.previous is not None and not root.rotates:
-            lines.append("      keys and thresholds unchanged")
-        for role in ROLE_ORDER:
-            for key in root.keys_added.get(role, []):
-                lines.append(f"      {role}: + key {key['keyid']} ({key['keytype']}, {key['scheme']})")
-            for key in root.keys_removed.get(role, []):
-                lines.append(f"      {role}: - key {key['keyid']} ({key['keytype']}, {key['scheme']})")
-            if role in root.thresholds:
-                before, after = root.thresholds[role]
-                lines.append(f"      {role}: threshold {before} -> {after}")
-
-    counts = (f"{len(result.targets_added)} added, {len(result.targets_removed)} removed, "
-              f"{len(result.targets_changed)} changed")
-    lines += ["", f"targets: {counts}"]
-    lines += [f"  + {target} ({_listing_text(entry)})" for target, entry in result.targets_added.items()]
-    lines += [f"  - {target} ({_listing_text(entry)})" for target, entry in result.targets_removed.items()]
-    for target, (was, now) in result.targets_changed.items():
-        parts = []
-        if was.length != now.length:
-            parts.append(f"length {was.length} -> {now.length}")
-        if was.sha256 != now.sha256:
-            parts.append(f"sha256 {was.sha256} -> {now.sha256}")
-        if was.custom != now.custom:
-            parts.append(f"custom {_json_text(was.custom)} -> {_json_text(now.custom)}")
-        lines.append(f"  ~ {target}: {', '.join(parts)}")
-
-    lines.append("")
-    lines += _manifest_text(result)
-    lines += ["", "changes found" if result.changed else "no changes"]
-    return lines
-
-
-def _chain(side: Side) -> str:
-    return ", ".join(f"v{r.version}" for r in side.repo.roots)
-
-
-def _manifest_text(result: AuditDiff) -> list[str]:
-    notes = [f"{side.label}: {side.manifest_note}" for side in (result.old, result.new) if side.manifest_note]
-    if result.manifest is None:
-        if result.old.manifest_note == result.new.manifest_note:
-            notes = [result.new.manifest_note or "not compared"]
-        return [f"manifest: {'; '.join(notes)}; only metadata was compared"]
-    change = result.manifest
-    lines = ["manifest:" + (f" ({'; '.join(notes)})" if notes else "") + ("" if change.changed else " unchanged")]
-    lines += [f"  + update {_update_text(u)}" for u in change.updates_added]
-    lines += [f"  - update {_update_text(u)}" for u in change.updates_removed]
-    for update, before, after in change.waves:
-        lines.append(f"  ~ waves of {_update_text(update)}:")
-        for seed in sorted(set(before) | set(after)):
-            if before.get(seed) != after.get(seed):
-                lines.append(f"      seed {seed}: {_expires_text(before.get(seed))} -> "
-                             f"{_expires_text(after.get(seed))}")
-    lines += [f"  ~ max_version of {_update_text(u)}: {old} -> {new}" for u, old, new in change.max_versions]
-    lines += [f"  + migration {key}: {', '.join(names)}" for key, names in change.migrations_added.items()]
-    lines += [f"  - migration {key}: {', '.join(names)}" for key, names in change.migrations_removed.items()]
-    lines += [f"  ~ migration {key}: {', '.join(old)} -> {', '.join(new)}"
-              for key, (old, new) in change.migrations_changed.items()]
-    return lines

@@ -8,7 +8,9 @@ the instant ``at`` and the window ``within``:
 
 * ``EXPIRED``: ``expires <= at`` (nothing is left: a client reading targets now refuses);
 * ``EXPIRES SOON``: ``expires <= at + within`` (upstream flags expiry ≤ the limit);
-* ``OK`` otherwise.
+* ``OK`` otherwise
+
+(the rule is :func:`repo_tool.audit.expiry.expiry_status`, shared with ``audit``).
 
 The JSON result is ``"failed"`` if a repository did not load, else ``"expiring"`` or ``"ok"``:
 ``"ok"`` only if every role of every repository is ``OK`` and every repository
@@ -20,6 +22,9 @@ ones discovered below ``metadata_url``: every ``<variant>/<arch>/`` holding ``ti
 (local directories and S3 prefixes can be listed, :class:`repo_tool.storage.base.Listable`; an
 ``http(s)://`` base cannot, which is a configuration error naming the fix).  Listing, probing
 and loading run on a small thread pool.
+
+Must not: judge anything but expiry (signatures and the rest are the load's, and the audit's), or
+stop at a repository that fails to load.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from repo_tool.audit.expiry import Expiry, expiry_status
 from repo_tool.config import RepoConfig
 from repo_tool.core.instant import NANOS_PER_SECOND, format_instant
 from repo_tool.errors import ConfigError, RepoToolError
@@ -159,12 +165,12 @@ class Report:
         return 0 if self.ok else 1
 
 
+_LABELS = {Expiry.OK: OK, Expiry.SOON: SOON, Expiry.EXPIRED: EXPIRED}
+
+
 def status_of(expires: int, at: int, within: int) -> str:
-    if expires <= at:
-        return EXPIRED
-    if expires <= at + within:
-        return SOON
-    return OK
+    """The label of :func:`repo_tool.audit.expiry.expiry_status` (the one rule) in this report."""
+    return _LABELS[expiry_status(expires, at, within)]
 
 
 def _role_expiry(role: str, file: str, role_file: RoleFile, at: int, within: int) -> RoleExpiry:

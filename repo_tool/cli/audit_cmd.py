@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from repo_tool.audit.checks import TargetsMode, audit
+from repo_tool.audit.findings import TargetsMode
+from repo_tool.audit.run import audit
 from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns, parse_time_option, read_bytes
 from repo_tool.config import load_config
 from repo_tool.core.instant import parse_offset

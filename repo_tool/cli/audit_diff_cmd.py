@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from repo_tool.audit.diff import audit_diff
+from repo_tool.audit.diff_load import audit_diff
+from repo_tool.audit.diff_text import text_lines
 from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns
 
 
@@ -31,4 +32,4 @@ def audit_diff_cmd(old: str, new: str, root: Path | None, targets_url: str | Non
     if as_json:
         echo_json(result.to_json())
     else:
-        click.echo("\n".join(result.text()))
+        click.echo("\n".join(text_lines(result)))

@@ -1,0 +1,83 @@
+"""The audit's findings model: one :class:`Report` every check adds to, and its JSON form.
+
+A finding is an error, a warning or an info about one file; the report also holds the tables the
+checks fill in (roles, keys, expiries, root versions, target counts).  The JSON keys are the
+``audit --json`` interface (and what :mod:`repo_tool.audit.report` renders): keep them stable.
+Nothing here reads a repository or judges a file; the checks do.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from repo_tool.core.instant import format_instant
+
+Severity = Literal["error", "warning", "info"]
+TargetsMode = Literal["all", "none"] | int  # an int: a sample of that many targets
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: Severity
+    check: str
+    file: str
+    message: str
+
+    def to_json_obj(self) -> dict[str, str]:
+        return {"severity": self.severity, "check": self.check, "file": self.file, "message": self.message}
+
+
+@dataclass
+class Report:
+    metadata_url: str
+    targets_url: str
+    at: int
+    window: int
+    window_text: str
+    findings: list[Finding] = field(default_factory=list)
+    roles: list[dict[str, Any]] = field(default_factory=list)
+    keys: list[dict[str, Any]] = field(default_factory=list)
+    expiries: list[dict[str, Any]] = field(default_factory=list)
+    root_versions: list[int] = field(default_factory=list)
+    targets_listed: int = 0
+    targets_checked: int = 0
+    bytes_checked: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, severity: Severity, check: str, file: str, message: str) -> None:
+        with self._lock:
+            self.findings.append(Finding(severity, check, file, message))
+
+    def count_checked(self, targets: int, size: int) -> None:
+        """Add one batch of checked targets (thread-safe, as :meth:`add`)."""
+        with self._lock:
+            self.targets_checked += targets
+            self.bytes_checked += size
+
+    def count(self, severity: Severity) -> int:
+        return sum(1 for f in self.findings if f.severity == severity)
+
+    @property
+    def ok(self) -> bool:
+        return self.count("error") == 0
+
+    def to_json_obj(self) -> dict[str, Any]:
+        order = {"error": 0, "warning": 1, "info": 2}
+        return {
+            "repository": {"metadata_url": self.metadata_url, "targets_url": self.targets_url},
+            "at": format_instant(self.at),
+            "window": self.window_text,
+            "result": "pass" if self.ok else "fail",
+            "summary": {
+                "errors": self.count("error"), "warnings": self.count("warning"), "infos": self.count("info"),
+                "targets_listed": self.targets_listed, "targets_checked": self.targets_checked,
+                "bytes_checked": self.bytes_checked, "root_versions": self.root_versions,
+            },
+            "roles": self.roles,
+            "keys": self.keys,
+            "expiries": [{k: v for k, v in e.items() if k != "expires_ns"}
+                         for e in sorted(self.expiries, key=lambda e: e["expires_ns"])],
+            "findings": [f.to_json_obj() for f in sorted(self.findings, key=lambda f: order[f.severity])],
+        }
