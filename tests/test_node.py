@@ -23,8 +23,8 @@ from repo_tool.core.gptprio import Flags
 from repo_tool.core.manifest import Manifest
 from repo_tool.core.selection import select
 from repo_tool.core.semver import Version
-from repo_tool.node.gpt import Disk
 from repo_tool.node import updog as node
+from repo_tool.node.gpt import Disk
 from repo_tool.publish.operations import Location, edit_manifest
 from repo_tool.trust.verifier import ExpiredError
 from tests.clirun import Runner

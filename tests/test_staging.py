@@ -14,8 +14,8 @@ import lz4.frame
 import pytest
 
 from repo_tool.errors import VerificationError
-from repo_tool.node.staging import OUT_CHUNK, OUT_DEPTH, ImageError, checked, write_image
 from repo_tool.node import staging
+from repo_tool.node.staging import OUT_CHUNK, OUT_DEPTH, ImageError, checked, write_image
 from repo_tool.storage.transport import Transport
 from tests.test_transport import serve
 
