@@ -138,7 +138,7 @@ class LocalStorage:
         except OSError as exc:
             raise StorageError(f"{self.describe(name)}: {exc.strerror}") from None
         if limit is not None and len(data) > limit:
-            raise StorageError(f"{self.describe(name)}: larger than the {limit}-byte limit")
+            raise oversized(self.describe(name), limit)
         return data
 
     def stream(self, name: str, limit: int, chunk: int = STREAM_CHUNK) -> Iterator[bytes] | None:
@@ -216,25 +216,32 @@ class LocalStorage:
             raise StorageError(f"{self.describe(name)}: cannot write: {exc.strerror or exc}") from None
 
 
-def limited_chunks(body: BinaryIO | Any, where: str, limit: int, chunk: int,
-                   failed: Callable[[Exception], StorageError]) -> Iterator[bytes]:
-    """Chunks read from ``body`` (closed at the end), never more than ``limit`` bytes in all: one
-    byte past it is an error.  ``failed`` turns a read error into the storage's own message."""
+def limited_chunks(body: BinaryIO | Any, where: str, limit: int | None, chunk: int,
+                   failed: Callable[[Exception], Exception],
+                   too_large: Callable[[str, int], Exception] | None = None) -> Iterator[bytes]:
+    """Chunks read from ``body`` (closed at the end), never more than ``limit`` bytes in all (None: no
+    bound): one byte past it is an error, ``too_large(where, limit)`` (:func:`oversized` unless
+    given).  ``failed`` turns a read error into the reader's own message."""
     total = 0
     try:
         while True:
             try:
-                data: bytes = body.read(min(chunk, limit + 1 - total))
+                data: bytes = body.read(chunk if limit is None else min(chunk, limit + 1 - total))
             except Exception as exc:
                 raise failed(exc) from None
             if not data:
                 return
             total += len(data)
-            if total > limit:
-                raise StorageError(f"{where}: larger than the {limit}-byte limit")
+            if limit is not None and total > limit:
+                raise (too_large or oversized)(where, limit)
             yield data
     finally:
         body.close()
+
+
+def oversized(where: str, limit: int) -> StorageError:
+    """The error for an object larger than the most a caller will read of it."""
+    return StorageError(f"{where}: larger than the {limit}-byte limit")
 
 
 def object_name(name: str) -> str:

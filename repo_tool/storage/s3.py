@@ -46,6 +46,7 @@ from repo_tool.storage.base import (
     already_stored,
     limited_chunks,
     object_name,
+    oversized,
 )
 
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
@@ -146,10 +147,9 @@ class S3Storage:
         if answer is None:
             return None
         body = answer["Body"]
-        too_big = StorageError(f"{self.describe(name)}: larger than the {limit}-byte limit")
         if limit is not None and int(answer.get("ContentLength") or 0) > limit:
             body.close()
-            raise too_big
+            raise oversized(self.describe(name), limit)
         try:
             data: bytes = body.read() if limit is None else body.read(limit + 1)
         except Exception as exc:
@@ -157,7 +157,7 @@ class S3Storage:
         finally:
             body.close()
         if limit is not None and len(data) > limit:
-            raise too_big
+            raise oversized(self.describe(name), limit)
         with self._lock:
             self._etags[name] = (data, str(answer.get("ETag", "")))
         return data
@@ -168,7 +168,7 @@ class S3Storage:
             return None
         if int(answer.get("ContentLength") or 0) > limit:
             answer["Body"].close()
-            raise StorageError(f"{self.describe(name)}: larger than the {limit}-byte limit")
+            raise oversized(self.describe(name), limit)
         return limited_chunks(answer["Body"], self.describe(name), limit, chunk,
                               lambda exc: self._fail(name, "GetObject", exc))
 

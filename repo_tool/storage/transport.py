@@ -28,6 +28,7 @@ from urllib.parse import SplitResult, urljoin, urlsplit
 from urllib.request import url2pathname
 
 from repo_tool.errors import ConfigError, UnreachableError, VerificationError
+from repo_tool.storage.base import limited_chunks
 from repo_tool.storage.proxy import Proxies, proxy_headers
 
 NOT_FOUND = frozenset({403, 404, 410})
@@ -116,23 +117,11 @@ def _open_file(path: Path) -> BinaryIO | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:
-        raise FetchError(f"{path}: {exc.strerror or exc}") from None
+        raise _file_failed(path, exc) from None
 
 
-def _file_chunks(handle: BinaryIO, path: Path, limit: int | None, size: int) -> Iterator[bytes]:
-    with handle:
-        received = 0
-        while True:
-            try:
-                data = handle.read(size if limit is None else min(size, limit + 1 - received))
-            except OSError as exc:
-                raise FetchError(f"{path}: {exc.strerror or exc}") from None
-            if not data:
-                return
-            received += len(data)
-            if limit is not None and received > limit:
-                raise _too_large(str(path), limit)
-            yield data
+def _file_failed(path: Path, exc: BaseException) -> FetchError:
+    return FetchError(f"{path}: {getattr(exc, 'strerror', None) or exc}")
 
 
 class Transport:
@@ -176,7 +165,8 @@ class Transport:
         path = _local_path(url)
         if path is not None:
             handle = _open_file(path)
-            return None if handle is None else _file_chunks(handle, path, limit, chunk)
+            return None if handle is None else limited_chunks(handle, str(path), limit, chunk,
+                                                              lambda exc: _file_failed(path, exc), _too_large)
         download = _Download(self, self.with_query(url), limit)
         return download.chunks(chunk) if download.start() else None
 
@@ -189,7 +179,7 @@ class Transport:
             except (FileNotFoundError, NotADirectoryError):
                 return None
             except OSError as exc:
-                raise FetchError(f"{path}: {exc.strerror or exc}") from None
+                raise _file_failed(path, exc) from None
         head = _Download(self, self.with_query(url), None, "HEAD")
         if not head.start():
             return None
