@@ -28,7 +28,7 @@ from typing import TypedDict
 from repo_tool.core import gptprio
 from repo_tool.core.gptprio import Flags, SetName
 from repo_tool.errors import UsageError, VerificationError
-from repo_tool.localfs import make_temp
+from repo_tool.localfs import fsync_dir, make_temp
 from repo_tool.node.gpttable import (
     BOOT_TYPE,
     HASH_TYPE,
@@ -331,16 +331,7 @@ def _link_new(temp: str, path: Path) -> None:
         if os.path.lexists(path):
             raise UsageError(f"{path}: already exists; not overwriting it") from None
         os.rename(temp, path)
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    fsync_dir(path.parent)
 
 
 class PartitionInfo(TypedDict):

@@ -19,6 +19,9 @@ Reads follow the publisher's needs, not a client's: a missing key (404) is
 "not there"; 403 is "not there" only for the ``N.root.json`` probe (S3 answers
 403 for a missing key when the caller lacks ``s3:ListBucket``), anything else
 denied is an error rather than a repository that looks empty.
+
+Only :func:`repo_tool.storage.open_storage` chooses this backend (a node never loads it); it stores
+bytes by name and never parses them (a name only picks its headers).
 """
 
 from __future__ import annotations
