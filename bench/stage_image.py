@@ -46,8 +46,8 @@ from urllib.parse import unquote, urlsplit
 from timing import add_json_out, best, clean_up, write_json_out  # bench/timing.py (scripts run from bench/)
 
 from repo_tool.hashing import hash_file
-from repo_tool.node.staging import OUT_CHUNK, OUT_DEPTH, QUEUE_DEPTH, checked, write_image
 from repo_tool.node import staging
+from repo_tool.node.staging import OUT_CHUNK, OUT_DEPTH, QUEUE_DEPTH, checked, write_image
 from repo_tool.storage.transport import CHUNK, Transport
 
 MIB = 1024 * 1024

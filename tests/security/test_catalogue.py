@@ -20,8 +20,8 @@ import lz4.frame
 import pytest
 
 from repo_tool.core.gptprio import Flags
-from repo_tool.node.gpt import Disk
 from repo_tool.node import updog as node
+from repo_tool.node.gpt import Disk
 from repo_tool.storage.transport import Transport
 from tests.repohelpers import VARIANT
 from tests.security.catalogue import CATALOGUE, RECOVERED, Attack, Scenario, describe_audit, describe_node, images
