@@ -6,6 +6,7 @@ decoded as LZ4 frames, from the very buffers that are hashed (not a second pass 
 the node's rule (:class:`repo_tool.core.lz4frames.LZ4Frames`), so an image nodes could not install is
 refused when it is published.  :func:`hash_chunks` does the same for a stream already open (the
 auditor's).  Digests are those of the bytes read, whatever the path through the code.
+It only reads: it writes no file and knows nothing of TUF or of where the files go.
 
 Why it is built this way: measured on the 2-core VM this was written on (OpenSSL 3.0 with SHA-NI,
 python-lz4 4.4.5), on ``bench/hash_images.py``'s release of LZ4 frames (boot 64 + root 900 + hash

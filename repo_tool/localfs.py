@@ -1,4 +1,8 @@
-"""Local file writes that are never seen half-done: temp file, fsync, rename, fsync dir."""
+"""Local file writes that are never seen half-done: temp file, fsync, rename, fsync dir.
+
+Shared by every layer that writes a local file (the local storage, the node's caches, make-disk); it
+knows nothing of what it writes and never reads a file's content.
+"""
 
 from __future__ import annotations
 
@@ -66,6 +70,7 @@ def stat_or_none(path: str | os.PathLike[str], what: str = "") -> os.stat_result
 
 
 def fsync_dir(directory: Path) -> None:
+    """Make a new or renamed name in ``directory`` durable, best effort (not every file system can)."""
     try:
         fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError:

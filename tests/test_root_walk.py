@@ -26,9 +26,9 @@ from repo_tool.errors import VerificationError
 from repo_tool.node.tuf_client import MetadataSource
 from repo_tool.publish.operations import Location, load_live
 from repo_tool.storage.base import LocalStorage
-from repo_tool.storage.http import HttpStorage
+from repo_tool.storage.http import HttpStorage, RemoteDir
 from repo_tool.storage.s3 import S3Storage
-from repo_tool.storage.transport import RemoteDir, Transport
+from repo_tool.storage.transport import Transport
 from repo_tool.trust.verifier import Source, load_repo
 from tests.repohelpers import ARCH, QS, VARIANT, serve_directory
 from tests.s3helpers import PASS, Request, S3Error, fault_proxy

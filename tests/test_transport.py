@@ -26,7 +26,9 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from repo_tool.errors import ConfigError, VerificationError
-from repo_tool.storage.transport import FetchError, RemoteDir, Transport, _no_proxy, form_encode
+from repo_tool.storage.http import RemoteDir
+from repo_tool.storage.proxy import _no_proxy
+from repo_tool.storage.transport import FetchError, Transport, form_encode
 
 
 @dataclass

@@ -7,6 +7,8 @@ download (network and SHA-256), one decodes, the caller's thread writes and keep
 going; memory stays bounded whatever the compression ratio.  Every failure is a one-line
 :class:`ImageError` naming the image (the caller then leaves the partition set unbootable); an
 exception raised by the download itself (a transport ``FetchError``) propagates unchanged.
+It never chooses where to write (the caller gives the inactive set's partition) nor touches the
+partition table.
 """
 
 from __future__ import annotations

@@ -28,7 +28,8 @@ from urllib.parse import quote, urlsplit
 
 from repo_tool.errors import VerificationError
 from repo_tool.localfs import write_atomic
-from repo_tool.storage.transport import RemoteDir, Transport
+from repo_tool.storage.http import RemoteDir
+from repo_tool.storage.transport import Transport
 from repo_tool.trust.verifier import DirectoryStore, Limits, Repo, TargetError, fetch_target, load_repo, stored_copy
 
 ROOT = "root.json"

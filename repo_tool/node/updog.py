@@ -36,7 +36,8 @@ from repo_tool.errors import ConfigError, ManifestError, RepoToolError, Verifica
 from repo_tool.localfs import write_atomic
 from repo_tool.node.gpt import Disk, Status, find_os_disk, status
 from repo_tool.node.staging import checked, write_image
-from repo_tool.storage.transport import RemoteDir, Transport
+from repo_tool.storage.http import RemoteDir
+from repo_tool.storage.transport import Transport
 from repo_tool.trust.verifier import DirectoryStore, Repo, Target, TargetError, load_repo, read_target, stored_copy
 
 MANIFEST = "manifest.json"

@@ -1,21 +1,28 @@
 """Storage: bytes by name, no TUF.  A repository's metadata and targets live behind one small
-interface (``base.Storage``); this ``__init__`` is the only place that picks a backend for a URL.
+interface (``base.Storage``, a ``base.Reader`` of named bytes); this ``__init__`` is the only place
+that picks a backend for a URL, and it imports a backend (and :mod:`repo_tool.aws`) only when a URL
+asks for it, so a node that reads over HTTP never loads the S3 code.
 
-* ``base`` — the ``Storage`` protocol, errors, the local directory backend, shared upload rules;
+* ``base`` — the ``Reader`` and ``Storage`` protocols, errors, the local directory backend, shared
+  upload rules;
 * ``s3`` — Amazon S3 and S3-compatible services (boto3), with conditional writes;
-* ``http`` — read-only HTTP(S) over ``transport``;
-* ``transport`` — the HTTP(S)/file client nodes use (proxies, retries, limits), as updog's reqwest.
+* ``http`` — ``RemoteDir`` (a node's base URL over ``transport``) and the read-only ``HttpStorage`` on it;
+* ``transport`` — the HTTP(S)/file client nodes use (retries, resumes, limits), as updog's reqwest;
+* ``proxy`` — the transport's proxies, from the environment as reqwest reads them.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
-from repo_tool.aws import AwsSettings
 from repo_tool.errors import ConfigError
 from repo_tool.storage.base import LocalStorage, Storage
+
+if TYPE_CHECKING:
+    from repo_tool.aws import AwsSettings
 
 
 def open_storage(url: str, base_dir: Path | None = None, aws: AwsSettings | None = None) -> Storage:
@@ -30,6 +37,7 @@ def open_storage(url: str, base_dir: Path | None = None, aws: AwsSettings | None
             path = base_dir / path
         return LocalStorage(path)
     if parsed.scheme == "s3":
+        from repo_tool.aws import AwsSettings
         from repo_tool.storage.s3 import S3Storage
 
         return S3Storage.from_url(url, aws or AwsSettings())

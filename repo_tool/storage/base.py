@@ -1,10 +1,15 @@
-"""Where repositories live, behind one small interface.
+"""Where repositories live: one reading protocol and one small storage interface, no TUF.
 
-A :class:`Storage` is a flat namespace of objects under a base location (a
-metadata directory ``<base>/<variant>/<arch>/`` or the shared ``targets/``).
-The operations are the ones the upload rules of SPEC §4 need:
+A :class:`Reader` is named bytes under one location (``url``): ``read(name, limit)`` answers
+the bytes, None when the object does not exist (tough's 403/404/410), and an error beyond
+``limit`` bytes; ``describe(name)`` says where ``name`` is, for messages.  Every reading side
+shares it: the storages below, and a node's :class:`repo_tool.storage.http.RemoteDir`.
 
-* ``read`` (None when the object does not exist: tough's 403/404/410),
+A :class:`Storage` is a :class:`Reader` over a flat namespace of objects under a base location (a
+metadata directory ``<base>/<variant>/<arch>/`` or the shared ``targets/``).  The operations it
+adds are the ones the upload rules of SPEC §4 need:
+
+* ``stream`` (a large object in bounded chunks),
 * ``size`` (to skip content-addressed objects already present),
 * ``create`` (write-once: fails if the object exists with other bytes),
 * ``put_file`` (write-once copy of a local file, streamed),
@@ -17,7 +22,8 @@ the :class:`Storage` protocol itself does not require it.
 ``file://`` URLs and plain paths are served by :class:`LocalStorage`,
 ``s3://BUCKET/PREFIX/`` by :class:`repo_tool.storage.s3.S3Storage`, and ``http(s)://``
 (read-only: a live repo through its public URL or CDN) by
-:class:`repo_tool.storage.http.HttpStorage`.
+:class:`repo_tool.storage.http.HttpStorage`.  This module imports none of them: only
+:func:`repo_tool.storage.open_storage` chooses a backend.
 """
 
 from __future__ import annotations
@@ -51,13 +57,26 @@ Sent = Callable[[int], None]
 """Called with a byte count as parts of a file are stored (from several threads at once)."""
 
 
-class Storage(Protocol):
+class Reader(Protocol):
+    """Named bytes under ``url``: what the publisher, the auditor and a node all read through."""
+
     url: str
+
+    def read(self, name: str, limit: int | None = None) -> bytes | None:
+        """The bytes of ``name``, or None if it does not exist; more than ``limit`` bytes is an error."""
+        ...
+
+    def describe(self, name: str) -> str:
+        """Where ``name`` is (a path or URL), for messages."""
+        ...
+
+
+class Storage(Reader, Protocol):
+    """A :class:`Reader` that also streams, sizes and (when ``writable``) stores objects."""
+
     writable: bool
 
     def child(self, *parts: str) -> Storage: ...
-
-    def read(self, name: str, limit: int | None = None) -> bytes | None: ...
 
     def stream(self, name: str, limit: int, chunk: int = STREAM_CHUNK) -> Iterator[bytes] | None:
         """The object in chunks (None if missing); more than ``limit`` bytes is an error."""
@@ -70,8 +89,6 @@ class Storage(Protocol):
     def put_file(self, name: str, path: Path, size: int, sent: Sent | None = None) -> bool: ...
 
     def swap(self, name: str, data: bytes, expected: bytes | None) -> None: ...
-
-    def describe(self, name: str) -> str: ...
 
 
 @runtime_checkable
@@ -121,7 +138,7 @@ class LocalStorage:
         except OSError as exc:
             raise StorageError(f"{self.describe(name)}: {exc.strerror}") from None
         if limit is not None and len(data) > limit:
-            raise StorageError(f"{self.describe(name)}: larger than the {limit}-byte limit")
+            raise oversized(self.describe(name), limit)
         return data
 
     def stream(self, name: str, limit: int, chunk: int = STREAM_CHUNK) -> Iterator[bytes] | None:
@@ -199,25 +216,32 @@ class LocalStorage:
             raise StorageError(f"{self.describe(name)}: cannot write: {exc.strerror or exc}") from None
 
 
-def limited_chunks(body: BinaryIO | Any, where: str, limit: int, chunk: int,
-                   failed: Callable[[Exception], StorageError]) -> Iterator[bytes]:
-    """Chunks read from ``body`` (closed at the end), never more than ``limit`` bytes in all: one
-    byte past it is an error.  ``failed`` turns a read error into the storage's own message."""
+def limited_chunks(body: BinaryIO | Any, where: str, limit: int | None, chunk: int,
+                   failed: Callable[[Exception], Exception],
+                   too_large: Callable[[str, int], Exception] | None = None) -> Iterator[bytes]:
+    """Chunks read from ``body`` (closed at the end), never more than ``limit`` bytes in all (None: no
+    bound): one byte past it is an error, ``too_large(where, limit)`` (:func:`oversized` unless
+    given).  ``failed`` turns a read error into the reader's own message."""
     total = 0
     try:
         while True:
             try:
-                data: bytes = body.read(min(chunk, limit + 1 - total))
+                data: bytes = body.read(chunk if limit is None else min(chunk, limit + 1 - total))
             except Exception as exc:
                 raise failed(exc) from None
             if not data:
                 return
             total += len(data)
-            if total > limit:
-                raise StorageError(f"{where}: larger than the {limit}-byte limit")
+            if limit is not None and total > limit:
+                raise (too_large or oversized)(where, limit)
             yield data
     finally:
         body.close()
+
+
+def oversized(where: str, limit: int) -> StorageError:
+    """The error for an object larger than the most a caller will read of it."""
+    return StorageError(f"{where}: larger than the {limit}-byte limit")
 
 
 def object_name(name: str) -> str:

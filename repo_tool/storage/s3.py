@@ -19,6 +19,9 @@ Reads follow the publisher's needs, not a client's: a missing key (404) is
 "not there"; 403 is "not there" only for the ``N.root.json`` probe (S3 answers
 403 for a missing key when the caller lacks ``s3:ListBucket``), anything else
 denied is an error rather than a repository that looks empty.
+
+Only :func:`repo_tool.storage.open_storage` chooses this backend (a node never loads it); it stores
+bytes by name and never parses them (a name only picks its headers).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from repo_tool.storage.base import (
     already_stored,
     limited_chunks,
     object_name,
+    oversized,
 )
 
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
@@ -146,10 +150,9 @@ class S3Storage:
         if answer is None:
             return None
         body = answer["Body"]
-        too_big = StorageError(f"{self.describe(name)}: larger than the {limit}-byte limit")
         if limit is not None and int(answer.get("ContentLength") or 0) > limit:
             body.close()
-            raise too_big
+            raise oversized(self.describe(name), limit)
         try:
             data: bytes = body.read() if limit is None else body.read(limit + 1)
         except Exception as exc:
@@ -157,7 +160,7 @@ class S3Storage:
         finally:
             body.close()
         if limit is not None and len(data) > limit:
-            raise too_big
+            raise oversized(self.describe(name), limit)
         with self._lock:
             self._etags[name] = (data, str(answer.get("ETag", "")))
         return data
@@ -168,7 +171,7 @@ class S3Storage:
             return None
         if int(answer.get("ContentLength") or 0) > limit:
             answer["Body"].close()
-            raise StorageError(f"{self.describe(name)}: larger than the {limit}-byte limit")
+            raise oversized(self.describe(name), limit)
         return limited_chunks(answer["Body"], self.describe(name), limit, chunk,
                               lambda exc: self._fail(name, "GetObject", exc))
 

@@ -7,17 +7,16 @@ cut off mid-body is resumed with ``Range: bytes=N-``; 403, 404 and 410 mean "not
 is bounded: more than ``limit`` bytes is an error (tough's protection against endless data).
 Connections are kept alive and shared by all threads, one request at a time on each.  Proxies come
 from the environment as in reqwest: ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` (http:// proxies,
-CONNECT tunnels for https) and ``NO_PROXY`` (updog exports the first and the last from updog.toml).
+CONNECT tunnels for https) and ``NO_PROXY`` (updog exports the first and the last from updog.toml),
+read by :mod:`repo_tool.storage.proxy`.
 
-Size: just over 500 lines, one concept (getting bytes by URL as tough does); the architecture
-issue (16) moves it to ``node/`` and ``RemoteDir`` beside the storage adapters.
+This is the client only: named files under a base URL are :class:`repo_tool.storage.http.RemoteDir`.
+It knows nothing of TUF, and nothing it raises says more than what happened to one URL.
 """
 
 from __future__ import annotations
 
-import base64
 import http.client
-import ipaddress
 import re
 import ssl
 import threading
@@ -25,10 +24,12 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit
-from urllib.request import getproxies_environment, url2pathname
+from urllib.parse import SplitResult, urljoin, urlsplit
+from urllib.request import url2pathname
 
 from repo_tool.errors import ConfigError, UnreachableError, VerificationError
+from repo_tool.storage.base import limited_chunks
+from repo_tool.storage.proxy import Proxies, proxy_headers
 
 NOT_FOUND = frozenset({403, 404, 410})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -85,28 +86,6 @@ def _netloc(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _no_proxy(host: str, no_proxy: str) -> bool:
-    """Whether NO_PROXY skips the proxy for ``host``, as reqwest reads it: ``*``, IP addresses and
-    networks, and domains matching themselves and their subdomains (a leading dot is ignored)."""
-    host = host.lower().rstrip(".")
-    for entry in (part.strip().lower() for part in no_proxy.split(",")):
-        if entry == "*":
-            return True
-        try:
-            network = ipaddress.ip_network(entry, strict=False)
-        except ValueError:
-            domain = entry.strip(".")
-            if domain and (host == domain or host.endswith("." + domain)):
-                return True
-            continue
-        try:
-            if ipaddress.ip_address(host) in network:
-                return True
-        except ValueError:
-            pass
-    return False
-
-
 def _port(parts: SplitResult, default: int) -> int:
     try:
         return parts.port or default
@@ -138,23 +117,11 @@ def _open_file(path: Path) -> BinaryIO | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:
-        raise FetchError(f"{path}: {exc.strerror or exc}") from None
+        raise _file_failed(path, exc) from None
 
 
-def _file_chunks(handle: BinaryIO, path: Path, limit: int | None, size: int) -> Iterator[bytes]:
-    with handle:
-        received = 0
-        while True:
-            try:
-                data = handle.read(size if limit is None else min(size, limit + 1 - received))
-            except OSError as exc:
-                raise FetchError(f"{path}: {exc.strerror or exc}") from None
-            if not data:
-                return
-            received += len(data)
-            if limit is not None and received > limit:
-                raise _too_large(str(path), limit)
-            yield data
+def _file_failed(path: Path, exc: BaseException) -> FetchError:
+    return FetchError(f"{path}: {getattr(exc, 'strerror', None) or exc}")
 
 
 class Transport:
@@ -175,7 +142,7 @@ class Transport:
         self._lock = threading.Lock()
         self._idle: dict[_Key, list[http.client.HTTPConnection]] = {}
         self._tls: ssl.SSLContext | None = None
-        self._proxies = getproxies_environment()
+        self._proxies = Proxies()
 
     def with_query(self, url: str) -> str:
         """``url`` as it is requested: http(s) URLs get the query parameters, sorted by key."""
@@ -198,7 +165,8 @@ class Transport:
         path = _local_path(url)
         if path is not None:
             handle = _open_file(path)
-            return None if handle is None else _file_chunks(handle, path, limit, chunk)
+            return None if handle is None else limited_chunks(handle, str(path), limit, chunk,
+                                                              lambda exc: _file_failed(path, exc), _too_large)
         download = _Download(self, self.with_query(url), limit)
         return download.chunks(chunk) if download.start() else None
 
@@ -211,7 +179,7 @@ class Transport:
             except (FileNotFoundError, NotADirectoryError):
                 return None
             except OSError as exc:
-                raise FetchError(f"{path}: {exc.strerror or exc}") from None
+                raise _file_failed(path, exc) from None
         head = _Download(self, self.with_query(url), None, "HEAD")
         if not head.start():
             return None
@@ -236,26 +204,9 @@ class Transport:
 
     # --- connections -----------------------------------------------------------------------------
 
-    def _proxy(self, key: _Key) -> SplitResult | None:
-        """The proxy for requests to ``key``, if the environment names one and NO_PROXY does not skip it."""
-        scheme, host, _ = key
-        url = self._proxies.get(scheme) or self._proxies.get("all")
-        if not url or _no_proxy(host, self._proxies.get("no", "")):
-            return None
-        proxy = urlsplit(url if "://" in url else f"http://{url}")
-        if proxy.scheme != "http" or not proxy.hostname:
-            raise ConfigError(f"proxy {url!r}: expected http://HOST[:PORT]")
-        return proxy
-
-    def _proxy_headers(self, proxy: SplitResult) -> dict[str, str]:
-        if proxy.username is None:
-            return {}
-        secret = f"{unquote(proxy.username)}:{unquote(proxy.password or '')}".encode()
-        return {"Proxy-Authorization": "Basic " + base64.b64encode(secret).decode()}
-
     def _connect(self, key: _Key) -> http.client.HTTPConnection:
         scheme, host, port = key
-        proxy = self._proxy(key)
+        proxy = self._proxies.for_host(scheme, host)
         address = (host, port) if proxy is None else (proxy.hostname or "", _port(proxy, 80))
         conn: http.client.HTTPConnection
         if scheme == "https":
@@ -263,7 +214,7 @@ class Transport:
                 self._tls = ssl.create_default_context()
             conn = http.client.HTTPSConnection(*address, timeout=self.connect_timeout, context=self._tls)
             if proxy is not None:
-                conn.set_tunnel(host, port, headers=self._proxy_headers(proxy))
+                conn.set_tunnel(host, port, headers=proxy_headers(proxy))
         else:
             conn = http.client.HTTPConnection(*address, timeout=self.connect_timeout)
         try:
@@ -312,10 +263,10 @@ class Transport:
                 headers = {name: value for name, value in headers.items() if name.lower() != "authorization"}
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             hop = dict(headers)
-            proxy = self._proxy(key) if parts.scheme == "http" else None
+            proxy = self._proxies.for_host(key[0], key[1]) if parts.scheme == "http" else None
             if proxy is not None:  # a plain-HTTP proxy gets the absolute URL
                 target = f"http://{_netloc(key[1], key[2])}{target}"
-                hop.update(self._proxy_headers(proxy))
+                hop.update(proxy_headers(proxy))
             conn, response = self._send(method, key, target, hop)
             location = response.getheader("Location")
             if response.status not in REDIRECTS or not location:
@@ -478,31 +429,3 @@ class _Download:
         if not self._retry(reason):
             raise FetchError(f"{self.url}: not found any more when resuming at byte {self.received}")
 
-
-class RemoteDir:
-    """A directory of files at a base URL (http(s)://, file:// or a local path), read through ``transport``.
-
-    Names are appended percent-quoted (``/`` kept, as tough joins path-like target names).
-    """
-
-    def __init__(self, base_url: str, transport: Transport) -> None:
-        scheme = urlsplit(base_url).scheme
-        if scheme not in ("http", "https", "file", ""):
-            raise ConfigError(f"{base_url}: unsupported URL scheme {scheme!r} (expected http, https or file)")
-        self.url = base_url if base_url.endswith("/") else base_url + "/"
-        self.transport = transport
-        self._plain_path = scheme == ""
-
-    def location(self, name: str) -> str:
-        """The URL (or path) of ``name`` without the query."""
-        return self.url + (name if self._plain_path else quote(name))
-
-    def describe(self, name: str) -> str:
-        """The full URL of ``name`` as requested, query included (for messages)."""
-        return self.transport.with_query(self.location(name))
-
-    def read(self, name: str, limit: int | None = None) -> bytes | None:
-        return self.transport.fetch(self.location(name), limit)
-
-    def stream(self, name: str, limit: int | None, chunk: int = CHUNK) -> Iterator[bytes] | None:
-        return self.transport.stream(self.location(name), limit, chunk)
