@@ -4,18 +4,16 @@ sign|cross-sign|verify|show`` (tuftool ``root`` semantics, SPEC §10.5)."""
 from __future__ import annotations
 
 import copy
-import re
 from pathlib import Path
 from typing import Any
 
 import click
 
-from repo_tool.aws import ServiceError
 from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns, parse_time_option, warn
 from repo_tool.core.instant import format_whole_seconds
 from repo_tool.errors import ConfigError, UsageError, VerificationError
 from repo_tool.localfs import stat_or_none, write_atomic
-from repo_tool.publish.infra import describe_key, signing_key_problem
+from repo_tool.signing.kms import key_source
 from repo_tool.signing.rootfile import (
     ROOT_EXPIRY_DEFAULT,
     SignResult,
@@ -30,13 +28,12 @@ from repo_tool.signing.rootfile import (
     set_threshold,
     sign,
 )
-from repo_tool.signing.signers import KeySigner, load_signer, normalize_source
+from repo_tool.signing.signers import load_kms_signer, load_signer
 from repo_tool.trust.keys import generate_private, write_private_key
 from repo_tool.trust.metadata import TOP_ROLES, RoleFile
 from repo_tool.trust.verifier import verify_next_root, verify_trusted_root
 
 ROLE_CHOICE = click.Choice(TOP_ROLES)
-_KEY_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 @click.group("keys")
@@ -98,10 +95,10 @@ def import_kms(key: str, root_path: Path | None, roles: tuple[str, ...], as_json
         raise UsageError("--root needs at least one --role")
     if not key.strip():
         raise UsageError("KEY-ID-OR-ALIAS is empty")
-    source = key if key.startswith(("awskms:", "aws-kms://")) else f"awskms:{_kms_key_id(key)}"
+    source = key_source(key)
     if root_path is not None:
         read_root_file(root_path)  # a bad root fails before any AWS call
-    signer = _load_kms_key(source)
+    signer = load_kms_signer(source, aws_settings())
     entry = signer.entry
     info: dict[str, object] = {"keyid": signer.keyid, "source": source, "keytype": entry["keytype"],
                                "scheme": entry["scheme"], "key": entry}
@@ -122,36 +119,6 @@ def import_kms(key: str, root_path: Path | None, roles: tuple[str, ...], as_json
             click.echo(f"{root_path}: added {listed}; the root needs signing again (repo-tool root sign)")
         else:
             click.echo(f"{root_path}: already lists {listed}; unchanged")
-
-
-def _kms_key_id(key: str) -> str:
-    """A key ID, key ARN, alias ARN or alias/NAME as is; a bare NAME is the alias NAME (as in infra create-keys)."""
-    if key.startswith(("alias/", "arn:", "mrk-")) or _KEY_UUID.match(key):
-        return key
-    return f"alias/{key}"
-
-
-def _load_kms_key(source: str) -> KeySigner:
-    """The KMS key's signer, after GetPublicKey and, to explain what it cannot tell (a disabled
-    key, the wrong key usage), DescribeKey."""
-    failure: ConfigError | None = None
-    try:
-        signer: KeySigner | None = load_signer(source, None, aws_settings())
-    except ConfigError as exc:  # GetPublicKey answered, but the key is no TUF key
-        signer, failure = None, exc
-    key_id = normalize_source(source)[len("awskms:"):]
-    profile = (source[len("aws-kms://"):].partition("/")[0] or None) if source.startswith("aws-kms://") else None
-    try:
-        meta = describe_key(aws_settings(), key_id, source, profile)
-    except ServiceError:
-        meta = None  # not allowed to describe (kms:DescribeKey): GetPublicKey's answer stands
-    problem = signing_key_problem(meta) if meta is not None else None
-    if problem:
-        raise ServiceError(f"key {source}: AWS KMS DescribeKey: {problem}")
-    if failure is not None:
-        raise failure
-    assert signer is not None
-    return signer
 
 
 @click.group("root")
