@@ -1,10 +1,12 @@
-"""A repository audit report (the auditor's JSON object) as a document a person can file.
+"""A repository audit report (the auditor's JSON object) as text a person reads or files.
 
+:func:`render_text` gives the terminal lines (one per finding, then the verdict);
 :func:`render_markdown` writes GitHub-flavoured Markdown, :func:`render_html` one
-self-contained HTML5 page (inline CSS, no script, nothing fetched).  Both show the
+self-contained HTML5 page (inline CSS, no script, nothing fetched).  Both documents show the
 same sections: title (repository and audit instant), summary, keys, roles, expiry
 calendar, findings grouped by severity (errors first).  Every string from the
-report is escaped for where it lands.  Pure functions: no I/O, no clock.
+report is escaped for where it lands.  Pure functions: no I/O, no clock; this module must not
+judge the repository (the checks did), only show their report.
 """
 
 from __future__ import annotations
@@ -24,6 +26,18 @@ EXPIRY_STATUS = {"expired": "expired", "soon": "within window", "ok": "ok"}
 SHORT_KEYID = 16
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>~&#])")  # "|" only in table cells (_md_cell)
 _BACKTICKS = re.compile(r"`+")
+
+
+def render_text(report: Mapping[str, Any]) -> list[str]:
+    """The terminal lines of ``audit``: each finding (``SEVERITY CHECK FILE: message``), then the
+    verdict with the summary's counts.  ``report`` is :meth:`Report.to_json_obj`'s, as made."""
+    summary = report["summary"]
+    lines = [f"{finding['severity'].upper():7} {finding['check']:13} {finding['file']}: {finding['message']}"
+             for finding in report["findings"]]
+    lines.append(f"{report['result'].upper()}: {summary['errors']} error(s), {summary['warnings']} warning(s), "
+                 f"{summary['infos']} info; roots {summary['root_versions']}; targets checked "
+                 f"{summary['targets_checked']} of {summary['targets_listed']} ({summary['bytes_checked']} bytes)")
+    return lines
 
 
 # --- reading the report (tolerant: a missing field shows as a dash, never a crash) ----------

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from repo_tool.audit.checks import TargetsMode, audit
+from repo_tool.audit.report import render, render_text
 from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns, parse_time_option, read_bytes
 from repo_tool.config import load_config
 from repo_tool.core.instant import parse_offset
@@ -86,25 +87,11 @@ def audit_cmd(metadata_url: str | None, targets_url: str | None, root_path: str 
     if as_json:
         echo_json(obj)
     else:
-        summary = obj["summary"]
-        for finding in obj["findings"]:
-            click.echo(f"{finding['severity'].upper():7} {finding['check']:13} {finding['file']}: "
-                       f"{finding['message']}")
-        click.echo(f"{obj['result'].upper()}: {summary['errors']} error(s), {summary['warnings']} warning(s), "
-                   f"{summary['infos']} info; roots {summary['root_versions']}; targets checked "
-                   f"{summary['targets_checked']} of {summary['targets_listed']} ({summary['bytes_checked']} bytes)")
+        click.echo("\n".join(render_text(obj)))
     if report_path is not None:
-        from repo_tool.audit.report import render  # only the report writer needs it
-
         try:
             write_atomic(report_path, render(obj, report_path).encode("utf-8"))
         except OSError as exc:
             raise ConfigError(f"--report {report_path}: cannot write: {exc.strerror or exc}") from None
     if not report.ok:
-        raise VerificationError(f"audit of {meta.url} found {summary_errors(obj)} error(s)")
-
-
-def summary_errors(obj: dict[str, object]) -> int:
-    summary = obj["summary"]
-    assert isinstance(summary, dict)
-    return int(summary["errors"])
+        raise VerificationError(f"audit of {meta.url} found {report.count('error')} error(s)")
