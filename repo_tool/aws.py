@@ -15,17 +15,15 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from repo_tool.errors import RepoToolError
+from repo_tool.errors import IOFailedError
 
 # Uploads run several files and several parts of each at once; keep enough pooled connections.
 MAX_POOL_CONNECTIONS = 32
 MAX_ATTEMPTS = 5
 
 
-class ServiceError(RepoToolError):
+class ServiceError(IOFailedError):
     """An AWS call failed (credentials, permissions, missing bucket or key ...): exit 1."""
-
-    exit_code = 1
 
 
 @dataclass(frozen=True)
