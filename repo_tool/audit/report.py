@@ -1,6 +1,7 @@
 """A repository audit report (the auditor's JSON object) as text a person reads or files.
 
-:func:`render_text` gives the terminal lines (one per finding, then the verdict);
+:func:`render_text` gives the terminal lines of an audit (one per finding, then the verdict),
+:func:`expirations_text` those of ``check-expirations``;
 :func:`render_markdown` writes GitHub-flavoured Markdown, :func:`render_html` one
 self-contained HTML5 page (inline CSS, no script, nothing fetched).  Both documents show the
 same sections: title (repository and audit instant), summary, keys, roles, expiry
@@ -15,10 +16,13 @@ import html
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from repo_tool.core.instant import parse_instant
+from repo_tool.core.instant import format_instant, format_two_units, parse_instant
 from repo_tool.errors import ConfigError, InstantError
+
+if TYPE_CHECKING:
+    from repo_tool.audit.expirations import Report as ExpirationsReport
 
 SEVERITIES = ("error", "warning", "info")
 SEVERITY_TITLES = {"error": "Errors", "warning": "Warnings", "info": "Information"}
@@ -26,6 +30,30 @@ EXPIRY_STATUS = {"expired": "expired", "soon": "within window", "ok": "ok"}
 SHORT_KEYID = 16
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>~&#])")  # "|" only in table cells (_md_cell)
 _BACKTICKS = re.compile(r"`+")
+
+
+def expirations_text(report: ExpirationsReport) -> list[str]:
+    """The terminal lines of ``check-expirations``: the instant and window, one line per role of each
+    repository (``FAILED to load`` for one that did not: its error goes to stderr), the summary."""
+    lines = [f"checking at {format_instant(report.at)}; flagging roles that expire within {report.within_text} "
+             f"(by {format_instant(report.at + report.within)})"]
+    width = max((len(r.ref.label) for r in report.repos), default=0)
+    for result in report.repos:
+        label = result.ref.label.ljust(width)
+        if result.error is not None:
+            lines.append(f"{label}  FAILED to load (the error is on stderr)")
+            continue
+        for role in result.roles:
+            lines.append(f"{label}  {role.role:<9}  v{role.version:<10}  expires {format_instant(role.expires):<20}  "
+                         f"{_remaining(role.remaining):>18}  {role.status}")
+    lines.append(f"summary: {report.summary()}")
+    return lines
+
+
+def _remaining(ns: int) -> str:
+    """Time left (or since expiry), rounded down to whole units: ``6d 23h left``, ``45m 10s ago``."""
+    text = format_two_units(abs(ns))
+    return f"{text} left" if ns > 0 else f"{text} ago"
 
 
 def render_text(report: Mapping[str, Any]) -> list[str]:
