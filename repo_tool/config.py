@@ -50,6 +50,13 @@ from repo_tool.core.yamlfile import load_yaml
 from repo_tool.errors import ConfigError, OffsetError, RepoToolError
 from repo_tool.trust.metadata import TOP_ROLES, Expirations, check_safe_name
 
+# The wave policies shipped in repo_tool/policies/, by the name a config or a command line gives.
+BUILTIN_POLICIES = {
+    "default": "default-waves.toml",
+    "accelerated": "accelerated-waves.toml",
+    "slow-roll": "slow-roll.toml",
+    "ohno": "ohno.toml",
+}
 DEFAULT_EXPIRATION_TEXT = {"snapshot": "2 weeks", "targets": "2 weeks", "timestamp": "1 week"}
 _REPO_KEYS = {"metadata_url", "targets_url", "root", "signers", "expiration", "wave_policy", "profile", "endpoint_url",
               "variants"}
@@ -210,7 +217,7 @@ def _load_yaml_repo(name: str, data: object, source: Path) -> RepoConfig:
     policy = data.get("wave_policy", "default")
     if not isinstance(policy, str):
         raise ConfigError(f"{where}.wave_policy: expected a policy name or path")
-    if policy not in ("default", "accelerated", "slow-roll", "ohno"):
+    if policy not in BUILTIN_POLICIES:
         policy = str(_path_from_url(policy, base))
     for key in ("profile", "endpoint_url"):
         if not isinstance(data.get(key, ""), str):

@@ -9,11 +9,12 @@ import click
 
 from repo_tool.audit.checks import TargetsMode, audit
 from repo_tool.audit.report import render, render_text
-from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns, parse_time_option, read_bytes
+from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns, parse_time_option
 from repo_tool.config import load_config
 from repo_tool.core.instant import parse_offset
 from repo_tool.errors import ConfigError, OffsetError, UsageError, VerificationError
 from repo_tool.localfs import write_atomic
+from repo_tool.publish.inputs import read_bytes
 from repo_tool.storage import open_storage
 
 _SAMPLE = re.compile(r"sample:([1-9][0-9]{0,8})")

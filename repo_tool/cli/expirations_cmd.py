@@ -8,10 +8,11 @@ import click
 
 from repo_tool.audit.expirations import DEFAULT_WITHIN, RepoRef, RepoResult, check_expirations, config_refs
 from repo_tool.audit.report import expirations_text
-from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns, parse_time_option, read_bytes
+from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns, parse_time_option
 from repo_tool.config import load_config, repo_names
 from repo_tool.core.instant import add_offset
 from repo_tool.errors import RepoToolError, UsageError, one_line
+from repo_tool.publish.inputs import read_bytes
 from repo_tool.storage import open_storage
 
 

@@ -13,18 +13,7 @@ from collections.abc import Callable
 
 import click
 
-from repo_tool.cli.common import (
-    echo_json,
-    load_manifest,
-    load_policy,
-    load_release,
-    now_ns,
-    parse_time_option,
-    parse_version_option,
-    read_bytes,
-    warn,
-    write_manifest,
-)
+from repo_tool.cli.common import echo_json, now_ns, parse_time_option, parse_version_option, warn
 from repo_tool.core.chain import breaks as chain_breaks
 from repo_tool.core.instant import format_instant
 from repo_tool.core.manifest import EMPTY_MANIFEST_BYTES, Images, Manifest, migration_key_text
@@ -32,6 +21,7 @@ from repo_tool.core.readiness import check_seed
 from repo_tool.core.selection import find_migrations, parse_version_lock, retrieve_list, select
 from repo_tool.errors import ConfigError, RepoToolError, UsageError, VerificationError
 from repo_tool.localfs import write_atomic
+from repo_tool.publish.inputs import load_manifest, load_policy, load_release, read_bytes, write_manifest
 
 FILE = click.argument("file", type=click.Path(dir_okay=False))
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
-from repo_tool.cli.common import aws_options, aws_settings, echo_json, load_policy, now_ns
+from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns
 from repo_tool.publish import quickstart
+from repo_tool.publish.inputs import load_policy
 
 
 @click.command("quickstart")
