@@ -12,8 +12,9 @@
       - {variant: aws-k8s-1.28, arch: x86_64, boot_image: ..., root_image: ..., hash_image: ...,
          link_targets: [...], copy_targets: [...]}
 
-Parsing is pure (text in, a typed :class:`ReleaseFile` out; relative paths are joined to a base
-directory the caller gives, ``~`` is expanded); it must not read the files the release names, load the configuration or
+:func:`load_release_file` reads the file; :func:`parse_release_file` is pure (text in, a typed
+:class:`ReleaseFile` out; relative paths are joined to a base directory the caller gives, ``~`` is
+expanded).  Neither must read the files the release names, load the configuration or
 touch a repository: the command does that with what this returns.
 """
 
@@ -26,6 +27,7 @@ from pathlib import Path
 from repo_tool.config import table
 from repo_tool.core.yamlfile import load_yaml
 from repo_tool.errors import ConfigError
+from repo_tool.publish.inputs import read_text
 
 _RELEASE_KEYS = {"config", "repo", "version", "release_config", "wave_policy", "release_start_time", "repos"}
 _ENTRY_KEYS = {"variant", "arch", "boot_image", "root_image", "hash_image", "link_targets", "copy_targets"}
@@ -56,6 +58,12 @@ class ReleaseFile:
     wave_policy: str | None
     release_start_time: str | None
     repos: tuple[ReleaseEntry, ...]
+
+
+def load_release_file(path: Path, config: Path | None = None) -> ReleaseFile:
+    """Read and parse the release file at ``path`` (relative paths in it are relative to its
+    directory); ``config`` (``--config``) replaces the file's."""
+    return parse_release_file(read_text(path, "release file"), path, path.resolve().parent, config)
 
 
 def parse_release_file(text: str, path: Path, base: Path, config: Path | None = None) -> ReleaseFile:
