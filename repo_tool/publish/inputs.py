@@ -1,5 +1,6 @@
 """The publisher's input files, read from disk with one-line errors: wave policies (a shipped name or
-a path), ``Release.toml``, ``manifest.json`` (read and written back), and any input's bytes or text.
+a path), ``Release.toml``, ``manifest.json`` (created, read, validated and written back), and any
+input's bytes or text.
 
 Each error names the file; parsing is the core's (:mod:`repo_tool.core.waves`, ``core.release``,
 ``core.manifest``).  This module must not touch a repository or load keys: it reads what a
@@ -13,10 +14,11 @@ import os
 from pathlib import Path
 
 from repo_tool.config import BUILTIN_POLICIES
-from repo_tool.core.manifest import Manifest
+from repo_tool.core.chain import breaks as chain_breaks
+from repo_tool.core.manifest import EMPTY_MANIFEST_BYTES, Manifest
 from repo_tool.core.release import Release, parse_release
 from repo_tool.core.waves import WavePolicy, parse_policy
-from repo_tool.errors import ConfigError, RepoToolError
+from repo_tool.errors import ConfigError, RepoToolError, UsageError, VerificationError
 from repo_tool.localfs import write_atomic
 
 
@@ -52,6 +54,33 @@ def write_manifest(path: str, manifest: Manifest) -> None:
         write_atomic(path, manifest.to_bytes())
     except OSError as exc:
         raise ConfigError(f"cannot write manifest {path}: {exc.strerror or exc}") from None
+
+
+def init_manifest(path: str, force: bool) -> None:
+    """An empty ``manifest.json`` at ``path``; an existing file is replaced only with ``force``."""
+    if os.path.exists(path) and not force:
+        raise UsageError(f"{path} already exists; pass --force to replace it with an empty manifest")
+    try:
+        write_atomic(path, EMPTY_MANIFEST_BYTES)
+    except OSError as exc:
+        raise ConfigError(f"cannot write manifest {path}: {exc.strerror or exc}") from None
+
+
+def validate_manifest_file(path: str) -> Manifest:
+    """The manifest at ``path`` if it parses, its waves and migrations are in order and every two
+    versions of a variant/arch are joined by the migration chain nodes walk; else a
+    :class:`VerificationError` naming the file and the first problem (and how many more chain breaks)."""
+    data = read_bytes(path, "manifest")
+    try:
+        doc = Manifest.from_bytes(data)
+        doc.validate()
+    except RepoToolError as exc:
+        raise VerificationError(f"{path}: {exc}") from None
+    broken = chain_breaks(doc)
+    if broken:
+        more = f"; and {len(broken) - 1} more pair(s)" if len(broken) > 1 else ""
+        raise VerificationError(f"{path}: {broken[0].describe()}{more}")
+    return doc
 
 
 def load_policy(spec: str) -> tuple[WavePolicy, str]:
