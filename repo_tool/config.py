@@ -48,6 +48,8 @@ from repo_tool.core.instant import parse_offset
 from repo_tool.core.toml import load_toml
 from repo_tool.core.yamlfile import load_yaml
 from repo_tool.errors import ConfigError, OffsetError, RepoToolError
+from repo_tool.storage import open_storage
+from repo_tool.storage.base import Storage
 from repo_tool.trust.metadata import TOP_ROLES, Expirations, check_safe_name
 
 # The wave policies shipped in repo_tool/policies/, by the name a config or a command line gives.
@@ -76,6 +78,18 @@ class RepoConfig:
     root_sha512: str | None = None
     aws: AwsSettings = field(default_factory=AwsSettings)
     variants: list[tuple[str, str]] = field(default_factory=list)  # (variant, arch); [] = not listed
+
+    def metadata_base(self) -> Storage:
+        """The storage under ``metadata_url``: one ``VARIANT/ARCH/`` repository per directory."""
+        return open_storage(self.metadata_url, self.base_dir, self.aws)
+
+    def metadata(self, variant: str, arch: str) -> Storage:
+        """The metadata storage of one variant/arch repository (names not checked here)."""
+        return self.metadata_base().child(variant, arch)
+
+    def targets(self) -> Storage:
+        """The targets storage every variant/arch repository shares."""
+        return open_storage(self.targets_url, self.base_dir, self.aws)
 
     def read_root(self) -> bytes:
         try:

@@ -73,8 +73,7 @@ def audit_cmd(metadata_url: str | None, targets_url: str | None, root_path: str 
         if not variant or not arch:
             raise UsageError("--config needs --variant and --arch")
         config = load_config(Path(config_path), repo_name, aws)
-        meta = open_storage(config.metadata_url, config.base_dir, config.aws).child(variant, arch)
-        targets = open_storage(config.targets_url, config.base_dir, config.aws)
+        meta, targets = config.metadata(variant, arch), config.targets()
         root_file = config.root
     else:
         if not (metadata_url and targets_url and root_path):
