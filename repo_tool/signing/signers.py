@@ -24,7 +24,7 @@ import threading
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from securesystemslib.signer import CryptoSigner, Signer, SSlibKey
@@ -44,8 +44,22 @@ from repo_tool.trust.keys import (
 )
 from repo_tool.trust.metadata import TOP_ROLES
 
-if TYPE_CHECKING:
-    from repo_tool.config import RepoConfig
+
+class KeySources(Protocol):
+    """What signing needs of a configuration (a :class:`~repo_tool.config.RepoConfig`): the key
+    sources per role, where relative paths start, the AWS settings, and names for messages.  A
+    protocol, so that signing does not import the configuration (nor what it imports)."""
+
+    @property
+    def source(self) -> Path: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def signers(self) -> dict[str, list[str]]: ...
+    @property
+    def base_dir(self) -> Path: ...
+    @property
+    def aws(self) -> AwsSettings: ...
 
 
 @dataclass
@@ -136,7 +150,7 @@ class KeyRing:
     """The keys a configuration names, each loaded once (a key may serve several roles, and one
     configuration several variant/arch repositories)."""
 
-    def __init__(self, config: RepoConfig) -> None:
+    def __init__(self, config: KeySources) -> None:
         self.config = config
         self._loaded: dict[str, KeySigner] = {}
 
@@ -157,11 +171,11 @@ class KeyRing:
         return result
 
 
-_rings: weakref.WeakKeyDictionary[RepoConfig, KeyRing] = weakref.WeakKeyDictionary()
+_rings: weakref.WeakKeyDictionary[KeySources, KeyRing] = weakref.WeakKeyDictionary()
 _rings_lock = threading.Lock()
 
 
-def role_signers(config: RepoConfig, roles: tuple[str, ...] = TOP_ROLES) -> dict[str, list[KeySigner]]:
+def role_signers(config: KeySources, roles: tuple[str, ...] = TOP_ROLES) -> dict[str, list[KeySigner]]:
     """The signers ``config`` lists for ``roles``; each key is loaded once while ``config`` lives
     (its :class:`KeyRing`), however many repositories of it are signed."""
     with _rings_lock:
