@@ -5,7 +5,9 @@ Credentials, region and endpoints come from boto3's standard chain
 ``AWS_ENDPOINT_URL_KMS``, shared config files, instance roles ...).  The
 command line can name a profile (for every AWS call) and an S3 endpoint (for
 S3-compatible stores and local test servers), as ``aws --profile`` and
-``aws s3 --endpoint-url`` do.
+``aws s3 --endpoint-url`` do.  boto3 is imported only when a client is made; this module must not
+know any service's rules (what a KMS key or a bucket must be is ``signing.kms``'s and
+``publish.infra``'s).
 """
 
 from __future__ import annotations

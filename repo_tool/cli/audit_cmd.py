@@ -1,4 +1,8 @@
-"""``repo-tool audit``: verify one variant/arch repository end to end and report (exit 1 on any error)."""
+"""``repo-tool audit``: verify one variant/arch repository end to end and report (exit 1 on any error).
+
+The checks are :mod:`repo_tool.audit.checks`', the text :mod:`repo_tool.audit.report`'s: this module
+only turns options into their arguments and prints.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""``check-expirations``: pubsys's ``check-repo-expirations`` over every variant/arch repository."""
+"""``check-expirations``: pubsys's ``check-repo-expirations`` over every variant/arch repository.
+
+The check is :mod:`repo_tool.audit.expirations`', the table :mod:`repo_tool.audit.report`'s; this
+module only chooses the repositories from the options and prints.
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,9 @@
 
 Commands and short flags follow updata (``-f/--variant`` for add-update,
 ``-l/--variant`` elsewhere, as upstream); every write re-serializes the whole
-manifest the way updata does and replaces the file atomically.
+manifest the way updata does and replaces the file atomically.  The edits and checks are
+:mod:`repo_tool.core.manifest`'s and :mod:`repo_tool.publish.inputs`'; this module parses options
+and prints.
 """
 
 from __future__ import annotations

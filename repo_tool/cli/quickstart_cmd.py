@@ -1,4 +1,7 @@
-"""``repo-tool quickstart DIR``: everything needed to try the tool, in one directory."""
+"""``repo-tool quickstart DIR``: everything needed to try the tool, in one directory.
+
+The work is :mod:`repo_tool.publish.quickstart`'s; this module only prints what it made.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,10 @@
 """``keys generate|import-kms`` and ``root init|add-key|remove-key|set-threshold|expire|set-version|bump-version|
-sign|cross-sign|verify|show`` (tuftool ``root`` semantics, SPEC §10.5)."""
+sign|cross-sign|verify|show`` (tuftool ``root`` semantics, SPEC §10.5).
+
+Root files and key files are read, edited, signed, verified and written by
+:mod:`repo_tool.signing.rootops` (and ``rootfile``), KMS keys named by :mod:`repo_tool.signing.kms`;
+this module parses options and prints what those return.
+"""
 
 from __future__ import annotations
 

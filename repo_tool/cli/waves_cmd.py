@@ -1,4 +1,8 @@
-"""``repo-tool waves ...``: look at a wave policy before it is used on a release."""
+"""``repo-tool waves ...``: look at a wave policy before it is used on a release.
+
+Schedules, readiness and fleet curves are :mod:`repo_tool.core`'s; this module lays them out as
+tables, a text chart and JSON, and must not compute a rollout itself.
+"""
 
 from __future__ import annotations
 

@@ -8,7 +8,8 @@ The bucket gets versioning, all four public access blocks, default encryption (S
 SSE-KMS default is kept, it is stronger) and a lifecycle rule that aborts incomplete multipart
 uploads after 7 days (other lifecycle rules are kept).  Each KMS key is an asymmetric SIGN_VERIFY
 key reached through an alias; an existing alias is reused after checking that it can sign TUF
-metadata the way tough verifies it.
+metadata the way tough verifies it.  KMS key names and DescribeKey's answer are read by
+:mod:`repo_tool.signing.kms`; this module must not sign, nor write repository content.
 """
 
 from __future__ import annotations
