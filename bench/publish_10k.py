@@ -41,13 +41,13 @@ from timing import add_json_out, best, clean_up, write_json_out  # bench/timing.
 
 import repo_tool.publish.editor
 import repo_tool.publish.operations
-from repo_tool.cli.common import load_policy
 from repo_tool.config import load_config
 from repo_tool.core.instant import NANOS_PER_SECOND
 from repo_tool.core.semver import Version
 from repo_tool.hashing import FileDigest, hash_files
 from repo_tool.publish import quickstart
 from repo_tool.publish.editor import NewTarget, RepoEditor, write_plan
+from repo_tool.publish.inputs import load_policy
 from repo_tool.publish.operations import (
     Location,
     Outcome,

@@ -5,7 +5,9 @@ Credentials, region and endpoints come from boto3's standard chain
 ``AWS_ENDPOINT_URL_KMS``, shared config files, instance roles ...).  The
 command line can name a profile (for every AWS call) and an S3 endpoint (for
 S3-compatible stores and local test servers), as ``aws --profile`` and
-``aws s3 --endpoint-url`` do.
+``aws s3 --endpoint-url`` do.  boto3 is imported only when a client is made; this module must not
+know any service's rules (what a KMS key or a bucket must be is ``signing.kms``'s and
+``publish.infra``'s).
 """
 
 from __future__ import annotations
@@ -15,17 +17,15 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from repo_tool.errors import RepoToolError
+from repo_tool.errors import IOFailedError
 
 # Uploads run several files and several parts of each at once; keep enough pooled connections.
 MAX_POOL_CONNECTIONS = 32
 MAX_ATTEMPTS = 5
 
 
-class ServiceError(RepoToolError):
+class ServiceError(IOFailedError):
     """An AWS call failed (credentials, permissions, missing bucket or key ...): exit 1."""
-
-    exit_code = 1
 
 
 @dataclass(frozen=True)

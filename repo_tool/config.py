@@ -28,6 +28,10 @@ ignore it: they always name their variant and arch.
 paths are relative to the config file.  In ``Infra.toml`` each ``[repo.NAME]``
 gives ``metadata_base_url``, ``targets_url``, ``root_role_url`` (+ optional
 ``root_role_sha512``) and ``signing_keys`` (``file``/``kms``/``env``).
+
+This module reads files and checks their shape; it must not load keys or import signing: a
+configuration keeps each key source as the string the file gives (the auditor reads configurations
+too).  :func:`repo_tool.signing.signers.role_signers` turns them into signers.
 """
 
 from __future__ import annotations
@@ -44,15 +48,23 @@ from repo_tool.core.instant import parse_offset
 from repo_tool.core.toml import load_toml
 from repo_tool.core.yamlfile import load_yaml
 from repo_tool.errors import ConfigError, OffsetError, RepoToolError
-from repo_tool.signing.signers import KeySigner, load_signer
+from repo_tool.storage import open_storage
+from repo_tool.storage.base import Storage
 from repo_tool.trust.metadata import TOP_ROLES, Expirations, check_safe_name
 
+# The wave policies shipped in repo_tool/policies/, by the name a config or a command line gives.
+BUILTIN_POLICIES = {
+    "default": "default-waves.toml",
+    "accelerated": "accelerated-waves.toml",
+    "slow-roll": "slow-roll.toml",
+    "ohno": "ohno.toml",
+}
 DEFAULT_EXPIRATION_TEXT = {"snapshot": "2 weeks", "targets": "2 weeks", "timestamp": "1 week"}
 _REPO_KEYS = {"metadata_url", "targets_url", "root", "signers", "expiration", "wave_policy", "profile", "endpoint_url",
               "variants"}
 
 
-@dataclass
+@dataclass(eq=False)  # compared (and hashed) by identity: signing caches the keys it loads per config
 class RepoConfig:
     name: str
     source: Path
@@ -66,7 +78,18 @@ class RepoConfig:
     root_sha512: str | None = None
     aws: AwsSettings = field(default_factory=AwsSettings)
     variants: list[tuple[str, str]] = field(default_factory=list)  # (variant, arch); [] = not listed
-    _cache: dict[str, KeySigner] = field(default_factory=dict, repr=False)
+
+    def metadata_base(self) -> Storage:
+        """The storage under ``metadata_url``: one ``VARIANT/ARCH/`` repository per directory."""
+        return open_storage(self.metadata_url, self.base_dir, self.aws)
+
+    def metadata(self, variant: str, arch: str) -> Storage:
+        """The metadata storage of one variant/arch repository (names not checked here)."""
+        return self.metadata_base().child(variant, arch)
+
+    def targets(self) -> Storage:
+        """The targets storage every variant/arch repository shares."""
+        return open_storage(self.targets_url, self.base_dir, self.aws)
 
     def read_root(self) -> bytes:
         try:
@@ -77,21 +100,6 @@ class RepoConfig:
         if self.root_sha512 and hashlib.sha512(raw).hexdigest() != self.root_sha512.lower():
             raise ConfigError(f"{self.source}: repo {self.name}: {self.root} does not match root_role_sha512")
         return raw
-
-    def role_signers(self, roles: tuple[str, ...] = TOP_ROLES) -> dict[str, list[KeySigner]]:
-        """Load each configured key once (a key may serve several roles)."""
-        result: dict[str, list[KeySigner]] = {}
-        for role in roles:
-            loaded = []
-            for source in self.signers.get(role, []):
-                if source not in self._cache:
-                    try:
-                        self._cache[source] = load_signer(source, self.base_dir, self.aws)
-                    except RepoToolError as exc:
-                        raise exc.within(f"{self.source}: repo {self.name}: signers.{role}") from None
-                loaded.append(self._cache[source])
-            result[role] = loaded
-        return result
 
 
 def table(value: object, where: str, known: set[str], what: str = "key") -> dict[str, Any]:
@@ -223,7 +231,7 @@ def _load_yaml_repo(name: str, data: object, source: Path) -> RepoConfig:
     policy = data.get("wave_policy", "default")
     if not isinstance(policy, str):
         raise ConfigError(f"{where}.wave_policy: expected a policy name or path")
-    if policy not in ("default", "accelerated", "slow-roll", "ohno"):
+    if policy not in BUILTIN_POLICIES:
         policy = str(_path_from_url(policy, base))
     for key in ("profile", "endpoint_url"):
         if not isinstance(data.get(key, ""), str):

@@ -1,12 +1,26 @@
-"""Error types shared by every layer of repo-tool.
+"""Error types shared by every layer of repo-tool, by kind.
 
-Each error carries the process exit code the CLI uses for it: 2 for bad input
-(usage, configuration, malformed files), 1 for verification failures.  The
-message is one line and names the file, flag or field at fault; the CLI adds
-the context it knows (for example the file path) with :meth:`RepoToolError.within`.
+Every expected failure is a :class:`RepoToolError` of one of three kinds, each with the process
+exit code the CLI uses for it:
+
+* :class:`InputError` (exit 2): the command line, the configuration or an input file is wrong
+  (:class:`UsageError`, :class:`ConfigError` and theirs); fix it and run again;
+* :class:`VerificationError` (exit 1): the repository is bad: a signature, hash, length, expiry,
+  version or format that a client would refuse;
+* :class:`IOFailedError` (exit 1): reading or writing failed (storage, network, AWS, a disk); the
+  message says what to retry.
+
+The message is one line and names the file, flag or field at fault; context is added with
+:meth:`RepoToolError.within` (or the whole message replaced with :meth:`RepoToolError.reworded`),
+which keep the error's type and attributes instead of rebuilding it.  This module imports nothing
+and must not: every layer imports it.
 """
 
 from __future__ import annotations
+
+from typing import TypeVar
+
+_E = TypeVar("_E", bound="RepoToolError")
 
 
 def one_line(text: str) -> str:
@@ -28,19 +42,35 @@ class RepoToolError(Exception):
         super().__init__(message)
         self.message = message
 
-    def within(self, context: str) -> RepoToolError:
-        """Return the same kind of error with ``context: `` put in front."""
-        return type(self)(f"{context}: {self.message}")
+    def within(self: _E, context: str) -> _E:
+        """The same error with ``context: `` put in front of its message."""
+        return self.reworded(f"{context}: {self.message}")
+
+    def reworded(self: _E, message: str) -> _E:
+        """The same error (its type and attributes) with ``message`` instead: how a caller adds what
+        it knows without rebuilding the error as ``type(exc)(...)``, which loses both when a subclass
+        takes other arguments or carries state."""
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.message = one_line(message)
+        clone.args = (clone.message,)
+        return clone
 
     def __str__(self) -> str:
         return self.message
 
 
-class UsageError(RepoToolError):
+class InputError(RepoToolError):
+    """The kind "usage or configuration": what the user gave is wrong (exit 2)."""
+
+    exit_code = 2
+
+
+class UsageError(InputError):
     """A command line that cannot be carried out as written."""
 
 
-class ConfigError(RepoToolError):
+class ConfigError(InputError):
     """A configuration or input file (policy, manifest, Release.toml ...) is invalid."""
 
 
@@ -77,12 +107,23 @@ class MigrationError(ConfigError):
 
 
 class VerificationError(RepoToolError):
-    """Signed data failed verification (bad signature, hash, length, expiry ...)."""
+    """The kind "the repository is bad": signed data failed verification (bad signature, hash,
+    length, expiry ...), exit 1."""
 
     exit_code = 1
 
 
-class UnreachableError(VerificationError):
+class IOFailedError(RepoToolError):
+    """The kind "I/O failed": storage, the network, AWS or a disk could not be read or written
+    (exit 1).  ``retry`` says what to run again, when the failure may pass."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, retry: str | None = None) -> None:
+        super().__init__(f"{message}; {retry}" if retry else message)
+
+
+class UnreachableError(IOFailedError):
     """Nothing could be asked of the server: no connection could be made at all (refused, no route,
     DNS, connect timeout).  Every storage adapter and the node's transport raise a subclass of this for
     it, so the TUF root walk ends on it the same way whichever adapter read ``N+1.root.json``

@@ -22,8 +22,9 @@ from typing import Any
 
 import lz4.frame
 
-from repo_tool.cli.common import load_policy, now_ns
+from repo_tool.cli.common import now_ns
 from repo_tool.core.semver import Version
+from repo_tool.publish.inputs import load_policy
 from repo_tool.publish.quickstart import run as quickstart_run
 from repo_tool.signing.signers import KeySigner, load_signer
 from repo_tool.trust.metadata import envelope_bytes

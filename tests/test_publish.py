@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from repo_tool.core.instant import NANOS_PER_SECOND, parse_instant
 from repo_tool.core.manifest import Manifest
 from repo_tool.core.readiness import update_ready
+from repo_tool.signing.signers import role_signers
 from repo_tool.storage.base import LocalStorage
 from repo_tool.trust.metadata import write_problems
 from repo_tool.trust.verifier import load_repo
@@ -235,7 +236,7 @@ def test_concurrent_publisher_loses_cleanly(qs: QS, tmp_path: Path) -> None:
 
     now = now_ns()
     loaded = load_live(location, now)
-    first = RepoEditor(loaded.root, loaded.repo).build(location.config.role_signers(), now,
+    first = RepoEditor(loaded.root, loaded.repo).build(role_signers(location.config), now,
                                                        location.config.expirations, now, location.meta)
     refresh(location, now + NANOS_PER_SECOND, write=True)  # another publisher wins
     state = tree_state(qs.meta)
@@ -308,7 +309,7 @@ def test_pubsys_unix_second_versions_are_continued(qs: QS, run: Runner) -> None:
     loaded.repo.snapshot.signed["version"] = 1589485577
     loaded.repo.timestamp.signed["version"] = 1589485577
     editor = RepoEditor(loaded.root, loaded.repo)
-    plan = editor.build(location.config.role_signers(), now_ns(), location.config.expirations)
+    plan = editor.build(role_signers(location.config), now_ns(), location.config.expirations)
     write_plan(plan, location.meta, location.targets)
     assert trusted_load(qs).timestamp.version == 1589485578
     assert run("refresh", *qs.args()).code == 0

@@ -1,10 +1,13 @@
-"""A repository audit report (the auditor's JSON object) as a document a person can file.
+"""A repository audit report (the auditor's JSON object) as text a person reads or files.
 
+:func:`render_text` gives the terminal lines of an audit (one per finding, then the verdict),
+:func:`expirations_text` those of ``check-expirations``;
 :func:`render_markdown` writes GitHub-flavoured Markdown, :func:`render_html` one
-self-contained HTML5 page (inline CSS, no script, nothing fetched).  Both show the
+self-contained HTML5 page (inline CSS, no script, nothing fetched).  Both documents show the
 same sections: title (repository and audit instant), summary, keys, roles, expiry
 calendar, findings grouped by severity (errors first).  Every string from the
-report is escaped for where it lands.  Pure functions: no I/O, no clock.
+report is escaped for where it lands.  Pure functions: no I/O, no clock; this module must not
+judge the repository (the checks did), only show their report.
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ import html
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from repo_tool.core.instant import parse_instant
+from repo_tool.core.instant import format_instant, format_two_units, parse_instant
 from repo_tool.errors import ConfigError, InstantError
+
+if TYPE_CHECKING:
+    from repo_tool.audit.expirations import Report as ExpirationsReport
 
 SEVERITIES = ("error", "warning", "info")
 SEVERITY_TITLES = {"error": "Errors", "warning": "Warnings", "info": "Information"}
@@ -24,6 +30,42 @@ EXPIRY_STATUS = {"expired": "expired", "soon": "within window", "ok": "ok"}
 SHORT_KEYID = 16
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>~&#])")  # "|" only in table cells (_md_cell)
 _BACKTICKS = re.compile(r"`+")
+
+
+def expirations_text(report: ExpirationsReport) -> list[str]:
+    """The terminal lines of ``check-expirations``: the instant and window, one line per role of each
+    repository (``FAILED to load`` for one that did not: its error goes to stderr), the summary."""
+    lines = [f"checking at {format_instant(report.at)}; flagging roles that expire within {report.within_text} "
+             f"(by {format_instant(report.at + report.within)})"]
+    width = max((len(r.ref.label) for r in report.repos), default=0)
+    for result in report.repos:
+        label = result.ref.label.ljust(width)
+        if result.error is not None:
+            lines.append(f"{label}  FAILED to load (the error is on stderr)")
+            continue
+        for role in result.roles:
+            lines.append(f"{label}  {role.role:<9}  v{role.version:<10}  expires {format_instant(role.expires):<20}  "
+                         f"{_remaining(role.remaining):>18}  {role.status}")
+    lines.append(f"summary: {report.summary()}")
+    return lines
+
+
+def _remaining(ns: int) -> str:
+    """Time left (or since expiry), rounded down to whole units: ``6d 23h left``, ``45m 10s ago``."""
+    text = format_two_units(abs(ns))
+    return f"{text} left" if ns > 0 else f"{text} ago"
+
+
+def render_text(report: Mapping[str, Any]) -> list[str]:
+    """The terminal lines of ``audit``: each finding (``SEVERITY CHECK FILE: message``), then the
+    verdict with the summary's counts.  ``report`` is :meth:`Report.to_json_obj`'s, as made."""
+    summary = report["summary"]
+    lines = [f"{finding['severity'].upper():7} {finding['check']:13} {finding['file']}: {finding['message']}"
+             for finding in report["findings"]]
+    lines.append(f"{report['result'].upper()}: {summary['errors']} error(s), {summary['warnings']} warning(s), "
+                 f"{summary['infos']} info; roots {summary['root_versions']}; targets checked "
+                 f"{summary['targets_checked']} of {summary['targets_listed']} ({summary['bytes_checked']} bytes)")
+    return lines
 
 
 # --- reading the report (tolerant: a missing field shows as a dash, never a crash) ----------

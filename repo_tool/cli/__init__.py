@@ -1,8 +1,12 @@
 """The ``repo-tool`` command line: a thin click layer over the library.
 
 Every expected failure is a :class:`~repo_tool.errors.RepoToolError` printed as
-one line (``repo-tool: error: ...``) with its exit code: 2 for bad input, 1
-for verification failures.  No traceback reaches the user.
+one line (``repo-tool: error: ...``) with its exit code: 2 for usage and configuration
+errors, 1 when the repository is bad or I/O failed.  No traceback reaches the user.
+
+Each command parses its options, calls one library function and prints what it returns; no command
+module holds library work (checks, file formats, text renderings), and nothing outside ``cli``
+imports it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""``repo-tool audit``: verify one variant/arch repository end to end and report (exit 1 on any error)."""
+"""``repo-tool audit``: verify one variant/arch repository end to end and report (exit 1 on any error).
+
+The checks are :mod:`repo_tool.audit.run`'s, the text :mod:`repo_tool.audit.report`'s: this module
+only turns options into their arguments and prints.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,14 @@ from pathlib import Path
 import click
 
 from repo_tool.audit.findings import TargetsMode
+from repo_tool.audit.report import render, render_text
 from repo_tool.audit.run import audit
-from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns, parse_time_option, read_bytes
+from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns, parse_time_option
 from repo_tool.config import load_config
 from repo_tool.core.instant import parse_offset
 from repo_tool.errors import ConfigError, OffsetError, UsageError, VerificationError
 from repo_tool.localfs import write_atomic
+from repo_tool.publish.inputs import read_bytes
 from repo_tool.storage import open_storage
 
 _SAMPLE = re.compile(r"sample:([1-9][0-9]{0,8})")
@@ -72,8 +78,7 @@ def audit_cmd(metadata_url: str | None, targets_url: str | None, root_path: str 
         if not variant or not arch:
             raise UsageError("--config needs --variant and --arch")
         config = load_config(Path(config_path), repo_name, aws)
-        meta = open_storage(config.metadata_url, config.base_dir, config.aws).child(variant, arch)
-        targets = open_storage(config.targets_url, config.base_dir, config.aws)
+        meta, targets = config.metadata(variant, arch), config.targets()
         root_file = config.root
     else:
         if not (metadata_url and targets_url and root_path):
@@ -87,25 +92,11 @@ def audit_cmd(metadata_url: str | None, targets_url: str | None, root_path: str 
     if as_json:
         echo_json(obj)
     else:
-        summary = obj["summary"]
-        for finding in obj["findings"]:
-            click.echo(f"{finding['severity'].upper():7} {finding['check']:13} {finding['file']}: "
-                       f"{finding['message']}")
-        click.echo(f"{obj['result'].upper()}: {summary['errors']} error(s), {summary['warnings']} warning(s), "
-                   f"{summary['infos']} info; roots {summary['root_versions']}; targets checked "
-                   f"{summary['targets_checked']} of {summary['targets_listed']} ({summary['bytes_checked']} bytes)")
+        click.echo("\n".join(render_text(obj)))
     if report_path is not None:
-        from repo_tool.audit.report import render  # only the report writer needs it
-
         try:
             write_atomic(report_path, render(obj, report_path).encode("utf-8"))
         except OSError as exc:
             raise ConfigError(f"--report {report_path}: cannot write: {exc.strerror or exc}") from None
     if not report.ok:
-        raise VerificationError(f"audit of {meta.url} found {summary_errors(obj)} error(s)")
-
-
-def summary_errors(obj: dict[str, object]) -> int:
-    summary = obj["summary"]
-    assert isinstance(summary, dict)
-    return int(summary["errors"])
+        raise VerificationError(f"audit of {meta.url} found {report.count('error')} error(s)")

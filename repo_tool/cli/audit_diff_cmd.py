@@ -1,4 +1,7 @@
-"""``repo-tool audit-diff OLD NEW``: what changed between two snapshots of one repository's metadata."""
+"""``repo-tool audit-diff OLD NEW``: what changed between two snapshots of one repository's metadata.
+
+The comparison and its text are :mod:`repo_tool.audit.diff`'s; this module only prints them.
+"""
 
 from __future__ import annotations
 

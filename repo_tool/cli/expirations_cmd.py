@@ -1,4 +1,8 @@
-"""``check-expirations``: pubsys's ``check-repo-expirations`` over every variant/arch repository."""
+"""``check-expirations``: pubsys's ``check-repo-expirations`` over every variant/arch repository.
+
+The check is :mod:`repo_tool.audit.expirations`', the table :mod:`repo_tool.audit.report`'s; this
+module only chooses the repositories from the options and prints.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,13 @@ from pathlib import Path
 
 import click
 
-from repo_tool.audit.expirations import DEFAULT_WITHIN, RepoRef, RepoResult, Report, check_expirations, config_refs
-from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns, parse_time_option, read_bytes
+from repo_tool.audit.expirations import DEFAULT_WITHIN, RepoRef, RepoResult, check_expirations, config_refs
+from repo_tool.audit.report import expirations_text
+from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns, parse_time_option
 from repo_tool.config import load_config, repo_names
-from repo_tool.core.instant import add_offset, format_instant, format_two_units
+from repo_tool.core.instant import add_offset
 from repo_tool.errors import RepoToolError, UsageError, one_line
+from repo_tool.publish.inputs import read_bytes
 from repo_tool.storage import open_storage
 
 
@@ -74,31 +80,10 @@ def check_expirations_cmd(within_text: str, at_text: str | None, config_path: st
     if as_json:
         echo_json(report.to_json())
     else:
-        _print(report)
+        click.echo("\n".join(expirations_text(report)))
     # The summary (or the JSON) is on stdout, once; stderr has one error line per repository that did not
     # load.  The exit code says the rest (1: something is flagged or failed), without another line.
     for result in report.failed:
         click.echo(f"repo-tool: error: {one_line(result.ref.label)}: {one_line(str(result.error))}", err=True)
     if report.exit_code:
         click.get_current_context().exit(report.exit_code)
-
-
-def _remaining(ns: int) -> str:
-    """Time left (or since expiry), rounded down to whole units: ``6d 23h left``, ``45m 10s ago``."""
-    text = format_two_units(abs(ns))
-    return f"{text} left" if ns > 0 else f"{text} ago"
-
-
-def _print(report: Report) -> None:
-    click.echo(f"checking at {format_instant(report.at)}; flagging roles that expire within {report.within_text} "
-               f"(by {format_instant(report.at + report.within)})")
-    width = max((len(r.ref.label) for r in report.repos), default=0)
-    for result in report.repos:
-        label = result.ref.label.ljust(width)
-        if result.error is not None:
-            click.echo(f"{label}  FAILED to load (the error is on stderr)")
-            continue
-        for role in result.roles:
-            click.echo(f"{label}  {role.role:<9}  v{role.version:<10}  expires {format_instant(role.expires):<20}  "
-                       f"{_remaining(role.remaining):>18}  {role.status}")
-    click.echo(f"summary: {report.summary()}")

@@ -1,5 +1,8 @@
 """``infra create-bucket`` and ``infra create-keys``: the AWS resources a repository needs, set up
-idempotently (a rerun changes nothing and says so; ``--plan`` only reads)."""
+idempotently (a rerun changes nothing and says so; ``--plan`` only reads).
+
+Every AWS call is :mod:`repo_tool.publish.infra`'s; this module only prints its actions.
+"""
 
 from __future__ import annotations
 

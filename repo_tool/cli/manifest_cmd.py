@@ -2,36 +2,32 @@
 
 Commands and short flags follow updata (``-f/--variant`` for add-update,
 ``-l/--variant`` elsewhere, as upstream); every write re-serializes the whole
-manifest the way updata does and replaces the file atomically.
+manifest the way updata does and replaces the file atomically.  The edits and checks are
+:mod:`repo_tool.core.manifest`'s and :mod:`repo_tool.publish.inputs`'; this module parses options
+and prints.
 """
 
 from __future__ import annotations
 
-import os
 import platform
 from collections.abc import Callable
 
 import click
 
-from repo_tool.cli.common import (
-    echo_json,
+from repo_tool.cli.common import echo_json, now_ns, parse_time_option, parse_version_option, warn
+from repo_tool.core.instant import format_instant
+from repo_tool.core.manifest import Images, migration_key_text
+from repo_tool.core.readiness import check_seed
+from repo_tool.core.selection import find_migrations, parse_version_lock, retrieve_list, select
+from repo_tool.errors import RepoToolError, UsageError
+from repo_tool.publish.inputs import (
+    init_manifest,
     load_manifest,
     load_policy,
     load_release,
-    now_ns,
-    parse_time_option,
-    parse_version_option,
-    read_bytes,
-    warn,
+    validate_manifest_file,
     write_manifest,
 )
-from repo_tool.core.chain import breaks as chain_breaks
-from repo_tool.core.instant import format_instant
-from repo_tool.core.manifest import EMPTY_MANIFEST_BYTES, Images, Manifest, migration_key_text
-from repo_tool.core.readiness import check_seed
-from repo_tool.core.selection import find_migrations, parse_version_lock, retrieve_list, select
-from repo_tool.errors import ConfigError, RepoToolError, UsageError, VerificationError
-from repo_tool.localfs import write_atomic
 
 FILE = click.argument("file", type=click.Path(dir_okay=False))
 
@@ -62,12 +58,7 @@ def manifest() -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(file: str, force: bool) -> None:
     """Write an empty manifest."""
-    if os.path.exists(file) and not force:
-        raise UsageError(f"{file} already exists; pass --force to replace it with an empty manifest")
-    try:
-        write_atomic(file, EMPTY_MANIFEST_BYTES)
-    except OSError as exc:
-        raise ConfigError(f"cannot write manifest {file}: {exc.strerror or exc}") from None
+    init_manifest(file, force)
     click.echo(f"wrote empty manifest {file}")
 
 
@@ -180,17 +171,7 @@ def set_migrations(file: str | None, release_path: str, to_path: str | None) -> 
 def validate(file: str) -> None:
     """Check that a manifest parses, its waves and migrations are in order, and every two versions of a
     variant/arch are joined by the migration chain nodes walk (exit 1 if not)."""
-    data = read_bytes(file, "manifest")
-    try:
-        doc = Manifest.from_bytes(data)
-        doc.validate()
-    except RepoToolError as exc:
-        raise VerificationError(f"{file}: {exc}") from None
-    broken = chain_breaks(doc)
-    if broken:
-        first = broken[0]
-        more = f"; and {len(broken) - 1} more pair(s)" if len(broken) > 1 else ""
-        raise VerificationError(f"{file}: {first.describe()}{more}")
+    doc = validate_manifest_file(file)
     click.echo(f"{file}: valid ({len(doc.updates)} updates, {len(doc.migrations)} migration hops)")
 
 

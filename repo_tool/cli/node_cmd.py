@@ -3,7 +3,8 @@
 Global options (paths) come first, then updog's own command line, parsed as
 updog parses it: one subcommand, flags before or after it, every flag accepted
 by every subcommand, anything else a usage error.  As updog, every failure
-exits 1 with one line on stderr.
+exits 1 with one line on stderr.  What each command does is :mod:`repo_tool.node.updog`'s and
+:mod:`repo_tool.node.gpt`'s; this module parses updog's arguments and prints.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""PNG/SVG charts of rollout curves (optional: needs matplotlib, the 'plot' extra)."""
+"""PNG/SVG charts of rollout curves (optional: needs matplotlib, the 'plot' extra).
+
+Drawing only: the curves come from :mod:`repo_tool.core.schedule`; nothing here computes a rollout.
+"""
 
 from __future__ import annotations
 

@@ -13,12 +13,9 @@ from repo_tool.cli.common import (
     aws_options,
     aws_settings,
     echo_json,
-    load_policy,
-    load_release,
     now_ns,
     parse_time_option,
     parse_version_option,
-    read_text,
     warn,
 )
 from repo_tool.config import RepoConfig, load_config, table
@@ -28,6 +25,7 @@ from repo_tool.core.schedule import schedule
 from repo_tool.core.semver import Version
 from repo_tool.core.yamlfile import load_yaml
 from repo_tool.errors import ConfigError, UsageError
+from repo_tool.publish.inputs import load_policy, load_release, read_text
 from repo_tool.publish.operations import (
     AlreadyPublished,
     Location,

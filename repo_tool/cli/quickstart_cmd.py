@@ -1,4 +1,7 @@
-"""``repo-tool quickstart DIR``: everything needed to try the tool, in one directory."""
+"""``repo-tool quickstart DIR``: everything needed to try the tool, in one directory.
+
+The work is :mod:`repo_tool.publish.quickstart`'s; this module only prints what it made.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,9 @@ from pathlib import Path
 
 import click
 
-from repo_tool.cli.common import aws_options, aws_settings, echo_json, load_policy, now_ns
+from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns
 from repo_tool.publish import quickstart
+from repo_tool.publish.inputs import load_policy
 
 
 @click.command("quickstart")

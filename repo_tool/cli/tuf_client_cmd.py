@@ -8,6 +8,7 @@ Global options in any order, then one of ``init TRUSTED_ROOT``, ``refresh`` or `
         --target-dir TDIR --target-base-url TURL download
 
 As the protocol requires, every failure exits 1 (usage errors too), with one line on stderr.
+The client is :mod:`repo_tool.node.tuf_client`; this module only maps the protocol onto it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""``repo-tool waves ...``: look at a wave policy before it is used on a release."""
+"""``repo-tool waves ...``: look at a wave policy before it is used on a release.
+
+Schedules, readiness and fleet curves are :mod:`repo_tool.core`'s; this module lays them out as
+tables, a text chart and JSON, and must not compute a rollout itself.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,12 @@ import random
 
 import click
 
-from repo_tool.cli.common import echo_json, load_policy, now_ns, parse_time_option
+from repo_tool.cli.common import echo_json, now_ns, parse_time_option
 from repo_tool.core.instant import NANOS_PER_HOUR, NANOS_PER_MINUTE, format_duration, format_instant
 from repo_tool.core.readiness import SEED_COUNT, check_seed, ready_at, update_wave
 from repo_tool.core.schedule import FleetCurve, ScheduleRow, policy_schedule, sample_times
 from repo_tool.errors import RepoToolError, UsageError
+from repo_tool.publish.inputs import load_policy
 
 POLICY_HELP = "Policy file (TOML or YAML) or a shipped policy name: default, accelerated, slow-roll, ohno."
 START_HELP = "Release start: RFC 3339, 'now', or an offset from now such as 'in 2 hours'."

@@ -8,7 +8,8 @@ The bucket gets versioning, all four public access blocks, default encryption (S
 SSE-KMS default is kept, it is stronger) and a lifecycle rule that aborts incomplete multipart
 uploads after 7 days (other lifecycle rules are kept).  Each KMS key is an asymmetric SIGN_VERIFY
 key reached through an alias; an existing alias is reused after checking that it can sign TUF
-metadata the way tough verifies it.
+metadata the way tough verifies it.  KMS key names and DescribeKey's answer are read by
+:mod:`repo_tool.signing.kms`; this module must not sign, nor write repository content.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from repo_tool.aws import AwsSettings, ServiceError, error_code, http_status, reason
 from repo_tool.errors import UsageError
+from repo_tool.signing.kms import SOURCE_PREFIX, alias_name, describe_key, signing_key_problem
 
 LIFECYCLE_RULE_ID = "repo-tool-abort-incomplete-multipart"
 ABORT_MULTIPART_DAYS = 7
@@ -31,7 +33,6 @@ KEY_SPECS = ("RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256")
 DEFAULT_KEY_SPEC = "RSA_3072"
 
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_ALIAS_NAME = re.compile(r"^[a-zA-Z0-9/_-]{1,250}$")
 
 
 @dataclass(frozen=True)
@@ -242,50 +243,6 @@ def _regional_s3(aws: AwsSettings, base: Any, region: str) -> Any:
 # --- KMS keys -------------------------------------------------------------------------------
 
 
-def alias_name(text: str) -> str:
-    """``NAME`` or ``alias/NAME`` as ``alias/NAME``; raise :class:`UsageError` for one KMS refuses."""
-    name = text[len("alias/"):] if text.startswith("alias/") else text
-    if not _ALIAS_NAME.match(name):
-        raise UsageError(f"{text!r} is not a valid KMS alias name (letters, digits, / _ -)")
-    if name.startswith("aws/"):
-        raise UsageError(f"{text!r}: alias names starting with aws/ are reserved for AWS managed keys")
-    return f"alias/{name}"
-
-
-def signing_key_problem(meta: dict[str, Any]) -> str | None:
-    """Why the KMS key described by ``meta`` (DescribeKey's KeyMetadata) cannot sign TUF metadata
-    tough verifies, or None."""
-    key_id = meta.get("KeyId", "?")
-    spec = str(meta.get("KeySpec") or meta.get("CustomerMasterKeySpec") or "?")
-    usage = meta.get("KeyUsage") or ("ENCRYPT_DECRYPT" if spec == "SYMMETRIC_DEFAULT" else "?")
-    state = meta.get("KeyState") or ("Enabled" if meta.get("Enabled", True) else "Disabled")
-    if state != "Enabled":
-        hint = " (cancel the deletion and enable it)" if state == "PendingDeletion" else " (aws kms enable-key)"
-        return f"key {key_id} is {state}, not Enabled{hint}"
-    if usage != "SIGN_VERIFY":
-        return (f"key {key_id} has KeyUsage {usage} (KeySpec {spec}); TUF signing needs an asymmetric "
-                "SIGN_VERIFY key (RSA_2048..RSA_4096 or ECC_NIST_P256)")
-    needed = "RSASSA_PSS_SHA_256" if spec.startswith("RSA_") else "ECDSA_SHA_256" if spec == "ECC_NIST_P256" else None
-    if needed is None:
-        return f"key {key_id} is a {spec} key; tough verifies only RSA (RSASSA-PSS) and ECC_NIST_P256 keys"
-    offered = [str(a) for a in meta.get("SigningAlgorithms") or []]
-    if needed not in offered:
-        return f"key {key_id} ({spec}) does not offer {needed} (it offers {', '.join(offered) or 'nothing'})"
-    return None
-
-
-def describe_key(aws: AwsSettings, key: str, label: str, profile: str | None = None) -> dict[str, Any] | None:
-    """DescribeKey's KeyMetadata, or None if the key (or alias) does not exist."""
-    kms = aws.client("kms", profile)
-    try:
-        meta: dict[str, Any] = kms.describe_key(KeyId=key)["KeyMetadata"]
-    except Exception as exc:
-        if error_code(exc) == "NotFoundException":
-            return None
-        raise ServiceError(f"key {label}: AWS KMS DescribeKey failed: {reason(exc)}") from None
-    return meta
-
-
 def create_keys(aws: AwsSettings, aliases: list[str], plan: bool, key_spec: str = DEFAULT_KEY_SPEC) -> list[KeyResult]:
     """One SIGN_VERIFY key per alias: an existing alias is checked and reused, a missing one created.
 
@@ -303,7 +260,7 @@ def create_keys(aws: AwsSettings, aliases: list[str], plan: bool, key_spec: str 
         found[name] = meta
     results: list[KeyResult] = []
     for name in names:
-        uri = f"awskms:{name}"
+        uri = f"{SOURCE_PREFIX}{name}"
         meta = found[name]
         if meta is not None:
             spec = str(meta.get("KeySpec") or meta.get("CustomerMasterKeySpec"))

@@ -56,6 +56,7 @@ from repo_tool.publish.editor import (
     RepoEditor,
     write_plan,
 )
+from repo_tool.signing.signers import role_signers
 from repo_tool.storage import open_storage
 from repo_tool.storage.base import Storage
 from repo_tool.trust.metadata import SIZE_LIMITS, RoleFile, check_safe_name, parse_role
@@ -291,7 +292,7 @@ def finish(loaded: Loaded, editor: RepoEditor, manifest: Manifest | None, start:
         editor.set_custom(MANIFEST, manifest_custom or None)
     # A plan loads every key it would use (KMS: the public key and state, no signing) and checks the
     # thresholds, so it fails where the real run would; it signs nothing.
-    signers = location.config.role_signers()
+    signers = role_signers(location.config)
     plan = editor.build(signers, start, location.config.expirations, start if now is None else now,
                         location.meta, sign=write)
     outcome = Outcome(location, plan, loaded.manifest_bytes, after, waves, list(loaded.warnings) + chain_warnings)

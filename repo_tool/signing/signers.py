@@ -12,20 +12,26 @@ Accepted forms of a key source:
   an AWS KMS key id, alias or ARN, signed through securesystemslib's AWSSigner.
 
 Relative paths are taken from ``base_dir`` (the directory of the config file).
+:func:`role_signers` loads the keys a :class:`~repo_tool.config.RepoConfig` lists (the config holds
+only the source strings).  This module must not parse KMS key names or read DescribeKey's answer
+itself (:mod:`repo_tool.signing.kms` does), nor decide thresholds (the trust rules do).
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from securesystemslib.signer import CryptoSigner, Signer, SSlibKey
 
 from repo_tool.aws import AwsSettings, ServiceError, reason
-from repo_tool.errors import ConfigError
+from repo_tool.errors import ConfigError, RepoToolError
+from repo_tool.signing import kms
 from repo_tool.trust.keys import (
     KeyError_,
     entry_for_public,
@@ -36,6 +42,24 @@ from repo_tool.trust.keys import (
     read_private_key_file,
     same_public_key,
 )
+from repo_tool.trust.metadata import TOP_ROLES
+
+
+class KeySources(Protocol):
+    """What signing needs of a configuration (a :class:`~repo_tool.config.RepoConfig`): the key
+    sources per role, where relative paths start, the AWS settings, and names for messages.  A
+    protocol, so that signing does not import the configuration (nor what it imports)."""
+
+    @property
+    def source(self) -> Path: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def signers(self) -> dict[str, list[str]]: ...
+    @property
+    def base_dir(self) -> Path: ...
+    @property
+    def aws(self) -> AwsSettings: ...
 
 
 @dataclass
@@ -71,30 +95,14 @@ class KeySigner:
         return None
 
 
-def normalize_source(source: str) -> str:
-    """Map tuftool/pubsys spellings to this tool's (``aws-kms://p/k`` → ``awskms:k``, paths → ``file:``)."""
-    if source.startswith("aws-kms://"):
-        rest = source[len("aws-kms://"):]
-        _, _, key = rest.partition("/")
-        if not key:
-            raise ConfigError(f"key source {source!r}: expected aws-kms://[PROFILE]/KEY-ID")
-        return f"awskms:{key}"
-    return source
-
-
-def _profile_of(source: str) -> str | None:
-    if source.startswith("aws-kms://"):
-        profile = source[len("aws-kms://"):].partition("/")[0]
-        return profile or None
-    return None
-
-
 def load_signer(source: str, base_dir: Path | None = None, aws: AwsSettings | None = None) -> KeySigner:
     """Resolve one key source to a signer; raise :class:`ConfigError` naming the source."""
-    normalized = normalize_source(source)
-    scheme, sep, rest = normalized.partition(":")
+    key = kms.parse_source(source)
+    if key is not None:
+        return _kms_signer(source, key.key_id, aws or AwsSettings(), key.profile)
+    scheme, sep, rest = source.partition(":")
     if not sep or len(scheme) == 1 or "/" in scheme or "." in scheme:  # a plain path (or C:\ on Windows)
-        scheme, rest = "file", normalized
+        scheme, rest = "file", source
     if scheme in ("file", "file2"):
         if rest.startswith("//"):
             rest = rest[2:]
@@ -111,9 +119,70 @@ def load_signer(source: str, base_dir: Path | None = None, aws: AwsSettings | No
         if not value:
             raise ConfigError(f"key {source}: environment variable {rest} is not set")
         return _crypto_signer(source, value.encode(), f"${rest}")
-    if scheme == "awskms":
-        return _kms_signer(source, rest, aws or AwsSettings(), _profile_of(source))
     raise ConfigError(f"key {source}: unknown key source scheme {scheme!r} (use a path, file:, envvar:, awskms:)")
+
+
+def load_kms_signer(source: str, aws: AwsSettings) -> KeySigner:
+    """The signer of KMS signer source ``source``, after GetPublicKey and, to explain what it cannot tell
+    (a disabled key, the wrong key usage), DescribeKey: what ``keys import-kms`` reports."""
+    key = kms.parse_source(source)
+    if key is None:
+        raise ConfigError(f"key {source}: not an AWS KMS key source (awskms:KEY or aws-kms://[PROFILE]/KEY)")
+    failure: ConfigError | None = None
+    try:
+        signer: KeySigner | None = load_signer(source, None, aws)
+    except ConfigError as exc:  # GetPublicKey answered, but the key is no TUF key
+        signer, failure = None, exc
+    try:
+        meta = kms.describe_key(aws, key.key_id, source, key.profile)
+    except ServiceError:
+        meta = None  # not allowed to describe (kms:DescribeKey): GetPublicKey's answer stands
+    problem = kms.signing_key_problem(meta) if meta is not None else None
+    if problem:
+        raise ServiceError(f"key {source}: AWS KMS DescribeKey: {problem}")
+    if failure is not None:
+        raise failure
+    assert signer is not None
+    return signer
+
+
+class KeyRing:
+    """The keys a configuration names, each loaded once (a key may serve several roles, and one
+    configuration several variant/arch repositories)."""
+
+    def __init__(self, config: KeySources) -> None:
+        self.config = config
+        self._loaded: dict[str, KeySigner] = {}
+
+    def role_signers(self, roles: tuple[str, ...] = TOP_ROLES) -> dict[str, list[KeySigner]]:
+        """Each role's signers, in the configured order; an error names the config, repo and role."""
+        config = self.config
+        result: dict[str, list[KeySigner]] = {}
+        for role in roles:
+            loaded = []
+            for source in config.signers.get(role, []):
+                if source not in self._loaded:
+                    try:
+                        self._loaded[source] = load_signer(source, config.base_dir, config.aws)
+                    except RepoToolError as exc:
+                        raise exc.within(f"{config.source}: repo {config.name}: signers.{role}") from None
+                loaded.append(self._loaded[source])
+            result[role] = loaded
+        return result
+
+
+_rings: weakref.WeakKeyDictionary[KeySources, KeyRing] = weakref.WeakKeyDictionary()
+_rings_lock = threading.Lock()
+
+
+def role_signers(config: KeySources, roles: tuple[str, ...] = TOP_ROLES) -> dict[str, list[KeySigner]]:
+    """The signers ``config`` lists for ``roles``; each key is loaded once while ``config`` lives
+    (its :class:`KeyRing`), however many repositories of it are signed."""
+    with _rings_lock:
+        ring = _rings.get(config)
+        if ring is None:
+            ring = _rings[config] = KeyRing(config)
+    return ring.role_signers(roles)
 
 
 def _crypto_signer(source: str, pem: bytes, where: str) -> KeySigner:
@@ -173,7 +242,7 @@ def _check_key_state(source: str, key_id: str, client: Any) -> None:
         meta = client.describe_key(KeyId=key_id)["KeyMetadata"]
     except Exception:
         return
-    state = meta.get("KeyState") or ("Enabled" if meta.get("Enabled", True) else "Disabled")
+    state = kms.key_state(meta)
     if state != "Enabled":
         raise ServiceError(f"key {source}: AWS KMS DescribeKey: key {meta.get('KeyId', key_id)} is {state}, "
                            "not Enabled (it cannot sign)")

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from repo_tool.cli.common import load_manifest
 from repo_tool.core.manifest import Manifest, parse_migration_key
 from repo_tool.errors import ConfigError, RepoToolError
+from repo_tool.publish.inputs import load_manifest
 
 from ..conftest import MANIFESTS
 from .strategies import assert_clear_error, dump_json, duplicates, mutated, outcome, plain, raw_inputs

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from repo_tool.cli.common import load_release
 from repo_tool.core.manifest import parse_migration_key
 from repo_tool.errors import ConfigError, RepoToolError
+from repo_tool.publish.inputs import load_release
 
 from ..conftest import BOTTLEROCKET, UPDOG_TESTS
 from .strategies import assert_clear_error, dump_toml, has_pairs, mutated, outcome, raw_inputs

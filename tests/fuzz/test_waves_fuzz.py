@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from repo_tool.cli.common import load_policy
 from repo_tool.core.instant import MAX_INSTANT, MIN_INSTANT
 from repo_tool.core.waves import check_waves_ordered, policy_to_waves
 from repo_tool.errors import PolicyError, RepoToolError
+from repo_tool.publish.inputs import load_policy
 
 from ..conftest import BOTTLEROCKET, REPO
 from .strategies import assert_clear_error, dump_toml, dump_yaml, has_pairs, mutated, outcome, raw_inputs

@@ -17,13 +17,14 @@ from typing import Any
 import lz4.frame
 import yaml
 
-from repo_tool.cli.common import load_policy, now_ns
+from repo_tool.cli.common import now_ns
 from repo_tool.config import load_config
 from repo_tool.core.instant import NANOS_PER_SECOND
 from repo_tool.core.manifest import Manifest, Update
 from repo_tool.core.selection import select
 from repo_tool.core.semver import Version
 from repo_tool.core.waves import MAX_SEED
+from repo_tool.publish.inputs import load_policy
 from repo_tool.publish.operations import Location, rollout
 from tests.load.server import fault_plan
 from tests.repohelpers import (
