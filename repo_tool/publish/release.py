@@ -6,8 +6,8 @@ the very same files and returns :class:`AlreadyPublished`, a result and not an e
 nothing to do.
 
 Must not: write before every repository's edit has been checked (:mod:`.live` does the checks and
-the ordered write), or read an image's bytes more than once (:func:`~repo_tool.hashing.hash_files`
-hashes each file once and checks the LZ4 frames nodes decode).
+the ordered write), or hash a file twice: :func:`~repo_tool.hashing.hash_files` hashes each file once
+for all repositories, checking the LZ4 frames of those nodes decode.
 """
 
 from __future__ import annotations
