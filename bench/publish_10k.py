@@ -7,7 +7,7 @@ and friends, a few bytes each, files written to the targets directory) in one si
 times, side by side in one process, best of REPEAT runs:
 
   baseline:  json.load + json.dump of that repository's newest N.targets.json (read file, write file)
-  repo-tool: repo_tool.publish.operations.publish(...) of one new version (three tiny images), write=True:
+  repo-tool: repo_tool.publish.release.publish(..., Write(), ...) of one new version (three tiny images):
              verified load (root chain, timestamp, snapshot, the 10k targets.json, manifest.json),
              manifest edit and waves, signing of targets/snapshot/timestamp, the SPEC §3.2 self-check,
              and the ordered, fsynced writes.  Image hashing is excluded (``hash_files`` is replaced
@@ -40,24 +40,17 @@ from typing import Any
 from timing import add_json_out, best, clean_up, write_json_out  # bench/timing.py (scripts run from bench/)
 
 import repo_tool.publish.editor
-import repo_tool.publish.operations
+import repo_tool.publish.release
 from repo_tool.config import load_config
 from repo_tool.core.instant import NANOS_PER_SECOND
 from repo_tool.core.semver import Version
 from repo_tool.hashing import FileDigest, hash_files
 from repo_tool.publish import quickstart
-from repo_tool.publish.editor import NewTarget, RepoEditor, write_plan
+from repo_tool.publish.editor import NewTarget, write_plan
 from repo_tool.publish.inputs import load_policy
-from repo_tool.publish.operations import (
-    Location,
-    Outcome,
-    PublishOptions,
-    ReleaseImages,
-    finish,
-    load_live,
-    prepare_publish,
-    publish,
-)
+from repo_tool.publish.live import LiveEdit, Outcome, Write, live_edit
+from repo_tool.publish.load import Location, load_live
+from repo_tool.publish.release import AlreadyPublished, PublishOptions, ReleaseImages, add_release, publish
 
 VARIANT, ARCH = quickstart.VARIANT, quickstart.ARCH
 KINDS = ("boot.ext4.lz4", "root.ext4.lz4", "root.verity.lz4")
@@ -75,15 +68,14 @@ def build_template(directory: Path, count: int, now: int) -> Path:
     policy = load_policy("default")[0]
     qs = quickstart.run(directory, now, policy)
     location = Location.of(load_config(qs.config, None), VARIANT, ARCH)
-    loaded = load_live(location, now)
-    editor = RepoEditor(loaded.root, loaded.repo, loaded.new_roots)
-    for name, data in fake_targets(count):
-        target = NewTarget(name, len(data), hashlib.sha256(data).hexdigest(), data)
-        editor.add_target(target)
-        # Plain writes (no fsync per file): the object files only need to exist.
-        (qs.targets_dir / target.object_name).write_bytes(data)
-    editor.added = []  # their files are in place already; write_plan adds only the metadata
-    outcome = finish(loaded, editor, None, now, write=True)
+    with live_edit(location, now, Write()) as edit:
+        for name, data in fake_targets(count):
+            target = NewTarget(name, len(data), hashlib.sha256(data).hexdigest(), data)
+            edit.editor.add_target(target)
+            # Plain writes (no fsync per file): the object files only need to exist.
+            (qs.targets_dir / target.object_name).write_bytes(data)
+        edit.editor.added = []  # their files are in place already; write_plan adds only the metadata
+    outcome, loaded = edit.outcome, edit.loaded
     name = outcome.plan.targets_file[0]
     newest = qs.metadata_dir / name
     listed = len(json.loads(newest.read_bytes())["signed"]["targets"])
@@ -110,8 +102,10 @@ def phases(run_dir: Path, images: ReleaseImages, options: PublishOptions, now: i
     marks = [("start", time.perf_counter())]
     load_live(location, now)
     marks.append(("load_live: verified load (root, timestamp, snapshot, targets, manifest)", time.perf_counter()))
-    loaded, editor, manifest, waves, _ = prepare_publish(location, images, options, now, digests)
-    marks.append(("prepare_publish: load_live again (as above) + target listing + manifest edit", time.perf_counter()))
+    edit = LiveEdit.open(location, now, options.load)
+    add_release(edit, images, options, digests)
+    marks.append(("LiveEdit.open (load_live again, as above) + add_release: target listing + manifest edit",
+                  time.perf_counter()))
     checks: list[float] = []
     real_self_check = repo_tool.publish.editor.self_check
 
@@ -122,10 +116,10 @@ def phases(run_dir: Path, images: ReleaseImages, options: PublishOptions, now: i
 
     repo_tool.publish.editor.self_check = timed_self_check
     try:
-        outcome = finish(loaded, editor, manifest, options.start, True, waves, defer_write=True)
+        outcome = edit.build(Write())
     finally:
         repo_tool.publish.editor.self_check = real_self_check
-    marks.append(("finish(defer_write=True): manifest bytes, sign 3 roles, self-check", time.perf_counter()))
+    marks.append(("LiveEdit.build(Write()): manifest bytes, sign 3 roles, self-check", time.perf_counter()))
     write_plan(outcome.plan, location.meta, location.targets)
     marks.append(("write_plan: 4 targets + 3 metadata files, fsynced", time.perf_counter()))
     print("phases of one publish (no profiler; publish() runs load_live once, here it runs twice):")
@@ -165,7 +159,9 @@ def main() -> None:
 
         def run_publish() -> Outcome:
             location = Location.of(load_config(run_dir / "repo-tool.yaml", None), VARIANT, ARCH)
-            return publish(location, images, options, now + NANOS_PER_SECOND, write=True)
+            outcome = publish(location, now + NANOS_PER_SECOND, Write(), images, options)
+            assert not isinstance(outcome, AlreadyPublished), outcome.message
+            return outcome
 
         def run_baseline() -> None:
             with newest.open("rb") as handle:
@@ -174,13 +170,13 @@ def main() -> None:
                 json.dump(value, handle)
 
         # Hashing is excluded: publish() looks the digests up instead of reading the images.
-        real_hash_files = repo_tool.publish.operations.hash_files
+        real_hash_files = repo_tool.publish.release.hash_files
 
         def precomputed(paths: Iterable[Path], jobs: int | None = None,
                         lz4: Iterable[Path] = ()) -> dict[Path, FileDigest]:
             return {path: digests[path] for path in paths}
 
-        repo_tool.publish.operations.hash_files = precomputed
+        repo_tool.publish.release.hash_files = precomputed
         try:
             fresh_copy()
             outcome = run_publish()  # warm-up, and a check that the release went in
@@ -207,7 +203,7 @@ def main() -> None:
                 stats.sort_stats("tottime").print_stats(10)
                 print(out.getvalue())
         finally:
-            repo_tool.publish.operations.hash_files = real_hash_files
+            repo_tool.publish.release.hash_files = real_hash_files
     finally:
         clean_up(work, args.keep, args.dir is not None,
                  [work / name for name in ("template", "run", "images", "baseline.json")])

@@ -17,7 +17,9 @@ from repo_tool.core.instant import NANOS_PER_DAY, format_instant, parse_instant
 from repo_tool.core.manifest import Manifest
 from repo_tool.core.semver import Version
 from repo_tool.publish import editor as repository
-from repo_tool.publish.operations import Location, edit_manifest
+from repo_tool.publish.live import Write
+from repo_tool.publish.load import Location
+from repo_tool.publish.maintenance import edit_manifest
 from repo_tool.trust.metadata import parse_role
 from tests.clirun import Runner
 from tests.conftest import BOTTLEROCKET, UPSTREAM
@@ -210,7 +212,7 @@ def test_manifest_image_that_is_not_a_target(run: Runner, qs: QS) -> None:
         next(u for u in manifest.updates if str(u.version) == "1.1.0").images.hash = "missing-hash.lz4"
         return []
 
-    edit_manifest(_location(qs), time.time_ns(), True, unlisted)
+    edit_manifest(_location(qs), time.time_ns(), Write(), unlisted)
     code, report = _audit(run, qs)
     assert code == 1
     _one_error(report, "manifest", "hash image 'missing-hash.lz4' is not a listed target")
@@ -224,7 +226,7 @@ def test_waves_out_of_order(run: Runner, qs: QS, monkeypatch: pytest.MonkeyPatch
         return []
 
     monkeypatch.setattr(Manifest, "validate", lambda self: None)  # the publisher would refuse this manifest
-    edit_manifest(_location(qs), time.time_ns(), True, swap)
+    edit_manifest(_location(qs), time.time_ns(), Write(), swap)
     code, report = _audit(run, qs)
     assert code == 1
     _one_error(report, "manifest", "wave times are not strictly increasing")
@@ -240,7 +242,7 @@ def test_empty_custom_that_tough_would_refuse(run: Runner, qs: QS, monkeypatch: 
         manifest.update_max_version(Version.parse("1.5.0"), ARCH, VARIANT)
         return []
 
-    edit_manifest(_location(qs), time.time_ns(), True, cap)
+    edit_manifest(_location(qs), time.time_ns(), Write(), cap)
     code, report = _audit(run, qs)
     assert code == 1
     _one_error(report, "tough", "targets.json", "updog will reject this file", "custom is {}")

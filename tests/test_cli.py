@@ -360,7 +360,7 @@ def test_commands_load_on_demand_and_misspellings_get_a_suggestion() -> None:
     still gets click's suggestion although nothing is loaded yet."""
     probe = ("import sys; from repo_tool.cli import main\n"
              "try:\n    main(['node', '--help'])\nexcept SystemExit:\n    pass\n"
-             "print(sorted(m for m in ('boto3', 'repo_tool.signing.signers', 'repo_tool.publish.operations')"
+             "print(sorted(m for m in ('boto3', 'repo_tool.signing.signers', 'repo_tool.publish.live')"
              " if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout

@@ -25,7 +25,9 @@ from repo_tool.core.selection import select
 from repo_tool.core.semver import Version
 from repo_tool.node import updog as node
 from repo_tool.node.gpt import Disk
-from repo_tool.publish.operations import Location, edit_manifest
+from repo_tool.publish.live import Write
+from repo_tool.publish.load import Location
+from repo_tool.publish.maintenance import edit_manifest
 from repo_tool.trust.verifier import ExpiredError
 from tests.clirun import Runner
 from tests.repohelpers import ARCH, QS, VARIANT, make_quickstart, serve_directory, write_node_config
@@ -365,7 +367,7 @@ def test_manifest_naming_an_unlisted_target(served: Node) -> None:
         update.images.root = "not-a-target-root.ext4.lz4"
         return []
 
-    edit_manifest(location, time.time_ns(), True, point_at_missing)
+    edit_manifest(location, time.time_ns(), Write(), point_at_missing)
     _fails(n, "'not-a-target-root.ext4.lz4' is not listed")
 
 

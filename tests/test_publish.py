@@ -226,19 +226,21 @@ def test_init_is_explicit(qs: QS, run: Runner, tmp_path: Path) -> None:
 
 def test_concurrent_publisher_loses_cleanly(qs: QS, tmp_path: Path) -> None:
     from repo_tool.config import load_config
-    from repo_tool.publish.operations import Location, refresh
+    from repo_tool.publish.live import Write
+    from repo_tool.publish.load import Location
+    from repo_tool.publish.maintenance import refresh
     from repo_tool.storage.base import ConflictError
 
     location = Location.of(load_config(qs.config, None), VARIANT, ARCH)
     from repo_tool.cli.common import now_ns
     from repo_tool.publish.editor import RepoEditor, write_plan
-    from repo_tool.publish.operations import load_live
+    from repo_tool.publish.load import load_live
 
     now = now_ns()
     loaded = load_live(location, now)
     first = RepoEditor(loaded.root, loaded.repo).build(role_signers(location.config), now,
                                                        location.config.expirations, now, location.meta)
-    refresh(location, now + NANOS_PER_SECOND, write=True)  # another publisher wins
+    refresh(location, now + NANOS_PER_SECOND, Write())  # another publisher wins
     state = tree_state(qs.meta)
     with pytest.raises(ConflictError, match="already exists with other content"):
         write_plan(first, location.meta, location.targets)
@@ -300,7 +302,7 @@ def test_pubsys_unix_second_versions_are_continued(qs: QS, run: Runner) -> None:
     from repo_tool.cli.common import now_ns
     from repo_tool.config import load_config
     from repo_tool.publish.editor import RepoEditor, write_plan
-    from repo_tool.publish.operations import Location, load_live
+    from repo_tool.publish.load import Location, load_live
 
     location = Location.of(load_config(qs.config, None), VARIANT, ARCH)
     loaded = load_live(location, now_ns())

@@ -115,11 +115,11 @@ def broken(qs: QS, run: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     the steps (1.0.0, 1.2.0) and (1.1.0, 1.2.0): nodes on 1.0.0 take the shortcut to 1.2.0, but 1.0.0
     and 1.1.0 are not connected."""
     import repo_tool.hashing
-    import repo_tool.publish.operations
+    import repo_tool.publish.live
 
     with monkeypatch.context() as patch:
         patch.setattr(Manifest, "merge_migrations", lambda self, m: self.set_migrations(m) or [])
-        patch.setattr(repo_tool.publish.operations, "check_edit", lambda before, after: type(
+        patch.setattr(repo_tool.publish.live, "check_edit", lambda before, after: type(
             "Check", (), {"caused": [], "existing": []})())
         release = _release(tmp_path / "old.toml", "1.2.0", {"(1.0.0, 1.2.0)": [], "(1.1.0, 1.2.0)": []})
         images = write_images(tmp_path / "img", "1.2.0")
@@ -165,11 +165,11 @@ def test_a_live_step_that_does_not_go_forward_is_dropped_by_the_next_publish(
         qs: QS, run: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An older publisher let "(1.1.0, 1.0.5)" into the live manifest: the next publish must repair it
     (with Release.toml replacing the whole map, it used to), not be blocked by it forever."""
-    import repo_tool.publish.operations
+    import repo_tool.publish.live
 
     with monkeypatch.context() as patch:
         patch.setattr(Manifest, "validate", lambda self: None)
-        patch.setattr(repo_tool.publish.operations, "check_edit", lambda before, after: type(
+        patch.setattr(repo_tool.publish.live, "check_edit", lambda before, after: type(
             "Check", (), {"caused": [], "existing": []})())
         patch.setattr(Manifest, "merge_migrations", lambda self, m: self.migrations.update(m) or [])
         release = _release(tmp_path / "bad.toml", "1.2.0", {"(1.1.0, 1.0.5)": [], "(1.1.0, 1.2.0)": []})
@@ -332,14 +332,14 @@ def test_migrations_named_by_release_toml_are_checked_other_targets_are_not(qs: 
 def truncated_live(qs: QS, run: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A live release whose root image is a truncated LZ4 frame, as an older publisher let through."""
     import repo_tool.hashing
-    import repo_tool.publish.operations
+    import repo_tool.publish.release
 
     images = write_images(tmp_path / "img", "1.2.0")
     root_image = Path(images[images.index("--root-image") + 1])
     _truncate(root_image)
     original = repo_tool.hashing.hash_files
     with monkeypatch.context() as patch:
-        patch.setattr(repo_tool.publish.operations, "hash_files",
+        patch.setattr(repo_tool.publish.release, "hash_files",
                       lambda paths, jobs=None, lz4=(): original(paths, jobs))
         assert run("publish", *qs.args("--version", "1.2.0", *images)).code == 0
     return root_image.name
@@ -356,7 +356,7 @@ def test_audit_targets_all_decodes_the_images_the_manifest_names(qs: QS, run: Ru
 def test_audit_on_s3_decodes_what_it_streams(repo: S3Repo, run: Runner, tmp_path: Path,  # noqa: F811
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     import repo_tool.hashing
-    import repo_tool.publish.operations
+    import repo_tool.publish.release
 
     images = repo.images("1.2.0")
     root_image = Path(images[images.index("--root-image") + 1])
@@ -364,7 +364,7 @@ def test_audit_on_s3_decodes_what_it_streams(repo: S3Repo, run: Runner, tmp_path
     original = repo_tool.hashing.hash_files
     assert_one_line_error(run("publish", *repo.args(), *images), 1, "truncated LZ4 frame")
     with monkeypatch.context() as patch:
-        patch.setattr(repo_tool.publish.operations, "hash_files",
+        patch.setattr(repo_tool.publish.release, "hash_files",
                       lambda paths, jobs=None, lz4=(): original(paths, jobs))
         assert run("publish", *repo.args(), *images).code == 0
     result = run("audit", *repo.args(), "--targets", "all", "--json")

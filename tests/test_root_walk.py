@@ -24,7 +24,7 @@ from botocore.config import Config
 from repo_tool.config import load_config
 from repo_tool.errors import VerificationError
 from repo_tool.node.tuf_client import MetadataSource
-from repo_tool.publish.operations import Location, load_live
+from repo_tool.publish.load import Location, load_live
 from repo_tool.storage.base import LocalStorage
 from repo_tool.storage.http import HttpStorage, RemoteDir
 from repo_tool.storage.s3 import S3Storage

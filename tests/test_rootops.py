@@ -392,7 +392,9 @@ def test_a_rotation_that_loses_a_race_publishes_no_root(
     B must lose before its new root is stored (a live root without its timestamp breaks clients)."""
     import time
 
-    from repo_tool.publish.operations import Location, refresh
+    from repo_tool.publish.live import Write
+    from repo_tool.publish.load import Location
+    from repo_tool.publish.maintenance import refresh
 
     qs = make_quickstart(tmp_path / "q")
     new_root, new_ts = _root_with_new_timestamp_key(run, qs.dir, tmp_path)
@@ -406,7 +408,7 @@ def test_a_rotation_that_loses_a_race_publishes_no_root(
     def create_after_a_lands(self: LocalStorage, name: str, data: bytes) -> bool:
         if not landed and name.endswith(".targets.json"):
             landed.append(name)
-            refresh(Location.of(load_config(qs.config, None), VARIANT, ARCH), time.time_ns(), True)
+            refresh(Location.of(load_config(qs.config, None), VARIANT, ARCH), time.time_ns(), Write())
         return create(self, name, data)
 
     with monkeypatch.context() as patch:

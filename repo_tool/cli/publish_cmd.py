@@ -18,26 +18,19 @@ from repo_tool.cli.common import (
     parse_version_option,
     warn,
 )
-from repo_tool.config import RepoConfig, load_config, table
+from repo_tool.config import RepoConfig, load_config
 from repo_tool.core.instant import format_instant, format_whole_seconds
 from repo_tool.core.manifest import Manifest
+from repo_tool.core.rollout import Action
 from repo_tool.core.schedule import schedule
 from repo_tool.core.semver import Version
-from repo_tool.core.yamlfile import load_yaml
-from repo_tool.errors import ConfigError, UsageError
-from repo_tool.publish.inputs import load_policy, load_release, read_text
-from repo_tool.publish.operations import (
-    AlreadyPublished,
-    Location,
-    Outcome,
-    PublishOptions,
-    ReleaseImages,
-    edit_manifest,
-    publish,
-    publish_many,
-    refresh,
-    rollout,
-)
+from repo_tool.errors import ConfigError, UsageError, one_line
+from repo_tool.publish.inputs import load_policy, load_release
+from repo_tool.publish.live import Outcome, Output, PlanOnly, Write
+from repo_tool.publish.load import LoadOptions, Location
+from repo_tool.publish.maintenance import PullOptions, RolloutRequest, edit_manifest, refresh, rollout
+from repo_tool.publish.release import AlreadyPublished, PublishOptions, ReleaseImages, publish, publish_many
+from repo_tool.publish.release_file import load_release_file
 
 
 def repo_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -61,6 +54,19 @@ def repo_options(func: Callable[..., Any]) -> Callable[..., Any]:
 def _location(config_path: str, repo_name: str | None, variant: str, arch: str) -> Location:
     config = load_config(Path(config_path), repo_name, aws_settings())
     return Location.of(config, variant, arch)
+
+
+def _output(plan_only: bool, as_json: bool) -> Output:
+    """--plan: a plan; else a write, showing its progress unless the answer is JSON."""
+    return PlanOnly() if plan_only else Write(None if as_json else ShowProgress())
+
+
+def _already_published(result: AlreadyPublished, as_json: bool, answer: dict[str, Any]) -> None:
+    """A rerun of a publish that already landed: nothing to do, a success (exit code 0)."""
+    if as_json:
+        echo_json({**answer, "already_published": True, "message": result.message})
+    else:
+        click.echo(f"repo-tool: {one_line(result.message)}", err=True)
 
 
 def _wave_rows(waves: dict[int, int]) -> list[str]:
@@ -139,18 +145,15 @@ def publish_cmd(config_path: str, repo_name: str | None, variant: str, arch: str
     now = now_ns()
     location = _location(config_path, repo_name, variant, arch)
     options = _options(location.config, version_text, release_config, wave_policy, start_text, now)
-    options.init, options.allow_expired, options.new_manifest = init, allow_expired, new_manifest
-    options.new_root_files = list(root_roles)
+    options.load = LoadOptions(init=init, allow_expired=allow_expired, new_manifest=new_manifest,
+                               new_root_files=tuple(root_roles))
+    options.jobs = jobs
     images = ReleaseImages(variant, arch, boot_image, root_image, hash_image, list(link_targets), list(copy_targets))
-    try:
-        outcome = publish(location, images, options, now, not plan_only, jobs, None if as_json else ShowProgress())
-    except AlreadyPublished as exc:
-        if not as_json:
-            raise
-        echo_json({"variant": variant, "arch": arch, "version": str(options.version), "already_published": True,
-                   "message": exc.message})
+    result = publish(location, now, _output(plan_only, as_json), images, options)
+    if isinstance(result, AlreadyPublished):
+        _already_published(result, as_json, {"variant": variant, "arch": arch, "version": str(options.version)})
         return
-    show(outcome, as_json)
+    show(result, as_json)
 
 
 def _options(config: RepoConfig, version_text: str, release_config: str | None, wave_policy: str | None,
@@ -166,10 +169,6 @@ def _options(config: RepoConfig, version_text: str, release_config: str | None, 
                               f"is {version} ({version_flag}); a Release.toml belongs to one release")
         migrations = release.migrations
     return PublishOptions(version=version, policy=policy, start=start, migrations=migrations)
-
-
-_RELEASE_KEYS = {"config", "repo", "version", "release_config", "wave_policy", "release_start_time", "repos"}
-_ENTRY_KEYS = {"variant", "arch", "boot_image", "root_image", "hash_image", "link_targets", "copy_targets"}
 
 
 @click.command("publish-release")
@@ -198,63 +197,18 @@ def publish_release_cmd(release_file: str, config_path: str | None, repo_name: s
          copy_targets: [...]}
     """
     now = now_ns()
-    path = Path(release_file)
-    data = load_yaml(read_text(path, "release file"), ConfigError)
-    data = table(data, str(path), _RELEASE_KEYS)
-    base = path.resolve().parent
-
-    def rel(value: object, where: str) -> Path:
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"{path}: {where}: expected a path")
-        p = Path(value).expanduser()
-        return p if p.is_absolute() else base / p
-
-    cfg_path = Path(config_path) if config_path else rel(data.get("config"), "config (or pass --config)")
-    config = load_config(cfg_path, repo_name or data.get("repo"), aws_settings())
-    if "version" not in data:
-        raise ConfigError(f"{path}: version is required")
-    release_cfg = str(rel(data["release_config"], "release_config")) if data.get("release_config") else None
-    start_text = data.get("release_start_time")
-    if start_text is not None and not isinstance(start_text, str):
-        raise ConfigError(f"{path}: release_start_time: expected a string")
-    options = _options(config, str(data["version"]), release_cfg, data.get("wave_policy"), start_text, now,
-                       f"{path}: version")
-    options.init, options.allow_expired = init, allow_expired
-    entries = data.get("repos")
-    if not isinstance(entries, list) or not entries:
-        raise ConfigError(f"{path}: repos: expected a non-empty list")
-    jobs_list = []
-    seen: set[tuple[str, str]] = set()
-    for i, given in enumerate(entries):
-        where = f"repos[{i}]"
-        entry = table(given, f"{path}: {where}", _ENTRY_KEYS)
-        for key in ("variant", "arch"):
-            if not isinstance(entry.get(key), str):
-                raise ConfigError(f"{path}: {where}.{key}: required")
-        pair = (entry["variant"], entry["arch"])
-        if pair in seen:
-            raise ConfigError(f"{path}: {where}: {pair[0]}/{pair[1]} is listed twice")
-        seen.add(pair)
-        extra = {}
-        for key in ("link_targets", "copy_targets"):
-            value = entry.get(key, [])
-            if not isinstance(value, list):
-                raise ConfigError(f"{path}: {where}.{key}: expected a list of paths")
-            extra[key] = [rel(v, f"{where}.{key}") for v in value]
-        images = ReleaseImages(
-            entry["variant"], entry["arch"],
-            rel(entry.get("boot_image"), f"{where}.boot_image"),
-            rel(entry.get("root_image"), f"{where}.root_image"),
-            rel(entry.get("hash_image"), f"{where}.hash_image"),
-            extra["link_targets"], extra["copy_targets"],
-        )
-        jobs_list.append((Location.of(config, images.variant, images.arch), images))
-    try:
-        outcomes = publish_many(jobs_list, options, now, not plan_only, jobs, None if as_json else ShowProgress())
-    except AlreadyPublished as exc:
-        if not as_json:
-            raise
-        echo_json({"version": str(options.version), "repos": [], "already_published": True, "message": exc.message})
+    release = load_release_file(Path(release_file), Path(config_path) if config_path else None)
+    config = load_config(release.config, repo_name or release.repo, aws_settings())
+    options = _options(config, release.version, str(release.release_config) if release.release_config else None,
+                       release.wave_policy, release.release_start_time, now, f"{release.path}: version")
+    options.load = LoadOptions(init=init, allow_expired=allow_expired)
+    options.jobs = jobs
+    jobs_list = [(Location.of(config, e.variant, e.arch),
+                  ReleaseImages(e.variant, e.arch, e.boot_image, e.root_image, e.hash_image,
+                                list(e.link_targets), list(e.copy_targets))) for e in release.repos]
+    outcomes = publish_many(jobs_list, now, _output(plan_only, as_json), options)
+    if isinstance(outcomes, AlreadyPublished):
+        _already_published(outcomes, as_json, {"version": str(options.version), "repos": []})
         return
     results = [report(o, as_json) for o in outcomes]
     if as_json:
@@ -270,8 +224,8 @@ def refresh_cmd(config_path: str, repo_name: str | None, variant: str, arch: str
                 allow_expired: bool, unsafe: bool, root_roles: tuple[Path, ...]) -> None:
     """Re-sign targets, snapshot and timestamp with fresh expirations (for a scheduler)."""
     location = _location(config_path, repo_name, variant, arch)
-    outcome = refresh(location, now_ns(), not plan_only, unsafe or allow_expired, list(root_roles),
-                      None if as_json else ShowProgress())
+    outcome = refresh(location, now_ns(), _output(plan_only, as_json),
+                      LoadOptions(allow_expired=unsafe or allow_expired, new_root_files=tuple(root_roles)))
     show(outcome, as_json)
 
 
@@ -280,7 +234,7 @@ def rollout_group() -> None:
     """Control the rollout of a published update: pause, resume, halt, reschedule."""
 
 
-def _rollout_command(action: str, help_text: str) -> click.Command:
+def _rollout_command(action: Action, help_text: str) -> click.Command:
     @repo_options
     @click.option("--version", "version_text", default=None,
                   help="The update to act on (default: the newest for this variant/arch).")
@@ -290,34 +244,37 @@ def _rollout_command(action: str, help_text: str) -> click.Command:
         location = _location(config_path, repo_name, variant, arch)
         version = parse_version_option(version_text, "--version") if version_text else None
         policy, start = None, None
-        if action == "reschedule":
+        if action is Action.RESCHEDULE:
             policy, _ = load_policy(extra["wave_policy"])
             if extra.get("start_text"):
                 start = parse_time_option(extra["start_text"], now, "--start")
-        outcome = rollout(location, action, now, not plan_only, version, policy, start, allow_expired,
-                          None if as_json else ShowProgress())
-        show(outcome, as_json)
+        request = RolloutRequest(action, version, policy, start, allow_expired)
+        show(rollout(location, now, _output(plan_only, as_json), request), as_json)
 
     command.__doc__ = help_text
-    if action == "reschedule":
+    if action is Action.RESCHEDULE:
         command = click.option("--start", "start_text", default=None,
                                help="When the new waves start (RFC 3339 or offset; default now).")(command)
         command = click.option("--wave-policy", required=True,
                                help="Policy file or name: default, accelerated, slow-roll, ohno.")(command)
-    return click.command(action)(command)
+    return click.command(action.value)(command)
 
 
 rollout_group.add_command(_rollout_command(
-    "pause", "Stop offering the update to hosts not yet reached (the initial wave, seed 0, is always offered "
-             "it); remember the schedule for resume."))
+    Action.PAUSE,
+    "Stop offering the update to hosts not yet reached (the initial wave, seed 0, is always offered "
+    "it); remember the schedule for resume."))
 rollout_group.add_command(_rollout_command(
-    "resume", "Continue a paused rollout; the remaining waves shift by the length of the pause."))
+    Action.RESUME,
+    "Continue a paused rollout; the remaining waves shift by the length of the pause."))
 rollout_group.add_command(_rollout_command(
-    "halt", "Stop the rollout for every host not yet updated, except the initial wave (seed 0), which updog "
-            "always offers an update to; pull the update (set-max-version, remove-update) to stop those too. "
-            "Reschedule to start again."))
+    Action.HALT,
+    "Stop the rollout for every host not yet updated, except the initial wave (seed 0), which updog "
+    "always offers an update to; pull the update (set-max-version, remove-update) to stop those too. "
+    "Reschedule to start again."))
 rollout_group.add_command(_rollout_command(
-    "reschedule", "Replace the waves from a policy, e.g. accelerate or an emergency policy (ohno)."))
+    Action.RESCHEDULE,
+    "Replace the waves from a policy, e.g. accelerate or an emergency policy (ohno)."))
 
 
 ALLOW_BROKEN_CHAIN = click.option(
@@ -339,8 +296,8 @@ def set_max_version_cmd(config_path: str, repo_name: str | None, variant: str, a
             raise UsageError(f"manifest.json has no update for {variant} {arch}")
         return []
 
-    outcome = edit_manifest(_location(config_path, repo_name, variant, arch), now_ns(), not plan_only, edit,
-                            allow_expired, None if as_json else ShowProgress(), allow_broken_chain)
+    outcome = edit_manifest(_location(config_path, repo_name, variant, arch), now_ns(), _output(plan_only, as_json),
+                            edit, PullOptions(allow_expired, allow_broken_chain))
     show(outcome, as_json)
 
 
@@ -358,8 +315,8 @@ def remove_update_cmd(config_path: str, repo_name: str | None, variant: str, arc
             raise UsageError(f"manifest.json has no update {variant} {arch} {version}")
         return manifest.remove_update(variant, arch, version)
 
-    outcome = edit_manifest(_location(config_path, repo_name, variant, arch), now_ns(), not plan_only, edit,
-                            allow_expired, None if as_json else ShowProgress(), allow_broken_chain)
+    outcome = edit_manifest(_location(config_path, repo_name, variant, arch), now_ns(), _output(plan_only, as_json),
+                            edit, PullOptions(allow_expired, allow_broken_chain))
     show(outcome, as_json)
 
 

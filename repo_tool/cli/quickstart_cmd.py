@@ -26,7 +26,7 @@ def quickstart_cmd(directory: Path, wave_policy: str, as_json: bool, metadata_ur
                    targets_url: str | None) -> None:
     """Dev keys, a signed root, a config, sample images and a repo with two releases (local or S3)."""
     policy, _ = load_policy(wave_policy)
-    qs = quickstart.run(directory, now_ns(), policy, metadata_url, targets_url, aws_settings())
+    qs = quickstart.run(directory, now_ns(), policy, quickstart.RepoUrls(metadata_url, targets_url, aws_settings()))
     if as_json:
         echo_json({
             "directory": str(qs.directory.resolve()),

@@ -10,6 +10,8 @@ nodes and the auditor run).
 * :func:`write_plan` writes in the only safe order (SPEC §4): targets, new
   roots, ``V.targets.json``, ``V.snapshot.json``, and ``timestamp.json`` last,
   which is swapped only if it is still the one that was loaded.
+
+Must not: load or verify a repository, or write a plan that is unsigned or failed its checks.
 """
 
 from __future__ import annotations
@@ -77,6 +79,19 @@ class Plan:
 RoleSigners = Mapping[str, list[KeySigner]]
 
 
+@dataclass(frozen=True)
+class BuildInputs:
+    """What a build needs besides the edit: the keys, expirations counted from ``start``, ``now``
+    (to refuse files that would be expired already) and the metadata storage (to skip versions a
+    failed run left there)."""
+
+    signers: RoleSigners
+    start: int
+    expirations: Expirations
+    now: int | None = None
+    meta: Storage | None = None
+
+
 class RepoEditor:
     """Edit the target list of a loaded (or new) repository and produce a signed :class:`Plan`."""
 
@@ -122,14 +137,24 @@ class RepoEditor:
         self.targets.pop(name, None)
 
     def build(self, signers: RoleSigners, start: int, expirations: Expirations, now: int | None = None,
-              meta: Storage | None = None, sign: bool = True) -> Plan:
+              meta: Storage | None = None) -> Plan:
+        """Sign new targets, snapshot and timestamp files: :meth:`signed` of these inputs."""
+        return self.signed(BuildInputs(signers, start, expirations, now, meta))
+
+    def signed(self, inputs: BuildInputs) -> Plan:
         """Sign new targets, snapshot and timestamp files (versions = on-storage + 1).
 
-        With ``meta``, a version whose file is already on storage (left by a publish that
+        With ``inputs.meta``, a version whose file is already on storage (left by a publish that
         failed before its ``timestamp.json``) is skipped, so a rerun converges.  With
-        ``now``, files that would already be expired are refused.  With ``sign`` False (a plan)
-        nothing is signed, but ``signers`` must still meet every threshold, as they must for the
-        real run."""
+        ``inputs.now``, files that would already be expired are refused."""
+        return self._build(inputs, sign=True)
+
+    def unsigned(self, inputs: BuildInputs) -> Plan:
+        """The same plan as :meth:`signed`, with the same checks, but nothing signed: the signers
+        must still meet every threshold, as they must for the real run."""
+        return self._build(inputs, sign=False)
+
+    def _build(self, inputs: BuildInputs, sign: bool) -> Plan:
         current = self.current
         delegations = self.delegations
         if isinstance(delegations, dict) and delegations.get("roles"):
@@ -142,10 +167,11 @@ class RepoEditor:
             "snapshot": current.snapshot.version + 1 if current else 1,
             "timestamp": current.timestamp.version + 1 if current else 1,
         }
-        if meta is not None:
+        if inputs.meta is not None:
             for role in ("targets", "snapshot"):
-                while meta.size(f"{versions[role]}.{role}.json") is not None:
+                while inputs.meta.size(f"{versions[role]}.{role}.json") is not None:
                     versions[role] += 1
+        start, expirations = inputs.start, inputs.expirations
         expires = {
             "targets": start + expirations.targets,
             "snapshot": start + expirations.snapshot,
@@ -155,7 +181,7 @@ class RepoEditor:
         targets_signed = new_targets(versions["targets"], expires["targets"], self.targets, delegations)
 
         def signed_file(signed: dict[str, Any]) -> bytes:
-            raw, _ = sign_role(signed, root, list(signers.get(str(signed["_type"]), [])), sign=sign)
+            raw, _ = sign_role(signed, root, list(inputs.signers.get(str(signed["_type"]), [])), sign=sign)
             return raw
 
         targets_raw = signed_file(targets_signed)
@@ -174,7 +200,7 @@ class RepoEditor:
             versions=versions,
             expires=expires,
         )
-        self_check(plan, root if sign else None, now)
+        self_check(plan, root if sign else None, inputs.now)
         plan.signed = sign
         return plan
 

@@ -1,5 +1,9 @@
 """A complete local setup in one directory: dev keys, a signed root, a config, sample
-images, and a repository with two published releases (the README's first command)."""
+images, and a repository with two published releases (the README's first command).
+
+Must not: touch a directory that is not new and empty, or publish anywhere but a new local
+repository or the S3 locations it is given.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,9 @@ from repo_tool.core.waves import WavePolicy
 from repo_tool.errors import UsageError
 from repo_tool.localfs import stat_or_none, write_atomic
 from repo_tool.publish.infra import create_bucket
-from repo_tool.publish.operations import Location, Outcome, PublishOptions, ReleaseImages, publish
+from repo_tool.publish.live import Outcome, Write
+from repo_tool.publish.load import LoadOptions, Location
+from repo_tool.publish.release import AlreadyPublished, PublishOptions, ReleaseImages, publish
 from repo_tool.signing.rootfile import add_key, new_root, root_file_bytes, sign
 from repo_tool.signing.signers import load_signer
 from repo_tool.storage import open_storage
@@ -77,13 +83,23 @@ def _write_images(directory: Path, version: str) -> dict[str, Path]:
     return paths
 
 
-def run(directory: Path, now: int, policy: WavePolicy, metadata_url: str | None = None,
-        targets_url: str | None = None, aws: AwsSettings | None = None) -> Quickstart:
+@dataclass(frozen=True)
+class RepoUrls:
+    """Where quickstart publishes: both URLs (``s3://``) or neither (``DIR/repo``), and the AWS
+    settings for S3."""
+
+    metadata_url: str | None = None
+    targets_url: str | None = None
+    aws: AwsSettings | None = None
+
+
+def run(directory: Path, now: int, policy: WavePolicy, urls: RepoUrls = RepoUrls()) -> Quickstart:
     """Keys, root, config and two releases in ``directory``; the repo itself in ``directory/repo``,
-    or at ``metadata_url``/``targets_url`` (``s3://``: buckets are created when missing)."""
+    or at ``urls`` (``s3://``: buckets are created when missing)."""
+    metadata_url, targets_url = urls.metadata_url, urls.targets_url
     if (metadata_url is None) != (targets_url is None):
         raise UsageError("--metadata-url and --targets-url go together")
-    aws = aws or AwsSettings()
+    aws = urls.aws or AwsSettings()
     remote = [url for url in (metadata_url, targets_url) if url is not None]
     for url in remote:
         if urlparse(url).scheme != "s3":
@@ -138,7 +154,10 @@ def run(directory: Path, now: int, policy: WavePolicy, metadata_url: str | None 
         paths = _write_images(images_dir / version, version)
         copy = [migration] if i == 1 else []
         migrations = {(Version.parse(VERSIONS[0]), Version.parse(version)): [MIGRATION]} if i == 1 else {}
-        options = PublishOptions(Version.parse(version), policy, now, migrations, init=(i == 0))
+        options = PublishOptions(Version.parse(version), policy, now, migrations, LoadOptions(init=(i == 0)))
         images = ReleaseImages(VARIANT, ARCH, paths["boot"], paths["root"], paths["hash"], copy_targets=copy)
-        qs.outcomes.append(publish(location, images, options, now, write=True))
+        outcome = publish(location, now, Write(), images, options)
+        if isinstance(outcome, AlreadyPublished):  # cannot be: the repository is new
+            raise UsageError(outcome.message)
+        qs.outcomes.append(outcome)
     return qs

@@ -21,11 +21,14 @@ from repo_tool.cli.common import now_ns
 from repo_tool.config import load_config
 from repo_tool.core.instant import NANOS_PER_SECOND
 from repo_tool.core.manifest import Manifest, Update
+from repo_tool.core.rollout import Action
 from repo_tool.core.selection import select
 from repo_tool.core.semver import Version
 from repo_tool.core.waves import MAX_SEED
 from repo_tool.publish.inputs import load_policy
-from repo_tool.publish.operations import Location, rollout
+from repo_tool.publish.live import Write
+from repo_tool.publish.load import Location
+from repo_tool.publish.maintenance import RolloutRequest, rollout
 from tests.load.server import fault_plan
 from tests.repohelpers import (
     ARCH,
@@ -157,7 +160,8 @@ def stagger_rollout(qs: QS, now: int) -> None:
     location = Location.of(load_config(qs.config, None, None), VARIANT, ARCH)
     policy, _ = load_policy("default")
     for version, hours_ago in (("1.0.0", 8 * 24), ("1.1.0", 5 * 24 + 6)):
-        rollout(location, "reschedule", now, True, Version.parse(version), policy, now - hours_ago * HOUR)
+        request = RolloutRequest(Action.RESCHEDULE, Version.parse(version), policy, now - hours_ago * HOUR)
+        rollout(location, now, Write(), request)
 
 
 def staggered_quickstart(directory: Path) -> tuple[QS, Manifest]:
