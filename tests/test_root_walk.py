@@ -22,7 +22,7 @@ import pytest
 from botocore.config import Config
 
 from repo_tool.config import load_config
-from repo_tool.errors import VerificationError
+from repo_tool.errors import IOFailedError
 from repo_tool.node.tuf_client import MetadataSource
 from repo_tool.publish.load import Location, load_live
 from repo_tool.storage.base import LocalStorage
@@ -91,7 +91,7 @@ def test_local_adapters(qs: QS, adapter: str) -> None:
     source = LOCAL_ADAPTERS[adapter](qs.meta)
     _walked_to_one(source, qs)
     (qs.meta / PROBE).mkdir()
-    with pytest.raises(VerificationError, match=PROBE):
+    with pytest.raises(IOFailedError, match=PROBE):  # the read failed: I/O, not a bad repository
         load_repo(source, qs.root.read_bytes(), time.time_ns())
 
 
@@ -110,7 +110,7 @@ def test_http_adapters(qs: QS, adapter: str, answer: str) -> None:
 def test_http_answers_other_than_not_found_fail_the_load(qs: QS) -> None:
     for make in HTTP_ADAPTERS.values():
         with serve_directory(qs.meta, statuses={PROBE: 401}) as url, \
-                pytest.raises(VerificationError, match=f"{PROBE}.*401"):
+                pytest.raises(IOFailedError, match=f"{PROBE}.*401"):
             load_repo(make(url + "/"), qs.root.read_bytes(), time.time_ns())
 
 
@@ -154,7 +154,7 @@ def test_the_publisher_fails_closed_when_the_next_root_cannot_be_reached(qs: QS)
         meta = _OneNameElsewhere(HttpStorage(url + "/", Transport(tries=1)), dead)
         walked = load_repo(meta, qs.root.read_bytes(), time.time_ns())  # as a node
         assert [root.version for root in walked.roots] == [1]
-        with pytest.raises(VerificationError, match=rf"127\.0\.0\.1:\d+/{PROBE}: .*refused"):
+        with pytest.raises(IOFailedError, match=rf"127\.0\.0\.1:\d+/{PROBE}: .*refused"):
             load_live(replace(location, meta=meta), time.time_ns())  # type: ignore[arg-type]
 
 
@@ -166,5 +166,5 @@ def test_the_standard_client_fails_closed_when_the_next_root_cannot_be_reached(q
         dead = MetadataSource(f"http://127.0.0.1:{_dead_port()}/", Transport(tries=1))
         source = _OneNameElsewhere(MetadataSource(url + "/", Transport(tries=1)), dead)
         assert [root.version for root in load_repo(source, qs.root.read_bytes(), time.time_ns()).roots] == [1]
-        with pytest.raises(VerificationError, match=rf"{PROBE}: .*refused"):
+        with pytest.raises(IOFailedError, match=rf"{PROBE}: .*refused"):
             load_repo(source, qs.root.read_bytes(), time.time_ns(), naming="tuf")

@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from repo_tool.errors import ConfigError, VerificationError
+from repo_tool.errors import ConfigError, IOFailedError
 from repo_tool.storage.http import RemoteDir
 from repo_tool.storage.proxy import _no_proxy
 from repo_tool.storage.transport import FetchError, Transport, form_encode
@@ -316,7 +316,7 @@ def test_5xx_fails_after_the_tries(server: Server, transport: Transport, sleeps:
     url = server.url + "/timestamp.json"
     with pytest.raises(FetchError, match=r"timestamp\.json: HTTP 503 Service Unavailable \(tried 4 times\)") as caught:
         transport.fetch(url, 100)
-    assert isinstance(caught.value, VerificationError) and caught.value.exit_code == 1
+    assert isinstance(caught.value, IOFailedError) and caught.value.exit_code == 1  # I/O failed, not a bad repo
     assert caught.value.started
     assert len(server.behaviour.seen) == 4
 

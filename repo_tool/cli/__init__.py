@@ -92,10 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.lastResort = None
     try:
         code = cli.main(args=argv, prog_name="repo-tool", standalone_mode=False)
-    except RepoToolError as exc:
-        if exc.exit_code == 0:  # nothing to do (e.g. a rerun of a publish that already landed)
-            click.echo(f"repo-tool: {exc.message}", err=True)
-            sys.exit(0)
+    except RepoToolError as exc:  # success is never an exception: every RepoToolError is a failure
         _fail(exc.message, exc.exit_code)
     except click.exceptions.NoArgsIsHelpError as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)

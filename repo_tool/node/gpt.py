@@ -27,7 +27,7 @@ from typing import TypedDict
 
 from repo_tool.core import gptprio
 from repo_tool.core.gptprio import Flags, SetName
-from repo_tool.errors import UsageError, VerificationError
+from repo_tool.errors import IOFailedError, UsageError
 from repo_tool.localfs import fsync_dir, make_temp
 from repo_tool.node.gpttable import (
     BOOT_TYPE,
@@ -62,7 +62,7 @@ DEFAULT_PRIVATE_SIZE = 16 * MIB
 BLKSSZGET = 0x1268  # ioctl: logical sector size of a block device
 
 
-class GptError(VerificationError):
+class GptError(IOFailedError):
     """The partition table cannot be read or written, or lacks the Bottlerocket partitions."""
 
 

@@ -34,7 +34,7 @@ from repo_tool.core.selection import LATEST, Selection, retrieve_list, select
 from repo_tool.core.semver import Version
 from repo_tool.errors import ConfigError, ManifestError, RepoToolError, VerificationError
 from repo_tool.localfs import write_atomic
-from repo_tool.node.gpt import Disk, Status, find_os_disk, status
+from repo_tool.node.gpt import Disk, GptError, Status, find_os_disk, status
 from repo_tool.node.staging import checked, write_image
 from repo_tool.storage.http import RemoteDir
 from repo_tool.storage.transport import Transport
@@ -260,7 +260,7 @@ def open_disk(paths: NodePaths) -> DiskState:
     if block and paths.active_set is None:
         try:
             path, active = find_os_disk()
-        except VerificationError:
+        except GptError:
             path, active = Path(), "A"
         if os.path.realpath(path) != os.path.realpath(paths.disk):
             raise NodeError(f"{paths.disk}: a block device that does not hold the running system; pass "

@@ -25,6 +25,7 @@ from repo_tool.localfs import stat_or_none
 from repo_tool.publish.editor import NewTarget
 from repo_tool.publish.live import LiveEdit, Outcome, Output, live_edit
 from repo_tool.publish.load import LoadOptions, Location
+from repo_tool.storage.base import StorageError
 from repo_tool.trust.metadata import check_safe_name
 
 
@@ -164,7 +165,7 @@ def publish_many(jobs_list: list[tuple[Location, ReleaseImages]], now: int, outp
             continue
         try:
             prepared.append(edit.build(output))
-        except (VerificationError, ConfigError, UsageError) as exc:
+        except (VerificationError, ConfigError, UsageError, StorageError) as exc:
             raise exc.within(f"{location.variant}/{location.arch}") from None
     if not prepared:
         return AlreadyPublished(f"{options.version} is already published in every repository listed; nothing to do")

@@ -34,13 +34,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
-from repo_tool.errors import UnreachableError, VerificationError
+from repo_tool.errors import IOFailedError, UnreachableError, VerificationError
 from repo_tool.localfs import fsync_dir, make_temp, write_atomic
 
 COPY_CHUNK = 8 * 1024 * 1024
 
 
-class StorageError(VerificationError):
+class StorageError(IOFailedError):
     """A storage operation failed or found something it must not overwrite."""
 
 
@@ -239,15 +239,20 @@ def limited_chunks(body: BinaryIO | Any, where: str, limit: int | None, chunk: i
         body.close()
 
 
-def oversized(where: str, limit: int) -> StorageError:
+class TooLargeError(VerificationError):
+    """An object larger than the most a reader takes of it (tough's limits): the repository is bad,
+    not the connection, so reading it again would not help."""
+
+
+def oversized(where: str, limit: int) -> TooLargeError:
     """The error for an object larger than the most a caller will read of it."""
-    return StorageError(f"{where}: larger than the {limit}-byte limit")
+    return TooLargeError(f"{where}: larger than the {limit}-byte limit")
 
 
 def object_name(name: str) -> str:
     """``name`` if it is one plain object name (no ``/``, not ``.``/``..``, not empty)."""
     if not name or "/" in name or name in (".", ".."):
-        raise StorageError(f"refusing object name {name!r}")
+        raise VerificationError(f"refusing object name {name!r}")
     return name
 
 

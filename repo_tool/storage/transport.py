@@ -27,7 +27,7 @@ from typing import BinaryIO
 from urllib.parse import SplitResult, urljoin, urlsplit
 from urllib.request import url2pathname
 
-from repo_tool.errors import ConfigError, UnreachableError, VerificationError
+from repo_tool.errors import ConfigError, IOFailedError, UnreachableError
 from repo_tool.storage.base import limited_chunks
 from repo_tool.storage.proxy import Proxies, proxy_headers
 
@@ -46,13 +46,10 @@ _STALE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, http.cl
 _Key = tuple[str, str, int]
 
 
-class FetchError(VerificationError):
+class FetchError(IOFailedError):
     """A download failed: too large, truncated, refused, or still failing after every try."""
 
     started = True  # a connection was made: the server was asked
-
-    def within(self, context: str) -> FetchError:
-        return type(self)(f"{context}: {self.message}")
 
 
 class NotConnectedError(FetchError, UnreachableError):
