@@ -32,10 +32,11 @@ from tuf.api.metadata import (  # type: ignore[attr-defined]  # re-exported with
 
 from repo_tool.errors import VerificationError
 from repo_tool.node.tuf_client import MetadataSource
+from repo_tool.storage.directory import DirectoryStore
 from repo_tool.storage.transport import Transport
 from repo_tool.trust import metadata, verifier
 from repo_tool.trust.tufjson import canonical
-from repo_tool.trust.verifier import DirectoryStore, Limits, Naming, load_repo
+from repo_tool.trust.verifier import Limits, Naming, load_repo
 from tests.clirun import Runner, assert_one_line_error
 from tests.repohelpers import serve_directory
 

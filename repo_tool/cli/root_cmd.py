@@ -16,6 +16,7 @@ from repo_tool.core.instant import format_whole_seconds
 from repo_tool.errors import ConfigError, UsageError, VerificationError
 from repo_tool.localfs import stat_or_none, write_atomic
 from repo_tool.publish.infra import describe_key, signing_key_problem
+from repo_tool.signing.keyfiles import generate_private, write_private_key
 from repo_tool.signing.rootfile import (
     ROOT_EXPIRY_DEFAULT,
     SignResult,
@@ -31,7 +32,6 @@ from repo_tool.signing.rootfile import (
     sign,
 )
 from repo_tool.signing.signers import KeySigner, load_signer, normalize_source
-from repo_tool.trust.keys import generate_private, write_private_key
 from repo_tool.trust.metadata import TOP_ROLES, RoleFile
 from repo_tool.trust.verifier import verify_next_root, verify_trusted_root
 

@@ -28,8 +28,9 @@ from urllib.parse import quote, urlsplit
 
 from repo_tool.errors import VerificationError
 from repo_tool.localfs import write_atomic
+from repo_tool.storage.directory import DirectoryStore
 from repo_tool.storage.transport import RemoteDir, Transport
-from repo_tool.trust.verifier import DirectoryStore, Limits, Repo, TargetError, fetch_target, load_repo, stored_copy
+from repo_tool.trust.verifier import Limits, Repo, TargetError, fetch_target, load_repo, stored_copy
 
 ROOT = "root.json"
 # python-tuf's UpdaterConfig defaults: the most downloaded per file, and root versions walked per refresh.

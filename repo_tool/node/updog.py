@@ -36,8 +36,9 @@ from repo_tool.errors import ConfigError, ManifestError, RepoToolError, Verifica
 from repo_tool.localfs import write_atomic
 from repo_tool.node.gpt import Disk, Status, find_os_disk, status
 from repo_tool.node.staging import checked, write_image
+from repo_tool.storage.directory import DirectoryStore
 from repo_tool.storage.transport import RemoteDir, Transport
-from repo_tool.trust.verifier import DirectoryStore, Repo, Target, TargetError, load_repo, read_target, stored_copy
+from repo_tool.trust.verifier import Repo, Target, TargetError, load_repo, read_target, stored_copy
 
 MANIFEST = "manifest.json"
 FETCHED = ".fetched"  # inside the metadata cache: downloads kept for reuse by hash

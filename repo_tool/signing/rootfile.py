@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 
 from repo_tool.core.instant import format_whole_seconds
 from repo_tool.errors import ConfigError, UsageError, VerificationError
+from repo_tool.signing.sign import append_signatures
 from repo_tool.signing.signers import KeySigner, load_signer
 from repo_tool.trust.keys import KeyError_, entry_for_public, keyid_of, public_key, same_public_key
 from repo_tool.trust.metadata import (
@@ -23,7 +24,6 @@ from repo_tool.trust.metadata import (
     TOP_ROLES,
     MetadataError,
     RoleFile,
-    append_signatures,
     check_root_shape,
     parse_role,
     valid_signers,

@@ -29,7 +29,7 @@ Two optional local stores change where bytes come from, never what is trusted:
   what they signed; a new timestamp or snapshot key discards the trusted
   timestamp and snapshot (fast-forward recovery, TUF 5.3.11).
 
-Size: about 880 lines, four concerns in one module (the trust state machine, ``DirectoryStore``,
+Size: about 880 lines, four concerns in one module (the trust state machine, ``Store``,
 target lookup with delegations, target fetch).  It stays whole until the architecture issue (16)
 splits it into a pure trusted set, its stores and its lookup, with the tough and standard-TUF
 behaviours as policy objects instead of the ``naming`` string passed through.
@@ -41,7 +41,6 @@ import contextlib
 import fnmatch
 import functools
 import hashlib
-import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -51,7 +50,6 @@ from urllib.parse import quote
 
 from repo_tool.core.instant import format_instant
 from repo_tool.errors import UnreachableError, VerificationError
-from repo_tool.localfs import write_atomic
 from repo_tool.trust.keys import keyid_of, tough_key_problem
 from repo_tool.trust.metadata import (
     MAX_ROOT_UPDATES,
@@ -112,52 +110,16 @@ class Limits:
     max_root_updates: int = MAX_ROOT_UPDATES
 
 
-class DirectoryStore:
-    """A local directory of metadata files: updog's cache or a client's trusted state.
+class Store(Protocol):
+    """A local store of metadata files by single-segment name (updog's cache, a client's state)."""
 
-    Names are single path segments (role names are percent-quoted); files are
-    written atomically, so a crash leaves either the old or the new file.
-    """
+    path: Path
 
-    def __init__(self, path: Path, best_effort: bool = False) -> None:
-        self.path = path
-        self.best_effort = best_effort  # a store that only saves downloads: failing to write is not an error
+    def get(self, name: str) -> bytes | None: ...
 
-    def _file(self, name: str) -> Path:
-        if not name or "/" in name or name in (".", ".."):
-            raise VerificationError(f"refusing metadata file name {name!r}")
-        return self.path / name
+    def put(self, name: str, raw: bytes) -> None: ...
 
-    def get(self, name: str) -> bytes | None:
-        try:
-            return self._file(name).read_bytes()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            return None
-        except OSError as exc:
-            if self.best_effort:
-                return None
-            raise VerificationError(f"{self._file(name)}: cannot read: {exc.strerror or exc}") from None
-
-    def put(self, name: str, raw: bytes) -> None:
-        target = self._file(name)
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(FileNotFoundError):
-                if target.read_bytes() == raw:
-                    return
-            write_atomic(target, raw, mode=0o644)
-        except OSError as exc:
-            if self.best_effort:
-                return
-            raise VerificationError(f"{target}: cannot write: {exc.strerror or exc}") from None
-
-    def remove(self, name: str) -> None:
-        try:
-            os.unlink(self._file(name))
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise VerificationError(f"{self._file(name)}: cannot remove: {exc.strerror or exc}") from None
+    def remove(self, name: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -206,7 +168,7 @@ class Repo:
         """The earliest expiry of the four top-level roles (targets are readable until then)."""
         return min(r.expires for r in (self.root, self.timestamp, self.snapshot, self.targets))
 
-    def cache_metadata(self, store: DirectoryStore) -> None:
+    def cache_metadata(self, store: Store) -> None:
         """tough's ``Repository::cache`` as updog runs it before an update: every root ``1..N``
         (the ones below the trusted root fetched now), timestamp, snapshot, targets and delegated
         roles under the names the repository uses, so the migrator can load them offline."""
@@ -482,8 +444,8 @@ def load_repo(
     *,
     naming: Naming = "tough",
     limits: Limits | None = None,
-    cache: DirectoryStore | None = None,
-    state: DirectoryStore | None = None,
+    cache: Store | None = None,
+    state: Store | None = None,
     eager: bool | None = None,
     unreachable_ends_walk: bool | None = None,
 ) -> Repo:
@@ -506,7 +468,7 @@ def load_repo(
 
 class _Loader:
     def __init__(self, meta: Source, now: int, safe: bool, naming: Naming, limits: Limits,
-                 cache: DirectoryStore | None, state: DirectoryStore | None, unreachable_ends_walk: bool) -> None:
+                 cache: Store | None, state: Store | None, unreachable_ends_walk: bool) -> None:
         self.meta = meta
         self.now = now
         self.safe = safe
