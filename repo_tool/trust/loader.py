@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, TypedDict
 from urllib.parse import quote
 
@@ -91,7 +91,7 @@ def load_repo(meta: Source, trusted_root: bytes | None, now: int, **keywords: Un
     policy = policy_for(keywords.get("naming", "tough"))
     ends_walk = keywords.get("unreachable_ends_walk")
     if ends_walk is not None and ends_walk != policy.unreachable_ends_walk:
-        policy = Policy(policy.name, unreachable_ends_walk=ends_walk, eager=policy.eager)
+        policy = replace(policy, unreachable_ends_walk=ends_walk)
     options = LoadOptions(
         safe=keywords.get("safe", True), trusted_root_name=keywords.get("trusted_root_name", "trusted root"),
         max_root_version=keywords.get("max_root_version"), limits=keywords.get("limits") or Limits(),

@@ -163,7 +163,6 @@ class Repo:
         version = self.targets.version if role == "targets" else self.delegated[role].version
         return self.meta.describe(role_file_name(role, version, self.consistent))
 
-    _what = what
 
     def _walk(self, key: str) -> Iterator[tuple[str, RoleFile]]:
         """Pre-order depth-first walk of the roles that may list ``key`` (python-tuf's order);

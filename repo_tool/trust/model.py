@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, TypeGuard
@@ -70,6 +70,22 @@ class TargetError(VerificationError):
 def is_int(value: object) -> TypeGuard[int]:
     """A JSON integer: an ``int`` that is not a ``bool``."""
     return type(value) is int
+
+
+def lines_of(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """``pattern`` repeated, one match a line: for :func:`all_match`."""
+    return re.compile(rf"(?:{pattern.pattern})(?:\n(?:{pattern.pattern}))*")
+
+
+def all_match(lines: re.Pattern[str], texts: list[str]) -> bool:
+    """Every one of ``texts`` (none empty of them) fully matches the pattern ``lines`` repeats
+    (:func:`lines_of`), checked in one regex pass: a 10,000-entry targets map is checked in a
+    publish.  A text holding a newline would be two lines: the count of lines tells."""
+    joined = "\n".join(texts)
+    return bool(texts) and joined.count("\n") == len(texts) - 1 and lines.fullmatch(joined) is not None
+
+
+_SHA256_HEX_LINES = lines_of(SHA256_HEX)
 
 
 def is_hex(text: str) -> bool:
@@ -300,6 +316,26 @@ def target_problem(entry: Any, require_sha256: bool) -> str | None:
         if not SHA256_HEX.fullmatch(sha256):
             return f": sha256 {sha256!r} is not 64 hex digits (tough rejects the file)"
     return None
+
+
+def all_usable(entries: Iterable[Any], require_sha256: bool) -> bool:
+    """True when :func:`target_problem` finds nothing in any of ``entries``, found with one regex pass
+    over the digests instead of one a target (a publish loads 10,000)."""
+    digests: list[str] = []
+    for entry in entries:
+        if type(entry) is not dict:
+            return False
+        length, hashes = entry.get("length"), entry.get("hashes")
+        if not is_int(length) or length < 0 or type(hashes) is not dict or not hashes:
+            return False
+        for value in hashes.values():
+            if type(value) is not str:
+                return False
+        if require_sha256:
+            if "sha256" not in hashes:
+                return False
+            digests.append(hashes["sha256"])
+    return not require_sha256 or not digests or all_match(_SHA256_HEX_LINES, digests)
 
 
 def target_file(entry: Any, require_sha256: bool, what: str) -> TargetFile:

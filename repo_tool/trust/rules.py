@@ -22,13 +22,17 @@ from repo_tool.trust.model import (
     TOP_ROLES,
     MetadataError,
     Root,
+    all_match,
     is_int,
+    lines_of,
     parse_role,
     parse_root,
 )
 from repo_tool.trust.signatures import duplicate_keyids
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")
+_SAFE_NAMES = lines_of(SAFE_NAME)
+_SHA256_LINES = lines_of(SHA256_HEX_LOWER)
 
 FindingKind = Literal["null", "float", "string", "name", "custom"]
 
@@ -180,7 +184,9 @@ def _targets_problems(signed: dict[str, Any]) -> list[str]:
     targets = signed.get("targets")
     if not isinstance(targets, dict):
         return ["targets must be an object"]
-    fullmatch = SAFE_NAME.fullmatch  # 10,000 entries in a publish: the checks are kept flat
+    if _targets_fine(targets):
+        return _delegations_problems(signed)
+    fullmatch = SAFE_NAME.fullmatch
     for name, entry in targets.items():
         if not fullmatch(name) or name in (".", ".."):
             problems.append(f"target name {name!r} is outside the safe set")
@@ -196,10 +202,32 @@ def _targets_problems(signed: dict[str, Any]) -> list[str]:
             custom = entry["custom"]
             if not isinstance(custom, dict) or not custom:
                 problems.append(f"target {name}: custom must be a non-empty object when present")
+    return problems + _delegations_problems(signed)
+
+
+def _delegations_problems(signed: dict[str, Any]) -> list[str]:
     delegations = signed.get("delegations")
     if delegations is not None and delegations != {"keys": {}, "roles": []}:
-        problems.append("delegations are not written by this tool")
-    return problems
+        return ["delegations are not written by this tool"]
+    return []
+
+
+def _targets_fine(targets: dict[str, Any]) -> bool:
+    """True when every entry passes :func:`_targets_problems`' checks, found without a message per
+    entry: names and digests are matched joined, in one regex pass each (a publish checks 10,000)."""
+    if not all_match(_SAFE_NAMES, list(targets)) or "." in targets or ".." in targets:
+        return False
+    digests = []
+    for entry in targets.values():
+        if type(entry) is not dict or not is_int(entry.get("length")):
+            return False
+        hashes = entry.get("hashes")
+        if type(hashes) is not dict or next(iter(hashes), None) != "sha256" or type(hashes["sha256"]) is not str:
+            return False
+        digests.append(hashes["sha256"])
+        if "custom" in entry and (not isinstance(entry["custom"], dict) or not entry["custom"]):
+            return False
+    return all_match(_SHA256_LINES, digests)
 
 
 def _is_sha256(value: object) -> bool:

@@ -25,10 +25,12 @@ from repo_tool.trust.model import (
     MetaFile,
     RoleFile,
     ThresholdError,
+    all_usable,
     delegation_keys,
     is_int,
     meta_version,
     target_problem,
+    targets_map,
 )
 from repo_tool.trust.policy import TOUGH, Naming, Policy, policy_for
 from repo_tool.trust.signatures import check_signatures
@@ -235,7 +237,10 @@ def check_tough_entries(role_file: RoleFile, policy: Policy, what: str) -> None:
     """Every entry of ``role_file``'s targets is one tough parses, checked without building a
     ``Target`` for each (a publish loads 10,000 of them)."""
     require_sha256 = policy.requires_sha256
-    for listed_as, entry in policy.listed_targets(role_file).values():
+    listed = policy.listed_targets(role_file)
+    if all_usable(targets_map(role_file).values(), require_sha256):
+        return
+    for listed_as, entry in listed.values():
         found = target_problem(entry, require_sha256)
         if found is not None:
             raise MetadataError(f"{what}: target {listed_as!r}{found}")
