@@ -3,8 +3,8 @@
 * ``tufjson`` — strict JSON reading and canonical writing;
 * ``keys`` — public key entries, key IDs, signature checks as tough makes them;
 * ``signatures`` — one ``VerificationResult`` (threshold, signed, unsigned) from one function;
-* ``model`` — the typed, frozen model (``RoleFile``, ``Root``, ``MetaFile``, ``TargetFile``,
-  ``Delegations``), parsed once from the bytes received; limits, regexes and errors;
+* ``model`` — the typed, frozen model (``RoleFile``, ``Root``, ``MetaFile``, ``TargetFile``;
+  ``delegations``: ``Delegations``), parsed once from the bytes received; limits, regexes, errors;
 * ``metadata`` — verify a role file against its root, build new ``signed`` objects;
 * ``rules`` — the SPEC §3.2 write checklist and the walk for what tough would not read back;
 * ``policy`` — the tough and standard-TUF behaviours as two policy objects (``TOUGH``, ``TUF``);

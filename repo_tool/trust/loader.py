@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, TypedDict
 from urllib.parse import quote
 
 from repo_tool.errors import VerificationError
+from repo_tool.trust.delegations import DelegatedRole
 from repo_tool.trust.lookup import MAX_DELEGATIONS, Repo, Source, Store
-from repo_tool.trust.model import DelegatedRole, Limits, MetadataError, RoleFile, meta_file
+from repo_tool.trust.model import Limits, MetadataError, RoleFile, meta_file
 from repo_tool.trust.policy import TOUGH, Naming, Policy, policy_for
 from repo_tool.trust.trusted import (
     TIMESTAMP,

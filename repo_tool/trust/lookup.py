@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from repo_tool.core.instant import format_instant
-from repo_tool.trust.model import MIB, DelegatedRole, Limits, MetadataError, RoleFile, TargetError, target_file
+from repo_tool.trust.delegations import DelegatedRole
+from repo_tool.trust.model import MIB, Limits, MetadataError, RoleFile, TargetError, target_file
 from repo_tool.trust.policy import TOUGH, Naming, Policy
 from repo_tool.trust.trusted import TIMESTAMP, ExpiredError, role_file_name
 

@@ -14,14 +14,12 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from repo_tool.trust.delegations import DelegatedRole, Delegations, delegations_of
 from repo_tool.trust.metadata import check_unique_signatures
 from repo_tool.trust.model import (
-    DelegatedRole,
-    Delegations,
     MetadataError,
     RoleFile,
     TargetError,
-    delegations_of,
     parse_role,
     targets_map,
 )

@@ -18,15 +18,14 @@ from urllib.parse import quote
 
 from repo_tool.core.instant import format_instant
 from repo_tool.errors import UnreachableError, VerificationError
+from repo_tool.trust.delegations import DelegatedRole, delegation_keys
 from repo_tool.trust.metadata import verify_role
 from repo_tool.trust.model import (
-    DelegatedRole,
     MetadataError,
     MetaFile,
     RoleFile,
     ThresholdError,
     all_usable,
-    delegation_keys,
     is_int,
     meta_version,
     target_problem,
