@@ -124,7 +124,7 @@ class Root:
         return check_signatures(data, signatures, self.keys, role_def.keyids, role_def.threshold)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class RoleFile:
     """One parsed role file: the exact bytes, the envelope, and its ``signed`` object."""
 
@@ -132,7 +132,7 @@ class RoleFile:
     raw: bytes
     signed: dict[str, Any]
     signatures: list[dict[str, Any]]
-    _views: dict[str, Any] = field(default_factory=dict, repr=False)  # typed views, built once
+    _views: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # typed views, built once
 
     @property
     def version(self) -> int:
