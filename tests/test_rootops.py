@@ -11,8 +11,9 @@ import pytest
 
 from repo_tool.config import load_config, load_expiration_policy
 from repo_tool.core.instant import NANOS_PER_SECOND
+from repo_tool.signing.keyfiles import load_private_pem
 from repo_tool.storage.base import LocalStorage
-from repo_tool.trust.keys import keyid_of, load_private_pem
+from repo_tool.trust.keys import keyid_of
 from repo_tool.trust.tufjson import canonical
 from repo_tool.trust.verifier import load_repo
 

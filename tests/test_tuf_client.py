@@ -32,10 +32,11 @@ from tuf.api.metadata import (  # type: ignore[attr-defined]  # re-exported with
 
 from repo_tool.errors import VerificationError
 from repo_tool.node.tuf_client import MetadataSource
+from repo_tool.storage.directory import DirectoryStore
 from repo_tool.storage.transport import Transport
-from repo_tool.trust import metadata, verifier
+from repo_tool.trust import signatures, trusted
 from repo_tool.trust.tufjson import canonical
-from repo_tool.trust.verifier import DirectoryStore, Limits, Naming, load_repo
+from repo_tool.trust.verifier import Limits, Naming, load_repo
 from tests.clirun import Runner, assert_one_line_error
 from tests.repohelpers import serve_directory
 
@@ -832,13 +833,13 @@ def test_a_delegation_is_verified_once_per_load_however_many_lookups(tmp_path: P
     source = MetadataSource(repo.base.as_uri() + "/metadata", Transport())
     loaded = load_repo(source, repo.root_bytes, time.time_ns(), naming=naming)
     calls: list[str] = []
-    real = metadata.valid_signers
+    real = signatures.check_signatures
 
-    def counting(*args: Any) -> set[str]:
+    def counting(*args: Any) -> signatures.VerificationResult:
         calls.append(args[3])
         return real(*args)
 
-    monkeypatch.setattr(verifier, "valid_signers", counting)
+    monkeypatch.setattr(trusted, "check_signatures", counting)
     for _ in range(50):
         for name in ("team-a/trusted_root.json", "team-b/trusted_root.json"):
             assert loaded.require(name).role == "release"

@@ -11,11 +11,11 @@ import pytest
 
 from repo_tool.core.instant import parse_instant
 from repo_tool.errors import VerificationError
+from repo_tool.storage.directory import DirectoryStore
 from repo_tool.storage.http import RemoteDir
 from repo_tool.storage.transport import Transport
 from repo_tool.trust.metadata import ThresholdError
 from repo_tool.trust.verifier import (
-    DirectoryStore,
     ExpiredError,
     Limits,
     Naming,

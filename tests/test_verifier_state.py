@@ -11,8 +11,9 @@ import pytest
 
 from repo_tool.errors import RepoToolError, VerificationError
 from repo_tool.storage.base import LocalStorage
+from repo_tool.storage.directory import DirectoryStore
 from repo_tool.storage.transport import NotConnectedError
-from repo_tool.trust.verifier import DirectoryStore, RollbackError, load_repo
+from repo_tool.trust.verifier import RollbackError, load_repo
 from tests.repohelpers import QS, make_quickstart, sign_file, signer
 
 

@@ -1,7 +1,7 @@
 """A standard TUF client with the tuf-conformance client protocol (``repo-tool tuf-client``).
 
 The three commands of the conformance suite's ``CLIENT-CLI.md`` over the project's one TUF
-client (:mod:`repo_tool.trust.verifier`, standard naming):
+client (:mod:`repo_tool.trust.verifier`, the standard TUF policy):
 
 * ``init``: copy the trusted root to ``METADATA_DIR/root.json`` (no checks, no requests);
 * ``refresh``: the TUF client workflow from ``METADATA_DIR/root.json``: the root walk, then
@@ -28,9 +28,10 @@ from urllib.parse import quote, urlsplit
 
 from repo_tool.errors import VerificationError
 from repo_tool.localfs import write_atomic
+from repo_tool.storage.directory import DirectoryStore
 from repo_tool.storage.http import RemoteDir
 from repo_tool.storage.transport import Transport
-from repo_tool.trust.verifier import DirectoryStore, Limits, Repo, TargetError, fetch_target, load_repo, stored_copy
+from repo_tool.trust.verifier import TUF, Limits, LoadOptions, Repo, TargetError, fetch_target, open_repo, stored_copy
 
 ROOT = "root.json"
 # python-tuf's UpdaterConfig defaults: the most downloaded per file, and root versions walked per refresh.
@@ -90,8 +91,8 @@ def refresh(metadata_url: str, metadata_dir: Path, now: int, transport: Transpor
     state = DirectoryStore(metadata_dir)
     if state.get(ROOT) is None:
         raise VerificationError(f"{metadata_dir / ROOT}: no trusted root (run 'init' first)")
-    return load_repo(MetadataSource(metadata_url, transport), None, now, True, str(metadata_dir / ROOT),
-                     naming="tuf", limits=TUF_LIMITS, state=state, eager=False)
+    options = LoadOptions(trusted_root_name=str(metadata_dir / ROOT), limits=TUF_LIMITS, state=state)
+    return open_repo(MetadataSource(metadata_url, transport), None, now, TUF, options)
 
 
 def download(metadata_url: str, metadata_dir: Path, target_names: Iterable[str], target_dir: Path,
@@ -117,7 +118,7 @@ def download_target(repo: Repo, targets: RemoteDir, name: str, target_dir: Path)
     if local_name(name) in ("", ".", ".."):
         raise TargetError(f"target {name!r} cannot be stored under its quoted name in {target_dir}")
     path = target_dir / local_name(name)
-    if stored_copy(path, target, repo.naming) is not None:
+    if stored_copy(path, target, repo.policy) is not None:
         return Downloaded(name, path, cached=True)
     data = fetch_target(repo, targets, target)
     try:

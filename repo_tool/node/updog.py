@@ -36,9 +36,10 @@ from repo_tool.errors import ConfigError, ManifestError, RepoToolError, Verifica
 from repo_tool.localfs import write_atomic
 from repo_tool.node.gpt import Disk, GptError, Status, find_os_disk, status
 from repo_tool.node.staging import checked, write_image
+from repo_tool.storage.directory import DirectoryStore
 from repo_tool.storage.http import RemoteDir
 from repo_tool.storage.transport import Transport
-from repo_tool.trust.verifier import DirectoryStore, Repo, Target, TargetError, load_repo, read_target, stored_copy
+from repo_tool.trust.verifier import TOUGH, LoadOptions, Repo, Target, TargetError, open_repo, read_target, stored_copy
 
 MANIFEST = "manifest.json"
 FETCHED = ".fetched"  # inside the metadata cache: downloads kept for reuse by hash
@@ -161,10 +162,9 @@ def open_session(paths: NodePaths, flags: Flags, now: int) -> Session:
     # parent lists their sha256; updog's cache itself is written only by an update (the migrator
     # reads it after the reboot, so a check must not move it to newer metadata).
     fetched = DirectoryStore(paths.metadata_cache / FETCHED, best_effort=True)
-    repo = load_repo(
-        meta, trusted, now, trusted_root_name=str(paths.trusted_root), cache=fetched,
-        state=DirectoryStore(paths.state_dir) if paths.state_dir is not None else None,
-    )
+    state = DirectoryStore(paths.state_dir) if paths.state_dir is not None else None
+    repo = open_repo(meta, trusted, now, TOUGH,
+                     LoadOptions(trusted_root_name=str(paths.trusted_root), cache=fetched, state=state))
     target = repo.require(MANIFEST)
     repo.check_fresh()
     raw = _cached_target(paths.migrations_dir, target) or _cached_target(fetched.path, target)
@@ -181,7 +181,7 @@ def open_session(paths: NodePaths, flags: Flags, now: int) -> Session:
 
 def _cached_target(directory: Path, target: Target) -> bytes | None:
     """A target already saved as ``<sha256>.<name>`` whose bytes match the listing."""
-    return stored_copy(directory / f"{target.sha256}.{target.name}", target, "tough")
+    return stored_copy(directory / f"{target.sha256}.{target.name}", target, TOUGH)
 
 
 def _save_target(directory: Path, target: Target, chunks: Iterable[bytes]) -> None:

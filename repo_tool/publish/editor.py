@@ -25,6 +25,7 @@ from typing import Any
 
 from repo_tool.core.instant import NANOS_PER_SECOND, format_instant
 from repo_tool.errors import RepoToolError, VerificationError
+from repo_tool.signing.sign import sign_role
 from repo_tool.signing.signers import KeySigner
 from repo_tool.storage.base import ConflictError, Storage, StorageError
 from repo_tool.trust.metadata import (
@@ -35,7 +36,6 @@ from repo_tool.trust.metadata import (
     new_targets,
     new_timestamp,
     parse_role,
-    sign_role,
     target_entry,
     write_problems,
 )

@@ -26,11 +26,11 @@ from repo_tool.publish.infra import create_bucket
 from repo_tool.publish.live import Outcome, Write
 from repo_tool.publish.load import LoadOptions, Location
 from repo_tool.publish.release import AlreadyPublished, PublishOptions, ReleaseImages, publish
+from repo_tool.signing.keyfiles import generate_private, write_private_key
 from repo_tool.signing.rootfile import add_key, new_root, root_file_bytes, sign
 from repo_tool.signing.signers import load_signer
 from repo_tool.storage import open_storage
 from repo_tool.storage.s3 import parse_s3_url
-from repo_tool.trust.keys import generate_private, write_private_key
 from repo_tool.trust.metadata import TOP_ROLES, parse_role
 
 VARIANT = "aws-k8s-1.28"

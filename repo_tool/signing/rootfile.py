@@ -16,18 +16,11 @@ from cryptography.hazmat.primitives import serialization
 
 from repo_tool.core.instant import format_whole_seconds
 from repo_tool.errors import ConfigError, UsageError, VerificationError
+from repo_tool.signing.sign import append_signatures
 from repo_tool.signing.signers import KeySigner, load_signer
 from repo_tool.trust.keys import KeyError_, entry_for_public, keyid_of, public_key, same_public_key
-from repo_tool.trust.metadata import (
-    SPEC_VERSION,
-    TOP_ROLES,
-    MetadataError,
-    RoleFile,
-    append_signatures,
-    check_root_shape,
-    parse_role,
-    valid_signers,
-)
+from repo_tool.trust.metadata import SPEC_VERSION, TOP_ROLES, MetadataError, RoleFile, parse_role, role_result
+from repo_tool.trust.model import Root, parse_root
 from repo_tool.trust.tufjson import canonical, pretty
 
 ROOT_EXPIRY_DEFAULT = "52 weeks"
@@ -57,7 +50,7 @@ def read_root_file(path: Path) -> RoleFile:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     try:
         root = parse_role(raw, "root", str(path))
-        check_root_shape(root.signed, str(path))
+        parse_root(root.signed, str(path))
     except MetadataError as exc:
         raise ConfigError(exc.message) from None
     return root
@@ -151,30 +144,33 @@ def threshold_shortfalls(signed: dict[str, Any], signatures: list[dict[str, Any]
     """Roles whose key list is shorter than the threshold, and root when its signatures fall short;
     ``role -> (have, need)``."""
     short: dict[str, tuple[int, int]] = {}
+    root = Root.of(signed)
     for role in TOP_ROLES:
-        have, need = len(signed["roles"][role]["keyids"]), signed["roles"][role]["threshold"]
+        have, need = len(root.roles[role].keyids), root.roles[role].threshold
         if have < need:
             short[f"{role} keys"] = (have, need)
     data = canonical(signed)
-    own = len(valid_signers(data, signatures, signed, "root"))
-    if own < signed["roles"]["root"]["threshold"]:
-        short["root signatures"] = (own, signed["roles"]["root"]["threshold"])
+    judged = [("root signatures", root)]
     if signing_root is not None:
-        old = len(valid_signers(data, signatures, signing_root, "root"))
-        if old < signing_root["roles"]["root"]["threshold"]:
-            short["signatures by the previous root"] = (old, signing_root["roles"]["root"]["threshold"])
+        judged.append(("signatures by the previous root", Root.of(signing_root)))
+    for label, judge in judged:
+        result = judge.check("root", data, signatures)
+        if not result.verified:
+            short[label] = (len(result.signed), result.threshold)
     return short
 
 
 def _root_keys(signed: dict[str, Any]) -> dict[str, Any]:
     """The root keys of a root: key ID -> entry, for the key IDs its root role lists."""
-    root_ids = set(signed["roles"]["root"]["keyids"])
-    return {k: v for k, v in signed["keys"].items() if k in root_ids}
+    root = Root.of(signed)
+    root_ids = set(root.roles["root"].keyids)
+    return {k: v for k, v in root.keys.items() if k in root_ids}
 
 
 def roles_of(signed: dict[str, Any], keyid: str) -> list[str]:
     """The top-level roles ``signed`` (a root) lists ``keyid`` for, in TOP_ROLES order (case-insensitive)."""
-    return [role for role in TOP_ROLES if keyid.lower() in {k.lower() for k in signed["roles"][role]["keyids"]}]
+    root = Root.of(signed)
+    return [role for role in TOP_ROLES if keyid.lower() in root.keyids(role)]
 
 
 def check_root_keys(signers: list[KeySigner], signing_root: dict[str, Any], root_name: str,
@@ -217,7 +213,7 @@ def sign(root: RoleFile, signers: list[KeySigner], cross_root: dict[str, Any] | 
     # Keep only signatures that still verify (by this root's or the previous root's root keys):
     # an edited root invalidates them, and a stale one must not block its key from signing again.
     verifiers = [signed] if cross_root is None else [signed, cross_root]
-    valid_ids = set().union(*(valid_signers(data, root.signatures, r, "root") for r in verifiers))
+    valid_ids = set().union(*(role_result(data, root.signatures, r, "root").signed for r in verifiers))
     signatures = [dict(s) for s in root.signatures if s["keyid"].lower() in valid_ids]
     result = SignResult(b"")
     result.dropped = len(root.signatures) - len(signatures)
@@ -230,15 +226,10 @@ def sign(root: RoleFile, signers: list[KeySigner], cross_root: dict[str, Any] | 
 def describe(root: RoleFile) -> dict[str, Any]:
     """A summary for ``root show --json``."""
     signed = root.signed
-    data = canonical(signed)
-    roles = {}
-    for role in TOP_ROLES:
-        role_def = signed["roles"][role]
-        roles[role] = {
-            "threshold": role_def["threshold"],
-            "keyids": list(role_def["keyids"]),
-        }
-    good = valid_signers(data, root.signatures, signed, "root")
+    typed = Root.of(signed)
+    roles = {role: {"threshold": typed.roles[role].threshold, "keyids": list(typed.roles[role].keyids)}
+             for role in TOP_ROLES}
+    good = typed.check("root", canonical(signed), root.signatures).signed
     return {
         "version": signed["version"],
         "expires": signed["expires"],

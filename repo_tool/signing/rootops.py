@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from repo_tool.core.instant import format_whole_seconds
 from repo_tool.errors import ConfigError, UsageError, VerificationError
 from repo_tool.localfs import stat_or_none, write_atomic
+from repo_tool.signing.keyfiles import GeneratedKey, generate_private, write_private_key
 from repo_tool.signing.rootfile import (
     SignResult,
     check_root_keys,
@@ -28,7 +29,6 @@ from repo_tool.signing.rootfile import (
     sign,
 )
 from repo_tool.signing.signers import load_signer
-from repo_tool.trust.keys import GeneratedKey, generate_private, write_private_key
 from repo_tool.trust.metadata import TOP_ROLES, RoleFile
 from repo_tool.trust.verifier import verify_next_root, verify_trusted_root
 

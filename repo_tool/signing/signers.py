@@ -32,16 +32,8 @@ from securesystemslib.signer import CryptoSigner, Signer, SSlibKey
 from repo_tool.aws import AwsSettings, ServiceError, reason
 from repo_tool.errors import ConfigError, RepoToolError
 from repo_tool.signing import kms
-from repo_tool.trust.keys import (
-    KeyError_,
-    entry_for_public,
-    env_passphrase,
-    keyid_of,
-    load_private_pem,
-    public_key,
-    read_private_key_file,
-    same_public_key,
-)
+from repo_tool.signing.keyfiles import env_passphrase, load_private_pem, read_private_key_file
+from repo_tool.trust.keys import KeyError_, entry_for_public, keyid_of, public_key, same_public_key
 from repo_tool.trust.metadata import TOP_ROLES
 
 

@@ -11,30 +11,21 @@ library so that it accepts exactly what tough (ring) accepts: RSA-PSS-SHA256
 with a 32-byte salt and a 2048-8192-bit modulus, ECDSA P-256 with DER
 signatures (PEM SPKI or hex SEC1 public keys), and Ed25519.
 
-Private keys: an encrypted PEM key is decrypted with the passphrase in
-``REPO_TOOL_KEY_PASSPHRASE``, which plain keys ignore (one config may mix
-both).  A private key read from a file is refused, as ssh's StrictModes
-refuses it, when group or other may read or write the file (``mode & 0o077``);
-``REPO_TOOL_INSECURE_KEYS=1`` skips that check.  Keys this tool writes are 0600.
+Public keys only: private keys, their files and passphrases are
+:mod:`repo_tool.signing.keyfiles`.  Nothing here reads files or the environment.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import shlex
-import stat
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from repo_tool.errors import ConfigError
-from repo_tool.localfs import stat_or_none, write_atomic
 from repo_tool.trust.tufjson import canonical
 
 KEY_TYPES = ("ed25519", "ecdsa", "rsa")
@@ -43,8 +34,6 @@ ECDSA_P256 = "ecdsa-sha2-nistp256"
 ED25519 = "ed25519"
 RSA_MIN_BITS, RSA_MAX_BITS = 2048, 8192
 PSS_SALT = 32
-PASSPHRASE_VARIABLE = "REPO_TOOL_KEY_PASSPHRASE"
-INSECURE_KEYS_VARIABLE = "REPO_TOOL_INSECURE_KEYS"
 
 
 class KeyError_(ConfigError):
@@ -155,97 +144,3 @@ def verify(entry: dict[str, Any], signature_hex: object, data: bytes) -> bool:
     except (InvalidSignature, ValueError, KeyError_):
         return False
     return True
-
-
-# --- private keys -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class GeneratedKey:
-    path: Path
-    entry: dict[str, Any]
-    keyid: str
-
-
-def generate_private(keytype: str) -> PrivateKeyTypes:
-    if keytype == "ed25519":
-        return ed25519.Ed25519PrivateKey.generate()
-    if keytype == "ecdsa":
-        return ec.generate_private_key(ec.SECP256R1())
-    if keytype == "rsa":
-        return rsa.generate_private_key(public_exponent=65537, key_size=3072)
-    raise KeyError_(f"unknown key type {keytype!r}: use ed25519, ecdsa or rsa")
-
-
-def private_pem(private: PrivateKeyTypes, passphrase: bytes | None = None) -> bytes:
-    encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
-    )
-    return private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
-
-
-def write_private_key(path: Path, private: PrivateKeyTypes, passphrase: bytes | None = None,
-                      overwrite: bool = False) -> GeneratedKey:
-    """Write a PKCS#8 PEM private key with mode 0600 (atomically) and return its public entry."""
-    if stat_or_none(path) is not None and not overwrite:
-        raise KeyError_(f"{path}: already exists; refusing to overwrite a key")
-    entry = entry_for_public(private.public_key())
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, private_pem(private, passphrase), mode=0o600)
-    except OSError as exc:
-        raise KeyError_(f"{path}: cannot write: {exc.strerror or exc}") from None
-    return GeneratedKey(path, entry, keyid_of(entry))
-
-
-def load_private_pem(data: bytes, where: str, passphrase: bytes | None = None,
-                     passphrase_from: str = PASSPHRASE_VARIABLE) -> PrivateKeyTypes:
-    """Read a PEM private key (PKCS#8 or PKCS#1/SEC1).  ``passphrase`` (taken from ``passphrase_from``)
-    applies only to an encrypted key: a plain key loads whether or not one is given."""
-    try:
-        return serialization.load_pem_private_key(data, None)
-    except TypeError:  # with no password, cryptography raises TypeError only for an encrypted key
-        pass
-    except (ValueError, UnsupportedAlgorithm) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise KeyError_(f"{where}: cannot read private key: {reason}") from None
-    if not passphrase:
-        raise KeyError_(f"{where}: the private key is encrypted; set {passphrase_from}")
-    try:
-        return serialization.load_pem_private_key(data, passphrase)
-    except (TypeError, ValueError, UnsupportedAlgorithm):
-        raise KeyError_(f"wrong passphrase ({passphrase_from}) for encrypted key {where}") from None
-
-
-def env_passphrase() -> bytes | None:
-    value = os.environ.get(PASSPHRASE_VARIABLE)
-    return value.encode() if value else None
-
-
-def read_private_key_file(path: Path) -> bytes:
-    """The bytes of the private key file ``path``, refused (like ssh's StrictModes) when group or
-    other may read or write it, unless ``REPO_TOOL_INSECURE_KEYS=1``.  The mode checked is that of
-    the file opened (``fstat`` of the descriptor read), so it cannot be swapped in between."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0))
-    except OSError as exc:
-        raise KeyError_(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        loose = stat.S_IMODE(mode) & 0o077
-        if loose and not stat.S_ISDIR(mode) and os.name == "posix" and not insecure_keys_allowed():
-            raise KeyError_(f"key file {path} has mode {stat.S_IMODE(mode):04o} (group/other can read or "
-                            f"write it); run: chmod 600 {shlex.quote(str(path))}")
-        chunks = []
-        while chunk := os.read(fd, 1 << 16):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    except OSError as exc:
-        raise KeyError_(f"cannot read {path}: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-
-
-def insecure_keys_allowed() -> bool:
-    """``REPO_TOOL_INSECURE_KEYS=1``: use private key files whatever their mode."""
-    return os.environ.get(INSECURE_KEYS_VARIABLE) == "1"

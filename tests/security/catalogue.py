@@ -20,7 +20,7 @@ from typing import Any
 
 import lz4.frame
 
-from repo_tool.trust.keys import generate_private, write_private_key
+from repo_tool.signing.keyfiles import generate_private, write_private_key
 from repo_tool.trust.verifier import resolve_name
 from tests.repohelpers import sign_file, signer
 from tests.security.conftest import MIB, Victim

@@ -1,0 +1,353 @@
+"""The typed TUF model: role files parsed once into frozen objects (SPEC §3).
+
+A :class:`RoleFile` keeps the exact bytes received and the ``signed`` object as parsed from them
+(signatures are checked over the canonical JSON of ``signed`` exactly as received, and entries a
+publish does not touch are carried over byte for byte); the typed views of it (:class:`Root`,
+:class:`MetaFile`, :class:`TargetFile`, and those of :mod:`~repo_tool.trust.delegations`) are
+built from that object when first asked for and kept.  A 10,000-entry targets map is not turned into 10,000 objects: a
+:class:`TargetFile` is built for the entry looked up.
+
+Each view is checked as it is built, with the same messages the checks always had; nothing here
+reads files, the network or the clock, and nothing here knows tough from standard TUF (that is
+:mod:`repo_tool.trust.policy`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, TypeGuard
+
+from repo_tool.core.instant import parse_instant
+from repo_tool.errors import InstantError, VerificationError
+from repo_tool.trust.keys import keyid_of, tough_key_problem
+from repo_tool.trust.signatures import VerificationResult, check_signatures
+from repo_tool.trust.tufjson import JSONFormatError, canonical, loads
+
+TOP_ROLES = ("root", "snapshot", "targets", "timestamp")
+SPEC_VERSION = "1.0.0"
+MAX_VERSION = 2**64 - 1
+MIB = 1024 * 1024
+MAX_ROOT_UPDATES = 1024
+HEX = re.compile(r"[0-9a-fA-F]*")
+SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")  # what tough reads (either case)
+SHA256_HEX_LOWER = re.compile(r"[0-9a-f]{64}")  # what this tool writes (SPEC §3.2)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """tough's default ``Limits`` (SPEC §3.5, §9.5): the most a client downloads per role file."""
+
+    root: int = MIB
+    timestamp: int = MIB
+    snapshot: int = MIB  # only when timestamp lists no length
+    targets: int = 10 * MIB  # only when snapshot lists no length (also for delegated roles)
+    max_root_updates: int = MAX_ROOT_UPDATES
+
+    def by_role(self) -> dict[str, int]:
+        return {"root": self.root, "timestamp": self.timestamp, "snapshot": self.snapshot, "targets": self.targets}
+
+
+# tough's default Limits by role name: what a node will download at most.
+SIZE_LIMITS = Limits().by_role()
+
+
+class MetadataError(VerificationError):
+    """A role file is malformed, badly signed, expired or inconsistent."""
+
+
+class ThresholdError(VerificationError):
+    """Not enough valid signatures for a role."""
+
+
+class TargetError(VerificationError):
+    """A target is not listed, or its listing cannot be used."""
+
+
+def is_int(value: object) -> TypeGuard[int]:
+    """A JSON integer: an ``int`` that is not a ``bool``."""
+    return type(value) is int
+
+
+def lines_of(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """``pattern`` repeated, one match a line: for :func:`all_match`."""
+    return re.compile(rf"(?:{pattern.pattern})(?:\n(?:{pattern.pattern}))*")
+
+
+def all_match(lines: re.Pattern[str], texts: list[str]) -> bool:
+    """Every one of ``texts`` (none empty of them) fully matches the pattern ``lines`` repeats
+    (:func:`lines_of`), checked in one regex pass: a 10,000-entry targets map is checked in a
+    publish.  A text holding a newline would be two lines: the count of lines tells."""
+    joined = "\n".join(texts)
+    return bool(texts) and joined.count("\n") == len(texts) - 1 and lines.fullmatch(joined) is not None
+
+
+_SHA256_HEX_LINES = lines_of(SHA256_HEX)
+
+
+def is_hex(text: str) -> bool:
+    """Hex digits in whole bytes (key IDs and signatures as tough parses them)."""
+    return HEX.fullmatch(text) is not None and not len(text) % 2
+
+
+@dataclass(frozen=True)
+class RoleDef:
+    """A role as a root (or a delegation) defines it: its key IDs and threshold."""
+
+    keyids: tuple[str, ...]
+    threshold: int
+
+
+@dataclass(frozen=True)
+class Root:
+    """The typed ``signed`` of a root: key entries by key ID (as written), the four roles."""
+
+    keys: Mapping[str, Any]
+    roles: Mapping[str, RoleDef]
+    consistent_snapshot: bool
+
+    @classmethod
+    def of(cls, signed: Mapping[str, Any]) -> Root:
+        """A view of a root whose shape is known good (built here, or checked by :func:`parse_root`)."""
+        roles = {name: RoleDef(tuple(d["keyids"]), int(d["threshold"])) for name, d in signed["roles"].items()}
+        return cls(signed["keys"], roles, signed.get("consistent_snapshot") is True)
+
+    def keyids(self, role: str) -> set[str]:
+        """The lower-case key IDs listed for ``role``."""
+        return {k.lower() for k in self.roles[role].keyids}
+
+    def check(self, role: str, data: bytes, signatures: list[dict[str, Any]]) -> VerificationResult:
+        role_def = self.roles[role]
+        return check_signatures(data, signatures, self.keys, role_def.keyids, role_def.threshold)
+
+
+@dataclass(frozen=True)
+class RoleFile:
+    """One parsed role file: the exact bytes, the envelope, and its ``signed`` object."""
+
+    role: str
+    raw: bytes
+    signed: dict[str, Any]
+    signatures: list[dict[str, Any]]
+    _views: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # typed views, built once
+
+    @property
+    def version(self) -> int:
+        return int(self.signed["version"])
+
+    @cached_property
+    def expires(self) -> int:
+        return expires_ns(self.signed, self.role)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.raw).hexdigest()
+
+    @cached_property
+    def signed_bytes(self) -> bytes:
+        """The canonical JSON of ``signed`` as received: what its signatures sign."""
+        return canonical(self.signed)
+
+    def root(self, what: str) -> Root:
+        """This root's typed view, checked as tough checks it (:func:`parse_root`) the first time."""
+        if "root" not in self._views:
+            self._views["root"] = parse_root(self.signed, what)
+        root: Root = self._views["root"]
+        return root
+
+    def view(self, name: str) -> Any:
+        return self._views.get(name)
+
+    def keep_view(self, name: str, value: Any) -> None:
+        self._views[name] = value
+
+
+def parse_role(raw: bytes, role: str, what: str) -> RoleFile:
+    """Parse and shape-check a role file (no signature check)."""
+    try:
+        envelope = loads(raw, what)
+    except JSONFormatError as exc:
+        raise MetadataError(exc.message) from None
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("signed"), dict):
+        raise MetadataError(f"{what}: not a TUF envelope (no 'signed' object)")
+    signatures = envelope.get("signatures")
+    if not isinstance(signatures, list) or not all(
+        isinstance(s, dict) and isinstance(s.get("keyid"), str) and isinstance(s.get("sig"), str) for s in signatures
+    ):
+        raise MetadataError(f"{what}: 'signatures' must be a list of {{keyid, sig}} objects")
+    for sig in signatures:
+        if not is_hex(sig["keyid"]) or not is_hex(sig["sig"]):
+            raise MetadataError(f"{what}: signature by {sig['keyid'][:16]!r} is not hex (tough rejects the file)")
+    signed = envelope["signed"]
+    if signed.get("_type") != role:
+        raise MetadataError(f"{what}: _type is {signed.get('_type')!r}, expected {role!r}")
+    version = signed.get("version")
+    if not is_int(version) or not 1 <= version <= MAX_VERSION:
+        raise MetadataError(f"{what}: version must be an integer in 1..2^64-1, found {version!r}")
+    if not isinstance(signed.get("spec_version"), str):
+        raise MetadataError(f"{what}: spec_version missing")
+    role_file = RoleFile(role, raw, signed, signatures)
+    expires_ns(signed, what)
+    return role_file
+
+
+def expires_ns(signed: Mapping[str, Any], what: str) -> int:
+    value = signed.get("expires")
+    if not isinstance(value, str):
+        raise MetadataError(f"{what}: expires missing or not a string")
+    try:
+        return parse_instant(value)
+    except InstantError as exc:
+        raise MetadataError(f"{what}: expires: {exc.message}") from None
+
+
+def parse_root(signed: Mapping[str, Any], what: str) -> Root:
+    """What tough checks when it parses a root: key IDs match their entries, roles well formed."""
+    keys = signed.get("keys")
+    roles = signed.get("roles")
+    if not isinstance(keys, dict) or not isinstance(roles, dict):
+        raise MetadataError(f"{what}: root needs 'keys' and 'roles' objects")
+    if not isinstance(signed.get("consistent_snapshot"), bool):
+        raise MetadataError(f"{what}: consistent_snapshot must be true or false")
+    extra = sorted(set(roles) - set(TOP_ROLES))
+    if extra:
+        raise MetadataError(f"{what}: unknown role {extra[0]!r} in roles (tough rejects the file)")
+    check_key_entries(keys, what, in_root=True)
+    for role in TOP_ROLES:
+        role_def = roles.get(role)
+        if not isinstance(role_def, dict):
+            raise MetadataError(f"{what}: roles.{role} missing")
+        keyids, threshold = role_def.get("keyids"), role_def.get("threshold")
+        if not isinstance(keyids, list) or not all(isinstance(k, str) for k in keyids):
+            raise MetadataError(f"{what}: roles.{role}.keyids must be a list of key IDs")
+        bad = [k for k in keyids if not is_hex(k)]
+        if bad:
+            raise MetadataError(f"{what}: roles.{role}.keyids holds {bad[0]!r}, not hex (tough rejects the file)")
+        if not is_int(threshold) or threshold < 1:
+            raise MetadataError(f"{what}: roles.{role}.threshold must be an integer >= 1")
+    return Root.of(signed)
+
+
+def check_root_shape(signed: Mapping[str, Any], what: str) -> None:
+    """:func:`parse_root` for callers that only want the check."""
+    parse_root(signed, what)
+
+
+def check_key_entries(keys: Mapping[str, Any], what: str, in_root: bool) -> None:
+    """Every key entry is one tough reads, under the key ID that is its sha256: a root's ``keys``
+    (``in_root``: the messages say tough rejects the whole file) or a role's ``delegations.keys``."""
+    for keyid, entry in keys.items():
+        if not isinstance(entry, dict):
+            raise MetadataError(f"{what}: key {keyid} is not an object" if in_root else f"{what}: key {keyid}: not "
+                                "an object")
+        problem = tough_key_problem(entry)
+        if problem:
+            raise MetadataError(f"{what}: key {keyid}: {problem}" + (" (tough rejects the whole file)" if in_root
+                                                                      else ""))
+        actual = keyid_of(entry)
+        if actual != keyid.lower():
+            raise MetadataError(f"{what}: key ID {keyid} does not match its key"
+                                + (f" (sha256 is {actual})" if in_root else ""))
+
+
+# --- snapshot and timestamp listings ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MetaFile:
+    """One ``meta`` entry of a timestamp or snapshot: the listed version, and length and hashes if listed."""
+
+    version: int
+    length: int | None
+    hashes: Any  # checked against the bytes (policy.check_hashes), as listed
+
+
+def meta_version(role_file: RoleFile, name: str, what: str) -> int:
+    """The version ``role_file`` (a timestamp or snapshot) lists for ``name``."""
+    meta = role_file.signed.get("meta")
+    entry = meta.get(name) if isinstance(meta, dict) else None
+    version = entry.get("version") if isinstance(entry, dict) else None
+    if not is_int(version) or version < 1:
+        raise MetadataError(f"{what}: meta has no valid {name} version")
+    return version
+
+
+def meta_file(role_file: RoleFile, name: str, what: str) -> MetaFile:
+    """The typed ``meta`` entry for ``name``: version (required), length (a non-negative integer if listed)."""
+    version = meta_version(role_file, name, what)
+    entry = role_file.signed["meta"][name]
+    length, hashes = entry.get("length"), entry.get("hashes")
+    if length is not None and (not is_int(length) or length < 0):
+        raise MetadataError(f"{what}: the listed length of {name} is not a non-negative integer")
+    return MetaFile(version, length, hashes)
+
+
+# --- targets and delegations ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TargetFile:
+    """One entry of a targets map, checked (:func:`target_problem`)."""
+
+    length: int
+    hashes: dict[str, str]  # as listed
+    custom: Any
+
+
+def target_problem(entry: Any, require_sha256: bool) -> str | None:
+    """What makes a targets entry unusable (tough refuses the whole file over it), or None."""
+    if type(entry) is not dict:
+        return " is not an object"
+    length, hashes = entry.get("length"), entry.get("hashes")
+    if not is_int(length) or length < 0:
+        return " has no valid length"
+    if type(hashes) is not dict or not hashes:
+        return " has no valid hashes"
+    for value in hashes.values():  # a loop, not all(<generator>): this runs for 10,000 entries in a publish
+        if type(value) is not str:
+            return " has no valid hashes"
+    if require_sha256:
+        sha256 = hashes.get("sha256")
+        if sha256 is None:
+            return " has no sha256 hash (updog requires sha256)"
+        if not SHA256_HEX.fullmatch(sha256):
+            return f": sha256 {sha256!r} is not 64 hex digits (tough rejects the file)"
+    return None
+
+
+def all_usable(entries: Iterable[Any], require_sha256: bool) -> bool:
+    """True when :func:`target_problem` finds nothing in any of ``entries``, found with one regex pass
+    over the digests instead of one a target (a publish loads 10,000)."""
+    digests: list[str] = []
+    for entry in entries:
+        if type(entry) is not dict:
+            return False
+        length, hashes = entry.get("length"), entry.get("hashes")
+        if not is_int(length) or length < 0 or type(hashes) is not dict or not hashes:
+            return False
+        for value in hashes.values():
+            if type(value) is not str:
+                return False
+        if require_sha256:
+            if "sha256" not in hashes:
+                return False
+            digests.append(hashes["sha256"])
+    return not require_sha256 or not digests or all_match(_SHA256_HEX_LINES, digests)
+
+
+def target_file(entry: Any, require_sha256: bool, what: str) -> TargetFile:
+    problem = target_problem(entry, require_sha256)
+    if problem is not None:
+        raise MetadataError(f"{what}{problem}")
+    return TargetFile(entry["length"], entry["hashes"], entry.get("custom"))
+
+
+def targets_map(role_file: RoleFile) -> dict[str, Any]:
+    """The ``targets`` object of a targets role, entries as received (typed when looked up)."""
+    listed = role_file.signed.get("targets")
+    if not isinstance(listed, dict):
+        raise MetadataError(f"{role_file.role} metadata: 'targets' is not an object")
+    return listed
