@@ -258,7 +258,7 @@ def test_root_role_files_are_walked_in_the_order_given(run: Runner, tmp_path: Pa
     the version it holds and the one expected; in order, both are published."""
     qs = make_quickstart(tmp_path / "q")
     key = str(qs.dir / "keys" / "root.pem")
-    roots = []
+    roots: list[Path] = []
     for version in (2, 3):
         path = tmp_path / f"{version}.root.json"
         path.write_bytes((roots[-1] if roots else qs.root).read_bytes())
