@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from repo_tool.audit.tufrules import tough_refusals
+from repo_tool.audit.role_checks import tough_refusals
 from repo_tool.config import load_config
 from repo_tool.core.instant import NANOS_PER_DAY, format_instant, parse_instant
 from repo_tool.core.manifest import Manifest
@@ -138,6 +138,23 @@ def test_signature_removed_below_threshold(run: Runner, qs: QS) -> None:
     # targets are still checked.
     _one_error(report, "signatures", "timestamp.json", "threshold not met for timestamp: 0 valid")
     assert report["keys"] and report["summary"]["targets_checked"] == report["summary"]["targets_listed"]
+
+
+def test_delegation_in_files_a_node_refuses_is_a_finding(run: Runner, qs: QS) -> None:
+    """On the files as stored (not verified) a lookup that reaches a delegation is named as a
+    finding: the audit reads no delegated role of metadata nodes refuse (it used to fail on an assert)."""
+    snapshot = qs.newest("snapshot")["signed"]["meta"]["targets.json"]["version"]
+    path = qs.meta / f"{snapshot}.targets.json"
+    doc = json.loads(path.read_bytes())
+    hash_image = _image(qs, "hash")
+    del doc["signed"]["targets"][hash_image]
+    doc["signed"]["delegations"] = {"keys": {}, "roles": [
+        {"name": "bins", "keyids": [], "threshold": 1, "paths": ["*"], "terminating": False}]}
+    path.write_text(json.dumps(doc, indent=2))
+    code, report = _audit(run, qs, "--targets", "none")
+    assert code == 1
+    _one_error(report, "load", "targets.json")
+    _one_error(report, "manifest", "delegated role 'bins'", "not read")
 
 
 def test_odd_key_id_in_a_signature_is_refused_like_tough(run: Runner, qs: QS) -> None:

@@ -253,6 +253,26 @@ def test_rotation_cross_signed_root_is_published_and_chain_kept(run: Runner, tmp
     assert run("refresh", *args).code == 0
 
 
+def test_root_role_files_are_walked_in_the_order_given(run: Runner, tmp_path: Path) -> None:
+    """``--root-role`` files are the next roots in the order given: one out of order is named, with
+    the version it holds and the one expected; in order, both are published."""
+    qs = make_quickstart(tmp_path / "q")
+    key = str(qs.dir / "keys" / "root.pem")
+    roots: list[Path] = []
+    for version in (2, 3):
+        path = tmp_path / f"{version}.root.json"
+        path.write_bytes((roots[-1] if roots else qs.root).read_bytes())
+        assert run("root", "bump-version", str(path)).code == 0
+        assert run("root", "sign", str(path), "-k", key).code == 0
+        roots.append(path)
+    args = ["--config", str(qs.config), "--variant", VARIANT, "--arch", ARCH]
+    assert_one_line_error(run("refresh", *args, "--root-role", str(roots[1]), "--root-role", str(roots[0])), 1,
+                          str(roots[1]), "holds version 3, expected 2")
+    assert not (qs.meta / "2.root.json").exists()
+    assert run("refresh", *args, "--root-role", str(roots[0]), "--root-role", str(roots[1])).code == 0
+    assert (qs.meta / "3.root.json").read_bytes() == roots[1].read_bytes()
+
+
 @pytest.mark.parametrize(("fixture", "ok", "needle"), [
     ("simple-rsa/root.json", True, ""),
     ("consistent-snapshots/metadata/1.root.json", True, ""),

@@ -18,6 +18,7 @@ from typing import Any
 from repo_tool.core.instant import format_instant
 from repo_tool.core.manifest import Manifest, Update, migration_key_text
 from repo_tool.trust.metadata import TOP_ROLES, RoleFile
+from repo_tool.trust.model import MetadataError, Root, target_file, targets_map
 from repo_tool.trust.verifier import Repo
 
 ROLE_ORDER = ("root", "timestamp", "snapshot", "targets")
@@ -242,27 +243,27 @@ def _root_change(root: RoleFile, previous: RoleFile | None) -> RootChange:
     change = RootChange(root.version, root.expires, previous.version if previous is not None else None)
     if previous is None:
         return change
+    old_root, new_root = _typed(previous), _typed(root)
     for role in sorted(TOP_ROLES, key=ROLE_ORDER.index):
-        old_def, new_def = _role_def(previous, role), _role_def(root, role)
-        old_ids, new_ids = set(old_def[0]), set(new_def[0])
+        old_ids, new_ids = old_root.keyids(role), new_root.keyids(role)
         if new_ids - old_ids:
-            change.keys_added[role] = [_key_info(root, k) for k in sorted(new_ids - old_ids)]
+            change.keys_added[role] = [_key_info(new_root, k) for k in sorted(new_ids - old_ids)]
         if old_ids - new_ids:
-            change.keys_removed[role] = [_key_info(previous, k) for k in sorted(old_ids - new_ids)]
-        if old_def[1] != new_def[1]:
-            change.thresholds[role] = (old_def[1], new_def[1])
+            change.keys_removed[role] = [_key_info(old_root, k) for k in sorted(old_ids - new_ids)]
+        old_threshold, new_threshold = old_root.roles[role].threshold, new_root.roles[role].threshold
+        if old_threshold != new_threshold:
+            change.thresholds[role] = (old_threshold, new_threshold)
     return change
 
 
-def _role_def(root: RoleFile, role: str) -> tuple[list[str], int]:
-    entry = root.signed["roles"][role]  # shape checked when the root was verified
-    return [k.lower() for k in entry["keyids"]], int(entry["threshold"])
+def _typed(root: RoleFile) -> Root:
+    """The typed view of a root of the chain (built, and its shape checked, when it was verified)."""
+    return root.root(f"{root.version}.root.json")
 
 
-def _key_info(root: RoleFile, keyid: str) -> dict[str, str]:
-    keys: Mapping[str, Any] = {k.lower(): v for k, v in root.signed["keys"].items()}
-    entry = keys.get(keyid)
-    if not isinstance(entry, Mapping):
+def _key_info(root: Root, keyid: str) -> dict[str, str]:
+    entry = {k.lower(): v for k, v in root.keys.items()}.get(keyid)
+    if entry is None:
         return {"keyid": keyid, "keytype": "?", "scheme": "?"}
     return {"keyid": keyid, "keytype": str(entry.get("keytype")), "scheme": str(entry.get("scheme"))}
 
@@ -271,16 +272,21 @@ def _targets(repo: Repo) -> dict[str, Listing]:
     """Every listed target (top-level and delegated roles) as its length, sha256 and custom data."""
     result: dict[str, Listing] = {}
     for role_file in [repo.targets, *repo.delegated.values()]:
-        listed = role_file.signed.get("targets")
-        for name, value in (listed.items() if isinstance(listed, dict) else []):
-            entry = value if isinstance(value, dict) else {}
-            hashes = entry.get("hashes")
-            sha256 = hashes.get("sha256") if isinstance(hashes, dict) else None
-            length = entry.get("length")
-            result.setdefault(name, Listing(length if isinstance(length, int) and not isinstance(length, bool)
-                                            else None, sha256.lower() if isinstance(sha256, str) else None,
-                                            entry.get("custom")))
+        for name, entry in targets_map(role_file).items():
+            result.setdefault(name, _listing(entry))
     return result
+
+
+def _listing(entry: Any) -> Listing:
+    """One entry as the typed model reads it (:func:`~repo_tool.trust.model.target_file`).  An entry
+    the model refuses can only be in a delegated role (the load types every top-level entry): what
+    cannot be read of it is None."""
+    try:
+        typed = target_file(entry, False, "")
+    except MetadataError:
+        return Listing(None, None, entry.get("custom") if isinstance(entry, dict) else None)
+    sha256 = typed.hashes.get("sha256")
+    return Listing(typed.length, sha256.lower() if isinstance(sha256, str) else None, typed.custom)
 
 
 # --- JSON ----------------------------------------------------------------------------------

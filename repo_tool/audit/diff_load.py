@@ -23,7 +23,7 @@ from repo_tool.localfs import stat_or_none
 from repo_tool.storage import open_storage
 from repo_tool.storage.base import LocalStorage
 from repo_tool.trust.metadata import MIB
-from repo_tool.trust.verifier import Source, load_repo, read_target
+from repo_tool.trust.verifier import LoadOptions, Source, open_repo, read_target
 
 ANCHOR_FILE = "1.root.json"
 
@@ -60,7 +60,7 @@ def load_side(label: str, meta: Source, trusted_root: bytes | None, trusted_name
             trusted_root = meta.read(ANCHOR_FILE, MIB)
             if trusted_root is None:
                 raise UsageError(f"no {ANCHOR_FILE} at {trusted_name} to anchor the chain; pass --root")
-        repo = load_repo(meta, trusted_root, now, safe=False, trusted_root_name=trusted_name)
+        repo = open_repo(meta, trusted_root, now, options=LoadOptions(safe=False, trusted_root_name=trusted_name))
         manifest, note = None, None
         if targets is None:
             note = "not compared (no --targets-url)"

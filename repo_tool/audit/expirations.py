@@ -41,7 +41,7 @@ from repo_tool.errors import ConfigError, RepoToolError
 from repo_tool.storage import open_storage
 from repo_tool.storage.base import Listable, Storage
 from repo_tool.trust.metadata import RoleFile, check_safe_name
-from repo_tool.trust.verifier import TIMESTAMP, load_repo, role_file_name
+from repo_tool.trust.verifier import TIMESTAMP, LoadOptions, open_repo, role_file_name
 
 OK = "OK"
 SOON = "EXPIRES SOON"
@@ -181,7 +181,8 @@ def _role_expiry(role: str, file: str, role_file: RoleFile, at: int, within: int
 def check_repo(ref: RepoRef, at: int, within: int) -> RepoResult:
     """Load ``ref`` (Unsafe: no expiry checks) and report each role's expiry."""
     try:
-        repo = load_repo(ref.meta, ref.trusted_root, at, safe=False, trusted_root_name=ref.root_name)
+        repo = open_repo(ref.meta, ref.trusted_root, at,
+                         options=LoadOptions(safe=False, trusted_root_name=ref.root_name))
     except RepoToolError as exc:
         return RepoResult(ref, error=exc.message)
     roles = [_role_expiry("root", f"{repo.root.version}.root.json", repo.root, at, within)]

@@ -56,7 +56,7 @@ def _updates(report: Report, files: RoleSet, manifest: Manifest, where: str) -> 
         max_versions.setdefault((update.variant, update.arch), set()).add(str(update.max_version))
         for kind in ("boot", "root", "hash"):
             name = getattr(update.images, kind)
-            if files.find(name) is None:
+            if _listed(report, files, name, where) is False:
                 report.add("error", "manifest", where, f"update {' '.join(key)}: {kind} image {name!r} is not a "
                            "listed target: nodes fail when they stage it")
         if update.version > update.max_version:
@@ -88,6 +88,15 @@ def _migrations(report: Report, files: RoleSet, manifest: Manifest, where: str) 
             if "/" in plain or "\0" in plain or not plain:
                 report.add("error", "manifest", where, f"migration {name!r} is not a plain file name (a path could "
                            "lead out of the migrations directory): nodes refuse it")
-            elif files.find(name) is None:
+            elif _listed(report, files, name, where) is False:
                 report.add("error", "manifest", where, f"migration {name!r} is not a listed target: updates that "
                            "need it fail")
+
+
+def _listed(report: Report, files: RoleSet, name: str, where: str) -> bool | None:
+    """Whether ``name`` is a listed target; None (and the reason as a finding) when the lookup fails."""
+    try:
+        return files.find(name) is not None
+    except RepoToolError as exc:
+        report.add("error", "manifest", where, exc.message)
+        return None

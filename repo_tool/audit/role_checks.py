@@ -1,44 +1,61 @@
 """The audit's checks of each role file: signatures and thresholds, keys, tough's rules, sizes, expiry.
 
 Each function looks at one role file (or one root's keys) and adds findings and table rows to the
-:class:`~repo_tool.audit.findings.Report`; none stops at a problem.  The TUF rules these apply
-come from :mod:`repo_tool.audit.tufrules` (to be replaced by the trust layer's) and the expiry
-rule from :mod:`repo_tool.audit.expiry`.  Must not: read storage, or verify beyond reporting
-(the client load in :mod:`repo_tool.audit.run` decides whether a node accepts the repository).
+:class:`~repo_tool.audit.findings.Report`; none stops at a problem.  The TUF rules these apply are
+the trust layer's: who signed is :func:`~repo_tool.trust.metadata.role_result` (one
+``VerificationResult``), a root's keys and roles its typed :class:`~repo_tool.trust.model.Root`,
+tough's re-serialization :func:`~repo_tool.trust.rules.tree_findings`; the expiry rule is
+:mod:`repo_tool.audit.expiry`.  What is left here is only how the audit words them, and the two
+observations that are the audit's own (named in :func:`tough_refusals` and :func:`role_key_problems`).
+Must not: read storage, or verify beyond reporting (the client load in :mod:`repo_tool.audit.run`
+decides whether a node accepts the repository).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from repo_tool.audit.expiry import Expiry, expiry_status, remaining_text
 from repo_tool.audit.findings import Report, Severity
 from repo_tool.audit.roleset import RoleSet
-from repo_tool.audit.tufrules import key_bits, key_entry_problem, role_key_problems, role_signers, tough_refusals
-from repo_tool.core.instant import format_instant
+from repo_tool.core.instant import format_instant, parse_instant
+from repo_tool.errors import InstantError
 from repo_tool.storage.base import Storage
-from repo_tool.trust.metadata import SIZE_LIMITS, SPEC_VERSION, RoleFile, duplicate_keyids
+from repo_tool.trust.keys import KeyError_, public_key
+from repo_tool.trust.metadata import SIZE_LIMITS, SPEC_VERSION, RoleFile, duplicate_keyids, role_result
+from repo_tool.trust.model import Root
+from repo_tool.trust.rules import tree_findings
 
 
-def role_row(report: Report, role_file: RoleFile, root: dict[str, Any], file: str,
-             previous_root: dict[str, Any] | None = None) -> None:
+def role_row(report: Report, role_file: RoleFile, root: RoleFile, file: str,
+             previous_root: RoleFile | None = None) -> None:
     """Who signed ``role_file`` (by ``root``; a rotated root also by ``previous_root``), its row in the
-    roles table, and the findings: threshold, unknown signatures, role keys, spec_version."""
+    roles table, and the findings: threshold, unknown signatures, role keys, spec_version.  The roots
+    are verified ones (the chain's or the load's), so their typed views exist."""
     role = role_file.role
-    signers = role_signers(role_file, root, previous_root)
-    listed, good, unknown = signers.listed, signers.good, signers.unknown
+    typed = root.root(file)
+    listed = [k.lower() for k in typed.roles[role].keyids]
+    result = role_result(role_file.signed_bytes, role_file.signatures, typed, role)
+    good = result.signed
+    unknown = [s["keyid"] for s in role_file.signatures if s["keyid"].lower() not in good]
+    if previous_root is not None:  # a rotated root is also signed by old root keys: those are expected
+        old_good = role_result(role_file.signed_bytes, role_file.signatures, previous_root.root(file), role).signed
+        unknown = [k for k in unknown if k.lower() not in old_good]
     duplicate_signatures(report, role_file, file)
-    for problem in role_key_problems(root, role, listed):
+    for problem in role_key_problems(typed, role, listed):
         report.add("warning", "keys", file, problem)
     for keyid in unknown:
         report.add("warning", "signatures", file,
                    f"signature by key {keyid[:16]}… that is not a valid signature by a key listed for {role}")
-    if not signers.met:
+    if not result.verified:
         report.add("error", "signatures", file,
-                   f"threshold not met for {role}: {len(good)} valid signature(s) of {signers.threshold} required")
+                   f"threshold not met for {role}: {len(good)} valid signature(s) of {result.threshold} required")
     report.roles.append({
         "role": role, "file": file, "version": role_file.version, "expires": format_instant(role_file.expires),
-        "spec_version": role_file.signed.get("spec_version"), "threshold": signers.threshold,
+        "spec_version": role_file.signed.get("spec_version"), "threshold": result.threshold,
         "signed_by": sorted(good), "not_signed": [k for k in listed if k not in good],
         "unknown_signatures": len(unknown),
     })
@@ -53,20 +70,92 @@ def duplicate_signatures(report: Report, role_file: RoleFile, file: str) -> None
                    "standard TUF clients refuse the file (tough counts the key once)")
 
 
+def role_key_problems(root: Root, role: str, listed: list[str]) -> list[str]:
+    """A role definition's key IDs (lower case) the root does not hold, or that repeat (warnings).
+
+    The audit's own observation: tough reads such a root (the trust layer's parse allows it), and
+    the write checklist (:func:`~repo_tool.trust.rules.write_problems`) refuses it for the files this
+    tool writes, with its own wording; here it is a warning about a root someone else may have written."""
+    problems = []
+    held_ids = {x.lower() for x in root.keys}
+    for keyid in [k for k in listed if k not in held_ids]:
+        problems.append(f"role {role} lists key ID {keyid[:16]}… that the root does not hold")
+    if len(set(listed)) != len(listed):
+        problems.append(f"role {role} lists a key ID twice")
+    return problems
+
+
+def key_bits(entry: dict[str, Any]) -> int | None:
+    """The size of a key entry's public key (RSA modulus, EC curve, 256 for ed25519); None if unreadable
+    (a column of the keys table, not a rule)."""
+    bits: int | None = None
+    try:
+        key = public_key(entry)
+        if isinstance(key, rsa.RSAPublicKey):
+            bits = key.key_size
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            bits = key.curve.key_size
+        elif isinstance(key, ed25519.Ed25519PublicKey):
+            bits = 256
+    except KeyError_:
+        pass
+    return bits
+
+
 def key_rows(report: Report, root: RoleFile, file: str) -> None:
-    """Every key the root holds: its row in the keys table (type, size, roles) and its problems."""
-    keys = root.signed.get("keys", {})
-    roles = root.signed.get("roles", {})
-    for keyid, entry in keys.items():
-        member_of = [r for r, d in roles.items() if keyid.lower() in [k.lower() for k in d.get("keyids", [])]]
+    """Every key the root holds: its row in the keys table (type, size, roles) and its problems.
+    ``root`` is verified: its typed view checked every key entry (a key tough refuses, or a key ID
+    that is not the sha256 of its entry, fails the root in the chain walk and the load, named there)."""
+    typed = root.root(file)
+    for keyid, entry in typed.keys.items():
+        member_of = [r for r, d in typed.roles.items() if keyid.lower() in [k.lower() for k in d.keyids]]
         bits = key_bits(entry)
-        problem = key_entry_problem(keyid, entry)
-        if problem:
-            report.add("error", "keys", file, problem)
         if not member_of:
             report.add("info", "keys", file, f"key {keyid[:16]}… is listed but used by no role")
         report.keys.append({"keyid": keyid, "keytype": entry.get("keytype"), "scheme": entry.get("scheme"),
                             "bits": bits, "roles": member_of})
+
+
+def tough_refusals(role_file: RoleFile) -> list[str]:
+    """Why tough's re-serialization of this file would differ from the signed bytes (so its
+    signature fails on a node), or why tough cannot parse it at all.
+
+    The tree is walked once, by the trust layer (:func:`~repo_tool.trust.rules.tree_findings`, the
+    walk the publisher's self-check also judges); this only words its findings.  Two checks stay
+    the audit's own, as the write side has no counterpart to share: how tough re-serializes an
+    ``expires`` this tool never writes (fractions, offsets; the publisher only writes whole seconds
+    with ``Z``), and the ``delegations`` members tough drops (the publisher writes no delegations)."""
+    problems: list[str] = []
+    expires = role_file.signed.get("expires")
+    try:
+        if isinstance(expires, str) and format_instant(parse_instant(expires)) != expires:
+            problems.append(f"expires {expires!r} is re-serialized as {format_instant(parse_instant(expires))!r}")
+    except InstantError:
+        problems.append(f"expires {expires!r} cannot be parsed")
+    for found in tree_findings(role_file.signed, "signed", opaque_target_custom=True):
+        if found.kind == "null":
+            problems.append(f"{found.path} is null")
+        elif found.kind == "string":
+            problems.append(f"{found.path}: string is not NFC")
+        elif found.kind == "name":
+            problems.append(f"{found.path}: member name {found.value!r} is not NFC")
+        elif (found.kind == "custom" and found.path[: -len(".custom")].startswith("signed.targets.")
+              and (not isinstance(found.value, dict) or found.value == {})):
+            # tough keeps custom as opaque JSON (nulls inside survive), but {} is dropped
+            # and anything that is not an object is refused
+            problems.append(f"{found.path} is {json.dumps(found.value)} (tough drops an empty custom and "
+                            "refuses one that is not an object)")
+    delegations = role_file.signed.get("delegations")
+    if isinstance(delegations, dict):
+        extra = sorted(set(delegations) - {"keys", "roles"})
+        if extra:
+            problems.append(f"delegations has fields tough drops: {', '.join(extra)}")
+        known = {"name", "keyids", "threshold", "paths", "path_hash_prefixes", "terminating"}
+        for entry in delegations.get("roles", []) if isinstance(delegations.get("roles"), list) else []:
+            if isinstance(entry, dict) and set(entry) - known:
+                problems.append(f"delegated role {entry.get('name')!r} has fields tough drops: "
+                                f"{', '.join(sorted(set(entry) - known))}")
+    return problems
 
 
 def tough_rules(report: Report, role_file: RoleFile, file: str) -> None:

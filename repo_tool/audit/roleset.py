@@ -3,13 +3,14 @@
 Most audits look at a repository the client load verified (:meth:`RoleSet.verified_by`).  When a
 node refuses the repository the audit still looks at the files as stored: parsed and
 shape-checked, *not* verified (:meth:`RoleSet.as_stored`, ``verified`` False), so that every other
-problem is named too.  The checks take a RoleSet, never a :class:`~repo_tool.trust.verifier.Repo`,
-so nothing in the audit holds unverified files under the type that means "verified".
+problem is named too.  The checks take a RoleSet, never a :class:`~repo_tool.trust.lookup.Repo`,
+and files as stored are never held as a ``Repo`` (the type that means "verified"): targets are
+looked up, named and fetched through the trust layer's functions over role files
+(:func:`~repo_tool.trust.lookup.find_target`, ``object_name``, ``fetch_target``).
 
 Must not: verify, or decide anything about a file; read storage but through the trust layer's
-target lookup and checked read.  The one place a ``Repo`` is built from unverified files is
-:func:`_lookup_index`, private to this module: the trust layer has no target lookup over role files
-that are not verified (what it would need is said there).
+target lookup and checked read.  No delegated role of files as stored is read: a lookup that
+reaches one fails with a :class:`~repo_tool.trust.model.MetadataError` the checks report.
 """
 
 from __future__ import annotations
@@ -18,8 +19,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from repo_tool.storage.base import Storage
-from repo_tool.trust.metadata import RoleFile
-from repo_tool.trust.verifier import Repo, Target, read_target
+from repo_tool.trust.delegations import DelegatedRole
+from repo_tool.trust.model import MetadataError, RoleFile
+from repo_tool.trust.verifier import (
+    TOUGH,
+    Repo,
+    Target,
+    fetch_target,
+    find_target,
+    object_name,
+    role_file_name,
+)
 
 
 @dataclass(frozen=True)
@@ -33,7 +43,7 @@ class RoleSet:
     targets: RoleFile
     verified: bool  # False: parsed as stored, a node refuses them
     delegated: Mapping[str, RoleFile] = field(default_factory=dict)
-    _index: Repo | None = field(default=None, repr=False, compare=False)
+    _repo: Repo | None = field(default=None, repr=False, compare=False)  # the load's, when verified
 
     @classmethod
     def verified_by(cls, meta: Storage, repo: Repo) -> RoleSet:
@@ -42,10 +52,9 @@ class RoleSet:
 
     @classmethod
     def as_stored(cls, meta: Storage, roots: list[RoleFile], timestamp: RoleFile, snapshot: RoleFile,
-                  targets: RoleFile, now: int) -> RoleSet:
+                  targets: RoleFile) -> RoleSet:
         """Timestamp, snapshot and targets parsed as stored, not verified (no delegated role is read)."""
-        return cls(meta, roots, timestamp, snapshot, targets, False,
-                   _index=_lookup_index(meta, roots, timestamp, snapshot, targets, now))
+        return cls(meta, roots, timestamp, snapshot, targets, False)
 
     @property
     def root(self) -> RoleFile:
@@ -53,34 +62,34 @@ class RoleSet:
 
     @property
     def consistent(self) -> bool:
-        return self._repo().consistent
+        return self.root.root(self.meta.describe(f"{self.root.version}.root.json")).consistent_snapshot
 
     def role_files(self) -> list[tuple[RoleFile, str]]:
         """Timestamp, snapshot and targets with their file names in the metadata dir."""
-        return self._repo().role_files()
+        return [(f, role_file_name(f.role, f.version, self.consistent))
+                for f in (self.timestamp, self.snapshot, self.targets)]
 
     def find(self, name: str) -> Target | None:
         """The target ``name`` as a client resolves it (in targets, then delegated roles)."""
-        return self._repo().find(name)
+        if self._repo is not None:
+            return self._repo.find(name)
+        return find_target(self.targets, name, TOUGH, self._what, _not_read)
 
     def object_name(self, target: Target) -> str:
         """Where ``target`` is stored under the targets base URL."""
-        return self._repo().object_name(target)
+        return object_name(target, TOUGH, self.consistent)
 
     def read_target(self, store: Storage, name: str) -> bytes | None:
         """A small listed target's bytes, checked against its listed length and hashes; None if not listed."""
-        return read_target(self._repo(), store, name)
+        target = self.find(name)
+        return None if target is None else fetch_target(store, target, TOUGH, self.consistent)
 
-    def _repo(self) -> Repo:
-        assert self._index is not None  # both constructors set it
-        return self._index
+    def _what(self, role: str) -> str:
+        """A role file of the set as messages name it (only targets: no delegated role is read)."""
+        return self.meta.describe(role_file_name(role, self.targets.version, self.consistent))
 
 
-def _lookup_index(meta: Storage, roots: list[RoleFile], timestamp: RoleFile, snapshot: RoleFile,
-                  targets: RoleFile, now: int) -> Repo:
-    """A ``Repo`` over unverified files, used only to look targets up and name files (as the audit did).
-
-    What the trust layer should offer instead: target lookup over a targets role and its delegations
-    (``find(targets, name, naming)``), ``object_name(target, consistent, naming)`` and
-    ``fetch_target`` taking those, none of them implying that the role files were verified."""
-    return Repo(meta, roots, timestamp, snapshot, targets, [], now, False)
+def _not_read(parent: RoleFile, parent_name: str, role: DelegatedRole) -> RoleFile:
+    """Files as stored: a delegated role is not read (what delegates to it is not verified)."""
+    raise MetadataError(f"delegated role {role.name!r} (delegated by {parent_name!r}) is not read: nodes "
+                        "refuse this repository's metadata, so what it delegates cannot be looked up")

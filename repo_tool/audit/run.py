@@ -9,7 +9,7 @@ be checked.
 
 Checks, in order: files an interrupted write left (here); the root chain from ``1.root.json``
 (every version present, each signed by a threshold of the previous root and of itself, the
-trusted root part of it: :mod:`~repo_tool.audit.tufrules`); the client load as updog does it
+trusted root part of it: :mod:`~repo_tool.audit.stored`, the trust layer's walk); the client load as updog does it
 (:mod:`repo_tool.trust.verifier`, Unsafe so that expiry becomes findings; when a node refuses the
 repository the rest runs on the files as stored, :class:`~repo_tool.audit.roleset.RoleSet`); per
 role the keys that signed and those that did not, signatures by keys not listed, key types and
@@ -35,12 +35,12 @@ from repo_tool.audit.role_checks import (
     tough_rules,
 )
 from repo_tool.audit.roleset import RoleSet
+from repo_tool.audit.stored import read_as_stored, root_chain
 from repo_tool.audit.target_checks import check_targets
-from repo_tool.audit.tufrules import read_as_stored, root_chain
 from repo_tool.errors import RepoToolError
 from repo_tool.localfs import leftover_temp_files
 from repo_tool.storage.base import LocalStorage, Storage
-from repo_tool.trust.verifier import load_repo, role_file_name
+from repo_tool.trust.verifier import LoadOptions, open_repo, role_file_name
 
 AUDIT_JOBS = 4
 
@@ -53,17 +53,17 @@ def audit(meta: Storage, targets: Storage, trusted_root: bytes, trusted_name: st
     _leftovers(report, meta, targets)
     chain = root_chain(meta, trusted_root, trusted_name, report)
     try:
-        files = RoleSet.verified_by(meta, load_repo(meta, trusted_root, now, safe=False,
-                                                    trusted_root_name=trusted_name))
+        files = RoleSet.verified_by(meta, open_repo(meta, trusted_root, now, options=LoadOptions(
+            safe=False, trusted_root_name=trusted_name)))
     except RepoToolError as exc:
         # Said once: a root problem the chain check already named is not repeated here.
         if not (".root.json" in exc.message and any(f.check == "root-chain" for f in report.findings)):
             report.add("error", "load", meta.url, f"a node refuses this repository: {exc.message}")
-        fallback = read_as_stored(report, meta, chain, now)
+        fallback = read_as_stored(report, meta, chain)
         if fallback is None:
             for index, root_file in enumerate(chain):
-                role_row(report, root_file, root_file.signed, meta.describe(f"{root_file.version}.root.json"),
-                         chain[index - 1].signed if index else None)
+                role_row(report, root_file, root_file, meta.describe(f"{root_file.version}.root.json"),
+                         chain[index - 1] if index else None)
             if chain:
                 key_rows(report, chain[-1], meta.describe(f"{chain[-1].version}.root.json"))
             return report
@@ -72,12 +72,12 @@ def audit(meta: Storage, targets: Storage, trusted_root: bytes, trusted_name: st
     roots = chain if chain and chain[-1].version == files.root.version else files.roots
     for index, root_file in enumerate(roots):
         name = meta.describe(f"{root_file.version}.root.json")
-        role_row(report, root_file, root_file.signed, name, roots[index - 1].signed if index else None)
+        role_row(report, root_file, root_file, name, roots[index - 1] if index else None)
         tough_rules(report, root_file, name)
     root = files.root
     key_rows(report, root, meta.describe(f"{root.version}.root.json"))
     for role_file, name in files.role_files():
-        role_row(report, role_file, root.signed, meta.describe(name))
+        role_row(report, role_file, root, meta.describe(name))
         tough_rules(report, role_file, meta.describe(name))
         meta_completeness(report, role_file, meta.describe(name))
     for role_name, role_file in files.delegated.items():

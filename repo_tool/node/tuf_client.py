@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
+from repo_tool.core.reader import Reader
 from repo_tool.errors import VerificationError
 from repo_tool.localfs import write_atomic
 from repo_tool.storage.directory import DirectoryStore
@@ -38,28 +39,17 @@ ROOT = "root.json"
 TUF_LIMITS = Limits(root=512_000, timestamp=16_384, snapshot=2_000_000, targets=5_000_000, max_root_updates=256)
 
 
-class MetadataSource:
-    """Role files under the metadata URL.
+class MetadataSource(RemoteDir):
+    """Role files under the metadata URL: a :class:`RemoteDir` whose names are not quoted again.
 
     The verifier names them ready for a URL (``N.root.json``, ``V.snapshot.json``, delegated
     roles as ``V.`` + ``quote(role, '')`` + ``.json``), so an http(s) request carries the name as
     it is, as python-tuf sends it; under a ``file://`` URL (or a plain path) the name is the file's
-    literal name.
+    literal name (quoted into the URL as :class:`RemoteDir` does).
     """
 
-    def __init__(self, base_url: str, transport: Transport) -> None:
-        self._dir = RemoteDir(base_url, transport)
-        self.url = self._dir.url
-        self._http = urlsplit(self.url).scheme in ("http", "https")
-
     def location(self, name: str) -> str:
-        return self.url + name if self._http else self._dir.location(name)
-
-    def read(self, name: str, limit: int | None = None) -> bytes | None:
-        return self._dir.transport.fetch(self.location(name), limit)
-
-    def describe(self, name: str) -> str:
-        return self._dir.transport.with_query(self.location(name))
+        return self.url + name if urlsplit(self.url).scheme in ("http", "https") else super().location(name)
 
 
 @dataclass(frozen=True)
@@ -111,7 +101,7 @@ def local_name(target_path: str) -> str:
     return quote(target_path, safe="")
 
 
-def download_target(repo: Repo, targets: RemoteDir, name: str, target_dir: Path) -> Downloaded:
+def download_target(repo: Repo, targets: Reader, name: str, target_dir: Path) -> Downloaded:
     target = repo.find(name)
     if target is None:
         raise TargetError(f"target {name!r} is not listed in the repository at {repo.meta.url}")
@@ -120,7 +110,7 @@ def download_target(repo: Repo, targets: RemoteDir, name: str, target_dir: Path)
     path = target_dir / local_name(name)
     if stored_copy(path, target, repo.policy) is not None:
         return Downloaded(name, path, cached=True)
-    data = fetch_target(repo, targets, target)
+    data = fetch_target(targets, target, repo.policy, repo.consistent)
     try:
         target_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(path, data, mode=0o644)

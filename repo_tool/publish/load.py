@@ -9,7 +9,8 @@ Must not: write anything, sign anything, or edit what it loaded (that is :mod:`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from repo_tool.config import RepoConfig
@@ -20,14 +21,21 @@ from repo_tool.storage import open_storage
 from repo_tool.storage.base import Storage
 from repo_tool.trust.metadata import SIZE_LIMITS, RoleFile, check_safe_name, parse_role
 from repo_tool.trust.verifier import (
+    TOUGH,
     ExpiredError,
     Repo,
     RepoMissingError,
-    load_repo,
+    open_repo,
     read_target,
     verify_next_root,
     verify_trusted_root,
+    walk_roots,
 )
+from repo_tool.trust.verifier import LoadOptions as ClientLoad
+
+# tough's load, except that a root request that cannot reach the server fails the load: a publisher
+# must know the newest root before it signs anything.
+PUBLISHER = replace(TOUGH, unreachable_ends_walk=False)
 
 
 @dataclass
@@ -91,10 +99,27 @@ def load_live(location: Location, now: int, options: LoadOptions = DEFAULT_LOAD)
         loaded = _load_for_init(location, trusted_raw)
     else:
         loaded = _load_verified(location, trusted_raw, now, options, given_roots)
-    for path, raw in given_roots:
-        loaded.root = verify_next_root(loaded.root, raw, str(path))
-        loaded.new_roots.append(loaded.root)
+    given = _given_roots(loaded.root, given_roots)
+    if given:
+        loaded.root = given[-1]
+        loaded.new_roots.extend(given)
     return loaded
+
+
+def _given_roots(root: RoleFile, given_roots: list[tuple[Path, bytes]]) -> list[RoleFile]:
+    """The ``--root-role`` files, in the order given, walked from ``root`` as the next roots (the one
+    root-chain walk, its ``read`` handing back the given files in turn; messages name each file)."""
+    pending = iter(given_roots)
+    current: list[Path] = []
+
+    def read(name: str) -> bytes | None:
+        path, raw = next(pending, (None, None))
+        if path is None:
+            return None
+        current[:] = [path]
+        return raw
+
+    return walk_roots(root, read, PUBLISHER, sys.maxsize, describe=lambda name: str(current[0])).roots[1:]
 
 
 def _load_for_init(location: Location, trusted_raw: bytes) -> Loaded:
@@ -122,8 +147,8 @@ def _load_verified(location: Location, trusted_raw: bytes, now: int, options: Lo
     config = location.config
     warnings = []
     try:
-        repo = load_repo(location.meta, trusted_raw, now, safe=not options.allow_expired,
-                         trusted_root_name=str(config.root), unreachable_ends_walk=False)
+        repo = open_repo(location.meta, trusted_raw, now, PUBLISHER,
+                         ClientLoad(safe=not options.allow_expired, trusted_root_name=str(config.root)))
     except RepoMissingError as exc:
         raise RepoMissingError(f"{exc.message}; pass --init to start a new repository") from None
     except ExpiredError as exc:
@@ -179,9 +204,9 @@ def _resume_rotation(location: Location, trusted_raw: bytes, now: int, allow_exp
     if any(location.meta.read(f"{v}.root.json", SIZE_LIMITS["root"]) not in (None, raw)
            for v, (_, raw) in zip(versions, given_roots)):
         return None
-    return load_repo(location.meta, trusted_raw, now, safe=not allow_expired,
-                     trusted_root_name=str(location.config.root), max_root_version=min(versions) - 1,
-                     unreachable_ends_walk=False)
+    return open_repo(location.meta, trusted_raw, now, PUBLISHER,
+                     ClientLoad(safe=not allow_expired, trusted_root_name=str(location.config.root),
+                                max_root_version=min(versions) - 1))
 
 
 def _unpublished_roots(meta: Storage, roots: list[RoleFile]) -> list[RoleFile]:

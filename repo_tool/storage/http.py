@@ -10,7 +10,8 @@ through its public URL or CDN: a :class:`RemoteDir` at an http(s):// URL whose f
 StorageErrors.  Loading a repo this way is what a node sees, so ``--plan`` and audits can run against
 production without credentials.  Writing is refused: publishing needs the bucket itself (``s3://``).
 
-Both are :class:`~repo_tool.storage.base.Reader`\\ s; neither knows anything of TUF.
+Both are :class:`~repo_tool.core.reader.Reader`\\ s (named bytes: ``url``, ``read``, ``describe``);
+neither knows anything of TUF.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlparse, urlsplit
 
+from repo_tool.core.reader import Reader
 from repo_tool.errors import ConfigError, UnreachableError
 from repo_tool.storage.base import STREAM_CHUNK, Sent, StorageError, StorageUnreachableError, object_name
 from repo_tool.storage.transport import CHUNK, FetchError, Transport
@@ -116,3 +119,8 @@ def _storage_errors() -> Iterator[None]:
 def _storage_error_chunks(chunks: Iterator[bytes]) -> Iterator[bytes]:
     with _storage_errors():
         yield from chunks
+
+
+if TYPE_CHECKING:  # both are the one read protocol: checked by mypy, nothing at run time
+    _REMOTE_DIR: type[Reader] = RemoteDir
+    _HTTP_STORAGE: type[Reader] = HttpStorage

@@ -3,7 +3,8 @@
 :func:`open_repo` (and its keyword spelling :func:`load_repo`) walks the root chain from a trusted
 root, then the timestamp, the snapshot and targets it lists, and (eagerly for tough, on demand for
 a standard client) delegated roles; every verification is a step of :mod:`repo_tool.trust.trusted`.
-The bytes come from a :class:`~repo_tool.trust.lookup.Source`; two optional stores change where
+The bytes come from a :class:`~repo_tool.trust.lookup.Source` (the one read protocol,
+:class:`~repo_tool.core.reader.Reader`); two optional stores change where
 bytes come from, never what is trusted:
 
 * ``cache`` (updog's metadata cache, versioned names): every verified file is written there, and a

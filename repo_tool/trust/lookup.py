@@ -1,21 +1,25 @@
-"""A verified repository and target lookup through its delegations (SPEC §3.5).
+"""A verified repository, and target lookup through delegations (SPEC §3.5).
 
-:class:`Repo` is what a load returns: the root chain, timestamp, snapshot, targets and the
-delegated roles loaded so far.  :meth:`Repo.find` walks targets and its delegations pre-order
-(python-tuf's order, ``terminating`` honoured), asking the loader that made the repo for each
-delegated role as the walk reaches it.  Nothing here fetches by itself: the bytes of a delegated
+:func:`find_target` is the one target lookup: it walks a targets role and its delegations
+pre-order (python-tuf's order, ``terminating`` honoured), asking a callback for each delegated
+role as the walk reaches it; it implies nothing about whether the role files were verified (the
+auditor looks targets up in files a node refused).  :func:`object_name` says where a target is
+stored.  :class:`Repo` is what a load returns: the root chain, timestamp, snapshot, targets and the
+delegated roles loaded so far; :meth:`Repo.find` is :func:`find_target` with the loader that made
+the repo reading each delegated role.  Nothing here fetches by itself: the bytes of a delegated
 role come through the :class:`DelegationLoader` (the shell), and expiry is judged against the
 ``now`` the load was given.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from repo_tool.core.instant import format_instant
+from repo_tool.core.reader import Reader
 from repo_tool.trust.delegations import DelegatedRole
 from repo_tool.trust.model import MIB, Limits, MetadataError, RoleFile, TargetError, target_file
 from repo_tool.trust.policy import TOUGH, Naming, Policy
@@ -23,17 +27,11 @@ from repo_tool.trust.trusted import TIMESTAMP, ExpiredError, role_file_name
 
 MAX_DELEGATIONS = 32
 
-__all__ = ["MIB", "DelegationLoader", "Repo", "Source", "Store", "Target"]
+__all__ = ["MIB", "DelegatedRoleReader", "DelegationLoader", "Repo", "Source", "Store", "Target", "find_target",
+           "object_name"]
 
-
-class Source(Protocol):
-    """Where role files come from: a storage location, or a node's HTTP/file base URL."""
-
-    url: str
-
-    def read(self, name: str, limit: int | None = None) -> bytes | None: ...
-
-    def describe(self, name: str) -> str: ...
+Source = Reader
+"""Where role files come from (a storage location, or a node's HTTP/file base URL): named bytes."""
 
 
 class Store(Protocol):
@@ -68,6 +66,54 @@ class Target:
     @property
     def sha256(self) -> str:
         return self.hashes["sha256"]
+
+
+DelegatedRoleReader = Callable[[RoleFile, str, DelegatedRole], RoleFile]
+"""``(parent, parent's role name, delegation) -> role file``: a delegated role as the walk reaches it."""
+
+
+def find_target(targets: RoleFile, name: str, policy: Policy, what: Callable[[str], str],
+                delegated: DelegatedRoleReader) -> Target | None:
+    """Look ``name`` up in ``targets`` and (pre-order, each read by ``delegated`` as the walk reaches
+    it) its delegations, as ``policy``'s client does; ``what(role)`` names a role file in messages.
+    Whether the role files were verified is the caller's to know: this only reads them."""
+    key = policy.resolve(name)
+    for role_name, role_file in _walk(targets, key, policy, what, delegated):
+        listed = policy.listed_targets(role_file)
+        if key in listed:
+            listed_as, entry = listed[key]
+            typed = target_file(entry, policy.requires_sha256, f"{what(role_name)}: target {listed_as!r}")
+            return Target(key, listed_as, typed.length, {k: v.lower() for k, v in typed.hashes.items()},
+                          typed.custom, role_name)
+    return None
+
+
+def object_name(target: Target, policy: Policy, consistent: bool) -> str:
+    """Where ``target`` is stored under the targets base URL."""
+    return policy.object_name(target.name, target.hashes, consistent)
+
+
+def _walk(targets: RoleFile, key: str, policy: Policy, what: Callable[[str], str],
+          delegated: DelegatedRoleReader) -> Iterator[tuple[str, RoleFile]]:
+    """Pre-order depth-first walk of the roles that may list ``key`` (python-tuf's order)."""
+    # (the delegation, or None for targets; the role that delegates it and that role's name)
+    stack: list[tuple[DelegatedRole | None, RoleFile | None, str]] = [(None, None, "")]
+    visited: set[str] = set()
+    while stack and len(visited) <= MAX_DELEGATIONS:
+        role, parent, parent_name = stack.pop()
+        name = "targets" if role is None else role.name
+        if name in visited:
+            continue
+        role_file = targets if role is None or parent is None else delegated(parent, parent_name, role)
+        visited.add(name)
+        yield name, role_file
+        children: list[tuple[DelegatedRole | None, RoleFile | None, str]] = []
+        for child in policy.delegations_for(role_file, key, what(name)):
+            children.append((child, role_file, name))
+            if child.terminating:
+                stack.clear()
+                break
+        stack.extend(reversed(children))
 
 
 @dataclass
@@ -131,16 +177,7 @@ class Repo:
 
     def find(self, name: str) -> Target | None:
         """Look ``name`` up in targets and (pre-order, on demand) its delegations."""
-        key = self.policy.resolve(name)
-        for role_name, role_file in self._walk(key):
-            listed = self.policy.listed_targets(role_file)
-            if key in listed:
-                listed_as, entry = listed[key]
-                what = self.what(role_name)
-                typed = target_file(entry, self.policy.requires_sha256, f"{what}: target {listed_as!r}")
-                return Target(key, listed_as, typed.length, {k: v.lower() for k, v in typed.hashes.items()},
-                              typed.custom, role_name)
-        return None
+        return find_target(self.targets, name, self.policy, self.what, self._delegated_role)
 
     def require(self, name: str) -> Target:
         target = self.find(name)
@@ -150,7 +187,7 @@ class Repo:
 
     def object_name(self, target: Target) -> str:
         """Where ``target`` is stored under the targets base URL."""
-        return self.policy.object_name(target.name, target.hashes, self.consistent)
+        return object_name(target, self.policy, self.consistent)
 
     def check_fresh(self) -> None:
         """Safe mode: targets are only read while every top-level role is unexpired."""
@@ -164,29 +201,7 @@ class Repo:
         version = self.targets.version if role == "targets" else self.delegated[role].version
         return self.meta.describe(role_file_name(role, version, self.consistent))
 
-
-    def _walk(self, key: str) -> Iterator[tuple[str, RoleFile]]:
-        """Pre-order depth-first walk of the roles that may list ``key`` (python-tuf's order);
-        delegated roles are loaded as the walk reaches them."""
-        # (the delegation, or None for targets; the role that delegates it and that role's name)
-        stack: list[tuple[DelegatedRole | None, RoleFile | None, str]] = [(None, None, "")]
-        visited: set[str] = set()
-        while stack and len(visited) <= MAX_DELEGATIONS:
-            role, parent, parent_name = stack.pop()
-            name = "targets" if role is None else role.name
-            if name in visited:
-                continue
-            if role is None or parent is None:
-                role_file = self.targets
-            else:
-                assert self._loader is not None
-                role_file = self._loader.delegated_role(self, parent, parent_name, role)
-            visited.add(name)
-            yield name, role_file
-            children: list[tuple[DelegatedRole | None, RoleFile | None, str]] = []
-            for child in self.policy.delegations_for(role_file, key, self.what(name)):
-                children.append((child, role_file, name))
-                if child.terminating:
-                    stack.clear()
-                    break
-            stack.extend(reversed(children))
+    def _delegated_role(self, parent: RoleFile, parent_name: str, role: DelegatedRole) -> RoleFile:
+        if self._loader is None:
+            raise MetadataError(f"{self.meta.url}: delegated role {role.name!r} cannot be loaded (no loader)")
+        return self._loader.delegated_role(self, parent, parent_name, role)

@@ -6,11 +6,14 @@ the auditor.  It is four modules behind this one:
 * :mod:`~repo_tool.trust.trusted` — the trusted set: each verification step, pure (bytes in,
   verified role files out, ``now`` passed in), and the one root-chain walk (:func:`walk_roots`);
 * :mod:`~repo_tool.trust.policy` — tough (updog) and a standard TUF client as two policy objects;
-* :mod:`~repo_tool.trust.lookup` — the verified :class:`Repo` and target lookup through delegations;
+* :mod:`~repo_tool.trust.lookup` — the verified :class:`Repo`, and the one target lookup through
+  delegations (:func:`find_target`, :func:`object_name`: over role files, verified or not);
 * :mod:`~repo_tool.trust.loader` — the shell: fetch from a ``Source``, keep in ``Store`` s
   (:func:`open_repo`, :func:`load_repo`).
 
-This module adds only the target fetch; it reads no clock and opens no file but the one
+This module adds only the target fetch (:func:`fetch_target` takes the target, the policy and the
+repository's consistent flag, not a ``Repo``: the auditor also fetches over files a node refused);
+it reads no clock and opens no file but the one
 :func:`stored_copy` is asked about.
 """
 
@@ -20,7 +23,7 @@ from pathlib import Path
 
 from repo_tool.errors import VerificationError
 from repo_tool.trust.loader import LoadKeywords, LoadOptions, load_repo, open_repo
-from repo_tool.trust.lookup import Repo, Source, Store, Target
+from repo_tool.trust.lookup import Repo, Source, Store, Target, find_target, object_name
 from repo_tool.trust.model import Limits, TargetError
 from repo_tool.trust.policy import TOUGH, TUF, Naming, Policy, policy_for, resolve_name
 from repo_tool.trust.trusted import (
@@ -38,27 +41,28 @@ from repo_tool.trust.trusted import (
 __all__ = [
     "TIMESTAMP", "TOUGH", "TUF", "ExpiredError", "Limits", "LoadKeywords", "LoadOptions", "Naming", "Policy", "Repo",
     "RepoMissingError", "RollbackError", "RootWalk", "Source", "Store", "Target", "TargetError", "fetch_target",
-    "load_repo", "open_repo", "read_target", "resolve_name", "role_file_name", "stored_copy", "verify_next_root",
-    "verify_trusted_root", "walk_roots",
+    "find_target", "load_repo", "object_name", "open_repo", "read_target", "resolve_name", "role_file_name",
+    "stored_copy", "verify_next_root", "verify_trusted_root", "walk_roots",
 ]
 
 
 def read_target(repo: Repo, targets_store: Source, name: str) -> bytes | None:
     """Download a small target fully verified; None if it is not listed."""
     target = repo.find(name)
-    return None if target is None else fetch_target(repo, targets_store, target)
+    return None if target is None else fetch_target(targets_store, target, repo.policy, repo.consistent)
 
 
-def fetch_target(repo: Repo, targets_store: Source, target: Target) -> bytes:
-    """A (small) listed target's bytes, read whole and checked: its length and the listed hashes."""
-    object_name = repo.object_name(target)
-    data = targets_store.read(object_name, target.length)
+def fetch_target(targets_store: Source, target: Target, policy: Policy, consistent: bool) -> bytes:
+    """A (small) listed target's bytes, read whole and checked: its length and the listed hashes as
+    ``policy`` checks them; ``consistent``: the repository's consistent snapshots (its object name)."""
+    name = object_name(target, policy, consistent)
+    data = targets_store.read(name, target.length)
     if data is None:
-        raise TargetError(f"target {target.name}: {targets_store.describe(object_name)} not found")
+        raise TargetError(f"target {target.name}: {targets_store.describe(name)} not found")
     if len(data) != target.length:
-        raise TargetError(f"target {target.name}: {targets_store.describe(object_name)} is {len(data)} bytes, "
+        raise TargetError(f"target {target.name}: {targets_store.describe(name)} is {len(data)} bytes, "
                           f"{target.length} listed")
-    repo.policy.check_hashes(data, target.hashes, f"target {target.name}: {targets_store.describe(object_name)}")
+    policy.check_hashes(data, target.hashes, f"target {target.name}: {targets_store.describe(name)}")
     return data
 
 

@@ -1,0 +1,25 @@
+"""Read named bytes: the one protocol every source of files is read through (:class:`Reader`).
+
+A storage location, a node's metadata or targets base URL, a client's role-file source: each is a
+:class:`Reader` (``url``, ``read``, ``describe``), and the trust layer, the auditor and the node
+take one instead of naming a backend.  Pure: a protocol only.  Must not: import anything of the
+package, or know TUF, storage backends or the network.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Reader(Protocol):
+    """Named bytes under ``url``: what the publisher, the auditor and a node all read through."""
+
+    url: str
+
+    def read(self, name: str, limit: int | None = None) -> bytes | None:
+        """The bytes of ``name``, or None if it does not exist; more than ``limit`` bytes is an error."""
+        ...
+
+    def describe(self, name: str) -> str:
+        """Where ``name`` is (a path or URL), for messages."""
+        ...
