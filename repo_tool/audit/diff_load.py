@@ -15,9 +15,8 @@ import stat
 from pathlib import Path
 
 from repo_tool.audit.diff import AuditDiff, Side, diff
-from repo_tool.audit.manifest_checks import MANIFEST_NAME
 from repo_tool.aws import AwsSettings
-from repo_tool.core.manifest import Manifest
+from repo_tool.core.manifest import MANIFEST_NAME, Manifest
 from repo_tool.errors import ManifestError, RepoToolError, UsageError, VerificationError
 from repo_tool.localfs import stat_or_none
 from repo_tool.storage import open_storage

@@ -12,9 +12,9 @@ from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from repo_tool.audit.findings import Report, TargetsMode
-from repo_tool.audit.manifest_checks import MANIFEST_NAME
 from repo_tool.audit.roleset import RoleSet
 from repo_tool.core.lz4frames import ImageError
+from repo_tool.core.manifest import MANIFEST_NAME
 from repo_tool.errors import RepoToolError
 from repo_tool.hashing import hash_chunks
 from repo_tool.storage.base import Storage

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from repo_tool.core.instant import format_instant
-from repo_tool.core.manifest import Manifest, MigrationKey, Update, migration_key_text
+from repo_tool.core.manifest import MANIFEST_NAME, Manifest, MigrationKey, Update, migration_key_text
 from repo_tool.core.readiness import check_seed, ready_at_in_wave, update_wave
 from repo_tool.core.semver import Version
 from repo_tool.errors import ConfigError, MigrationError, VersionError
@@ -238,4 +238,4 @@ class MigrationChain:
 def retrieve_list(current: Version, target: Version, migrations: Mapping[MigrationKey, list[str]]) -> list[str]:
     """What updog downloads and caches before an update: the forward list plus ``manifest.json``."""
     low, high = sorted((current, target))
-    return [*find_migrations(low, high, migrations), "manifest.json"]
+    return [*find_migrations(low, high, migrations), MANIFEST_NAME]
