@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from repo_tool.core.instant import NANOS_PER_DAY, from_parts
+from repo_tool.core.instant import NANOS_PER_DAY, CivilTime
 from repo_tool.core.manifest import Images, Manifest, Update
 from repo_tool.core.release import parse_release
 from repo_tool.core.selection import Host, Overrides, find_migrations, parse_version_lock, retrieve_list, select
@@ -17,7 +17,7 @@ from repo_tool.errors import ConfigError, MigrationError, SeedError
 from .conftest import MANIFESTS, UPDOG_TESTS
 
 V = Version.parse
-NOW = from_parts(2026, 11, 21)
+NOW = CivilTime(2026, 11, 21).instant()
 EKS = "bottlerocket-aws-eks"
 
 
@@ -76,7 +76,7 @@ def test_bad_version_lock(lock: str) -> None:
 
 
 def test_waves_decide_and_ignore_waves_overrides() -> None:  # §11.4 #6
-    far = from_parts(2999, 1, 1)
+    far = CivilTime(2999, 1, 1).instant()
     update = Update("v", "x86_64", V("1.1.0"), V("1.1.0"), {0: far}, Images("b", "r", "h"))
     manifest = Manifest([update], {})
 
@@ -112,7 +112,7 @@ def test_nothing_newer() -> None:
 
 def test_wave_progress_over_time() -> None:
     manifest = load("example.json")  # waves 0 -> 2019-10-06, 500 -> 10-07, 1024 -> 10-08
-    start = from_parts(2019, 10, 6, 15)
+    start = CivilTime(2019, 10, 6, 15).instant()
     before = select(manifest, Host(EKS, "x86_64", V("1.12.0"), 700), start)
     after = select(manifest, Host(EKS, "x86_64", V("1.12.0"), 700), start + 2 * NANOS_PER_DAY)
     assert before.update is None and after.update is not None
