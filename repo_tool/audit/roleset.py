@@ -21,6 +21,9 @@ from repo_tool.storage.base import Storage
 from repo_tool.trust.metadata import RoleFile
 from repo_tool.trust.verifier import Repo, Target, read_target
 
+TopRoles = tuple[RoleFile, RoleFile, RoleFile]
+"""Timestamp, snapshot and targets, in that order (the order a client loads them)."""
+
 
 @dataclass(frozen=True)
 class RoleSet:
@@ -41,11 +44,9 @@ class RoleSet:
         return cls(meta, repo.roots, repo.timestamp, repo.snapshot, repo.targets, True, repo.delegated, repo)
 
     @classmethod
-    def as_stored(cls, meta: Storage, roots: list[RoleFile], timestamp: RoleFile, snapshot: RoleFile,
-                  targets: RoleFile, now: int) -> RoleSet:
-        """Timestamp, snapshot and targets parsed as stored, not verified (no delegated role is read)."""
-        return cls(meta, roots, timestamp, snapshot, targets, False,
-                   _index=_lookup_index(meta, roots, timestamp, snapshot, targets, now))
+    def as_stored(cls, meta: Storage, roots: list[RoleFile], top: TopRoles, now: int) -> RoleSet:
+        """Timestamp, snapshot and targets (``top``) parsed as stored, not verified (no delegated role is read)."""
+        return cls(meta, roots, *top, False, _index=_lookup_index(meta, roots, top, now))
 
     @property
     def root(self) -> RoleFile:
@@ -76,11 +77,10 @@ class RoleSet:
         return self._index
 
 
-def _lookup_index(meta: Storage, roots: list[RoleFile], timestamp: RoleFile, snapshot: RoleFile,
-                  targets: RoleFile, now: int) -> Repo:
+def _lookup_index(meta: Storage, roots: list[RoleFile], top: TopRoles, now: int) -> Repo:
     """A ``Repo`` over unverified files, used only to look targets up and name files (as the audit did).
 
     What the trust layer should offer instead: target lookup over a targets role and its delegations
     (``find(targets, name, naming)``), ``object_name(target, consistent, naming)`` and
     ``fetch_target`` taking those, none of them implying that the role files were verified."""
-    return Repo(meta, roots, timestamp, snapshot, targets, [], now, False)
+    return Repo(meta, roots, *top, [], now, False)
