@@ -332,9 +332,24 @@ def load_config(path: Path, repo: str | None, aws: AwsSettings | None = None) ->
     return config
 
 
-def config_text(name: str, metadata_url: str, targets_url: str, root: str, signers: dict[str, list[str]],
-                wave_policy: str = "default", endpoint_url: str | None = None, profile: str | None = None) -> str:
-    """A ``repo-tool.yaml`` as quickstart writes it (comments included)."""
+@dataclass(frozen=True)
+class NewEntry:
+    """One repository of a new ``repo-tool.yaml``: ``root`` and the ``signers`` sources as the file
+    gives them (relative to it); ``aws``'s endpoint and profile are written only when set."""
+
+    name: str
+    metadata_url: str
+    targets_url: str
+    root: str
+    signers: dict[str, list[str]]
+    wave_policy: str = "default"
+    aws: AwsSettings = field(default_factory=AwsSettings)
+
+
+def config_text(entry: NewEntry) -> str:
+    """A ``repo-tool.yaml`` defining ``entry``, as quickstart writes it (comments included)."""
+    name, metadata_url, targets_url, root = entry.name, entry.metadata_url, entry.targets_url, entry.root
+    endpoint_url, profile = entry.aws.endpoint_url, entry.aws.profile
     lines = [
         "# repo-tool configuration: one entry per repository family.",
         "# Metadata for variant V and arch A lives under <metadata_url>/V/A/; targets are shared.",
@@ -346,10 +361,10 @@ def config_text(name: str, metadata_url: str, targets_url: str, root: str, signe
         "    signers:                     # key sources per role: path, file:, envvar:NAME, awskms:KEY",
     ]
     for role in TOP_ROLES:
-        lines.append(f"      {role}: [{', '.join(signers.get(role, []))}]")
+        lines.append(f"      {role}: [{', '.join(entry.signers.get(role, []))}]")
     lines += [
         "    expiration: {snapshot: 2 weeks, targets: 2 weeks, timestamp: 1 week}",
-        f"    wave_policy: {wave_policy}",
+        f"    wave_policy: {entry.wave_policy}",
     ]
     if endpoint_url:
         lines.append(f"    endpoint_url: {endpoint_url}      # S3 endpoint (drop it for AWS itself)")

@@ -33,8 +33,8 @@ EMPTY = Flags(priority=0, tries_left=0, successful=False)
 
 def small_disk(path: Path, sector_size: int = 512) -> gpt.Disk:
     """An image with small partitions (the layout code is the same as for the defaults)."""
-    return gpt.make_disk(path, boot_size=MIB, root_size=3 * MIB, hash_size=MIB // 2, private_size=MIB,
-                         sector_size=sector_size)
+    return gpt.make_disk(path, gpt.DiskLayout(boot_size=MIB, root_size=3 * MIB, hash_size=MIB // 2, private_size=MIB,
+                                              sector_size=sector_size))
 
 
 # --- gptprio: pure operations --------------------------------------------------------------------------------------
@@ -319,7 +319,7 @@ def test_status(tmp_path: Path) -> None:
 )
 def test_make_disk_rejects_bad_sizes(tmp_path: Path, kwargs: dict[str, int], message: str) -> None:
     with pytest.raises(UsageError, match=message):
-        gpt.make_disk(tmp_path / "disk.img", **kwargs)
+        gpt.make_disk(tmp_path / "disk.img", gpt.DiskLayout(**kwargs))
     assert os.listdir(tmp_path) == []
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from repo_tool.core.instant import format_instant, from_parts, parse_instant
+from repo_tool.core.instant import CivilTime, format_instant, parse_instant
 from repo_tool.core.manifest import EMPTY_MANIFEST_BYTES, Images, Manifest
 from repo_tool.core.release import parse_release
 from repo_tool.core.semver import Version
@@ -240,10 +240,10 @@ def test_set_waves_validates_every_update() -> None:
     manifest = Manifest()
     manifest.add_update(V("1.0.0"), None, "x86_64", "a", images("1"))
     manifest.add_update(V("1.1.0"), None, "x86_64", "a", images("2"))
-    manifest.updates[0].waves = {0: from_parts(2020, 1, 2), 100: from_parts(2020, 1, 1)}
+    manifest.updates[0].waves = {0: CivilTime(2020, 1, 2).instant(), 100: CivilTime(2020, 1, 1).instant()}
     policy = parse_policy((WAVES_CORE_KIT / "ohno.toml").read_text())
     with pytest.raises(WavesUnorderedError, match=r"updates\[0\].*Waves are not ordered"):
-        manifest.set_waves("a", "x86_64", V("1.1.0"), from_parts(2025, 1, 1), policy)
+        manifest.set_waves("a", "x86_64", V("1.1.0"), CivilTime(2025, 1, 1).instant(), policy)
 
 
 def test_set_waves_warns_on_several_matches() -> None:
@@ -251,7 +251,7 @@ def test_set_waves_warns_on_several_matches() -> None:
         b'{"updates": [' + b",".join([_update_json(b"1.0.0")] * 2) + b'], "migrations": {}}'
     )
     policy = parse_policy((WAVES_CORE_KIT / "ohno.toml").read_text())
-    warnings = manifest.set_waves("v", "x86_64", V("1.0.0"), from_parts(2025, 1, 1), policy)
+    warnings = manifest.set_waves("v", "x86_64", V("1.0.0"), CivilTime(2025, 1, 1).instant(), policy)
     assert "2 updates match" in warnings[0]
 
 

@@ -21,7 +21,7 @@ import pytest
 from repo_tool.config import load_config
 from repo_tool.core.gptprio import Flags
 from repo_tool.core.manifest import Manifest
-from repo_tool.core.selection import select
+from repo_tool.core.selection import Host, select
 from repo_tool.core.semver import Version
 from repo_tool.node import updog as node
 from repo_tool.node.gpt import Disk
@@ -260,8 +260,7 @@ def test_seeds_and_times_choose_what_the_core_says(served: Node) -> None:
     for seed in (0, 1, 100, 500, 1024, 2047):
         n.configure(seed=seed)
         for now in instants:
-            expected = select(manifest, variant=VARIANT, arch=ARCH, current=Version.parse("1.0.0"), seed=seed,
-                              now=now)
+            expected = select(manifest, Host(VARIANT, ARCH, Version.parse("1.0.0"), seed), now)
             out = node.Output()
             session = node.open_session(n.paths(), node.Flags(), now)
             node.check_update(session, node.Flags(), out)

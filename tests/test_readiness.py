@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from repo_tool.core.instant import NANOS_PER_HOUR, from_parts
+from repo_tool.core.instant import NANOS_PER_HOUR, CivilTime
 from repo_tool.core.readiness import check_seed, ready_at, time_per_seed, update_ready, update_wave
 from repo_tool.errors import SeedError
 
-T = from_parts(2000, 1, 1)
+T = CivilTime(2000, 1, 1).instant()
 MS = 1_000_000
 
 
@@ -62,7 +62,7 @@ def test_last_wave_passed() -> None:  # §11.1 #4
 
 
 def test_initial_wave_quirk_and_general_not_started() -> None:  # §11.1 #5
-    now = from_parts(2024, 6, 1)
+    now = CivilTime(2024, 6, 1).instant()
     waves = {0: now, 1024: now + NANOS_PER_HOUR, 2048: now + NANOS_PER_HOUR}
     assert update_ready(waves, 0, now)
     assert update_ready(waves, 0, now - 10 * NANOS_PER_HOUR)  # even before the first wave time

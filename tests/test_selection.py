@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
-from repo_tool.core.instant import NANOS_PER_DAY, from_parts
+from repo_tool.core.instant import NANOS_PER_DAY, CivilTime
 from repo_tool.core.manifest import Images, Manifest, Update
 from repo_tool.core.release import parse_release
-from repo_tool.core.selection import find_migrations, parse_version_lock, retrieve_list, select
+from repo_tool.core.selection import Host, Overrides, find_migrations, parse_version_lock, retrieve_list, select
 from repo_tool.core.semver import Version
 from repo_tool.errors import ConfigError, MigrationError, SeedError
 
 from .conftest import MANIFESTS, UPDOG_TESTS
 
 V = Version.parse
-NOW = from_parts(2026, 11, 21)
+NOW = CivilTime(2026, 11, 21).instant()
 EKS = "bottlerocket-aws-eks"
 
 
@@ -24,29 +25,26 @@ def load(name: str) -> Manifest:
     return Manifest.from_bytes((UPDOG_TESTS / name).read_bytes())
 
 
-def choose(manifest: Manifest, current: str, **kwargs: object) -> str | None:
-    params: dict[str, object] = {"variant": EKS, "arch": "x86_64", "seed": 123, "now": NOW} | kwargs
-    result = select(manifest, current=V(current), **params)  # type: ignore[arg-type]
+def choose(manifest: Manifest, current: str, variant: str = EKS, seed: int = 123, **overrides: Any) -> str | None:
+    result = select(manifest, Host(variant, "x86_64", V(current), seed), NOW, Overrides(**overrides))
     return None if result.update is None else str(result.update.version)
 
 
 def test_regret_version_above_max_is_never_offered() -> None:  # §11.4 #1
-    result = select(load("regret.json"), variant=EKS, arch="x86_64", current=V("1.18.0"), seed=1, now=NOW)
+    result = select(load("regret.json"), Host(EKS, "x86_64", V("1.18.0"), 1), NOW)
     assert result.update is None
     assert result.considered[0].why == "version 1.25.0 is above its max_version 1.20.0"
 
 
 def test_host_above_max_version_is_offered_an_older_update() -> None:  # §11.4 #2
-    result = select(load("example_3_x86_64.json"), variant="aws-k8s-1.15", arch="x86_64", current=V("0.1.3"),
-                    seed=1487, now=NOW)
+    result = select(load("example_3_x86_64.json"), Host("aws-k8s-1.15", "x86_64", V("0.1.3"), 1487), NOW)
     assert result.update is not None and str(result.update.version) == "0.1.2"
     assert result.downgrade
     assert result.to_json_obj()["downgrade"] is True
 
 
 def test_multiple_picks_highest_applicable() -> None:  # §11.4 #3
-    result = select(load("multiple_x86_64.json"), variant=EKS, arch="x86_64", current=V("1.10.0"), seed=123,
-                    now=NOW)
+    result = select(load("multiple_x86_64.json"), Host(EKS, "x86_64", V("1.10.0"), 123), NOW)
     assert result.update is not None and str(result.update.version) == "1.15.0"
     assert [str(u.version) for u in result.applicable] == ["1.15.0", "1.13.0"]
     whys = [c.why for c in result.considered]
@@ -78,7 +76,7 @@ def test_bad_version_lock(lock: str) -> None:
 
 
 def test_waves_decide_and_ignore_waves_overrides() -> None:  # §11.4 #6
-    far = from_parts(2999, 1, 1)
+    far = CivilTime(2999, 1, 1).instant()
     update = Update("v", "x86_64", V("1.1.0"), V("1.1.0"), {0: far}, Images("b", "r", "h"))
     manifest = Manifest([update], {})
 
@@ -88,7 +86,7 @@ def test_waves_decide_and_ignore_waves_overrides() -> None:  # §11.4 #6
     assert pick(0) == "1.1.0"
     assert pick(1) is None
     assert pick(1, ignore=True) == "1.1.0"
-    result = select(manifest, variant="v", arch="x86_64", current=V("1.0.0"), seed=1, now=NOW)
+    result = select(manifest, Host("v", "x86_64", V("1.0.0"), 1), NOW)
     assert result.considered[0].why.startswith("wave not reached")
     assert result.considered[0].ready_at == far
 
@@ -97,28 +95,26 @@ def test_ties_keep_manifest_order() -> None:
     images = Images("b", "r", "h")
     a = Update("v", "x86_64", V("1.1.0"), V("2.0.0"), {}, images)
     b = Update("v", "x86_64", V("1.1.0"), V("2.0.0"), {}, Images("b2", "r2", "h2"))
-    result = select(Manifest([a, b], {}), variant="v", arch="x86_64", current=V("1.0.0"), seed=5, now=NOW)
+    result = select(Manifest([a, b], {}), Host("v", "x86_64", V("1.0.0"), 5), NOW)
     assert result.update is a
 
 
 def test_seed_checked_even_without_waves() -> None:
     with pytest.raises(SeedError):
-        select(Manifest(), variant="v", arch="x86_64", current=V("1.0.0"), seed=2048, now=NOW)
+        select(Manifest(), Host("v", "x86_64", V("1.0.0"), 2048), NOW)
 
 
 def test_nothing_newer() -> None:
-    result = select(load("multiple_x86_64.json"), variant=EKS, arch="x86_64", current=V("1.15.0"), seed=1,
-                    now=NOW)
+    result = select(load("multiple_x86_64.json"), Host(EKS, "x86_64", V("1.15.0"), 1), NOW)
     assert result.update is None and "no applicable update is newer" in result.decision
-    assert select(load("multiple_x86_64.json"), variant="other", arch="x86_64", current=V("1.0.0"), seed=1,
-                  now=NOW).update is None
+    assert select(load("multiple_x86_64.json"), Host("other", "x86_64", V("1.0.0"), 1), NOW).update is None
 
 
 def test_wave_progress_over_time() -> None:
     manifest = load("example.json")  # waves 0 -> 2019-10-06, 500 -> 10-07, 1024 -> 10-08
-    start = from_parts(2019, 10, 6, 15)
-    before = select(manifest, variant=EKS, arch="x86_64", current=V("1.12.0"), seed=700, now=start)
-    after = select(manifest, variant=EKS, arch="x86_64", current=V("1.12.0"), seed=700, now=start + 2 * NANOS_PER_DAY)
+    start = CivilTime(2019, 10, 6, 15).instant()
+    before = select(manifest, Host(EKS, "x86_64", V("1.12.0"), 700), start)
+    after = select(manifest, Host(EKS, "x86_64", V("1.12.0"), 700), start + 2 * NANOS_PER_DAY)
     assert before.update is None and after.update is not None
 
 

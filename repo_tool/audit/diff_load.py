@@ -12,12 +12,13 @@ Must not: compare (that is :func:`repo_tool.audit.diff.diff`, pure) or print.
 from __future__ import annotations
 
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 from repo_tool.audit.diff import AuditDiff, Side, diff
-from repo_tool.audit.manifest_checks import MANIFEST_NAME
+from repo_tool.audit.options import TrustedRoot
 from repo_tool.aws import AwsSettings
-from repo_tool.core.manifest import Manifest
+from repo_tool.core.manifest import MANIFEST_NAME, Manifest
 from repo_tool.errors import ManifestError, RepoToolError, UsageError, VerificationError
 from repo_tool.localfs import stat_or_none
 from repo_tool.storage import open_storage
@@ -28,39 +29,49 @@ from repo_tool.trust.verifier import LoadOptions, Source, open_repo, read_target
 ANCHOR_FILE = "1.root.json"
 
 
-def audit_diff(old_url: str, new_url: str, now: int, root: Path | None = None, targets_url: str | None = None,
-               aws: AwsSettings | None = None) -> AuditDiff:
-    """Open, load and compare two snapshots (``root``: the trust anchor for both; ``targets_url``:
-    where both read ``manifest.json``, else manifests are not compared)."""
-    trusted, trusted_name = None, "trusted root"
+@dataclass(frozen=True)
+class DiffRequest:
+    """What ``audit-diff`` compares: two metadata locations, the root both are anchored on (None:
+    each its own ``1.root.json``), and where both read ``manifest.json`` (None: not compared)."""
+
+    old_url: str
+    new_url: str
+    root: Path | None = None
+    targets_url: str | None = None
+
+
+def audit_diff(request: DiffRequest, now: int, aws: AwsSettings | None = None) -> AuditDiff:
+    """Open, load and compare the two snapshots of ``request``."""
+    anchor, root = None, request.root
     if root is not None:
         try:
-            trusted, trusted_name = root.read_bytes(), str(root)
+            anchor = TrustedRoot(root.read_bytes(), str(root))
         except OSError as exc:
             raise UsageError(f"--root: cannot read {root}: {exc.strerror or exc}") from None
-    targets = open_storage(targets_url, None, aws) if targets_url is not None else None
-    metas = {label: open_storage(url, None, aws) for label, url in (("OLD", old_url), ("NEW", new_url))}
+    targets = open_storage(request.targets_url, None, aws) if request.targets_url is not None else None
+    metas = {label: open_storage(url, None, aws) for label, url in (("OLD", request.old_url),
+                                                                     ("NEW", request.new_url))}
     for label, meta in metas.items():  # usage problems first, before anything is loaded
         if isinstance(meta, LocalStorage):
             found = stat_or_none(meta.root, f"{label} ")
             if found is None or not stat.S_ISDIR(found.st_mode):
                 raise UsageError(f"{label} {meta.root}: not a directory")
-    sides = [load_side(label, meta, trusted, trusted_name, targets, now) for label, meta in metas.items()]
+    sides = [load_side(label, meta, anchor, targets, now) for label, meta in metas.items()]
     return diff(sides[0], sides[1])
 
 
-def load_side(label: str, meta: Source, trusted_root: bytes | None, trusted_name: str, targets: Source | None,
-              now: int) -> Side:
+def load_side(label: str, meta: Source, anchor: TrustedRoot | None, targets: Source | None, now: int) -> Side:
     """Load and verify one snapshot (Unsafe: expired metadata is loaded and reported) and,
-    with ``targets``, its ``manifest.json``.  Errors name the side and its location."""
-    own = trusted_root is None
+    with ``targets``, its ``manifest.json``; ``anchor`` None: the snapshot's own ``1.root.json``.
+    Errors name the side and its location."""
+    own = anchor is None
     try:
-        if trusted_root is None:
-            trusted_name = meta.describe(ANCHOR_FILE)
-            trusted_root = meta.read(ANCHOR_FILE, MIB)
-            if trusted_root is None:
-                raise UsageError(f"no {ANCHOR_FILE} at {trusted_name} to anchor the chain; pass --root")
-        repo = open_repo(meta, trusted_root, now, options=LoadOptions(safe=False, trusted_root_name=trusted_name))
+        if anchor is None:
+            own_root = meta.read(ANCHOR_FILE, MIB)
+            if own_root is None:
+                raise UsageError(f"no {ANCHOR_FILE} at {meta.describe(ANCHOR_FILE)} to anchor the chain; pass --root")
+            anchor = TrustedRoot(own_root, meta.describe(ANCHOR_FILE))
+        repo = open_repo(meta, anchor.data, now, options=LoadOptions(safe=False, trusted_root_name=anchor.name))
         manifest, note = None, None
         if targets is None:
             note = "not compared (no --targets-url)"
@@ -75,4 +86,4 @@ def load_side(label: str, meta: Source, trusted_root: bytes | None, trusted_name
                     raise VerificationError(f"{MANIFEST_NAME}: {exc.message}") from None
     except RepoToolError as exc:
         raise exc.within(f"{label} {meta.url}") from None
-    return Side(label, meta.url, trusted_name, own, repo, manifest, note)
+    return Side(label, meta.url, anchor.name, own, repo, manifest, note)

@@ -14,13 +14,10 @@ import itertools
 from repo_tool.audit.findings import Report
 from repo_tool.audit.roleset import RoleSet
 from repo_tool.core.chain import breaks as chain_breaks
-from repo_tool.core.manifest import Manifest, check_migration_keys
+from repo_tool.core.manifest import MANIFEST_NAME, Manifest, check_migration_keys
 from repo_tool.errors import RepoToolError
 from repo_tool.storage.base import Storage
 from repo_tool.trust.verifier import resolve_name
-
-# The target name of the manifest (core.manifest defines no constant for it yet): the audit's one copy.
-MANIFEST_NAME = "manifest.json"
 
 
 def check_manifest(report: Report, files: RoleSet, targets: Storage, targets_checked: bool) -> Manifest | None:

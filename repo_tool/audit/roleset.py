@@ -31,6 +31,9 @@ from repo_tool.trust.verifier import (
     role_file_name,
 )
 
+TopRoles = tuple[RoleFile, RoleFile, RoleFile]
+"""Timestamp, snapshot and targets, in that order (the order a client loads them)."""
+
 
 @dataclass(frozen=True)
 class RoleSet:
@@ -51,10 +54,9 @@ class RoleSet:
         return cls(meta, repo.roots, repo.timestamp, repo.snapshot, repo.targets, True, repo.delegated, repo)
 
     @classmethod
-    def as_stored(cls, meta: Storage, roots: list[RoleFile], timestamp: RoleFile, snapshot: RoleFile,
-                  targets: RoleFile) -> RoleSet:
-        """Timestamp, snapshot and targets parsed as stored, not verified (no delegated role is read)."""
-        return cls(meta, roots, timestamp, snapshot, targets, False)
+    def as_stored(cls, meta: Storage, roots: list[RoleFile], top: TopRoles) -> RoleSet:
+        """Timestamp, snapshot and targets (``top``) parsed as stored, not verified (no delegated role is read)."""
+        return cls(meta, roots, *top, False)
 
     @property
     def root(self) -> RoleFile:

@@ -25,7 +25,8 @@ This module only orders the checks.  Must not: write to the repository, or stop 
 from __future__ import annotations
 
 from repo_tool.audit import manifest_checks
-from repo_tool.audit.findings import Report, TargetsMode
+from repo_tool.audit.findings import Report
+from repo_tool.audit.options import AuditOptions, TrustedRoot
 from repo_tool.audit.role_checks import (
     duplicate_signatures,
     expiries,
@@ -42,19 +43,15 @@ from repo_tool.localfs import leftover_temp_files
 from repo_tool.storage.base import LocalStorage, Storage
 from repo_tool.trust.verifier import LoadOptions, open_repo, role_file_name
 
-AUDIT_JOBS = 4
 
-
-def audit(meta: Storage, targets: Storage, trusted_root: bytes, trusted_name: str, now: int, window: int,
-          window_text: str = "", targets_mode: TargetsMode = "all", jobs: int = AUDIT_JOBS,
-          check_manifest: bool = True) -> Report:
-    """Run every check; the report holds the findings (``report.ok`` when there is no error)."""
-    report = Report(meta.url, targets.url, now, window, window_text or f"{window} ns")
+def audit(meta: Storage, targets: Storage, anchor: TrustedRoot, now: int, options: AuditOptions) -> Report:
+    """Run every check at ``now``; the report holds the findings (``report.ok`` when there is no error)."""
+    report = Report(meta.url, targets.url, now, options.window, options.window_text or f"{options.window} ns")
     _leftovers(report, meta, targets)
-    chain = root_chain(meta, trusted_root, trusted_name, report)
+    chain = root_chain(meta, anchor.data, anchor.name, report)
     try:
-        files = RoleSet.verified_by(meta, open_repo(meta, trusted_root, now, options=LoadOptions(
-            safe=False, trusted_root_name=trusted_name)))
+        files = RoleSet.verified_by(meta, open_repo(meta, anchor.data, now, options=LoadOptions(
+            safe=False, trusted_root_name=anchor.name)))
     except RepoToolError as exc:
         # Said once: a root problem the chain check already named is not repeated here.
         if not (".root.json" in exc.message and any(f.check == "root-chain" for f in report.findings)):
@@ -86,10 +83,10 @@ def audit(meta: Storage, targets: Storage, trusted_root: bytes, trusted_name: st
                                                                              files.consistent)))
     expiries(report, files, meta)
     manifest = None
-    if check_manifest:
-        manifest = manifest_checks.check_manifest(report, files, targets, targets_mode != "none")
+    if options.check_manifest:
+        manifest = manifest_checks.check_manifest(report, files, targets, options.targets != "none")
     decoded = set(manifest.target_names()) if manifest is not None else set()
-    check_targets(report, files, targets, targets_mode, jobs, decoded)
+    check_targets(report, files, targets, options, decoded)
     return report
 
 

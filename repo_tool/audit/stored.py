@@ -131,4 +131,4 @@ def read_as_stored(report: Report, meta: Storage, chain: list[RoleFile]) -> Role
             report.add("error", "load", meta.describe(name), exc.message)
             return None
         files.append(parent)
-    return RoleSet.as_stored(meta, chain, files[0], files[1], files[2])
+    return RoleSet.as_stored(meta, chain, (files[0], files[1], files[2]))

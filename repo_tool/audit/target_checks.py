@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from repo_tool.audit.findings import Report, TargetsMode
-from repo_tool.audit.manifest_checks import MANIFEST_NAME
+from repo_tool.audit.findings import Report
+from repo_tool.audit.options import AuditOptions
 from repo_tool.audit.roleset import RoleSet
 from repo_tool.core.lz4frames import ImageError
+from repo_tool.core.manifest import MANIFEST_NAME
 from repo_tool.errors import RepoToolError
 from repo_tool.hashing import hash_chunks
 from repo_tool.storage.base import Storage
@@ -23,10 +24,12 @@ from repo_tool.trust.verifier import Target
 CHUNK = 1 << 20
 
 
-def check_targets(report: Report, files: RoleSet, store: Storage, mode: TargetsMode, jobs: int,
+def check_targets(report: Report, files: RoleSet, store: Storage, options: AuditOptions,
                   decoded: Collection[str] = ()) -> None:
-    """Download targets (all, a sample, or none) checking length and SHA-256; those in ``decoded``
-    (the images and migrations the manifest names) are also decoded as LZ4 frames, as nodes read them."""
+    """Download targets (``options.targets``: all, a sample, or none; ``options.jobs`` at once) checking
+    length and SHA-256; those in ``decoded`` (the images and migrations the manifest names) are also
+    decoded as LZ4 frames, as nodes read them."""
+    mode = options.targets
     names = sorted({name for role in (files.targets, *files.delegated.values())
                     for name in (role.signed.get("targets") or {})})
     report.targets_listed = len(names)
@@ -38,7 +41,7 @@ def check_targets(report: Report, files: RoleSet, store: Storage, mode: TargetsM
         if MANIFEST_NAME in names and MANIFEST_NAME not in chosen:
             chosen = [MANIFEST_NAME, *chosen[: max(0, mode - 1)]]
         names = chosen
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    with ThreadPoolExecutor(max_workers=options.jobs) as pool:
         for checked, size in pool.map(lambda n: _check_target(report, files, store, n, n in decoded), names):
             report.count_checked(checked, size)
 

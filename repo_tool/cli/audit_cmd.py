@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from repo_tool.audit.findings import TargetsMode
+from repo_tool.audit.options import AuditOptions, TrustedRoot
 from repo_tool.audit.report import render, render_text
 from repo_tool.audit.run import audit
 from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns, parse_time_option
@@ -86,8 +87,8 @@ def audit_cmd(metadata_url: str | None, targets_url: str | None, root_path: str 
         meta = open_storage(metadata_url, Path.cwd(), aws)
         targets = open_storage(targets_url, Path.cwd(), aws)
         root_file = Path(root_path)
-    trusted = read_bytes(root_file, "trusted root")
-    report = audit(meta, targets, trusted, str(root_file), at, window, within_text, mode, jobs, check_manifest)
+    root = TrustedRoot(read_bytes(root_file, "trusted root"), str(root_file))
+    report = audit(meta, targets, root, at, AuditOptions(window, within_text, mode, jobs, check_manifest))
     obj = report.to_json_obj()
     if as_json:
         echo_json(obj)

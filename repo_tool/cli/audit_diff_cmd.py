@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from repo_tool.audit.diff_load import audit_diff
+from repo_tool.audit.diff_load import DiffRequest, audit_diff
 from repo_tool.audit.diff_text import text_lines
 from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns
 
@@ -31,7 +31,7 @@ def audit_diff_cmd(old: str, new: str, root: Path | None, targets_url: str | Non
 
     Both are fully verified (expired metadata is still loaded, and reported).  Exit 0 when both
     load, whatever changed; 1 if either fails verification; 2 for usage errors."""
-    result = audit_diff(old, new, now_ns(), root, targets_url, aws_settings())
+    result = audit_diff(DiffRequest(old, new, root, targets_url), now_ns(), aws_settings())
     if as_json:
         echo_json(result.to_json())
     else:

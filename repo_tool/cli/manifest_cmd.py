@@ -17,8 +17,9 @@ import click
 from repo_tool.cli.common import echo_json, now_ns, parse_time_option, parse_version_option, warn
 from repo_tool.core.instant import format_instant
 from repo_tool.core.manifest import Images, migration_key_text
+from repo_tool.core.nodeconfig import bottlerocket_arch
 from repo_tool.core.readiness import check_seed
-from repo_tool.core.selection import find_migrations, parse_version_lock, retrieve_list, select
+from repo_tool.core.selection import Host, Overrides, find_migrations, parse_version_lock, retrieve_list, select
 from repo_tool.errors import RepoToolError, UsageError
 from repo_tool.publish.inputs import (
     init_manifest,
@@ -196,11 +197,6 @@ def show(file: str, as_json: bool) -> None:
         click.echo(f"  {migration_key_text(key)}: {', '.join(names) if names else '(no migration needed)'}")
 
 
-def _host_arch() -> str:
-    machine = platform.machine()
-    return {"amd64": "x86_64", "arm64": "aarch64"}.get(machine.lower(), machine)
-
-
 @manifest.command("select")
 @FILE
 @click.option("--variant", required=True, help="Host variant (VARIANT_ID).")
@@ -228,8 +224,8 @@ def select_cmd(file: str, variant: str, arch: str | None, current_text: str, see
         except RepoToolError as exc:
             raise UsageError(f"--version-lock: {exc}") from None
     doc = load_manifest(file)
-    result = select(doc, variant=variant, arch=arch or _host_arch(), current=current, seed=seed, now=now,
-                    version_lock=version_lock, force_version=force, ignore_waves=ignore_waves)
+    host = Host(variant, arch or bottlerocket_arch(platform.machine()), current, seed)
+    result = select(doc, host, now, Overrides(version_lock, force, ignore_waves))
     if as_json:
         echo_json(result.to_json_obj())
         return

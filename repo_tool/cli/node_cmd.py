@@ -191,7 +191,7 @@ def _run(parsed: _Args, paths: node.NodePaths, now: int, out: node.Output) -> no
     if command == "make-disk":
         assert parsed.path is not None
         sizes = {f"{k}_size": v for k, v in parsed.sizes.items()}
-        made = gpt.make_disk(parsed.path, **{**_default_sizes(), **sizes})
+        made = gpt.make_disk(parsed.path, gpt.DiskLayout(**sizes))
         report = gpt.status(made, "A")
         sizes_text = ", ".join(f"{kind} {getattr(made.sets['A'], kind).size}" for kind in node.IMAGE_ORDER)
         out.out(node.json_text(report) if flags.json else f"created {parsed.path}: sets A and B ({sizes_text} bytes "
@@ -229,8 +229,3 @@ def _run(parsed: _Args, paths: node.NodePaths, now: int, out: node.Output) -> no
     elif command in ("update", "update-image"):
         node.update(session, flags, out, apply=command == "update")
     return out
-
-
-def _default_sizes() -> dict[str, int]:
-    return {"boot_size": gpt.DEFAULT_BOOT_SIZE, "root_size": gpt.DEFAULT_ROOT_SIZE,
-            "hash_size": gpt.DEFAULT_HASH_SIZE, "private_size": gpt.DEFAULT_PRIVATE_SIZE}

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns
+from repo_tool.core.manifest import MANIFEST_NAME
 from repo_tool.publish import quickstart
 from repo_tool.publish.inputs import load_policy
 
@@ -44,7 +45,7 @@ def quickstart_cmd(directory: Path, wave_policy: str, as_json: bool, metadata_ur
         return
     d = qs.directory
     last = qs.outcomes[-1].plan.versions
-    manifest_object = next(t.object_name for t in qs.outcomes[-1].plan.targets if t.name == "manifest.json")
+    manifest_object = next(t.object_name for t in qs.outcomes[-1].plan.targets if t.name == MANIFEST_NAME)
     manifest_hint = (f"  repo-tool manifest show {qs.targets_dir}/{manifest_object}\n" if qs.targets_dir else "")
     repo_at = qs.metadata_dir or qs.metadata_url
     click.echo(f"""repo-tool quickstart in {d}:

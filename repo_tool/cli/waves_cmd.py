@@ -32,7 +32,7 @@ def _seeds_text(row: ScheduleRow) -> str:
 
 
 def _row_json(index: int, row: ScheduleRow) -> dict[str, object]:
-    offered_by = _offered_by(row)
+    offered_by = row.all_offered_by
     return {
         "wave": index,
         "kind": row.kind,
@@ -44,13 +44,6 @@ def _row_json(index: int, row: ScheduleRow) -> dict[str, object]:
         "start": None if row.start_time is None else format_instant(row.start_time),
         "all_offered_by": None if offered_by is None else format_instant(offered_by),
     }
-
-
-def _offered_by(row: ScheduleRow) -> int | None:
-    """When every host of the row has been offered the update (None: when it is published)."""
-    if row.kind in ("initial", "none"):
-        return None
-    return row.end_time if row.end_time is not None else row.start_time
 
 
 @waves.command("show")
@@ -77,7 +70,7 @@ def show(policy: str, start_text: str, as_json: bool) -> None:
     table = []
     for i, row in enumerate(rows):
         percent = f"{row.percentage}" if row.percentage is not None else f"{100 * row.cumulative_fraction:.2f}"
-        offered_by = _offered_by(row)
+        offered_by = row.all_offered_by
         if row.start_time is None or offered_by is None:
             starts, offset, done = "when published", "-", f"when published ({row.kind} wave)"
         else:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from repo_tool.core.manifest import Manifest, migration_key_text
-from repo_tool.core.selection import MigrationChain, select
+from repo_tool.core.selection import Host, MigrationChain, Overrides, select
 from repo_tool.core.semver import Version
 
 Group = tuple[str, str]  # (variant, arch)
@@ -89,7 +89,7 @@ def _pair(chain: MigrationChain, group: Group, low: Version, high: Version) -> B
 
 def offered(manifest: Manifest, variant: str, arch: str, current: Version) -> Version | None:
     """The version a node on ``current`` is eventually offered (waves aside), as updog chooses it."""
-    update = select(manifest, variant=variant, arch=arch, current=current, seed=0, now=0, ignore_waves=True).update
+    update = select(manifest, Host(variant, arch, current, 0), 0, Overrides(ignore_waves=True)).update
     return None if update is None else update.version
 
 

@@ -20,6 +20,7 @@ value; here it is the same instant as the following second.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from repo_tool.errors import InstantError, OffsetError
 
@@ -105,18 +106,29 @@ def _days_in_month(year: int, month: int) -> int:
     return 30 if month in (4, 6, 9, 11) else 31
 
 
-def from_parts(
-    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, nanos: int = 0
-) -> int:
-    """The instant of a UTC calendar time (fields are not range-checked)."""
-    days = days_from_civil(year, month, day)
-    return ((days * 24 + hour) * 60 + minute) * 60 * NANOS_PER_SECOND + second * NANOS_PER_SECOND + nanos
+@dataclass(frozen=True)
+class CivilTime:
+    """A calendar date (proleptic Gregorian) and time of day, as written; fields are not range-checked."""
+
+    year: int
+    month: int
+    day: int
+    hour: int = 0
+    minute: int = 0
+    second: int = 0
+    nanos: int = 0
+
+    def instant(self, offset: int = 0) -> int:
+        """The instant of this time at UTC offset ``offset`` (seconds east; 0: the time is UTC)."""
+        days = days_from_civil(self.year, self.month, self.day)
+        seconds = ((days * 24 + self.hour) * 60 + self.minute) * 60 + self.second - offset
+        return seconds * NANOS_PER_SECOND + self.nanos
 
 
-MAX_INSTANT = from_parts(MAX_YEAR, 12, 31, 23, 59, 59, NANOS_PER_SECOND - 1)
-MIN_INSTANT = from_parts(MIN_YEAR, 1, 1)
+MAX_INSTANT = CivilTime(MAX_YEAR, 12, 31, 23, 59, 59, NANOS_PER_SECOND - 1).instant()
+MIN_INSTANT = CivilTime(MIN_YEAR, 1, 1).instant()
 # Latest instant an offset may produce (SPEC §6.2: results beyond year 9999 are BadOffset).
-MAX_OFFSET_RESULT = from_parts(9999, 12, 31, 23, 59, 59, NANOS_PER_SECOND - 1)
+MAX_OFFSET_RESULT = CivilTime(9999, 12, 31, 23, 59, 59, NANOS_PER_SECOND - 1).instant()
 
 
 # --- formatting ----------------------------------------------------------
@@ -212,7 +224,7 @@ def parse_instant(text: str) -> int:
     year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
     fraction = match.group(7) or ""
     nanos = int(fraction.ljust(9, "0")) if fraction else 0
-    return _assemble(text, year, month, day, hour, minute, second, nanos, 0)
+    return _assemble(text, CivilTime(year, month, day, hour, minute, second, nanos), 0)
 
 
 def parse_instant_relaxed(text: str) -> int:
@@ -246,24 +258,23 @@ def parse_instant_relaxed(text: str) -> int:
     offset = _parse_offset_suffix(sc)
     if sc.text[sc.pos :].strip("".join(RUST_WHITESPACE)):
         raise sc.fail("unexpected text after the UTC offset")
-    return _assemble(text, year, month, day, hour, minute, second, nanos, offset)
+    return _assemble(text, CivilTime(year, month, day, hour, minute, second, nanos), offset)
 
 
-def _assemble(
-    text: str, year: int, month: int, day: int, hour: int, minute: int, second: int, nanos: int, offset: int
-) -> int:
+def _assemble(text: str, parts: CivilTime, offset: int) -> int:
     """Range-check the fields as chrono's ``Parsed::to_datetime`` does and build the instant."""
+    year, month, day = parts.year, parts.month, parts.day
     if not 1 <= month <= 12:
         raise _invalid(text, f"month {month} out of range")
     if not MIN_YEAR <= year <= MAX_YEAR:
         raise _invalid(text, f"year {year} out of range")
     if not 1 <= day <= _days_in_month(year, month):
         raise _invalid(text, f"day {day} out of range for {year:04d}-{month:02d}")
-    if hour > 23 or minute > 59 or second > 60:
+    if parts.hour > 23 or parts.minute > 59 or parts.second > 60:
         raise _invalid(text, "time of day out of range")
     if abs(offset) >= 86400:
         raise _invalid(text, "UTC offset out of range")
-    ns = from_parts(year, month, day, hour, minute, second, nanos) - offset * NANOS_PER_SECOND
+    ns = parts.instant(offset)
     if not MIN_INSTANT <= ns <= MAX_INSTANT:
         raise _invalid(text, "out of range")
     return ns

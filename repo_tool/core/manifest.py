@@ -31,6 +31,9 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _MAX_JSON_DEPTH = 128
 T = TypeVar("T")
 
+MANIFEST_NAME = "manifest.json"
+"""The target every node reads (updog's ``MANIFEST_FILE``): the one definition of the name."""
+
 
 @dataclass
 class Images:

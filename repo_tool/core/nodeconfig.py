@@ -1,6 +1,6 @@
-"""A node's inputs as updog reads them (SPEC §9.1): ``/etc/updog.toml`` and ``os-release``.
+"""A node's inputs as updog reads them (SPEC §9.1): ``/etc/updog.toml``, ``os-release`` and its arch name.
 
-Pure parsing: text in, values out; the caller reads the files and names them.
+Pure parsing: text in, values out; the caller reads the files (or asks the platform) and names them.
 """
 
 from __future__ import annotations
@@ -12,6 +12,18 @@ from repo_tool.core.readiness import check_seed
 from repo_tool.core.semver import Version
 from repo_tool.core.toml import load_toml
 from repo_tool.errors import ConfigError, VersionError
+
+_ARCH_ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}
+
+
+def bottlerocket_arch(machine: str) -> str:
+    """The Bottlerocket arch of a machine name (``platform.machine()``, or an ``--arch`` option).
+
+    ``amd64`` and ``arm64``, in any case (Windows says ``AMD64``, macOS ``arm64``), become ``x86_64``
+    and ``aarch64``; any other name is returned as given.  updog itself uses the arch it was compiled
+    for (Rust's ``std::env::consts::ARCH``), so on a node the answer is always ``x86_64`` or ``aarch64``:
+    the aliases only matter when the tool runs off a Bottlerocket host."""
+    return _ARCH_ALIASES.get(machine.lower(), machine)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,13 @@ class ScheduleRow:
     def cumulative_fraction(self) -> float:
         return (self.last_seed + 1) / SEED_COUNT
 
+    @property
+    def all_offered_by(self) -> int | None:
+        """When every host of the row has been offered the update (None: when it is published)."""
+        if self.kind in ("initial", "none"):
+            return None
+        return self.end_time if self.end_time is not None else self.start_time
+
 
 def schedule(waves: Mapping[int, int]) -> list[ScheduleRow]:
     """The waves map as rows of seeds, lowest first (keys above 2048 are ignored, as upstream)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from repo_tool.core.instant import format_instant
-from repo_tool.core.manifest import Manifest, MigrationKey, Update, migration_key_text
+from repo_tool.core.manifest import MANIFEST_NAME, Manifest, MigrationKey, Update, migration_key_text
 from repo_tool.core.readiness import check_seed, ready_at_in_wave, update_wave
 from repo_tool.core.semver import Version
 from repo_tool.errors import ConfigError, MigrationError, VersionError
@@ -30,6 +30,27 @@ def parse_version_lock(text: str) -> Version | None:
         return Version.parse(candidate)
     except VersionError:
         raise ConfigError(f"Bad version string '{text}' in config") from None
+
+
+@dataclass(frozen=True)
+class Host:
+    """The node asking: its variant (``VARIANT_ID``), arch, running version (``VERSION_ID``) and wave seed."""
+
+    variant: str
+    arch: str
+    current: Version
+    seed: int
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """What changes updog's default choice (the newest applicable update): ``version_lock`` from
+    updog.toml, ``force_version`` from ``--image`` (which bypasses the lock), ``ignore_waves`` from
+    updog.toml or ``--now``."""
+
+    version_lock: str = LATEST
+    force_version: Version | None = None
+    ignore_waves: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,7 +106,8 @@ def _applicable(considered: list[Considered]) -> list[Update]:
     return sorted((c.update for c in considered if c.kept), key=lambda u: u.version, reverse=True)
 
 
-def _consider(update: Update, variant: str, arch: str, seed: int, now: int, ignore_waves: bool) -> Considered:
+def _consider(update: Update, host: Host, now: int, ignore_waves: bool) -> Considered:
+    variant, arch, seed = host.variant, host.arch, host.seed
     if update.variant != variant:
         return Considered(update, False, f"variant {update.variant} is not the host's variant {variant}", None)
     if update.arch != arch:
@@ -109,22 +131,12 @@ def _consider(update: Update, variant: str, arch: str, seed: int, now: int, igno
     return Considered(update, False, f"wave not reached: {where}, offered from {format_instant(when)}", when)
 
 
-def select(
-    manifest: Manifest,
-    *,
-    variant: str,
-    arch: str,
-    current: Version,
-    seed: int,
-    now: int,
-    version_lock: str = LATEST,
-    force_version: Version | None = None,
-    ignore_waves: bool = False,
-) -> Selection:
-    """updog's choice (SPEC §8.2) with the reason for every update."""
-    check_seed(seed)
-    considered = [_consider(u, variant, arch, seed, now, ignore_waves) for u in manifest.updates]
+def select(manifest: Manifest, host: Host, now: int, overrides: Overrides = Overrides()) -> Selection:
+    """updog's choice (SPEC §8.2) for ``host`` at ``now``, with the reason for every update."""
+    check_seed(host.seed)
+    considered = [_consider(u, host, now, overrides.ignore_waves) for u in manifest.updates]
     applicable = _applicable(considered)
+    current, version_lock, force_version = host.current, overrides.version_lock, overrides.force_version
 
     def result(update: Update | None, decision: str) -> Selection:
         return Selection(update, current, decision, considered)
@@ -238,4 +250,4 @@ class MigrationChain:
 def retrieve_list(current: Version, target: Version, migrations: Mapping[MigrationKey, list[str]]) -> list[str]:
     """What updog downloads and caches before an update: the forward list plus ``manifest.json``."""
     low, high = sorted((current, target))
-    return [*find_migrations(low, high, migrations), "manifest.json"]
+    return [*find_migrations(low, high, migrations), MANIFEST_NAME]

@@ -22,6 +22,7 @@ import os
 import stat
 import struct
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
 
@@ -52,8 +53,8 @@ from repo_tool.node.gpttable import (
 )
 
 __all__ = ["BOOT_TYPE", "DEFAULT_BOOT_SIZE", "DEFAULT_HASH_SIZE", "DEFAULT_PRIVATE_SIZE", "DEFAULT_ROOT_SIZE",
-           "HASH_TYPE", "MIB", "PRIVATE_TYPE", "ROOT_TYPE", "SECTOR_SIZES", "Disk", "GptError", "Partition",
-           "PartitionSet", "Status", "find_os_disk", "make_disk", "status"]
+           "HASH_TYPE", "MIB", "PRIVATE_TYPE", "ROOT_TYPE", "SECTOR_SIZES", "Disk", "DiskLayout", "GptError",
+           "Partition", "PartitionSet", "Status", "TableCopies", "find_os_disk", "make_disk", "status"]
 
 DEFAULT_BOOT_SIZE = 40 * MIB
 DEFAULT_ROOT_SIZE = 1024 * MIB
@@ -64,6 +65,34 @@ BLKSSZGET = 0x1268  # ioctl: logical sector size of a block device
 
 class GptError(IOFailedError):
     """The partition table cannot be read or written, or lacks the Bottlerocket partitions."""
+
+
+@dataclass(frozen=True)
+class DiskLayout:
+    """The partition sizes (bytes, each set's) and the sector size of a new disk image (:func:`make_disk`)."""
+
+    boot_size: int = DEFAULT_BOOT_SIZE
+    root_size: int = DEFAULT_ROOT_SIZE
+    hash_size: int = DEFAULT_HASH_SIZE
+    private_size: int = DEFAULT_PRIVATE_SIZE
+    sector_size: int = 512
+
+
+@dataclass(frozen=True)
+class TableCopies:
+    """A partition table as read or last written: its header copies (None: that copy is damaged; at
+    least one is valid) and the entry array they describe."""
+
+    primary: Header | None
+    backup: Header | None
+    entries: bytes
+
+    @property
+    def current(self) -> Header:
+        """The copy the table is read from: the primary, else the backup."""
+        current = self.primary or self.backup
+        assert current is not None
+        return current
 
 
 def _pwrite(fd: int, data: bytes, offset: int) -> None:
@@ -80,21 +109,16 @@ def _block_sector_size(fd: int) -> int:
 class Disk:
     """The partition table of one disk, as read by :meth:`open`; :meth:`write_flags` updates disk and object."""
 
-    def __init__(self, path: Path, sector_size: int, total_sectors: int, primary: Header | None,
-                 backup: Header | None, entries: bytes) -> None:
-        """Use :meth:`open`.  At least one of ``primary`` and ``backup`` is a valid copy; ``entries`` is its array."""
+    def __init__(self, path: Path, sector_size: int, total_sectors: int, table: TableCopies) -> None:
+        """Use :meth:`open`."""
         self._path = path
         self._sector_size = sector_size
         self._total_sectors = total_sectors
-        self._adopt(primary, backup, entries)
+        self._adopt(table)
 
-    def _adopt(self, primary: Header | None, backup: Header | None, entries: bytes) -> None:
-        current = primary or backup
-        assert current is not None
-        self._primary = primary
-        self._backup = backup
-        self._entries = entries
-        self._partitions = parse_entries(current, entries, self._sector_size)
+    def _adopt(self, table: TableCopies) -> None:
+        self._table = table
+        self._partitions = parse_entries(table.current, table.entries, self._sector_size)
         self._sets = find_sets(self._partitions)
         privates = [part for part in self._partitions if part.type_guid == PRIVATE_TYPE]
         self._private = privates[0] if privates else None
@@ -160,7 +184,7 @@ class Disk:
                                f"(LBA {backup_lba}): {backup_problem}")
             entries = backup_entries
         try:
-            disk = cls(path, sector_size, total_sectors, primary, backup, entries)
+            disk = cls(path, sector_size, total_sectors, TableCopies(primary, backup, entries))
         except Invalid as exc:
             raise GptError(f"{path}: bad partition table: {exc}") from None
         if "A" not in disk.sets:
@@ -199,7 +223,7 @@ class Disk:
     @property
     def used_backup(self) -> bool:
         """Whether the primary table was damaged and the backup was read (the next write repairs the primary)."""
-        return self._primary is None
+        return self._table.primary is None
 
     @property
     def ever_booted(self) -> bool:
@@ -236,8 +260,7 @@ class Disk:
         A damaged copy is rebuilt from the good one.  Raises :class:`GptError`
         if the table on disk changed since it was read.
         """
-        current = self._primary or self._backup
-        assert current is not None
+        current, old_entries = self._table.current, self._table.entries
         changes: dict[Partition, int] = {}
         for name, new in flags.items():
             boot = self._set(name).boot
@@ -248,9 +271,9 @@ class Disk:
             bit = 1 << gptprio.EVER_BOOTED_BIT
             attributes = self._private.attributes
             changes[self._private] = attributes | bit if ever_booted else attributes & ~bit
-        entries = with_attributes(self._entries, current.entry_size, changes)
+        entries = with_attributes(old_entries, current.entry_size, changes)
         try:
-            primary, backup = sealed_copies(self._primary, self._backup, entries, self._sector_size)
+            primary, backup = sealed_copies(self._table.primary, self._table.backup, entries, self._sector_size)
         except Invalid as exc:
             raise GptError(f"{self._path}: {exc}") from None
         try:
@@ -259,8 +282,8 @@ class Disk:
             raise GptError(f"{self._path}: cannot open for writing: {exc.strerror or exc}") from None
         try:
             on_disk = (pread(fd, len(current.raw), current.my_lba * self._sector_size),
-                       pread(fd, len(self._entries), current.entries_lba * self._sector_size))
-            if on_disk != (current.raw, self._entries):
+                       pread(fd, len(old_entries), current.entries_lba * self._sector_size))
+            if on_disk != (current.raw, old_entries):
                 raise GptError(f"{self._path}: the partition table changed since it was read; not writing")
             for header in (backup, primary):
                 _pwrite(fd, entries, header.entries_lba * self._sector_size)
@@ -272,22 +295,22 @@ class Disk:
             raise GptError(f"{self._path}: cannot write the partition table: {exc.strerror or exc}") from None
         finally:
             os.close(fd)
-        self._adopt(primary, backup, entries)
+        self._adopt(TableCopies(primary, backup, entries))
 
 
-def make_disk(path: Path, boot_size: int = DEFAULT_BOOT_SIZE, root_size: int = DEFAULT_ROOT_SIZE,
-              hash_size: int = DEFAULT_HASH_SIZE, private_size: int = DEFAULT_PRIVATE_SIZE,
-              sector_size: int = 512) -> Disk:
+def make_disk(path: Path, layout: DiskLayout = DiskLayout()) -> Disk:
     """Create a sparse disk image at ``path`` laid out like a Bottlerocket OS disk and return it opened.
 
     Partitions BOOT-A, ROOT-A, HASH-A, BOOT-B, ROOT-B, HASH-B, PRIVATE (sizes in
-    bytes), laid out by :func:`repo_tool.node.gpttable.new_table`.
+    bytes, from ``layout``), laid out by :func:`repo_tool.node.gpttable.new_table`.
     The image is built under a temporary name in the same directory and only
     then linked into place; an existing ``path`` is never overwritten.
     """
+    sector_size = layout.sector_size
     if sector_size not in SECTOR_SIZES:
         raise UsageError(f"sector size must be 512 or 4096, not {sector_size}")
-    sizes = {"boot": boot_size, "root": root_size, "hash": hash_size, "private": private_size}
+    sizes = {"boot": layout.boot_size, "root": layout.root_size, "hash": layout.hash_size,
+             "private": layout.private_size}
     for role, size in sizes.items():
         if isinstance(size, bool) or not isinstance(size, int) or size <= 0 or size % sector_size:
             raise UsageError(f"{role} partition size must be a positive multiple of the {sector_size}-byte sector "

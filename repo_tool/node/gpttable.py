@@ -297,24 +297,22 @@ def new_table(sizes: Mapping[str, int], sector_size: int) -> tuple[int, list[tup
     total_sectors = lba + align  # 1 MiB at the end for the backup table
     last_lba = total_sectors - 1
     first_usable, last_usable = 2 + entry_sectors, last_lba - entry_sectors - 1
-    disk_guid, crc = uuid.uuid4(), zlib.crc32(entries)
+    # The backup is the primary moved to the last LBA, as when a damaged copy is rebuilt.
+    primary, backup = sealed_copies(_new_primary(last_lba, first_usable, last_usable, uuid.uuid4()), None,
+                                    bytes(entries), sector_size)
     return total_sectors, [
         (0, _protective_mbr(total_sectors)),
         (2 * sector_size, bytes(entries)),
-        (sector_size, _new_header(1, last_lba, first_usable, last_usable, disk_guid, 2, crc)),
-        ((last_lba - entry_sectors) * sector_size, bytes(entries)),
-        (last_lba * sector_size,
-         _new_header(last_lba, 1, first_usable, last_usable, disk_guid, last_lba - entry_sectors, crc)),
+        (sector_size, primary.raw),
+        (backup.entries_lba * sector_size, bytes(entries)),
+        (last_lba * sector_size, backup.raw),
     ]
 
 
-def _new_header(my_lba: int, alternate_lba: int, first_usable: int, last_usable: int, disk_guid: uuid.UUID,
-                entries_lba: int, entries_crc: int) -> bytes:
-    header = Header(_HEADER.pack(SIGNATURE, REVISION, HEADER_SIZE, 0, 0, my_lba, alternate_lba, first_usable,
-                                 last_usable, disk_guid.bytes_le, entries_lba, ENTRY_COUNT, ENTRY_SIZE, 0),
-                    my_lba, alternate_lba, first_usable, last_usable, disk_guid.bytes_le, entries_lba, ENTRY_COUNT,
-                    ENTRY_SIZE)
-    return header.resealed(entries_crc).raw
+def _new_primary(last_lba: int, first_usable: int, last_usable: int, disk_guid: uuid.UUID) -> Header:
+    """A new primary header (LBA 1, entries at LBA 2, the backup at ``last_lba``), its CRCs not yet set."""
+    fields = (1, last_lba, first_usable, last_usable, disk_guid.bytes_le, 2, ENTRY_COUNT, ENTRY_SIZE)
+    return Header(_HEADER.pack(SIGNATURE, REVISION, HEADER_SIZE, 0, 0, *fields, 0), *fields)
 
 
 def _protective_mbr(total_sectors: int) -> bytes:

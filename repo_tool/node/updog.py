@@ -28,9 +28,9 @@ from typing import Any
 
 from repo_tool.core import gptprio
 from repo_tool.core.gptprio import SetName, Sets
-from repo_tool.core.manifest import Manifest, Update, dumps_pretty
-from repo_tool.core.nodeconfig import OsRelease, UpdogConfig, parse_os_release, parse_updog_toml
-from repo_tool.core.selection import LATEST, Selection, retrieve_list, select
+from repo_tool.core.manifest import MANIFEST_NAME, Manifest, Update, dumps_pretty
+from repo_tool.core.nodeconfig import OsRelease, UpdogConfig, bottlerocket_arch, parse_os_release, parse_updog_toml
+from repo_tool.core.selection import LATEST, Host, Overrides, Selection, retrieve_list, select
 from repo_tool.core.semver import Version
 from repo_tool.errors import ConfigError, ManifestError, RepoToolError, VerificationError
 from repo_tool.localfs import write_atomic
@@ -41,7 +41,6 @@ from repo_tool.storage.http import RemoteDir
 from repo_tool.storage.transport import Transport
 from repo_tool.trust.verifier import TOUGH, LoadOptions, Repo, Target, TargetError, open_repo, read_target, stored_copy
 
-MANIFEST = "manifest.json"
 FETCHED = ".fetched"  # inside the metadata cache: downloads kept for reuse by hash
 IMAGE_ORDER = ("root", "boot", "hash")  # updog writes root first, then boot, then hash
 LOG_LEVELS = ("trace", "debug", "info", "warn", "error", "off")
@@ -122,8 +121,7 @@ def read_inputs(paths: NodePaths) -> tuple[UpdogConfig, OsRelease]:
 
 
 def host_arch(paths: NodePaths) -> str:
-    machine = paths.arch or platform.machine()
-    return {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+    return bottlerocket_arch(paths.arch or platform.machine())
 
 
 # --- the repository side -------------------------------------------------------------
@@ -165,17 +163,17 @@ def open_session(paths: NodePaths, flags: Flags, now: int) -> Session:
     state = DirectoryStore(paths.state_dir) if paths.state_dir is not None else None
     repo = open_repo(meta, trusted, now, TOUGH,
                      LoadOptions(trusted_root_name=str(paths.trusted_root), cache=fetched, state=state))
-    target = repo.require(MANIFEST)
+    target = repo.require(MANIFEST_NAME)
     repo.check_fresh()
     raw = _cached_target(paths.migrations_dir, target) or _cached_target(fetched.path, target)
     if raw is None:
-        raw = read_target(repo, targets, MANIFEST)
+        raw = read_target(repo, targets, MANIFEST_NAME)
         assert raw is not None  # listed: require() found it
-        fetched.put(f"{target.sha256}.{MANIFEST}", raw)
+        fetched.put(f"{target.sha256}.{MANIFEST_NAME}", raw)
     try:
         manifest = Manifest.from_bytes(raw)
     except ManifestError as exc:
-        raise NodeError(f"{MANIFEST} (target of {meta.url}): {exc.message}") from None
+        raise NodeError(f"{MANIFEST_NAME} (target of {meta.url}): {exc.message}") from None
     return Session(paths, config, release, transport, repo, targets, manifest, raw, now)
 
 
@@ -215,12 +213,12 @@ def cache_migrations(session: Session, update: Update) -> list[str]:
     for name, target in zip(names, targets):  # saved under its resolved name, as tough saves it: that
         # must be a basename (SPEC §2.1), a path could lead out of the directory
         if "/" in target.name or "\0" in target.name:
-            raise NodeError(f"{MANIFEST}: migration {name!r} is not a plain file name; refusing to save it in "
+            raise NodeError(f"{MANIFEST_NAME}: migration {name!r} is not a plain file name; refusing to save it in "
                             f"{session.paths.migrations_dir}")
     for name, target in zip(names, targets):
         if _cached_target(session.paths.migrations_dir, target) is not None:
             continue
-        if name == MANIFEST:
+        if name == MANIFEST_NAME:
             _save_target(session.paths.migrations_dir, target, [session.manifest_raw])
             continue
         _save_target(session.paths.migrations_dir, target, verified_stream(session, target, "migration"))
@@ -316,12 +314,10 @@ def _describe(variant: str, selection: Selection) -> str:
 
 
 def _choose(session: Session, flags: Flags, out: Output, version_lock: str | None = None) -> Selection:
-    selection = select(
-        session.manifest, variant=session.variant, arch=host_arch(session.paths), current=session.release.version_id,
-        seed=session.config.seed, now=session.now,
-        version_lock=session.config.version_lock if version_lock is None else version_lock,
-        force_version=flags.image, ignore_waves=flags.ignore_waves or session.config.ignore_waves,
-    )
+    host = Host(session.variant, host_arch(session.paths), session.release.version_id, session.config.seed)
+    overrides = Overrides(session.config.version_lock if version_lock is None else version_lock, flags.image,
+                          flags.ignore_waves or session.config.ignore_waves)
+    selection = select(session.manifest, host, session.now, overrides)
     if flags.log_level in ("debug", "trace"):
         for considered in selection.considered:
             out.err(f"debug: {considered.update.variant} {considered.update.arch} {considered.update.version}: "

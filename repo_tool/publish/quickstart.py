@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import lz4.frame
 
 from repo_tool.aws import AwsSettings
-from repo_tool.config import config_text, load_config
+from repo_tool.config import NewEntry, config_text, load_config
 from repo_tool.core.instant import NANOS_PER_SECOND
 from repo_tool.core.semver import Version
 from repo_tool.core.waves import WavePolicy
@@ -130,11 +130,10 @@ def run(directory: Path, now: int, policy: WavePolicy, urls: RepoUrls = RepoUrls
     write_atomic(root_path, result.data)
 
     config_path = directory / "repo-tool.yaml"
-    write_atomic(config_path, config_text(
+    write_atomic(config_path, config_text(NewEntry(
         "dev", metadata_url or "repo/metadata", targets_url or "repo/targets", "root.json",
-        {role: [f"keys/{role}.pem"] for role in TOP_ROLES}, endpoint_url=aws.endpoint_url if remote else None,
-        profile=aws.profile if remote else None,
-    ).encode())
+        {role: [f"keys/{role}.pem"] for role in TOP_ROLES}, aws=aws if remote else AwsSettings(),
+    )).encode())
 
     images_dir = directory / "images"
     for version in VERSIONS:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
@@ -152,7 +153,7 @@ class LocalStorage:
         def failed(exc: Exception) -> StorageError:
             return StorageError(f"{self.describe(name)}: {getattr(exc, 'strerror', None) or exc}")
 
-        return limited_chunks(handle, self.describe(name), limit, chunk, failed)
+        return limited_chunks(handle, limit, chunk, ReadErrors(self.describe(name), failed))
 
     def size(self, name: str) -> int | None:
         try:
@@ -216,29 +217,6 @@ class LocalStorage:
             raise StorageError(f"{self.describe(name)}: cannot write: {exc.strerror or exc}") from None
 
 
-def limited_chunks(body: BinaryIO | Any, where: str, limit: int | None, chunk: int,
-                   failed: Callable[[Exception], Exception],
-                   too_large: Callable[[str, int], Exception] | None = None) -> Iterator[bytes]:
-    """Chunks read from ``body`` (closed at the end), never more than ``limit`` bytes in all (None: no
-    bound): one byte past it is an error, ``too_large(where, limit)`` (:func:`oversized` unless
-    given).  ``failed`` turns a read error into the reader's own message."""
-    total = 0
-    try:
-        while True:
-            try:
-                data: bytes = body.read(chunk if limit is None else min(chunk, limit + 1 - total))
-            except Exception as exc:
-                raise failed(exc) from None
-            if not data:
-                return
-            total += len(data)
-            if limit is not None and total > limit:
-                raise (too_large or oversized)(where, limit)
-            yield data
-    finally:
-        body.close()
-
-
 class TooLargeError(VerificationError):
     """An object larger than the most a reader takes of it (tough's limits): the repository is bad,
     not the connection, so reading it again would not help."""
@@ -247,6 +225,38 @@ class TooLargeError(VerificationError):
 def oversized(where: str, limit: int) -> TooLargeError:
     """The error for an object larger than the most a caller will read of it."""
     return TooLargeError(f"{where}: larger than the {limit}-byte limit")
+
+
+@dataclass(frozen=True)
+class ReadErrors:
+    """How one bounded read (:func:`limited_chunks`) words its failures: what it reads (``where``), a
+    read error in the reader's own words (``failed(exc)``), and the error one byte past the limit
+    (``too_large(where, limit)``)."""
+
+    where: str
+    failed: Callable[[Exception], Exception]
+    too_large: Callable[[str, int], Exception] = oversized
+
+
+def limited_chunks(body: BinaryIO | Any, limit: int | None, chunk: int, errors: ReadErrors) -> Iterator[bytes]:
+    """Chunks of at most ``chunk`` bytes read from ``body`` (closed at the end), never more than ``limit``
+    bytes in all (None: no bound): one byte past it raises ``errors.too_large``, a read error
+    ``errors.failed``."""
+    total = 0
+    try:
+        while True:
+            try:
+                data: bytes = body.read(chunk if limit is None else min(chunk, limit + 1 - total))
+            except Exception as exc:
+                raise errors.failed(exc) from None
+            if not data:
+                return
+            total += len(data)
+            if limit is not None and total > limit:
+                raise errors.too_large(errors.where, limit)
+            yield data
+    finally:
+        body.close()
 
 
 def object_name(name: str) -> str:

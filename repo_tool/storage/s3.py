@@ -33,6 +33,7 @@ import re
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -42,6 +43,7 @@ from repo_tool.errors import ConfigError
 from repo_tool.storage.base import (
     STREAM_CHUNK,
     ConflictError,
+    ReadErrors,
     Sent,
     StorageError,
     StorageUnreachableError,
@@ -172,8 +174,8 @@ class S3Storage:
         if int(answer.get("ContentLength") or 0) > limit:
             answer["Body"].close()
             raise oversized(self.describe(name), limit)
-        return limited_chunks(answer["Body"], self.describe(name), limit, chunk,
-                              lambda exc: self._fail(name, "GetObject", exc))
+        return limited_chunks(answer["Body"], limit, chunk,
+                              ReadErrors(self.describe(name), lambda exc: self._fail(name, "GetObject", exc)))
 
     def _missing(self, name: str, exc: BaseException) -> bool:
         code = error_code(exc)
@@ -247,13 +249,13 @@ class S3Storage:
     def _multipart(self, name: str, path: Path, size: int, sent: Sent | None) -> None:
         key = self._key(name)
         part_size = max(MIN_PART_SIZE, math.ceil(size / MAX_PARTS))
-        upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **object_headers(name))
-        upload_id = upload["UploadId"]
+        answer = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **object_headers(name))
+        upload_id = answer["UploadId"]
+        upload = _Multipart(key, upload_id, path, size, part_size, sent)
         try:
             count = math.ceil(size / part_size)
             futures: list[Future[dict[str, Any]]] = [
-                _PARTS.submit(self._upload_part, key, upload_id, path, number, part_size, size, sent)
-                for number in range(1, count + 1)
+                _PARTS.submit(self._upload_part, upload, number) for number in range(1, count + 1)
             ]
             try:
                 parts = [future.result() for future in futures]
@@ -268,14 +270,13 @@ class S3Storage:
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
             raise
 
-    def _upload_part(self, key: str, upload_id: str, path: Path, number: int, part_size: int, size: int,
-                     sent: Sent | None) -> dict[str, Any]:
-        offset = (number - 1) * part_size
-        data = _read_exactly(path, offset, min(part_size, size - offset), size)
-        answer = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
-                                         Body=data)
-        if sent:
-            sent(len(data))
+    def _upload_part(self, upload: _Multipart, number: int) -> dict[str, Any]:
+        offset = (number - 1) * upload.part_size
+        data = _read_exactly(upload.path, offset, min(upload.part_size, upload.size - offset), upload.size)
+        answer = self.client.upload_part(Bucket=self.bucket, Key=upload.key, UploadId=upload.upload_id,
+                                         PartNumber=number, Body=data)
+        if upload.sent:
+            upload.sent(len(data))
         return {"PartNumber": number, "ETag": answer["ETag"]}
 
     def swap(self, name: str, data: bytes, expected: bytes | None) -> None:
@@ -304,6 +305,19 @@ class S3Storage:
                 raise ConflictError(f"{self.describe(name)} changed since it was loaded") from None
         with self._lock:
             self._etags.pop(name, None)
+
+
+@dataclass(frozen=True)
+class _Multipart:
+    """One multipart upload under way: its key and upload id, the file it sends (which must stay
+    ``size`` bytes long), the size of each part, and who is told of the bytes sent."""
+
+    key: str
+    upload_id: str
+    path: Path
+    size: int
+    part_size: int
+    sent: Sent | None
 
 
 def _read_exactly(path: Path, offset: int, count: int, size: int) -> bytes:

@@ -28,7 +28,7 @@ from urllib.parse import SplitResult, urljoin, urlsplit
 from urllib.request import url2pathname
 
 from repo_tool.errors import ConfigError, IOFailedError, UnreachableError
-from repo_tool.storage.base import limited_chunks
+from repo_tool.storage.base import ReadErrors, limited_chunks
 from repo_tool.storage.proxy import Proxies, proxy_headers
 
 NOT_FOUND = frozenset({403, 404, 410})
@@ -162,8 +162,8 @@ class Transport:
         path = _local_path(url)
         if path is not None:
             handle = _open_file(path)
-            return None if handle is None else limited_chunks(handle, str(path), limit, chunk,
-                                                              lambda exc: _file_failed(path, exc), _too_large)
+            errors = ReadErrors(str(path), lambda exc: _file_failed(path, exc), _too_large)
+            return None if handle is None else limited_chunks(handle, limit, chunk, errors)
         download = _Download(self, self.with_query(url), limit)
         return download.chunks(chunk) if download.start() else None
 

@@ -347,8 +347,8 @@ def populate(tmp: Path, setup: Setup, argv: list[str], garbage: dict[str, bytes]
     (tmp / "dir").mkdir()
     (tmp / "dir" / "file").write_bytes(b"x")
     if "disk.img" in joined:
-        gpt.make_disk(tmp / "disk.img", boot_size=4 * gpt.MIB, root_size=16 * gpt.MIB, hash_size=gpt.MIB,
-                      private_size=gpt.MIB)
+        gpt.make_disk(tmp / "disk.img", gpt.DiskLayout(boot_size=4 * gpt.MIB, root_size=16 * gpt.MIB,
+                                                       hash_size=gpt.MIB, private_size=gpt.MIB))
 
 
 def substitute(argv: list[str], tmp: Path, port: int) -> list[str]:

@@ -22,7 +22,7 @@ from repo_tool.config import load_config
 from repo_tool.core.instant import NANOS_PER_SECOND
 from repo_tool.core.manifest import Manifest, Update
 from repo_tool.core.rollout import Action
-from repo_tool.core.selection import select
+from repo_tool.core.selection import Host, select
 from repo_tool.core.semver import Version
 from repo_tool.core.waves import MAX_SEED
 from repo_tool.publish.inputs import load_policy
@@ -205,7 +205,7 @@ def make_nodes(work: Path, url: str, seeds: Sequence[int], current: str = NODE_V
 
 def predicted(manifest: Manifest, seed: int, now: int, current: str = NODE_VERSION) -> Update | None:
     """What the core says a node with ``seed`` at ``current`` is offered at ``now``."""
-    return select(manifest, variant=VARIANT, arch=ARCH, current=Version.parse(current), seed=seed, now=now).update
+    return select(manifest, Host(VARIANT, ARCH, Version.parse(current), seed), now).update
 
 
 def expected_json(update: Update) -> dict[str, Any]:

@@ -40,7 +40,8 @@ class Victim(Node):
                                            else line for line in lines))
 
     def make_disk(self, root_size: int = 16 * MIB) -> None:
-        gpt.make_disk(self.disk, boot_size=4 * MIB, root_size=root_size, hash_size=MIB, private_size=MIB)
+        gpt.make_disk(self.disk, gpt.DiskLayout(boot_size=4 * MIB, root_size=root_size, hash_size=MIB,
+                                                private_size=MIB))
 
 
 @pytest.fixture
