@@ -21,7 +21,7 @@ from repo_tool.errors import RepoToolError
 from repo_tool.storage.base import Storage
 from repo_tool.trust.metadata import SIZE_LIMITS, RoleFile, parse_role
 from repo_tool.trust.model import meta_version
-from repo_tool.trust.verifier import TOUGH, role_file_name, verify_trusted_root, walk_roots
+from repo_tool.trust.verifier import TOUGH, RootFiles, WalkBounds, role_file_name, verify_trusted_root, walk_roots
 
 ROOT_GAP_PROBE = 8  # after a missing N.root.json, how many later versions are probed
 FIRST_ROOT = "1.root.json"
@@ -56,8 +56,8 @@ def root_chain(meta: Storage, trusted_root: bytes, trusted_name: str, report: Re
         raw = read(FIRST_ROOT)
         absent = 1
         if raw is not None:
-            walk = walk_roots(verify_trusted_root(raw, meta.describe(FIRST_ROOT)), read, CHAIN_POLICY, sys.maxsize,
-                              describe=meta.describe, where=meta.url, on_root=on_root)
+            walk = walk_roots(verify_trusted_root(raw, meta.describe(FIRST_ROOT)),
+                              RootFiles(read, meta.describe, meta.url), CHAIN_POLICY, WalkBounds(sys.maxsize), on_root)
             absent = walk.newest.version + 1  # the walk ended normally: walk.ended, this one is not available
         _missing(meta, absent, trusted.version, report)
     except RepoToolError as exc:  # the next root could not be read, or did not verify: the chain ends

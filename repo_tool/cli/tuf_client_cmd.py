@@ -103,7 +103,7 @@ def refresh_cmd(opts: _Options) -> None:
     opts.need(opts.metadata_url, "--metadata-url", "refresh")
     assert opts.metadata_url is not None
     with Transport() as transport:
-        repo = tuf_client.refresh(opts.metadata_url, opts.metadata_dir, opts.now, transport)
+        repo = tuf_client.refresh(tuf_client.Remote(opts.metadata_url, opts.metadata_dir), opts.now, transport)
     click.echo(f"refreshed {opts.metadata_dir}: root v{repo.root.version}, timestamp v{repo.timestamp.version}, "
                f"snapshot v{repo.snapshot.version}, targets v{repo.targets.version}")
 
@@ -118,7 +118,8 @@ def download_cmd(opts: _Options) -> None:
     opts.need(opts.target_base_url, "--target-base-url", "download")
     assert opts.metadata_url is not None and opts.target_dir is not None and opts.target_base_url is not None
     with Transport() as transport:
-        done = tuf_client.download(opts.metadata_url, opts.metadata_dir, opts.target_names, opts.target_dir,
-                                   opts.target_base_url, opts.now, transport)
+        done = tuf_client.download(tuf_client.Remote(opts.metadata_url, opts.metadata_dir),
+                                   tuf_client.TargetPlace(opts.target_base_url, opts.target_dir), opts.target_names,
+                                   opts.now, transport)
     for item in done:
         click.echo(f"{item.name}: {'already verified at' if item.cached else 'downloaded to'} {item.path}")

@@ -53,6 +53,22 @@ class MetadataSource(RemoteDir):
 
 
 @dataclass(frozen=True)
+class Remote:
+    """The repository a client follows: its metadata URL, and the directory of what it trusts."""
+
+    metadata_url: str
+    metadata_dir: Path
+
+
+@dataclass(frozen=True)
+class TargetPlace:
+    """Where targets come from (their base URL) and where verified ones are kept."""
+
+    base_url: str
+    directory: Path
+
+
+@dataclass(frozen=True)
 class Downloaded:
     """One target of a ``download``: where it is, and whether it was already there."""
 
@@ -76,24 +92,24 @@ def init(metadata_dir: Path, trusted_root: Path) -> Path:
     return target
 
 
-def refresh(metadata_url: str, metadata_dir: Path, now: int, transport: Transport) -> Repo:
-    """The TUF client workflow against ``metadata_url``, trusting what ``metadata_dir`` holds."""
-    state = DirectoryStore(metadata_dir)
+def refresh(remote: Remote, now: int, transport: Transport) -> Repo:
+    """The TUF client workflow against ``remote.metadata_url``, trusting what ``remote.metadata_dir`` holds."""
+    state = DirectoryStore(remote.metadata_dir)
     if state.get(ROOT) is None:
-        raise VerificationError(f"{metadata_dir / ROOT}: no trusted root (run 'init' first)")
-    options = LoadOptions(trusted_root_name=str(metadata_dir / ROOT), limits=TUF_LIMITS, state=state)
-    return open_repo(MetadataSource(metadata_url, transport), None, now, TUF, options)
+        raise VerificationError(f"{remote.metadata_dir / ROOT}: no trusted root (run 'init' first)")
+    options = LoadOptions(trusted_root_name=str(remote.metadata_dir / ROOT), limits=TUF_LIMITS, state=state)
+    return open_repo(MetadataSource(remote.metadata_url, transport), None, now, TUF, options)
 
 
-def download(metadata_url: str, metadata_dir: Path, target_names: Iterable[str], target_dir: Path,
-             target_base_url: str, now: int, transport: Transport) -> list[Downloaded]:
-    """Refresh, then fetch each named target verified into ``target_dir``; stops at the first failure."""
+def download(remote: Remote, place: TargetPlace, target_names: Iterable[str], now: int,
+             transport: Transport) -> list[Downloaded]:
+    """Refresh, then fetch each named target verified into ``place.directory``; stops at the first failure."""
     names = list(target_names)
     if not names:
         raise VerificationError("no target name given")
-    repo = refresh(metadata_url, metadata_dir, now, transport)
-    targets = RemoteDir(target_base_url, transport)
-    return [download_target(repo, targets, name, target_dir) for name in names]
+    repo = refresh(remote, now, transport)
+    targets = RemoteDir(place.base_url, transport)
+    return [download_target(repo, targets, name, place.directory) for name in names]
 
 
 def local_name(target_path: str) -> str:

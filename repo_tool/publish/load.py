@@ -25,6 +25,8 @@ from repo_tool.trust.verifier import (
     ExpiredError,
     Repo,
     RepoMissingError,
+    RootFiles,
+    WalkBounds,
     open_repo,
     read_target,
     verify_next_root,
@@ -119,7 +121,8 @@ def _given_roots(root: RoleFile, given_roots: list[tuple[Path, bytes]]) -> list[
         current[:] = [path]
         return raw
 
-    return walk_roots(root, read, PUBLISHER, sys.maxsize, describe=lambda name: str(current[0])).roots[1:]
+    files = RootFiles(read, describe=lambda name: str(current[0]))
+    return walk_roots(root, files, PUBLISHER, WalkBounds(sys.maxsize)).roots[1:]
 
 
 def _load_for_init(location: Location, trusted_raw: bytes) -> Loaded:

@@ -34,9 +34,12 @@ from repo_tool.trust.policy import TOUGH, Naming, Policy, policy_for
 from repo_tool.trust.trusted import (
     TIMESTAMP,
     ExpiredError,
+    Listed,
     RepoMissingError,
     RollbackError,
+    RootFiles,
     Verify,
+    WalkBounds,
     accept_listed,
     by_delegation,
     by_root,
@@ -112,6 +115,20 @@ def open_repo(meta: Source, trusted_root: bytes | None, now: int, policy: Policy
     return repo
 
 
+@dataclass(frozen=True)
+class _Wanted:
+    """A role file to fetch as ``parent`` lists it: ``role`` (``snapshot``, ``targets``, ``delegated``),
+    the most read when the listing gives no length, its name in the listing (``role.json`` unless
+    given), the trusted copy held (if any) and the trusted file it must not roll back from."""
+
+    parent: RoleFile
+    role: str
+    default_limit: int
+    listed_name: str | None = None
+    trusted: RoleFile | None = None
+    rollback_from: RoleFile | None = None
+
+
 class _Loader:
     def __init__(self, meta: Source, now: int, policy: Policy, options: LoadOptions) -> None:
         self.meta = meta
@@ -160,10 +177,10 @@ class _Loader:
         if start is None:
             raise VerificationError(f"no trusted root: {trusted_name} not found")
         first = verify_trusted_root(start, trusted_name, self.policy)
-        walk = walk_roots(first, lambda name: self._fetch(name, self.limits.root), self.policy,
-                          self.limits.max_root_updates, describe=self.meta.describe, where=self.meta.url,
-                          max_version=self.options.max_root_version, cached=self._cached_root,
-                          on_root=self._trust_root)
+        files = RootFiles(lambda name: self._fetch(name, self.limits.root), self.meta.describe, self.meta.url,
+                          self._cached_root)
+        walk = walk_roots(first, files, self.policy,
+                          WalkBounds(self.limits.max_root_updates, self.options.max_root_version), self._trust_root)
         self._check_root_rollback(walk.newest, walk.ended)
         return walk.roots
 
@@ -221,10 +238,11 @@ class _Loader:
             self.state.put(TIMESTAMP, timestamp.raw)  # fetched, so a failure there keeps it (python-tuf)
 
         trusted_snapshot = self._trusted("snapshot", by_root(root))
-        snapshot = self._listed(timestamp, "snapshot", consistent, self.limits.snapshot, trusted_snapshot,
-                                by_root(root), rollback_from=trusted_snapshot)
+        snapshot = self._listed(_Wanted(timestamp, "snapshot", self.limits.snapshot, trusted=trusted_snapshot,
+                                        rollback_from=trusted_snapshot), consistent, by_root(root))
         trusted_targets = self._trusted("targets", by_root(root))
-        targets = self._listed(snapshot, "targets", consistent, self.limits.targets, trusted_targets, by_root(root))
+        targets = self._listed(_Wanted(snapshot, "targets", self.limits.targets, trusted=trusted_targets), consistent,
+                               by_root(root))
         if self.policy.tough:  # tough parses every entry at load: length and sha256 are required
             check_tough_entries(targets, self.policy,
                                 self.meta.describe(role_file_name("targets", targets.version, consistent)))
@@ -247,11 +265,12 @@ class _Loader:
             return None
         return role_file
 
-    def _listed(self, parent: RoleFile, role: str, consistent: bool, default_limit: int, trusted: RoleFile | None,
-                verify: Verify, listed_name: str | None = None, rollback_from: RoleFile | None = None) -> RoleFile:
-        """Fetch the role file ``parent`` lists (snapshot from timestamp, targets and delegated
+    def _listed(self, wanted: _Wanted, consistent: bool, verify: Verify) -> RoleFile:
+        """Fetch the role file ``wanted.parent`` lists (snapshot from timestamp, targets and delegated
         roles from snapshot) and check it against the listing: length, hashes, version, signatures,
-        no rollback from ``rollback_from``, expiry; only then is it kept."""
+        no rollback from ``wanted.rollback_from``, expiry; only then is it kept."""
+        parent, role, default_limit, listed_name = wanted.parent, wanted.role, wanted.default_limit, wanted.listed_name
+        trusted, rollback_from = wanted.trusted, wanted.rollback_from
         listed = listed_name or f"{role}.json"
         parent_what = "timestamp" if parent.role == "timestamp" else f"snapshot v{parent.version}"
         listing = meta_file(parent, listed, parent_what)
@@ -272,7 +291,7 @@ class _Loader:
             raw = self._fetch(name, listing.length if listing.length is not None else default_limit)
             if raw is None:
                 raise MetadataError(f"{what}: not found (the repository is incomplete)")
-        role_file = accept_listed(raw, listing, role, what, parent_what, self.policy, verify)
+        role_file = accept_listed(raw, Listed(listing, role, what, parent_what), self.policy, verify)
         if rollback_from is not None:  # before it is kept: a refused one must not become trusted
             check_snapshot_rollback(rollback_from, role_file)
         self._check_expiry(role_file, what)
@@ -302,8 +321,8 @@ class _Loader:
         if not isinstance(meta, dict) or listed not in meta:
             raise MetadataError(f"snapshot v{repo.snapshot.version} does not list delegated role {name!r}")
         trusted = self._trusted(name, verify, f"{quote(name, safe='')}.json")
-        role_file = self._listed(repo.snapshot, "delegated", repo.consistent, self.limits.targets, trusted, verify,
-                                 listed)
+        role_file = self._listed(_Wanted(repo.snapshot, "delegated", self.limits.targets, listed, trusted),
+                                 repo.consistent, verify)
         repo.delegated[name] = role_file
         self.verified_delegations.add(delegation)
         return role_file

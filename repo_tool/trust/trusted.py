@@ -96,19 +96,37 @@ class RootWalk:
         return self.roots[-1]
 
 
-def walk_roots(start: RoleFile, read: Callable[[str], bytes | None], policy: Policy, max_updates: int, *,
-               describe: Callable[[str], str] = str, where: str = "the repository",
-               max_version: int | None = None,
-               cached: Callable[[RoleFile, str], RoleFile | None] | None = None,
+@dataclass(frozen=True)
+class RootFiles:
+    """Where a root walk reads ``N+1.root.json``: ``read(name)`` gives a file's bytes or None when it
+    is not there; ``describe(name)`` names it in messages, ``where`` the repository; ``cached(current,
+    name)`` may supply an already held root (verified by the caller)."""
+
+    read: Callable[[str], bytes | None]
+    describe: Callable[[str], str] = str
+    where: str = "the repository"
+    cached: Callable[[RoleFile, str], RoleFile | None] | None = None
+
+
+@dataclass(frozen=True)
+class WalkBounds:
+    """How far a root walk goes: at most ``max_updates`` new roots (past it tough fails and a
+    standard client goes on with the newest so far); ``max_version`` stops it early (to recover a
+    rotation whose new root was published but not its timestamp)."""
+
+    max_updates: int
+    max_version: int | None = None
+
+
+def walk_roots(start: RoleFile, files: RootFiles, policy: Policy, bounds: WalkBounds,
                on_root: Callable[[RoleFile], None] | None = None) -> RootWalk:
     """Walk ``N+1.root.json`` from the verified root ``start`` (SPEC §3.5, TUF 5.3): each one
-    exactly N+1, signed by a threshold of the old root and of itself.  ``read(name)`` gives a file's
-    bytes or None when it is not there (the walk ends); an :class:`UnreachableError` from it ends the
-    walk if ``policy.unreachable_ends_walk``, else it propagates.  Past ``max_updates`` tough fails
-    and a standard client goes on with the newest root so far.  ``cached(current, name)`` may supply
-    an already held root (verified by the caller); ``on_root`` sees every root trusted, ``start`` first.
-    ``max_version`` stops the walk early (to recover a rotation whose new root was published but not
-    its timestamp)."""
+    exactly N+1, signed by a threshold of the old root and of itself.  A file that is not there ends
+    the walk; an :class:`UnreachableError` from ``files.read`` ends it if
+    ``policy.unreachable_ends_walk``, else it propagates.  ``on_root`` sees every root trusted,
+    ``start`` first."""
+    read, describe, where, cached = files.read, files.describe, files.where, files.cached
+    max_updates, max_version = bounds.max_updates, bounds.max_version
     roots = [start]
     if on_root is not None:
         on_root(start)
@@ -188,10 +206,21 @@ def check_snapshot_rollback(old: RoleFile, new: RoleFile) -> None:
 Verify = Callable[[RoleFile, str], None]
 
 
-def accept_listed(raw: bytes, listing: MetaFile, role: str, what: str, parent_what: str, policy: Policy,
-                  verify: Verify) -> RoleFile:
+@dataclass(frozen=True)
+class Listed:
+    """A role file as its parent lists it: the listing (``meta``), the role (``snapshot``, ``targets``
+    or ``delegated``), the file's name in messages (``what``) and the parent's (``parent_what``)."""
+
+    meta: MetaFile
+    role: str
+    what: str
+    parent_what: str
+
+
+def accept_listed(raw: bytes, listed: Listed, policy: Policy, verify: Verify) -> RoleFile:
     """The role file a listing names, from ``raw``: its length (at most the listed one), its hashes,
     its signatures (``verify``) and the listed version."""
+    listing, role, what, parent_what = listed.meta, listed.role, listed.what, listed.parent_what
     if listing.length is not None and len(raw) > listing.length:
         raise MetadataError(f"{what}: {len(raw)} bytes, more than the {listing.length} listed")
     if listing.hashes is not None:
