@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
+from repo_tool.core.reader import Reader
 from repo_tool.errors import IOFailedError, UnreachableError, VerificationError
 from repo_tool.localfs import fsync_dir, make_temp, write_atomic
 
@@ -56,20 +57,6 @@ class ConflictError(StorageError):
 STREAM_CHUNK = 1 << 20
 Sent = Callable[[int], None]
 """Called with a byte count as parts of a file are stored (from several threads at once)."""
-
-
-class Reader(Protocol):
-    """Named bytes under ``url``: what the publisher, the auditor and a node all read through."""
-
-    url: str
-
-    def read(self, name: str, limit: int | None = None) -> bytes | None:
-        """The bytes of ``name``, or None if it does not exist; more than ``limit`` bytes is an error."""
-        ...
-
-    def describe(self, name: str) -> str:
-        """Where ``name`` is (a path or URL), for messages."""
-        ...
 
 
 class Storage(Reader, Protocol):
