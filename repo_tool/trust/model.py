@@ -24,6 +24,7 @@ from typing import Any, TypeGuard
 from repo_tool.core.instant import parse_instant
 from repo_tool.errors import InstantError, VerificationError
 from repo_tool.trust.keys import keyid_of, tough_key_problem
+from repo_tool.trust.lines import all_match, lines_of
 from repo_tool.trust.signatures import VerificationResult, check_signatures
 from repo_tool.trust.tufjson import JSONFormatError, canonical, loads_canonical, loads_plain
 
@@ -70,19 +71,6 @@ class TargetError(VerificationError):
 def is_int(value: object) -> TypeGuard[int]:
     """A JSON integer: an ``int`` that is not a ``bool``."""
     return type(value) is int
-
-
-def lines_of(pattern: re.Pattern[str]) -> re.Pattern[str]:
-    """``pattern`` repeated, one match a line: for :func:`all_match`."""
-    return re.compile(rf"(?:{pattern.pattern})(?:\n(?:{pattern.pattern}))*")
-
-
-def all_match(lines: re.Pattern[str], texts: list[str]) -> bool:
-    """Every one of ``texts`` (none empty of them) fully matches the pattern ``lines`` repeats
-    (:func:`lines_of`), checked in one regex pass: a 10,000-entry targets map is checked in a
-    publish.  A text holding a newline would be two lines: the count of lines tells."""
-    joined = "\n".join(texts)
-    return bool(texts) and joined.count("\n") == len(texts) - 1 and lines.fullmatch(joined) is not None
 
 
 _SHA256_HEX_LINES = lines_of(SHA256_HEX)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from repo_tool.trust.keys import keyid_of
+from repo_tool.trust.lines import all_match, lines_of
 from repo_tool.trust.model import (
     SHA256_HEX_LOWER,
     SIZE_LIMITS,
@@ -23,9 +24,7 @@ from repo_tool.trust.model import (
     MetadataError,
     Root,
     SignedPart,
-    all_match,
     is_int,
-    lines_of,
     parse_built_role,
     parse_role,
     parse_root,
