@@ -1,10 +1,11 @@
 """Many short texts checked against one pattern at once (a publish checks 10,000 target names and digests).
 
 :func:`lines_of` compiles a pattern for :func:`all_match`, which joins the texts one a line and
-checks them in one pass.  A pattern that is one character class repeated (``[...]+`` or
-``[...]{n}``, as the name and digest patterns are) is checked with a plain character-class scan
-plus a count of line breaks and, for a fixed width, their positions: the same answer as the
-repeated pattern, several times faster than a regex that repeats a group.  Pure: no I/O.
+checks them in one pass.  A pattern that is one class of ASCII characters repeated (``[...]+`` or
+``[...]{n}``, as the name and digest patterns are) is checked by deleting the class's bytes from
+the joined text (``bytes.translate``: nothing may remain) plus a count of line breaks and, for a
+fixed width, their positions: the same answer as the repeated pattern, several times faster than
+a regex that repeats a group.  Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -12,16 +13,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_ONE_CLASS = re.compile(r"\[([^\]\\^\n][^\]\\\n]*)\](?:\+|\{([1-9][0-9]*)\})")
+# One class of literal ASCII characters and ranges (no escape, not negated), repeated.
+_ONE_CLASS = re.compile(r"\[([\x20-\x5b\x5f-\x7e][\x20-\x5b\x5e-\x7e]*)\](?:\+|\{([1-9][0-9]*)\})")
 
 
 @dataclass(frozen=True)
 class Lines:
     """A pattern prepared for :func:`all_match`: ``repeated`` is it repeated, one match a line;
-    ``chars`` (a one-class pattern only) is ``[<its class>\\n]*``, ``width`` its fixed length if any."""
+    ``chars`` (a one-class pattern only) is the bytes of its class and the line break, ``width``
+    its fixed length if any."""
 
     repeated: re.Pattern[str]
-    chars: re.Pattern[str] | None
+    chars: bytes | None
     width: int | None
 
 
@@ -32,7 +35,8 @@ def lines_of(pattern: re.Pattern[str]) -> Lines:
     one_class = _ONE_CLASS.fullmatch(source)
     if one_class is None or pattern.flags & ~re.UNICODE:
         return Lines(repeated, None, None)
-    chars = re.compile(rf"[\n{one_class[1]}]*")
+    in_class = re.compile(f"[{one_class[1]}]")
+    chars = bytes(byte for byte in range(128) if in_class.fullmatch(chr(byte))) + b"\n"
     return Lines(repeated, chars, int(one_class[2]) if one_class[2] else None)
 
 
@@ -49,7 +53,7 @@ def all_match(lines: Lines, texts: list[str]) -> bool:
         return False
     if lines.chars is None:
         return lines.repeated.fullmatch(joined) is not None
-    if lines.chars.fullmatch(joined) is None:
+    if not joined.isascii() or joined.encode("ascii").translate(None, lines.chars):
         return False
     width = lines.width
     if width is None:
