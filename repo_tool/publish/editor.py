@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from repo_tool.trust.metadata import (
     SIZE_LIMITS,
     Expirations,
     RoleFile,
+    SignedPart,
     new_snapshot,
     new_targets,
     new_timestamp,
@@ -74,6 +75,7 @@ class Plan:
     versions: dict[str, int]
     expires: dict[str, int]
     signed: bool = True
+    built: dict[str, SignedPart] = field(default_factory=dict, repr=False)  # what each new role file signs
 
 
 RoleSigners = Mapping[str, list[KeySigner]]
@@ -180,8 +182,12 @@ class RepoEditor:
         root = self.root.signed
         targets_signed = new_targets(versions["targets"], expires["targets"], self.targets, delegations)
 
+        built: dict[str, SignedPart] = {}
+
         def signed_file(signed: dict[str, Any]) -> bytes:
-            raw, _ = sign_role(signed, root, list(inputs.signers.get(str(signed["_type"]), [])), sign=sign)
+            role = str(signed["_type"])
+            built[role] = SignedPart.of(signed)
+            raw, _ = sign_role(built[role], root, list(inputs.signers.get(role, [])), sign=sign)
             return raw
 
         targets_raw = signed_file(targets_signed)
@@ -199,6 +205,7 @@ class RepoEditor:
             timestamp_expected=current.timestamp.raw if current else None,
             versions=versions,
             expires=expires,
+            built=built,
         )
         self_check(plan, root if sign else None, inputs.now)
         plan.signed = sign
@@ -215,7 +222,7 @@ def self_check(plan: Plan, root: dict[str, Any] | None, now: int | None = None) 
         (TIMESTAMP, "timestamp", plan.timestamp_file),
     ]
     for name, role, raw in files:
-        problems = write_problems(raw, role, None if role == "root" else root)
+        problems = write_problems(raw, role, None if role == "root" else root, plan.built.get(role))
         if problems:
             raise VerificationError(f"refusing to write {name}: {problems[0]}")
         if now is not None:

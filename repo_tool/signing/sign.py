@@ -14,8 +14,7 @@ from typing import Any
 from repo_tool.errors import VerificationError
 from repo_tool.signing.signers import KeySigner
 from repo_tool.trust.keys import verify
-from repo_tool.trust.metadata import ThresholdError, envelope_bytes
-from repo_tool.trust.tufjson import canonical
+from repo_tool.trust.metadata import SignedPart, ThresholdError, envelope_bytes
 
 
 @dataclass
@@ -61,16 +60,17 @@ def choose_signers(candidates: dict[str, Any], signers: list[KeySigner],
 
 
 def sign_role(
-    signed: dict[str, Any],
+    part: SignedPart,
     root: dict[str, Any],
     signers: list[KeySigner],
     sign: bool = True,
 ) -> tuple[bytes, SigningReport]:
-    """Sign ``signed`` with every signer whose key the root lists for the role; return file bytes.
-    Raise :class:`ThresholdError` if the threshold is not met.  ``sign`` False (a plan): the same
-    choice of keys and the same threshold check, no signature."""
-    role = str(signed["_type"])
-    data = canonical(signed)
+    """Sign ``part`` (a ``signed`` object and its canonical bytes) with every signer whose key the
+    root lists for the role; return file bytes.  Raise :class:`ThresholdError` if the threshold is
+    not met.  ``sign`` False (a plan): the same choice of keys and the same threshold check, no
+    signature."""
+    role = str(part.value["_type"])
+    data = part.encoded
     role_keyids = list(root["roles"][role]["keyids"])
     role_keys = {k: root["keys"][k] for k in role_keyids if k in root["keys"]}
     signatures: list[dict[str, Any]] = []

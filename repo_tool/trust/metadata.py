@@ -25,14 +25,15 @@ from repo_tool.trust.model import (
     MetadataError,
     RoleFile,
     Root,
+    SignedPart,
     ThresholdError,
     check_root_shape,
+    envelope_bytes,
     expires_ns,
     parse_role,
 )
 from repo_tool.trust.rules import is_safe_name, write_problems
 from repo_tool.trust.signatures import VerificationResult, duplicate_keyids
-from repo_tool.trust.tufjson import canonical
 
 __all__ = [  # names other packages import from here (the model's, re-exported)
     "MAX_ROOT_UPDATES",
@@ -44,6 +45,7 @@ __all__ = [  # names other packages import from here (the model's, re-exported)
     "Expirations",
     "MetadataError",
     "RoleFile",
+    "SignedPart",
     "ThresholdError",
     "check_root_shape",
     "check_safe_name",
@@ -156,13 +158,3 @@ def target_entry(length: int, sha256: str, custom: dict[str, Any] | None = None)
     if custom:
         entry["custom"] = custom
     return entry
-
-
-def envelope_bytes(signed_bytes: bytes, signatures: list[dict[str, Any]]) -> bytes:
-    """The whole file in canonical form: ``{"signatures":[...],"signed":{...}}`` + newline.
-
-    Canonical form is a valid way to write any TUF file, it is what gets hashed
-    anyway, and it lets us reuse the bytes that were signed instead of encoding
-    a large targets.json a second time.
-    """
-    return b'{"signatures":' + canonical(signatures) + b',"signed":' + signed_bytes + b"}\n"

@@ -24,8 +24,9 @@ from typing import Any, TypeGuard
 from repo_tool.core.instant import parse_instant
 from repo_tool.errors import InstantError, VerificationError
 from repo_tool.trust.keys import keyid_of, tough_key_problem
+from repo_tool.trust.lines import all_match, lines_of
 from repo_tool.trust.signatures import VerificationResult, check_signatures
-from repo_tool.trust.tufjson import JSONFormatError, canonical, loads
+from repo_tool.trust.tufjson import JSONFormatError, canonical, loads_canonical, loads_plain
 
 TOP_ROLES = ("root", "snapshot", "targets", "timestamp")
 SPEC_VERSION = "1.0.0"
@@ -70,19 +71,6 @@ class TargetError(VerificationError):
 def is_int(value: object) -> TypeGuard[int]:
     """A JSON integer: an ``int`` that is not a ``bool``."""
     return type(value) is int
-
-
-def lines_of(pattern: re.Pattern[str]) -> re.Pattern[str]:
-    """``pattern`` repeated, one match a line: for :func:`all_match`."""
-    return re.compile(rf"(?:{pattern.pattern})(?:\n(?:{pattern.pattern}))*")
-
-
-def all_match(lines: re.Pattern[str], texts: list[str]) -> bool:
-    """Every one of ``texts`` (none empty of them) fully matches the pattern ``lines`` repeats
-    (:func:`lines_of`), checked in one regex pass: a 10,000-entry targets map is checked in a
-    publish.  A text holding a newline would be two lines: the count of lines tells."""
-    joined = "\n".join(texts)
-    return bool(texts) and joined.count("\n") == len(texts) - 1 and lines.fullmatch(joined) is not None
 
 
 _SHA256_HEX_LINES = lines_of(SHA256_HEX)
@@ -133,6 +121,7 @@ class RoleFile:
     signed: dict[str, Any]
     signatures: list[dict[str, Any]]
     _views: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # typed views, built once
+    _signed_bytes: bytes | None = field(default=None, repr=False, compare=False)  # known at parse time, if so
 
     @property
     def version(self) -> int:
@@ -148,8 +137,9 @@ class RoleFile:
 
     @cached_property
     def signed_bytes(self) -> bytes:
-        """The canonical JSON of ``signed`` as received: what its signatures sign."""
-        return canonical(self.signed)
+        """The canonical JSON of ``signed`` as received: what its signatures sign (a slice of
+        :attr:`raw` when the file is in canonical form, as every file this tool writes is)."""
+        return self._signed_bytes if self._signed_bytes is not None else canonical(self.signed)
 
     def root(self, what: str) -> Root:
         """This root's typed view, checked as tough checks it (:func:`parse_root`) the first time."""
@@ -165,12 +155,77 @@ class RoleFile:
         self._views[name] = value
 
 
+@dataclass(frozen=True)
+class SignedPart:
+    """The ``signed`` object of a role file being built, and ``canonical(value)``: the bytes signed.
+    Made by :meth:`of` only, so that ``encoded`` is always the encoding of ``value``."""
+
+    value: dict[str, Any]
+    encoded: bytes
+
+    @classmethod
+    def of(cls, value: dict[str, Any]) -> SignedPart:
+        return cls(value, canonical(value))
+
+
+def envelope_bytes(signed_bytes: bytes, signatures: list[dict[str, Any]]) -> bytes:
+    """The whole file in canonical form: ``{"signatures":[...],"signed":{...}}`` + newline.
+
+    Canonical form is a valid way to write any TUF file, it is what gets hashed
+    anyway, and it lets us reuse the bytes that were signed instead of encoding
+    a large targets.json a second time.
+    """
+    return _ENVELOPE_HEAD + canonical(signatures) + _ENVELOPE_SIGNED + signed_bytes + b"}\n"
+
+
+_ENVELOPE_HEAD, _ENVELOPE_SIGNED = b'{"signatures":', b',"signed":'
+
+
 def parse_role(raw: bytes, role: str, what: str) -> RoleFile:
     """Parse and shape-check a role file (no signature check)."""
     try:
-        envelope = loads(raw, what)
+        envelope, encoded = loads_canonical(raw, what)
     except JSONFormatError as exc:
         raise MetadataError(exc.message) from None
+    return _role_file(envelope, raw, role, what, _signed_slice(envelope, encoded))
+
+
+def parse_built_role(raw: bytes, role: str, what: str, built: SignedPart) -> RoleFile:
+    """:func:`parse_role` of a file this run has just built from ``built``: same result, same
+    refusals, but without a second canonical encode of a large ``signed``.
+
+    If ``raw`` parses (:func:`~repo_tool.trust.tufjson.loads_plain`) to an envelope whose
+    ``signed`` equals ``built.value`` and ``raw`` is ``envelope_bytes(built.encoded, <its
+    signatures>)``, then its ``signed`` part is ``canonical(built.value)``: a name written twice
+    in it would have left the parsed object shorter than ``built.value``, so unequal; no other
+    part can hold one (each is the canonical encoding of a parsed value).  Then ``built.encoded``
+    is what the signatures sign.  Otherwise (or on any refusal) this is :func:`parse_role`."""
+    envelope = loads_plain(raw)
+    if (isinstance(envelope, dict) and envelope.keys() == {"signatures", "signed"}
+            and envelope["signed"] == built.value and isinstance(envelope["signatures"], list)):
+        try:
+            same = raw == envelope_bytes(built.encoded, envelope["signatures"])
+        except JSONFormatError:
+            same = False
+        if same:
+            return _role_file(envelope, raw, role, what, built.encoded)
+    return parse_role(raw, role, what)
+
+
+def _signed_slice(envelope: Any, encoded: bytes | None) -> bytes | None:
+    """``canonical(envelope["signed"])`` cut out of ``encoded`` (``canonical(envelope)``) when the
+    envelope has just its two members, else None (then it is encoded when first needed)."""
+    if encoded is None or not isinstance(envelope, dict) or envelope.keys() != {"signatures", "signed"}:
+        return None
+    try:
+        head = _ENVELOPE_HEAD + canonical(envelope["signatures"]) + _ENVELOPE_SIGNED
+    except JSONFormatError:
+        return None
+    return encoded[len(head):-1] if encoded.startswith(head) and encoded.endswith(b"}") else None
+
+
+def _role_file(envelope: Any, raw: bytes, role: str, what: str, signed_bytes: bytes | None) -> RoleFile:
+    """The shape checks of :func:`parse_role` on a parsed envelope."""
     if not isinstance(envelope, dict) or not isinstance(envelope.get("signed"), dict):
         raise MetadataError(f"{what}: not a TUF envelope (no 'signed' object)")
     signatures = envelope.get("signatures")
@@ -189,7 +244,7 @@ def parse_role(raw: bytes, role: str, what: str) -> RoleFile:
         raise MetadataError(f"{what}: version must be an integer in 1..2^64-1, found {version!r}")
     if not isinstance(signed.get("spec_version"), str):
         raise MetadataError(f"{what}: spec_version missing")
-    role_file = RoleFile(role, raw, signed, signatures)
+    role_file = RoleFile(role, raw, signed, signatures, _signed_bytes=signed_bytes)
     expires_ns(signed, what)
     return role_file
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from repo_tool.trust.keys import keyid_of
+from repo_tool.trust.lines import all_match, lines_of
 from repo_tool.trust.model import (
     SHA256_HEX_LOWER,
     SIZE_LIMITS,
@@ -22,9 +23,9 @@ from repo_tool.trust.model import (
     TOP_ROLES,
     MetadataError,
     Root,
-    all_match,
+    SignedPart,
     is_int,
-    lines_of,
+    parse_built_role,
     parse_role,
     parse_root,
 )
@@ -83,12 +84,15 @@ def tree_findings(value: Any, path: str = "signed", opaque_target_custom: bool =
             stack.extend((f"{here}[{i}]", child) for i, child in enumerate(node))
 
 
-def write_problems(raw: bytes, role: str, root: Mapping[str, Any] | None) -> list[str]:
+def write_problems(raw: bytes, role: str, root: Mapping[str, Any] | None, built: SignedPart | None = None
+                   ) -> list[str]:
     """Every SPEC §3.2 rule ``raw`` breaks (empty list = fine).  ``root`` verifies signatures
-    (a root file is checked against itself when ``root`` is None)."""
+    (a root file is checked against itself when ``root`` is None).  ``built``: the ``signed``
+    object ``raw`` was just built from, which spares a second canonical encode (the bytes are
+    still parsed and checked: :func:`~repo_tool.trust.model.parse_built_role`)."""
     problems: list[str] = []
     try:
-        rf = parse_role(raw, role, role)
+        rf = parse_role(raw, role, role) if built is None else parse_built_role(raw, role, role, built)
     except MetadataError as exc:
         return [exc.message]
     signed = rf.signed

@@ -3,6 +3,8 @@
 * :func:`loads` parses like serde_json into plain dicts and refuses what tough
   refuses at the JSON level: duplicate object members, NaN/Infinity, a BOM,
   invalid UTF-8, lone surrogates.
+  :func:`loads_canonical` is the same parse, faster for input already in canonical form (what
+  this tool writes): see its docstring for why it is exactly as strict.
 * :func:`canonical` produces the OLPC canonical form tough signs and verifies:
   members sorted by their *quoted serialized bytes* (olpc-cjson), no
   whitespace, only ``"`` and ``\\`` escaped, integers only.
@@ -69,6 +71,39 @@ def loads(data: bytes, what: str = "JSON") -> Any:
         except UnicodeEncodeError:
             raise JSONFormatError(f"{what}: invalid JSON: lone surrogate in a string") from None
     return value
+
+
+def loads_plain(data: bytes) -> Any:
+    """Parse with the C decoder's own dict building: floats, NaN/Infinity, a BOM, invalid UTF-8 and
+    malformed JSON are refused as :func:`loads` refuses them, but a duplicate member is NOT (the
+    last one wins).  Returns None for anything refused (the caller then runs :func:`loads` for its
+    message).  Only for callers that prove the absence of duplicates another way."""
+    try:
+        return json.loads(data.decode("utf-8"), parse_constant=_reject_constant, parse_float=_reject_float)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return None
+
+
+def loads_canonical(data: bytes, what: str = "JSON") -> tuple[Any, bytes | None]:
+    """:func:`loads` (same value, same refusals, same messages), and ``canonical(value)`` when
+    ``data`` is exactly that (optionally with one final newline), else None.
+
+    Canonical input takes a fast path: :func:`loads_plain` (no per-object duplicate hook), then one
+    canonical encode compared with ``data``.  That is exactly as strict: the canonical encoding of
+    a parsed value holds no duplicate member (a dict has each name once), so bytes equal to it hold
+    none either; and without a backslash in ``data`` there is no escape, hence no lone surrogate.
+    Any other input (or any refusal) goes through :func:`loads`."""
+    body = data[:-1] if data.endswith(b"\n") else data
+    if b"\n" not in body and b"\\" not in body:  # pretty-printed or escaped text: no fast path
+        value = loads_plain(body)
+        if value is not None:  # (a document that is just ``null`` takes the strict path)
+            try:
+                encoded = canonical(value)
+            except JSONFormatError:
+                encoded = None
+            if encoded == body:
+                return value, encoded
+    return loads(data, what), None
 
 
 # --- canonical writing -------------------------------------------------------
