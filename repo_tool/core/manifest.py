@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from repo_tool.core.instant import format_instant, parse_instant, parse_u32
+from repo_tool.core.jsontext import SURROGATE_ESCAPE, JSONTextError, reject_constant, strict_text
 from repo_tool.core.semver import Version
 from repo_tool.core.waves import WavePolicy, check_waves_ordered, policy_to_waves
 from repo_tool.errors import ConfigError, InstantError, ManifestError, VersionError
@@ -27,7 +28,6 @@ from repo_tool.errors import ConfigError, InstantError, ManifestError, VersionEr
 MigrationKey = tuple[Version, Version]
 
 _MIGRATION_KEY = re.compile(r"\((?P<from_ver>[^ ,]+),[ ]*(?P<to_ver>[^ ,]+)\)")
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _MAX_JSON_DEPTH = 128
 T = TypeVar("T")
 
@@ -296,10 +296,6 @@ class _Pairs:
         return iter(self.items)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def load_json_pairs(data: bytes | str, error: type[ConfigError]) -> Any:
     """Parse JSON like serde_json: UTF-8 only, no NaN/Infinity, no BOM; objects as :class:`_Pairs`."""
     if isinstance(data, str):
@@ -308,19 +304,17 @@ def load_json_pairs(data: bytes | str, error: type[ConfigError]) -> Any:
         except UnicodeEncodeError as exc:
             raise error(f"invalid JSON: lone surrogate at character {exc.start}") from None
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise error(f"not valid UTF-8 (byte {exc.start})") from None
-    if text.startswith("\ufeff"):
-        raise error("unexpected byte order mark at the start of the JSON")
+        text = strict_text(data)
+    except JSONTextError as exc:
+        raise error(str(exc)) from None
     try:
-        value = json.loads(text, object_pairs_hook=_Pairs, parse_constant=_reject_constant)
+        value = json.loads(text, object_pairs_hook=_Pairs, parse_constant=reject_constant)
     except ValueError as exc:
         raise error(f"invalid JSON: {exc}") from None
     except RecursionError:
         raise error(f"invalid JSON: recursion limit exceeded (nesting deeper than {_MAX_JSON_DEPTH})") from None
     # Only a \ud800-style escape can produce a lone surrogate in text that was valid UTF-8.
-    _check_tree(value, error, check_strings=_SURROGATE_ESCAPE.search(text) is not None)
+    _check_tree(value, error, check_strings=SURROGATE_ESCAPE.search(text) is not None)
     return value
 
 

@@ -40,11 +40,7 @@ from repo_tool.trust.metadata import (
     target_entry,
     write_problems,
 )
-from repo_tool.trust.verifier import Repo
-
-TIMESTAMP = "timestamp.json"
-MANIFEST = "manifest.json"
-
+from repo_tool.trust.verifier import TIMESTAMP, Repo
 
 # --- editing ----------------------------------------------------------------------------
 

@@ -14,7 +14,6 @@ metadata the way tough verifies it.  KMS key names and DescribeKey's answer are 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 from repo_tool.aws import AwsSettings, ServiceError, error_code, http_status, reason
 from repo_tool.errors import UsageError
 from repo_tool.signing.kms import SOURCE_PREFIX, alias_name, describe_key, signing_key_problem
+from repo_tool.storage.s3 import valid_bucket_name
 
 LIFECYCLE_RULE_ID = "repo-tool-abort-incomplete-multipart"
 ABORT_MULTIPART_DAYS = 7
@@ -32,7 +32,6 @@ US_EAST_1 = "us-east-1"
 KEY_SPECS = ("RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256")
 DEFAULT_KEY_SPEC = "RSA_3072"
 
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 @dataclass(frozen=True)
@@ -106,7 +105,7 @@ def bucket_name(text: str) -> str:
     """``BUCKET`` or ``s3://BUCKET[/]``; raise :class:`UsageError` for a name S3 refuses."""
     name = text[len("s3://"):] if text.startswith("s3://") else text
     name = name.rstrip("/")
-    if not _BUCKET_NAME.match(name) or ".." in name:
+    if not valid_bucket_name(name):
         raise UsageError(f"{text!r} is not a valid S3 bucket name (3-63 of a-z 0-9 . -, starting and ending "
                          "with a letter or digit)")
     return name

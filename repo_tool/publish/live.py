@@ -30,9 +30,9 @@ from typing import Any
 
 from repo_tool.core.chain import check_edit
 from repo_tool.core.instant import format_instant, format_whole_seconds
-from repo_tool.core.manifest import Manifest
+from repo_tool.core.manifest import MANIFEST_NAME, Manifest
 from repo_tool.errors import MigrationError
-from repo_tool.publish.editor import MANIFEST, BuildInputs, NewTarget, Plan, Progress, RepoEditor, write_plan
+from repo_tool.publish.editor import BuildInputs, NewTarget, Plan, Progress, RepoEditor, write_plan
 from repo_tool.publish.load import DEFAULT_LOAD, Loaded, LoadOptions, Location, load_live
 from repo_tool.signing.signers import role_signers
 
@@ -192,7 +192,7 @@ class LiveEdit:
 
     def manifest_custom(self) -> dict[str, Any]:
         """A copy of the custom data of the ``manifest.json`` target ({} if none)."""
-        entry = self.editor.targets.get(MANIFEST) or {}
+        entry = self.editor.targets.get(MANIFEST_NAME) or {}
         custom = entry.get("custom")
         return dict(custom) if isinstance(custom, dict) else {}
 
@@ -215,11 +215,11 @@ class LiveEdit:
             after = manifest.to_bytes()
             if after != loaded.manifest_bytes:
                 chain_warnings = check_chain(loaded.manifest(), manifest, self.chain)
-            if after != loaded.manifest_bytes or loaded.repo is None or MANIFEST not in editor.targets:
-                editor.add_target(NewTarget(MANIFEST, len(after), hashlib.sha256(after).hexdigest(), after),
+            if after != loaded.manifest_bytes or loaded.repo is None or MANIFEST_NAME not in editor.targets:
+                editor.add_target(NewTarget(MANIFEST_NAME, len(after), hashlib.sha256(after).hexdigest(), after),
                                   replace=True)
         if self._custom is not None:
-            editor.set_custom(MANIFEST, self._custom or None)
+            editor.set_custom(MANIFEST_NAME, self._custom or None)
         config = self.location.config
         plan = output.build(editor, BuildInputs(role_signers(config), self.start, config.expirations, self.now,
                                                 self.location.meta))

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from repo_tool.config import RepoConfig
-from repo_tool.core.manifest import EMPTY_MANIFEST_BYTES, Manifest
+from repo_tool.core.manifest import EMPTY_MANIFEST_BYTES, MANIFEST_NAME, Manifest
 from repo_tool.errors import ManifestError, UsageError, VerificationError
-from repo_tool.publish.editor import MANIFEST, TIMESTAMP
 from repo_tool.storage import open_storage
 from repo_tool.storage.base import Storage
 from repo_tool.trust.metadata import SIZE_LIMITS, RoleFile, check_safe_name, parse_role
 from repo_tool.trust.verifier import (
+    TIMESTAMP,
     TOUGH,
     ExpiredError,
     Repo,
@@ -166,7 +166,7 @@ def _load_verified(location: Location, trusted_raw: bytes, now: int, options: Lo
     new_roots = _unpublished_roots(location.meta, repo.roots)
     if repo.expired:
         warnings.append(f"loaded although expired: {', '.join(repo.expired)} (--allow-expired)")
-    data = read_target(repo, location.targets, MANIFEST) if options.read_manifest else EMPTY_MANIFEST_BYTES
+    data = read_target(repo, location.targets, MANIFEST_NAME) if options.read_manifest else EMPTY_MANIFEST_BYTES
     if data is None:
         if not options.new_manifest:
             raise VerificationError(

@@ -67,6 +67,11 @@ _PARTS = ThreadPoolExecutor(PART_JOBS, thread_name_prefix="s3-part")
 _VERSIONED_JSON = re.compile(r"^[0-9]+\.(root|snapshot|targets)\.json$")
 _ROOT_PROBE = re.compile(r"^[0-9]+\.root\.json$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def valid_bucket_name(name: str) -> bool:
+    """A name S3 accepts for a bucket: 3-63 of a-z 0-9 . -, a letter or digit at each end, no ``..``."""
+    return _BUCKET_NAME.match(name) is not None and ".." not in name
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 _PRECONDITION = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
 _THROTTLED = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
@@ -85,7 +90,7 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     """``s3://bucket/some/prefix`` → (``bucket``, ``some/prefix/``)."""
     parsed = urlparse(url)
     bucket = parsed.netloc
-    if parsed.scheme != "s3" or not _BUCKET_NAME.match(bucket) or ".." in bucket:
+    if parsed.scheme != "s3" or not valid_bucket_name(bucket):
         raise ConfigError(f"storage URL {url!r}: expected s3://BUCKET/PREFIX/ with a valid bucket name")
     if parsed.query or parsed.fragment:
         raise ConfigError(f"storage URL {url!r}: no query or fragment allowed")

@@ -135,21 +135,22 @@ def new_targets(version: int, expires: int, targets: dict[str, Any], delegations
 
 
 def new_snapshot(version: int, expires: int, targets_raw: bytes, targets_version: int) -> dict[str, Any]:
-    return _listing_role("snapshot", version, expires, "targets.json", targets_raw, targets_version)
+    return _listing_role("snapshot", version, expires, {"targets.json": meta_entry(targets_raw, targets_version)})
 
 
 def new_timestamp(version: int, expires: int, snapshot_raw: bytes, snapshot_version: int) -> dict[str, Any]:
-    return _listing_role("timestamp", version, expires, "snapshot.json", snapshot_raw, snapshot_version)
+    return _listing_role("timestamp", version, expires,
+                         {"snapshot.json": meta_entry(snapshot_raw, snapshot_version)})
 
 
-def _listing_role(role: str, version: int, expires: int, name: str, raw: bytes, listed_version: int) -> dict[str, Any]:
+def _listing_role(role: str, version: int, expires: int, meta: dict[str, Any]) -> dict[str, Any]:
     """Snapshot or timestamp: exactly one ``meta`` entry with version, length and sha256 (SPEC §3.2)."""
     return {
         "_type": role,
         "spec_version": SPEC_VERSION,
         "version": version,
         "expires": format_whole_seconds(expires),
-        "meta": {name: meta_entry(raw, listed_version)},
+        "meta": meta,
     }
 
 

@@ -20,9 +20,9 @@ import json
 import re
 from typing import Any
 
+from repo_tool.core.jsontext import SURROGATE_ESCAPE, JSONTextError, reject_constant, strict_text
 from repo_tool.errors import VerificationError
 
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _LOW_NAME_BYTE = re.compile(r'[\x00-\x21]')
 
 
@@ -41,10 +41,6 @@ def _pairs_to_dict(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def _reject_float(text: str) -> Any:
     raise ValueError(f"number {text} is not an integer (TUF metadata has no floats)")
 
@@ -52,20 +48,18 @@ def _reject_float(text: str) -> Any:
 def loads(data: bytes, what: str = "JSON") -> Any:
     """Parse ``data`` strictly; raise :class:`JSONFormatError` naming ``what``."""
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise JSONFormatError(f"{what}: not valid UTF-8 (byte {exc.start})") from None
-    if text.startswith("\ufeff"):
-        raise JSONFormatError(f"{what}: unexpected byte order mark")
+        text = strict_text(data)
+    except JSONTextError as exc:
+        raise JSONFormatError(f"{what}: {exc}") from None
     try:
         value = json.loads(
-            text, object_pairs_hook=_pairs_to_dict, parse_constant=_reject_constant, parse_float=_reject_float
+            text, object_pairs_hook=_pairs_to_dict, parse_constant=reject_constant, parse_float=_reject_float
         )
     except ValueError as exc:
         raise JSONFormatError(f"{what}: invalid JSON: {exc}") from None
     except RecursionError:
         raise JSONFormatError(f"{what}: invalid JSON: nested too deeply") from None
-    if _SURROGATE_ESCAPE.search(text):
+    if SURROGATE_ESCAPE.search(text):
         try:
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
@@ -79,7 +73,7 @@ def loads_plain(data: bytes) -> Any:
     last one wins).  Returns None for anything refused (the caller then runs :func:`loads` for its
     message).  Only for callers that prove the absence of duplicates another way."""
     try:
-        return json.loads(data.decode("utf-8"), parse_constant=_reject_constant, parse_float=_reject_float)
+        return json.loads(data.decode("utf-8"), parse_constant=reject_constant, parse_float=_reject_float)
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
 
