@@ -356,9 +356,9 @@ def write_plan(plan: Plan, meta: Storage, targets_store: Storage, progress: Prog
         meta.swap(TIMESTAMP, plan.timestamp_file, plan.timestamp_expected)
     except ConflictError as exc:
         won = f"{exc.message.replace(' (another publisher?)', '')}; {_winner(meta, plan)}"
-        raise ConflictError(_what_is_live(won, roots_live, "publish on top of it")) from None
+        raise exc.reworded(_what_is_live(won, roots_live, "publish on top of it")) from None
     except RepoToolError as exc:
-        raise type(exc)(_what_is_live(exc.message, roots_live)) from None
+        raise exc.reworded(_what_is_live(exc.message, roots_live)) from None
     note(TIMESTAMP)
     return written
 

@@ -153,9 +153,9 @@ def _load_verified(location: Location, trusted_raw: bytes, now: int, options: Lo
         repo = open_repo(location.meta, trusted_raw, now, PUBLISHER,
                          ClientLoad(safe=not options.allow_expired, trusted_root_name=str(config.root)))
     except RepoMissingError as exc:
-        raise RepoMissingError(f"{exc.message}; pass --init to start a new repository") from None
+        raise exc.reworded(f"{exc.message}; pass --init to start a new repository") from None
     except ExpiredError as exc:
-        raise ExpiredError(f"{exc.message} (refresh the repository, or pass --allow-expired to load it anyway)"
+        raise exc.reworded(f"{exc.message} (refresh the repository, or pass --allow-expired to load it anyway)"
                            ) from None
     except VerificationError:
         resumed = _resume_rotation(location, trusted_raw, now, options.allow_expired, given_roots)

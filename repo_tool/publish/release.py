@@ -177,5 +177,5 @@ def publish_many(jobs_list: list[tuple[Location, ReleaseImages]], now: int, outp
         except RepoToolError as exc:
             landed = [f"{o.location.variant}/{o.location.arch}" for o in prepared if not o.planned_only]
             note = f" (already published: {', '.join(landed)}; run again to finish the rest)" if landed else ""
-            raise type(exc)(f"{loc.variant}/{loc.arch}: {exc.message}{note}") from None
+            raise exc.reworded(f"{loc.variant}/{loc.arch}: {exc.message}{note}") from None
     return prepared
