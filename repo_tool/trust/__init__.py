@@ -7,6 +7,7 @@
   ``delegations``: ``Delegations``), parsed once from the bytes received; limits, regexes, errors;
 * ``metadata`` — verify a role file against its root, build new ``signed`` objects;
 * ``rules`` — the SPEC §3.2 write checklist and the walk for what tough would not read back;
+* ``lines`` — one pattern checked over many names or digests at once (10,000 targets);
 * ``policy`` — the tough and standard-TUF behaviours as two policy objects (``TOUGH``, ``TUF``);
 * ``trusted`` — the trusted set: each verification step, pure, and the one root-chain walk;
 * ``lookup`` — the verified ``Repo`` and target lookup through delegations;
