@@ -212,6 +212,28 @@ def test_root_missing_in_the_middle_of_the_chain(run: Runner, qs: QS) -> None:
     _one_error(report, "root-chain", "2.root.json", "missing in the middle of the root chain")
 
 
+def test_first_root_file_holding_another_version_is_an_error(run: Runner, qs: QS) -> None:
+    """A ``1.root.json`` that holds version 3 (and no ``2.root.json``): a node shipping root v1 cannot walk
+    to v3, so the chain is broken although every file present verifies.  Found in review: the audit's walk
+    started from whatever version ``1.root.json`` held and never asked for the ones below."""
+    for _ in range(2):
+        new_root = qs.dir / "next.root.json"
+        newest = max(int(p.name.split(".")[0]) for p in qs.meta.glob("*.root.json"))
+        new_root.write_bytes((qs.meta / f"{newest}.root.json").read_bytes())
+        assert run("root", "bump-version", str(new_root)).code == 0
+        assert run("root", "sign", str(new_root), "-k", str(qs.dir / "keys" / "root.pem")).code == 0
+        assert run("refresh", "--config", str(qs.config), "--variant", VARIANT, "--arch", ARCH,
+                   "--root-role", str(new_root)).code == 0
+    trusted = qs.dir / "trusted-v3.root.json"
+    trusted.write_bytes((qs.meta / "3.root.json").read_bytes())
+    (qs.meta / "1.root.json").write_bytes((qs.meta / "3.root.json").read_bytes())
+    (qs.meta / "2.root.json").unlink()
+    result = run("audit", "--metadata-url", str(qs.meta), "--targets-url", str(qs.targets), "--root", str(trusted),
+                 "--json")
+    assert result.code == 1 and "Traceback" not in result.err
+    _one_error(json.loads(result.out), "root-chain", "1.root.json", "holds version 3, expected 1")
+
+
 def test_expired_and_expiring_timestamp(run: Runner, qs: QS) -> None:
     expires = qs.newest("timestamp")["signed"]["expires"]
     code, report = _audit(run, qs, "--at", expires.replace("Z", ".5Z"), "--targets", "none")

@@ -20,7 +20,7 @@ from repo_tool.audit.roleset import RoleSet
 from repo_tool.errors import RepoToolError
 from repo_tool.storage.base import Storage
 from repo_tool.trust.metadata import SIZE_LIMITS, RoleFile, parse_role
-from repo_tool.trust.model import meta_version
+from repo_tool.trust.model import MetadataError, meta_version
 from repo_tool.trust.verifier import TOUGH, RootFiles, WalkBounds, role_file_name, verify_trusted_root, walk_roots
 
 ROOT_GAP_PROBE = 8  # after a missing N.root.json, how many later versions are probed
@@ -56,8 +56,11 @@ def root_chain(meta: Storage, trusted_root: bytes, trusted_name: str, report: Re
         raw = read(FIRST_ROOT)
         absent = 1
         if raw is not None:
-            walk = walk_roots(verify_trusted_root(raw, meta.describe(FIRST_ROOT)),
-                              RootFiles(read, meta.describe, meta.url), CHAIN_POLICY, WalkBounds(sys.maxsize), on_root)
+            first = verify_trusted_root(raw, meta.describe(FIRST_ROOT))
+            if first.version != 1:  # the walk would start past the versions below it, never asking for them
+                raise MetadataError(f"{meta.describe(FIRST_ROOT)}: holds version {first.version}, expected 1")
+            walk = walk_roots(first, RootFiles(read, meta.describe, meta.url), CHAIN_POLICY, WalkBounds(sys.maxsize),
+                              on_root)
             absent = walk.newest.version + 1  # the walk ended normally: walk.ended, this one is not available
         _missing(meta, absent, trusted.version, report)
     except RepoToolError as exc:  # the next root could not be read, or did not verify: the chain ends
