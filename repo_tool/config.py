@@ -50,7 +50,8 @@ from repo_tool.core.yamlfile import load_yaml
 from repo_tool.errors import ConfigError, OffsetError, RepoToolError
 from repo_tool.storage import open_storage
 from repo_tool.storage.base import Storage
-from repo_tool.trust.metadata import TOP_ROLES, Expirations, check_safe_name
+from repo_tool.trust.metadata import Expirations, check_safe_name
+from repo_tool.trust.model import TOP_ROLES
 
 # The wave policies shipped in repo_tool/policies/, by the name a config or a command line gives.
 BUILTIN_POLICIES = {

@@ -27,7 +27,7 @@ from repo_tool.core.semver import Version
 from repo_tool.publish.inputs import load_policy
 from repo_tool.publish.quickstart import run as quickstart_run
 from repo_tool.signing.signers import KeySigner, load_signer
-from repo_tool.trust.metadata import envelope_bytes
+from repo_tool.trust.model import envelope_bytes
 from repo_tool.trust.tufjson import canonical
 
 VARIANT = "aws-k8s-1.28"

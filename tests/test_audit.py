@@ -20,7 +20,7 @@ from repo_tool.publish import editor as repository
 from repo_tool.publish.live import Write
 from repo_tool.publish.load import Location
 from repo_tool.publish.maintenance import edit_manifest
-from repo_tool.trust.metadata import parse_role
+from repo_tool.trust.model import parse_role
 from tests.clirun import Runner
 from tests.conftest import BOTTLEROCKET, UPSTREAM
 from tests.repohelpers import ARCH, QS, VARIANT, release_config, serve_directory, write_stored_lz4

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from repo_tool.errors import RepoToolError
 from repo_tool.signing.signers import KeySigner, load_signer
-from repo_tool.trust.metadata import envelope_bytes, meta_entry
+from repo_tool.trust.metadata import meta_entry
+from repo_tool.trust.model import envelope_bytes
 from repo_tool.trust.tufjson import canonical
 from repo_tool.trust.verifier import load_repo, read_target
 

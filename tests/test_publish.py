@@ -21,7 +21,7 @@ from repo_tool.core.manifest import Manifest
 from repo_tool.core.readiness import update_ready
 from repo_tool.signing.signers import role_signers
 from repo_tool.storage.base import LocalStorage
-from repo_tool.trust.metadata import write_problems
+from repo_tool.trust.rules import write_problems
 from repo_tool.trust.verifier import load_repo
 
 from .clirun import Runner, assert_one_line_error

@@ -306,7 +306,8 @@ def test_production_root_rotation_and_expiry(run: Runner) -> None:
 
 def test_canonical_matches_tough_fixture_signatures() -> None:
     """Our canonical writer reproduces the bytes tough signed (checked through the signature)."""
-    from repo_tool.trust.metadata import parse_role, verify_role
+    from repo_tool.trust.metadata import verify_role
+    from repo_tool.trust.model import parse_role
 
     for name in ("1.root.json", "1.targets.json", "1.snapshot.json", "timestamp.json"):
         raw = (TOUGH / "consistent-snapshots" / "metadata" / name).read_bytes()

@@ -14,7 +14,7 @@ from repo_tool.errors import VerificationError
 from repo_tool.storage.directory import DirectoryStore
 from repo_tool.storage.http import RemoteDir
 from repo_tool.storage.transport import Transport
-from repo_tool.trust.metadata import ThresholdError
+from repo_tool.trust.model import ThresholdError
 from repo_tool.trust.verifier import (
     ExpiredError,
     Limits,

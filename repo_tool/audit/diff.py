@@ -17,8 +17,7 @@ from typing import Any
 
 from repo_tool.core.instant import format_instant
 from repo_tool.core.manifest import Manifest, Update, migration_key_text
-from repo_tool.trust.metadata import TOP_ROLES, RoleFile
-from repo_tool.trust.model import MetadataError, Root, target_file, targets_map
+from repo_tool.trust.model import TOP_ROLES, MetadataError, RoleFile, Root, target_file, targets_map
 from repo_tool.trust.verifier import Repo
 
 ROLE_ORDER = ("root", "timestamp", "snapshot", "targets")

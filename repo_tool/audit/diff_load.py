@@ -23,7 +23,7 @@ from repo_tool.errors import ManifestError, RepoToolError, UsageError, Verificat
 from repo_tool.localfs import stat_or_none
 from repo_tool.storage import open_storage
 from repo_tool.storage.base import LocalStorage
-from repo_tool.trust.metadata import MIB
+from repo_tool.trust.model import MIB
 from repo_tool.trust.verifier import LoadOptions, Source, open_repo, read_target
 
 ANCHOR_FILE = "1.root.json"

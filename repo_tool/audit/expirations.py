@@ -40,7 +40,8 @@ from repo_tool.core.instant import NANOS_PER_SECOND, format_instant
 from repo_tool.errors import ConfigError, RepoToolError
 from repo_tool.storage import open_storage
 from repo_tool.storage.base import Listable, Storage
-from repo_tool.trust.metadata import RoleFile, check_safe_name
+from repo_tool.trust.metadata import check_safe_name
+from repo_tool.trust.model import RoleFile
 from repo_tool.trust.verifier import TIMESTAMP, LoadOptions, open_repo, role_file_name
 
 OK = "OK"

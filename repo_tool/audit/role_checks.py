@@ -25,9 +25,10 @@ from repo_tool.core.instant import format_instant, parse_instant
 from repo_tool.errors import InstantError
 from repo_tool.storage.base import Storage
 from repo_tool.trust.keys import KeyError_, public_key
-from repo_tool.trust.metadata import SIZE_LIMITS, SPEC_VERSION, RoleFile, duplicate_keyids, role_result
-from repo_tool.trust.model import Root
+from repo_tool.trust.metadata import role_result
+from repo_tool.trust.model import SIZE_LIMITS, SPEC_VERSION, RoleFile, Root
 from repo_tool.trust.rules import tree_findings
+from repo_tool.trust.signatures import duplicate_keyids
 
 
 def role_row(report: Report, role_file: RoleFile, root: RoleFile, file: str,

@@ -13,20 +13,24 @@ write to storage.
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 
 from repo_tool.audit.findings import Report
 from repo_tool.audit.roleset import RoleSet
 from repo_tool.errors import RepoToolError
 from repo_tool.storage.base import Storage
-from repo_tool.trust.metadata import SIZE_LIMITS, RoleFile, parse_role
-from repo_tool.trust.model import MetadataError, meta_version
-from repo_tool.trust.verifier import TOUGH, RootFiles, WalkBounds, role_file_name, verify_trusted_root, walk_roots
+from repo_tool.trust.model import SIZE_LIMITS, MetadataError, RoleFile, meta_version, parse_role
+from repo_tool.trust.verifier import (
+    TIMESTAMP,
+    TOUGH_STRICT_WALK,
+    RootFiles,
+    WalkBounds,
+    role_file_name,
+    verify_trusted_root,
+    walk_roots,
+)
 
 ROOT_GAP_PROBE = 8  # after a missing N.root.json, how many later versions are probed
 FIRST_ROOT = "1.root.json"
-# tough's walk, except that a request that cannot reach the server is a finding, not the chain's end
-CHAIN_POLICY = replace(TOUGH, unreachable_ends_walk=False)
 
 
 def root_chain(meta: Storage, trusted_root: bytes, trusted_name: str, report: Report) -> list[RoleFile]:
@@ -59,8 +63,8 @@ def root_chain(meta: Storage, trusted_root: bytes, trusted_name: str, report: Re
             first = verify_trusted_root(raw, meta.describe(FIRST_ROOT))
             if first.version != 1:  # the walk would start past the versions below it, never asking for them
                 raise MetadataError(f"{meta.describe(FIRST_ROOT)}: holds version {first.version}, expected 1")
-            walk = walk_roots(first, RootFiles(read, meta.describe, meta.url), CHAIN_POLICY, WalkBounds(sys.maxsize),
-                              on_root)
+            walk = walk_roots(first, RootFiles(read, meta.describe, meta.url), TOUGH_STRICT_WALK,
+                              WalkBounds(sys.maxsize), on_root)
             absent = walk.newest.version + 1  # the walk ended normally: walk.ended, this one is not available
         _missing(meta, absent, trusted.version, report)
     except RepoToolError as exc:  # the next root could not be read, or did not verify: the chain ends
@@ -115,7 +119,7 @@ def read_as_stored(report: Report, meta: Storage, chain: list[RoleFile]) -> Role
     parent: RoleFile | None = None
     for role in ("timestamp", "snapshot", "targets"):
         if parent is None:
-            name = "timestamp.json"
+            name = TIMESTAMP
         else:
             try:
                 version = meta_version(parent, f"{role}.json", parent.role)

@@ -42,7 +42,7 @@ from repo_tool.signing.rootops import (
     verify_root_file,
 )
 from repo_tool.signing.signers import load_kms_signer
-from repo_tool.trust.metadata import TOP_ROLES
+from repo_tool.trust.model import TOP_ROLES
 
 T = TypeVar("T")
 ROLE_CHOICE = click.Choice(TOP_ROLES)

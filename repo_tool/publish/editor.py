@@ -28,18 +28,9 @@ from repo_tool.errors import RepoToolError, VerificationError
 from repo_tool.signing.sign import sign_role
 from repo_tool.signing.signers import KeySigner
 from repo_tool.storage.base import ConflictError, Storage, StorageError
-from repo_tool.trust.metadata import (
-    SIZE_LIMITS,
-    Expirations,
-    RoleFile,
-    SignedPart,
-    new_snapshot,
-    new_targets,
-    new_timestamp,
-    parse_role,
-    target_entry,
-    write_problems,
-)
+from repo_tool.trust.metadata import Expirations, new_snapshot, new_targets, new_timestamp, target_entry
+from repo_tool.trust.model import SIZE_LIMITS, RoleFile, SignedPart, parse_role
+from repo_tool.trust.rules import write_problems
 from repo_tool.trust.verifier import TIMESTAMP, Repo
 
 # --- editing ----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ Must not: write anything, sign anything, or edit what it loaded (that is :mod:`.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from repo_tool.config import RepoConfig
@@ -18,10 +18,11 @@ from repo_tool.core.manifest import EMPTY_MANIFEST_BYTES, MANIFEST_NAME, Manifes
 from repo_tool.errors import ManifestError, UsageError, VerificationError
 from repo_tool.storage import open_storage
 from repo_tool.storage.base import Storage
-from repo_tool.trust.metadata import SIZE_LIMITS, RoleFile, check_safe_name, parse_role
+from repo_tool.trust.metadata import check_safe_name
+from repo_tool.trust.model import SIZE_LIMITS, RoleFile, parse_role
 from repo_tool.trust.verifier import (
     TIMESTAMP,
-    TOUGH,
+    TOUGH_STRICT_WALK,
     ExpiredError,
     Repo,
     RepoMissingError,
@@ -34,10 +35,6 @@ from repo_tool.trust.verifier import (
     walk_roots,
 )
 from repo_tool.trust.verifier import LoadOptions as ClientLoad
-
-# tough's load, except that a root request that cannot reach the server fails the load: a publisher
-# must know the newest root before it signs anything.
-PUBLISHER = replace(TOUGH, unreachable_ends_walk=False)
 
 
 @dataclass
@@ -122,7 +119,7 @@ def _given_roots(root: RoleFile, given_roots: list[tuple[Path, bytes]]) -> list[
         return raw
 
     files = RootFiles(read, describe=lambda name: str(current[0]))
-    return walk_roots(root, files, PUBLISHER, WalkBounds(sys.maxsize)).roots[1:]
+    return walk_roots(root, files, TOUGH_STRICT_WALK, WalkBounds(sys.maxsize)).roots[1:]
 
 
 def _load_for_init(location: Location, trusted_raw: bytes) -> Loaded:
@@ -150,7 +147,7 @@ def _load_verified(location: Location, trusted_raw: bytes, now: int, options: Lo
     config = location.config
     warnings = []
     try:
-        repo = open_repo(location.meta, trusted_raw, now, PUBLISHER,
+        repo = open_repo(location.meta, trusted_raw, now, TOUGH_STRICT_WALK,
                          ClientLoad(safe=not options.allow_expired, trusted_root_name=str(config.root)))
     except RepoMissingError as exc:
         raise exc.reworded(f"{exc.message}; pass --init to start a new repository") from None
@@ -207,7 +204,7 @@ def _resume_rotation(location: Location, trusted_raw: bytes, now: int, allow_exp
     if any(location.meta.read(f"{v}.root.json", SIZE_LIMITS["root"]) not in (None, raw)
            for v, (_, raw) in zip(versions, given_roots)):
         return None
-    return open_repo(location.meta, trusted_raw, now, PUBLISHER,
+    return open_repo(location.meta, trusted_raw, now, TOUGH_STRICT_WALK,
                      ClientLoad(safe=not allow_expired, trusted_root_name=str(location.config.root),
                                 max_root_version=min(versions) - 1))
 

@@ -31,7 +31,7 @@ from repo_tool.signing.rootfile import add_key, new_root, root_file_bytes, sign
 from repo_tool.signing.signers import load_signer
 from repo_tool.storage import open_storage
 from repo_tool.storage.s3 import parse_s3_url
-from repo_tool.trust.metadata import TOP_ROLES, parse_role
+from repo_tool.trust.model import TOP_ROLES, parse_role
 
 VARIANT = "aws-k8s-1.28"
 ARCH = "x86_64"

@@ -19,8 +19,8 @@ from repo_tool.errors import ConfigError, UsageError, VerificationError
 from repo_tool.signing.sign import append_signatures
 from repo_tool.signing.signers import KeySigner, load_signer
 from repo_tool.trust.keys import KeyError_, entry_for_public, keyid_of, public_key, same_public_key
-from repo_tool.trust.metadata import SPEC_VERSION, TOP_ROLES, MetadataError, RoleFile, parse_role, role_result
-from repo_tool.trust.model import Root, parse_root
+from repo_tool.trust.metadata import role_result
+from repo_tool.trust.model import SPEC_VERSION, TOP_ROLES, MetadataError, RoleFile, Root, parse_role, parse_root
 from repo_tool.trust.tufjson import canonical, pretty
 
 ROOT_EXPIRY_DEFAULT = "52 weeks"

@@ -29,7 +29,7 @@ from repo_tool.signing.rootfile import (
     sign,
 )
 from repo_tool.signing.signers import load_signer
-from repo_tool.trust.metadata import TOP_ROLES, RoleFile
+from repo_tool.trust.model import TOP_ROLES, RoleFile
 from repo_tool.trust.verifier import verify_next_root, verify_trusted_root
 
 T = TypeVar("T")

@@ -14,7 +14,7 @@ from typing import Any
 from repo_tool.errors import VerificationError
 from repo_tool.signing.signers import KeySigner
 from repo_tool.trust.keys import verify
-from repo_tool.trust.metadata import SignedPart, ThresholdError, envelope_bytes
+from repo_tool.trust.model import SignedPart, ThresholdError, envelope_bytes
 
 
 @dataclass

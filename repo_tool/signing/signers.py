@@ -34,7 +34,7 @@ from repo_tool.errors import ConfigError, RepoToolError
 from repo_tool.signing import kms
 from repo_tool.signing.keyfiles import env_passphrase, load_private_pem, read_private_key_file
 from repo_tool.trust.keys import KeyError_, entry_for_public, keyid_of, public_key, same_public_key
-from repo_tool.trust.metadata import TOP_ROLES
+from repo_tool.trust.model import TOP_ROLES
 
 
 class KeySources(Protocol):

@@ -22,7 +22,7 @@ from repo_tool.core.instant import format_instant
 from repo_tool.core.reader import Reader
 from repo_tool.trust.delegations import DelegatedRole
 from repo_tool.trust.model import MIB, Limits, MetadataError, RoleFile, TargetError, target_file
-from repo_tool.trust.policy import TOUGH, Naming, Policy
+from repo_tool.trust.policy import TOUGH, Policy
 from repo_tool.trust.trusted import TIMESTAMP, ExpiredError, role_file_name
 
 MAX_DELEGATIONS = 32
@@ -132,10 +132,6 @@ class Repo:
     limits: Limits = field(default_factory=Limits)
     delegated: dict[str, RoleFile] = field(default_factory=dict)
     _loader: DelegationLoader | None = None
-
-    @property
-    def naming(self) -> Naming:
-        return self.policy.name
 
     @property
     def root(self) -> RoleFile:

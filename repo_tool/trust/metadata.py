@@ -16,54 +16,14 @@ from typing import Any
 from repo_tool.core.instant import format_whole_seconds
 from repo_tool.errors import UsageError
 from repo_tool.trust.model import (
-    MAX_ROOT_UPDATES,
-    MAX_VERSION,
-    MIB,
-    SIZE_LIMITS,
     SPEC_VERSION,
-    TOP_ROLES,
     MetadataError,
     RoleFile,
     Root,
-    SignedPart,
     ThresholdError,
-    check_root_shape,
-    envelope_bytes,
-    expires_ns,
-    parse_role,
 )
-from repo_tool.trust.rules import is_safe_name, write_problems
+from repo_tool.trust.rules import is_safe_name
 from repo_tool.trust.signatures import VerificationResult, duplicate_keyids
-
-__all__ = [  # names other packages import from here (the model's, re-exported)
-    "MAX_ROOT_UPDATES",
-    "MAX_VERSION",
-    "MIB",
-    "SIZE_LIMITS",
-    "SPEC_VERSION",
-    "TOP_ROLES",
-    "Expirations",
-    "MetadataError",
-    "RoleFile",
-    "SignedPart",
-    "ThresholdError",
-    "check_root_shape",
-    "check_safe_name",
-    "check_unique_signatures",
-    "duplicate_keyids",
-    "envelope_bytes",
-    "expires_ns",
-    "meta_entry",
-    "new_snapshot",
-    "new_targets",
-    "new_timestamp",
-    "parse_role",
-    "role_result",
-    "target_entry",
-    "valid_signers",
-    "verify_role",
-    "write_problems",
-]
 
 
 def check_safe_name(name: str, what: str) -> None:
@@ -85,13 +45,6 @@ def role_result(data: bytes, signatures: list[dict[str, Any]], root: Root | Mapp
     """The signatures over ``data`` judged by ``role`` as ``root`` (typed, or a well-formed ``signed``
     dict) defines it."""
     return (root if isinstance(root, Root) else Root.of(root)).check(role, data, signatures)
-
-
-def valid_signers(signed_bytes: bytes, signatures: list[dict[str, Any]], root: Mapping[str, Any],
-                  role: str) -> set[str]:
-    """Distinct key IDs listed for ``role`` in ``root`` whose signature over ``signed_bytes`` verifies
-    (the old spelling of ``role_result(...).signed``)."""
-    return set(role_result(signed_bytes, signatures, root, role).signed)
 
 
 def verify_role(role_file: RoleFile, root: Root | Mapping[str, Any], what: str) -> set[str]:

@@ -286,11 +286,6 @@ def parse_root(signed: Mapping[str, Any], what: str) -> Root:
     return Root.of(signed)
 
 
-def check_root_shape(signed: Mapping[str, Any], what: str) -> None:
-    """:func:`parse_root` for callers that only want the check."""
-    parse_root(signed, what)
-
-
 def check_key_entries(keys: Mapping[str, Any], what: str, in_root: bool) -> None:
     """Every key entry is one tough reads, under the key ID that is its sha256: a root's ``keys``
     (``in_root``: the messages say tough rejects the whole file) or a role's ``delegations.keys``."""

@@ -143,6 +143,9 @@ class Policy:
 
 TOUGH = Policy("tough", unreachable_ends_walk=True, eager=True)
 TUF = Policy("tuf", unreachable_ends_walk=False, eager=False)
+# tough's rules, except that a root request that cannot reach the server fails instead of ending the
+# walk: the publisher must know the newest root before it signs, and the auditor reports it.
+TOUGH_STRICT_WALK = Policy("tough", unreachable_ends_walk=False, eager=True)
 
 
 def policy_for(naming: Naming | Policy) -> Policy:

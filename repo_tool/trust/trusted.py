@@ -31,7 +31,7 @@ from repo_tool.trust.model import (
     target_problem,
     targets_map,
 )
-from repo_tool.trust.policy import TOUGH, Naming, Policy, policy_for
+from repo_tool.trust.policy import TOUGH, Policy
 from repo_tool.trust.signatures import check_signatures
 
 TIMESTAMP = "timestamp.json"
@@ -66,16 +66,16 @@ def expiry_problem(role_file: RoleFile, now: int) -> str | None:
 # --- the root chain ------------------------------------------------------------------------------
 
 
-def verify_trusted_root(raw: bytes, what: str, naming: Naming | Policy = TOUGH) -> RoleFile:
+def verify_trusted_root(raw: bytes, what: str, policy: Policy = TOUGH) -> RoleFile:
     """Parse a trusted root and check that it meets its own root threshold."""
-    root = policy_for(naming).parse(raw, "root", what)
+    root = policy.parse(raw, "root", what)
     verify_role(root, root.root(what), what)
     return root
 
 
-def verify_next_root(current: RoleFile, raw: bytes, what: str, naming: Naming | Policy = TOUGH) -> RoleFile:
+def verify_next_root(current: RoleFile, raw: bytes, what: str, policy: Policy = TOUGH) -> RoleFile:
     """``raw`` must be version current+1, signed by a threshold of the old root and of itself."""
-    new = policy_for(naming).parse(raw, "root", what)
+    new = policy.parse(raw, "root", what)
     typed = new.root(what)
     if new.version != current.version + 1:
         raise MetadataError(f"{what}: holds version {new.version}, expected {current.version + 1}")

@@ -25,7 +25,7 @@ from repo_tool.errors import VerificationError
 from repo_tool.trust.loader import LoadKeywords, LoadOptions, load_repo, open_repo
 from repo_tool.trust.lookup import Repo, Source, Store, Target, find_target, object_name
 from repo_tool.trust.model import Limits, TargetError
-from repo_tool.trust.policy import TOUGH, TUF, Naming, Policy, policy_for, resolve_name
+from repo_tool.trust.policy import TOUGH, TOUGH_STRICT_WALK, TUF, Naming, Policy, resolve_name
 from repo_tool.trust.trusted import (
     TIMESTAMP,
     ExpiredError,
@@ -43,6 +43,7 @@ from repo_tool.trust.trusted import (
 __all__ = [
     "TIMESTAMP",
     "TOUGH",
+    "TOUGH_STRICT_WALK",
     "TUF",
     "ExpiredError",
     "Limits",
@@ -95,9 +96,9 @@ def fetch_target(targets_store: Source, target: Target, policy: Policy, consiste
     return data
 
 
-def stored_copy(path: Path, target: Target, naming: Naming | Policy) -> bytes | None:
+def stored_copy(path: Path, target: Target, policy: Policy) -> bytes | None:
     """The bytes of ``path`` if it already holds ``target`` (its length and the listed hashes, as
-    ``naming`` checks them), else None: a verified copy need not be downloaded again."""
+    ``policy`` checks them), else None: a verified copy need not be downloaded again."""
     try:
         with path.open("rb") as handle:
             data = handle.read(target.length + 1)
@@ -106,7 +107,7 @@ def stored_copy(path: Path, target: Target, naming: Naming | Policy) -> bytes | 
     if len(data) != target.length:
         return None
     try:
-        policy_for(naming).check_hashes(data, target.hashes, str(path))
+        policy.check_hashes(data, target.hashes, str(path))
     except VerificationError:
         return None
     return data

@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 from repo_tool.errors import RepoToolError
 from repo_tool.signing.rootfile import root_file_bytes
 from repo_tool.signing.signers import load_signer
-from repo_tool.trust.metadata import RoleFile, parse_role, verify_role
+from repo_tool.trust.metadata import verify_role
+from repo_tool.trust.model import RoleFile, parse_role
 from repo_tool.trust.tufjson import canonical
 from repo_tool.trust.verifier import Naming, Repo, load_repo, read_target
 
