@@ -13,6 +13,8 @@ migration chain nodes walk (:func:`check_chain`), the configured keys meet every
 file passes the SPEC §3.2 checklist and none would be expired -- and hands it to the output:
 :class:`PlanOnly` signs and writes nothing, :class:`Write` signs and then writes in the SPEC §4
 order (:func:`~.editor.write_plan`).  If the block raises, nothing is built and nothing is written.
+A block that finds nothing to do calls ``edit.cancel()`` before it leaves (an early ``return`` is
+a clean exit: without ``cancel()`` the edit as it stands is checked and written).
 
 Must not: write anything before every check has passed, or decide what an operation edits (that
 is :mod:`.release`'s and :mod:`.maintenance`'s).

@@ -8,7 +8,8 @@ asks for it, so a node that reads over HTTP never loads the S3 code.
 * ``s3`` — Amazon S3 and S3-compatible services (boto3), with conditional writes;
 * ``http`` — ``RemoteDir`` (a node's base URL over ``transport``) and the read-only ``HttpStorage`` on it;
 * ``transport`` — the HTTP(S)/file client nodes use (retries, resumes, limits), as updog's reqwest;
-* ``proxy`` — the transport's proxies, from the environment as reqwest reads them.
+* ``proxy`` — the transport's proxies, from the environment as reqwest reads them;
+* ``directory`` — a local directory of metadata files: updog's cache or a TUF client's trusted state.
 """
 
 from __future__ import annotations

@@ -4,12 +4,17 @@ A :class:`RoleFile` keeps the exact bytes received and the ``signed`` object as 
 (signatures are checked over the canonical JSON of ``signed`` exactly as received, and entries a
 publish does not touch are carried over byte for byte); the typed views of it (:class:`Root`,
 :class:`MetaFile`, :class:`TargetFile`, and those of :mod:`~repo_tool.trust.delegations`) are
-built from that object when first asked for and kept.  A 10,000-entry targets map is not turned into 10,000 objects: a
-:class:`TargetFile` is built for the entry looked up.
+built from that object when first asked for and kept.  A 10,000-entry targets map is not turned
+into 10,000 objects: a :class:`TargetFile` is built for the entry looked up.
 
-Each view is checked as it is built, with the same messages the checks always had; nothing here
-reads files, the network or the clock, and nothing here knows tough from standard TUF (that is
-:mod:`repo_tool.trust.policy`).
+Frozen means: the dataclasses are frozen, and ``RoleFile.signed`` and ``signatures`` (plain JSON
+values, kept as parsed so they can be carried over byte for byte) must not be changed in place --
+the signed bytes and the typed views are computed once from them.  Copy the object to edit it.
+
+Each view is checked as it is built, with the same messages the checks always had; the shape
+checks are the ones tough makes when it parses (:class:`Root` refuses what tough refuses), while the
+choices that differ between tough and a standard TUF client are :mod:`repo_tool.trust.policy`'s.
+Nothing here reads files, the network or the clock.
 """
 
 from __future__ import annotations
