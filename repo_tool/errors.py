@@ -7,8 +7,9 @@ exit code the CLI uses for it:
   (:class:`UsageError`, :class:`ConfigError` and theirs); fix it and run again;
 * :class:`VerificationError` (exit 1): the repository is bad: a signature, hash, length, expiry,
   version or format that a client would refuse;
-* :class:`IOFailedError` (exit 1): reading or writing failed (storage, network, AWS, a disk); the
-  message says what to retry.
+* :class:`IOFailedError` (exit 1): reading or writing failed (storage, network, AWS, a disk); where
+  running again helps (a conflict with another publisher, a file changed under a publish) the message
+  says what to run again (``retry``).
 
 The message is one line and names the file, flag or field at fault; context is added with
 :meth:`RepoToolError.within` (or the whole message replaced with :meth:`RepoToolError.reworded`),

@@ -64,7 +64,11 @@ BLKSSZGET = 0x1268  # ioctl: logical sector size of a block device
 
 
 class GptError(IOFailedError):
-    """The partition table cannot be read or written, or lacks the Bottlerocket partitions."""
+    """The partition table cannot be read or written, or lacks the Bottlerocket partitions.
+
+    Of the three kinds of error, this is the device's: whatever is wrong with the disk (unreadable,
+    no valid table, not a Bottlerocket OS disk) is neither the repository's fault nor the command
+    line's, and the node exits 1 for it, as updog does."""
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from repo_tool.core.reader import Reader
-from repo_tool.errors import VerificationError
+from repo_tool.errors import IOFailedError, VerificationError
 from repo_tool.localfs import write_atomic
 from repo_tool.storage.directory import DirectoryStore
 from repo_tool.storage.http import RemoteDir
@@ -82,13 +82,13 @@ def init(metadata_dir: Path, trusted_root: Path) -> Path:
     try:
         data = trusted_root.read_bytes()
     except OSError as exc:
-        raise VerificationError(f"{trusted_root}: cannot read the trusted root: {exc.strerror or exc}") from None
+        raise IOFailedError(f"{trusted_root}: cannot read the trusted root: {exc.strerror or exc}") from None
     target = metadata_dir / ROOT
     try:
         metadata_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(target, data, mode=0o644)
     except OSError as exc:
-        raise VerificationError(f"{target}: cannot write: {exc.strerror or exc}") from None
+        raise IOFailedError(f"{target}: cannot write: {exc.strerror or exc}") from None
     return target
 
 
@@ -131,5 +131,5 @@ def download_target(repo: Repo, targets: Reader, name: str, target_dir: Path) ->
         target_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(path, data, mode=0o644)
     except OSError as exc:
-        raise VerificationError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        raise IOFailedError(f"{path}: cannot write: {exc.strerror or exc}") from None
     return Downloaded(name, path, cached=False)

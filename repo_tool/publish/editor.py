@@ -253,7 +253,7 @@ def _check_unchanged(target: NewTarget) -> None:
     except OSError as exc:
         raise StorageError(f"{target.source}: {exc.strerror}") from None
     if info.st_size != target.length or (target.mtime_ns is not None and info.st_mtime_ns != target.mtime_ns):
-        raise StorageError(f"{target.source} changed after it was hashed; publish again")
+        raise StorageError(f"{target.source} changed after it was hashed", retry="publish again")
 
 
 def _store_target(target: NewTarget, store: Storage, progress: Progress) -> bool:

@@ -195,7 +195,8 @@ class LocalStorage:
         current = self.read(name)
         if current != expected:
             raise ConflictError(
-                f"{self.describe(name)} changed since it was loaded (another publisher?); load again and retry"
+                f"{self.describe(name)} changed since it was loaded (another publisher?)",
+                retry="load again and retry",
             )
         try:
             self.root.mkdir(parents=True, exist_ok=True)

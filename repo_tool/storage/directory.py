@@ -12,6 +12,7 @@ from pathlib import Path
 
 from repo_tool.errors import VerificationError
 from repo_tool.localfs import write_atomic
+from repo_tool.storage.base import StorageError
 
 
 class DirectoryStore:
@@ -38,7 +39,7 @@ class DirectoryStore:
         except OSError as exc:
             if self.best_effort:
                 return None
-            raise VerificationError(f"{self._file(name)}: cannot read: {exc.strerror or exc}") from None
+            raise StorageError(f"{self._file(name)}: cannot read: {exc.strerror or exc}") from None
 
     def put(self, name: str, raw: bytes) -> None:
         target = self._file(name)
@@ -51,7 +52,7 @@ class DirectoryStore:
         except OSError as exc:
             if self.best_effort:
                 return
-            raise VerificationError(f"{target}: cannot write: {exc.strerror or exc}") from None
+            raise StorageError(f"{target}: cannot write: {exc.strerror or exc}") from None
 
     def remove(self, name: str) -> None:
         try:
@@ -59,4 +60,4 @@ class DirectoryStore:
         except FileNotFoundError:
             pass
         except OSError as exc:
-            raise VerificationError(f"{self._file(name)}: cannot remove: {exc.strerror or exc}") from None
+            raise StorageError(f"{self._file(name)}: cannot remove: {exc.strerror or exc}") from None

@@ -330,13 +330,13 @@ def _read_exactly(path: Path, offset: int, count: int, size: int) -> bytes:
     try:
         with path.open("rb") as handle:
             if os.fstat(handle.fileno()).st_size != size:
-                raise StorageError(f"{path} changed while it was being uploaded; publish again")
+                raise StorageError(f"{path} changed while it was being uploaded", retry="publish again")
             handle.seek(offset)
             data = handle.read(count)
     except OSError as exc:
         raise StorageError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if len(data) != count:
-        raise StorageError(f"{path} changed while it was being uploaded; publish again")
+        raise StorageError(f"{path} changed while it was being uploaded", retry="publish again")
     return data
 
 
