@@ -4,6 +4,7 @@ fixtures/upstream/SOURCES.md states."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -14,7 +15,9 @@ from repo_tool.errors import VerificationError
 from repo_tool.storage.directory import DirectoryStore
 from repo_tool.storage.http import RemoteDir
 from repo_tool.storage.transport import Transport
-from repo_tool.trust.model import ThresholdError
+from repo_tool.trust.model import MetadataError, ThresholdError, parse_role
+from repo_tool.trust.policy import TOUGH as TOUGH_POLICY
+from repo_tool.trust.trusted import check_tough_entries
 from repo_tool.trust.verifier import (
     ExpiredError,
     Limits,
@@ -146,3 +149,15 @@ def test_production_root_chain_1_to_2() -> None:
 def test_migrator_root_is_expired_but_self_signed() -> None:
     root = (BOTTLEROCKET / "migrator" / "expired-root.json").read_bytes()
     assert verify_trusted_root(root, "expired-root.json").expires == 0
+
+
+def test_a_bad_entry_whose_name_resolves_to_another_is_refused_like_tough() -> None:
+    """tough parses every entry of targets.json, so one it cannot read fails the load even when its name
+    (``./a``) resolves to another entry's (``a``).  Found in review: the check walked the entries by
+    resolved name, where the good one hid the bad one."""
+    good = {"length": 1, "hashes": {"sha256": "ab" * 32}}
+    signed = {"_type": "targets", "spec_version": "1.0.0", "version": 1, "expires": "2030-01-01T00:00:00Z",
+              "targets": {"./a": {"length": 1}, "a": good}}
+    role_file = parse_role(json.dumps({"signatures": [], "signed": signed}).encode(), "targets", "targets.json")
+    with pytest.raises(MetadataError, match=r"^targets\.json: target '\./a' has no valid hashes$"):
+        check_tough_entries(role_file, TOUGH_POLICY, "targets.json")

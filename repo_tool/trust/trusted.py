@@ -265,10 +265,11 @@ def check_tough_entries(role_file: RoleFile, policy: Policy, what: str) -> None:
     """Every entry of ``role_file``'s targets is one tough parses, checked without building a
     ``Target`` for each (a publish loads 10,000 of them)."""
     require_sha256 = policy.requires_sha256
-    listed = policy.listed_targets(role_file)
-    if all_usable(targets_map(role_file).values(), require_sha256):
+    entries = targets_map(role_file)
+    if all_usable(entries.values(), require_sha256):
         return
-    for listed_as, entry in listed.values():
+    # Every entry as listed (tough parses each one), also one whose name resolves to another's.
+    for listed_as, entry in entries.items():
         found = target_problem(entry, require_sha256)
         if found is not None:
             raise MetadataError(f"{what}: target {listed_as!r}{found}")
