@@ -226,7 +226,7 @@ class _Loader:
         roots = self._walk_roots(trusted_root)
         root = roots[-1]
         self._check_expiry(root, self.meta.describe(f"{root.version}.root.json"))
-        consistent = root.signed.get("consistent_snapshot") is True
+        consistent = root.root(str(root.role)).consistent_snapshot
 
         trusted_ts = self._trusted("timestamp", by_root(root))
         raw_ts = self._fetch(TIMESTAMP, self.limits.timestamp)

@@ -21,13 +21,13 @@ from typing import Any, Protocol
 from repo_tool.core.instant import format_instant
 from repo_tool.core.reader import Reader
 from repo_tool.trust.delegations import DelegatedRole
-from repo_tool.trust.model import MIB, Limits, MetadataError, RoleFile, TargetError, target_file
+from repo_tool.trust.model import Limits, MetadataError, RoleFile, TargetError, target_file
 from repo_tool.trust.policy import TOUGH, Policy
 from repo_tool.trust.trusted import TIMESTAMP, ExpiredError, role_file_name
 
 MAX_DELEGATIONS = 32
 
-__all__ = ["MIB", "DelegatedRoleReader", "DelegationLoader", "Repo", "Source", "Store", "Target", "find_target",
+__all__ = ["DelegatedRoleReader", "DelegationLoader", "Repo", "Source", "Store", "Target", "find_target",
            "object_name"]
 
 Source = Reader
@@ -139,7 +139,7 @@ class Repo:
 
     @property
     def consistent(self) -> bool:
-        return self.root.signed.get("consistent_snapshot") is True
+        return self.root.root(str(self.root.role)).consistent_snapshot
 
     @property
     def expires(self) -> int:
