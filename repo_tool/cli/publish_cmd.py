@@ -33,6 +33,11 @@ from repo_tool.publish.release import AlreadyPublished, PublishOptions, ReleaseI
 from repo_tool.publish.release_file import load_release_file
 
 
+ALLOW_EXPIRED_HELP = ("Load the live repository even if its metadata (root, timestamp, snapshot or targets) has expired: "
+                      "signatures, thresholds and hashes are still checked, only the expiry dates are not. "
+                      "The files this run writes get fresh expirations (refresh revives an expired repository).")
+
+
 def repo_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--config/--repo/--variant/--arch, shared by every command that edits a live repo."""
     decorators: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
@@ -43,7 +48,7 @@ def repo_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--arch", required=True, help="Architecture: x86_64 or aarch64."),
         click.option("--plan", "plan_only", is_flag=True, help="Print what would change; write and sign nothing."),
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
-        click.option("--allow-expired", is_flag=True, help="Load the live repo even if its metadata expired."),
+        click.option("--allow-expired", is_flag=True, help=ALLOW_EXPIRED_HELP),
         aws_options,
     ]
     for decorator in reversed(decorators):
@@ -178,7 +183,7 @@ def _options(config: RepoConfig, version_text: str, release_config: str | None, 
 @click.option("--repo", "repo_name", default=None, help="Repository name (default: 'repo' in the release file).")
 @click.option("--plan", "plan_only", is_flag=True, help="Print what would change; write and sign nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-@click.option("--allow-expired", is_flag=True, help="Load live repos even if their metadata expired.")
+@click.option("--allow-expired", is_flag=True, help=ALLOW_EXPIRED_HELP)
 @click.option("--init", is_flag=True, help="Start new repositories (each refused if it exists).")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Files hashed at once (default: CPUs).")
 @aws_options
@@ -215,14 +220,24 @@ def publish_release_cmd(release_file: str, config_path: str | None, repo_name: s
         echo_json({"version": str(options.version), "repos": results})
 
 
+def _deprecated_unsafe(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    """``refresh --unsafe`` (the README named it before ``--allow-expired`` was shared): still works, says so."""
+    if value:
+        warn("refresh --unsafe is deprecated and will be removed: use --allow-expired (the same meaning)")
+    return value
+
+
 @click.command("refresh")
 @repo_options
-@click.option("--unsafe", is_flag=True, help="Refresh even if the live metadata already expired (revive it).")
+@click.option("--unsafe", is_flag=True, hidden=True, callback=_deprecated_unsafe,
+              help="Deprecated: the same as --allow-expired.")
 @click.option("--root-role", "root_roles", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="A new root (N+1.root.json) to publish; repeat for a chain.")
 def refresh_cmd(config_path: str, repo_name: str | None, variant: str, arch: str, plan_only: bool, as_json: bool,
                 allow_expired: bool, unsafe: bool, root_roles: tuple[Path, ...]) -> None:
-    """Re-sign targets, snapshot and timestamp with fresh expirations (for a scheduler)."""
+    """Re-sign targets, snapshot and timestamp with fresh expirations (for a scheduler).
+
+    An expired repository is refused unless --allow-expired is given (it then revives it)."""
     location = _location(config_path, repo_name, variant, arch)
     outcome = refresh(location, now_ns(), _output(plan_only, as_json),
                       LoadOptions(allow_expired=unsafe or allow_expired, new_root_files=tuple(root_roles)))
