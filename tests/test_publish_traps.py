@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from .clirun import Runner, assert_one_line_error
-from .repohelpers import QS, tree_state
-from .test_publish import trusted_load
+from repo_tool.cli.common import now_ns
+from repo_tool.core.instant import NANOS_PER_SECOND, parse_instant
 
+from .clirun import Runner, assert_one_line_error
+from .repohelpers import QS, tree_state, write_images
+from .test_publish import DAY, trusted_load
 
 # --- refresh: --allow-expired, and --unsafe a deprecated alias ----------------------------------
 
@@ -33,3 +35,36 @@ def test_refresh_allow_expired_and_deprecated_unsafe(qs: QS, run: Runner, monkey
     assert old.code == 0, old.err
     assert "--unsafe is deprecated" in old.err and "--allow-expired" in old.err
     assert trusted_load(qs, later).timestamp.expires > later
+
+
+# --- expirations on the command line ------------------------------------------------------------
+
+
+def test_expires_flags_override_the_config(qs: QS, run: Runner, tmp_path: Path) -> None:
+    images = write_images(tmp_path / "img", "1.2.0")
+    start = "2030-01-01T00:00:00Z"
+    planned = run("publish", *qs.args("--version", "1.2.0", *images, "--release-start-time", start, "--plan", "--json",
+                                      "--targets-expires", "in 3 weeks", "--timestamp-expires", "2030-01-02T12:00:00Z"))
+    assert planned.code == 0, planned.err
+    assert planned.json()["expires"] == {"targets": "2030-01-22T00:00:00Z", "snapshot": "2030-01-15T00:00:00Z",
+                                         "timestamp": "2030-01-02T12:00:00Z"}  # snapshot: the config's 2 weeks
+    text = run("publish", *qs.args("--version", "1.2.0", *images, "--release-start-time", start, "--plan",
+                                   "--targets-expires", "in 3 weeks"))
+    assert "targets: version 3, expires 2030-01-22T00:00:00Z (--targets-expires)" in text.out
+    # Every command that signs takes them; a real run writes them.
+    refreshed = run("refresh", *qs.args("--snapshot-expires", "2 days", "--json"))
+    assert refreshed.code == 0, refreshed.err
+    snapshot_expires = parse_instant(qs.newest("snapshot")["signed"]["expires"])
+    assert abs(snapshot_expires - (now_ns() + 2 * DAY)) < 60 * NANOS_PER_SECOND
+    for command in (["set-max-version", "--max-version", "1.1.0"], ["rollout", "pause"], ["remove-update"]):
+        assert "--timestamp-expires" in run(*command, "--help").out
+    assert "--targets-expires" in run("publish-release", "--help").out
+    # A bad value: one line naming the flag, exit 2, nothing written.
+    before = tree_state(qs.dir / "repo")
+    assert_one_line_error(run("refresh", *qs.args("--targets-expires", "soon")), 2, "--targets-expires", "RFC 3339")
+    assert_one_line_error(run("refresh", *qs.args("--targets-expires", "2031-13-01T00:00:00Z")), 2,
+                          "--targets-expires", "month 13")
+    # An instant already past is refused as any expired file is.
+    assert_one_line_error(run("refresh", *qs.args("--timestamp-expires", "2001-01-01T00:00:00Z")), 1,
+                          "would be expired already")
+    assert tree_state(qs.dir / "repo") == before

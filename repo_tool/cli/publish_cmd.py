@@ -13,12 +13,14 @@ from repo_tool.cli.common import (
     aws_options,
     aws_settings,
     echo_json,
+    expires_given,
+    expires_options,
     now_ns,
     parse_time_option,
     parse_version_option,
     warn,
 )
-from repo_tool.config import RepoConfig, load_config
+from repo_tool.config import EXPIRING_ROLES, RepoConfig, load_config
 from repo_tool.core.instant import format_instant, format_whole_seconds
 from repo_tool.core.manifest import Manifest
 from repo_tool.core.rollout import Action
@@ -32,9 +34,8 @@ from repo_tool.publish.maintenance import PullOptions, RolloutRequest, edit_mani
 from repo_tool.publish.release import AlreadyPublished, PublishOptions, ReleaseImages, publish, publish_many
 from repo_tool.publish.release_file import load_release_file
 
-
-ALLOW_EXPIRED_HELP = ("Load the live repository even if its metadata (root, timestamp, snapshot or targets) has expired: "
-                      "signatures, thresholds and hashes are still checked, only the expiry dates are not. "
+ALLOW_EXPIRED_HELP = ("Load the live repository even if its metadata (root, timestamp, snapshot or targets) has "
+                      "expired: signatures, thresholds and hashes are still checked, only the expiry dates are not. "
                       "The files this run writes get fresh expirations (refresh revives an expired repository).")
 
 
@@ -49,6 +50,7 @@ def repo_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--plan", "plan_only", is_flag=True, help="Print what would change; write and sign nothing."),
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
         click.option("--allow-expired", is_flag=True, help=ALLOW_EXPIRED_HELP),
+        expires_options,
         aws_options,
     ]
     for decorator in reversed(decorators):
@@ -56,9 +58,15 @@ def repo_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def _config(config_path: Path, repo_name: str | None) -> RepoConfig:
+    """The repository's config, with what the command line puts over it (AWS, expirations)."""
+    config = load_config(config_path, repo_name, aws_settings())
+    config.expires_given = expires_given()
+    return config
+
+
 def _location(config_path: str, repo_name: str | None, variant: str, arch: str) -> Location:
-    config = load_config(Path(config_path), repo_name, aws_settings())
-    return Location.of(config, variant, arch)
+    return Location.of(_config(Path(config_path), repo_name), variant, arch)
 
 
 def _output(plan_only: bool, as_json: bool) -> Output:
@@ -107,9 +115,11 @@ def report(outcome: Outcome, as_json: bool) -> dict[str, Any]:
             click.echo(f"  {target.name}  {target.length} bytes  sha256 {target.sha256}")
     for name, _ in outcome.plan.roots:
         click.echo(f"root: {name}")
-    for role in ("targets", "snapshot", "timestamp"):
+    given = outcome.location.config.expires_given
+    for role in EXPIRING_ROLES:
         click.echo(f"{role}: version {outcome.plan.versions[role]}, "
-                   f"expires {format_whole_seconds(outcome.plan.expires[role])}")
+                   f"expires {format_whole_seconds(outcome.plan.expires[role])}"
+                   + (f" (--{role}-expires)" if role in given else ""))
     return data
 
 
@@ -186,6 +196,7 @@ def _options(config: RepoConfig, version_text: str, release_config: str | None, 
 @click.option("--allow-expired", is_flag=True, help=ALLOW_EXPIRED_HELP)
 @click.option("--init", is_flag=True, help="Start new repositories (each refused if it exists).")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Files hashed at once (default: CPUs).")
+@expires_options
 @aws_options
 def publish_release_cmd(release_file: str, config_path: str | None, repo_name: str | None, plan_only: bool,
                         as_json: bool, allow_expired: bool, init: bool, jobs: int | None) -> None:
@@ -203,7 +214,7 @@ def publish_release_cmd(release_file: str, config_path: str | None, repo_name: s
     """
     now = now_ns()
     release = load_release_file(Path(release_file), Path(config_path) if config_path else None)
-    config = load_config(release.config, repo_name or release.repo, aws_settings())
+    config = _config(release.config, repo_name or release.repo)
     options = _options(config, release.version, str(release.release_config) if release.release_config else None,
                        release.wave_policy, release.release_start_time, now, f"{release.path}: version")
     options.load = LoadOptions(init=init, allow_expired=allow_expired)

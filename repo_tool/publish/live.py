@@ -223,8 +223,8 @@ class LiveEdit:
         if self._custom is not None:
             editor.set_custom(MANIFEST_NAME, self._custom or None)
         config = self.location.config
-        plan = output.build(editor, BuildInputs(role_signers(config), self.start, config.expirations, self.now,
-                                                self.location.meta))
+        plan = output.build(editor, BuildInputs(role_signers(config), self.start, config.expirations_from(self.start),
+                                                self.now, self.location.meta))
         return Outcome(self.location, plan, loaded.manifest_bytes, after, self.waves,
                        [*loaded.warnings, *chain_warnings, *self.warnings])
 
