@@ -5,6 +5,7 @@ pulling every update, expirations on the command line."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,3 +69,43 @@ def test_expires_flags_override_the_config(qs: QS, run: Runner, tmp_path: Path) 
     assert_one_line_error(run("refresh", *qs.args("--timestamp-expires", "2001-01-01T00:00:00Z")), 1,
                           "would be expired already")
     assert tree_state(qs.dir / "repo") == before
+
+
+# --- the start a plan assumes -------------------------------------------------------------------------
+
+
+def _manifest_sha(result: dict[str, Any]) -> str:
+    return str(next(t["sha256"] for t in result["targets_added"] if t["name"] == "manifest.json"))
+
+
+def test_plan_shows_its_start_and_a_fixed_start_makes_plan_and_run_agree(qs: QS, run: Runner, tmp_path: Path) -> None:
+    images = write_images(tmp_path / "img", "1.2.0")
+    before = now_ns()
+    planned = run("publish", *qs.args("--version", "1.2.0", *images, "--plan", "--json"))
+    assert planned.code == 0, planned.err
+    plan = planned.json()
+    assert before <= parse_instant(plan["start"]) <= now_ns() and plan["start_fixed"] is False
+    assert plan["waves_start"] == plan["start"]
+    text = run("publish", *qs.args("--version", "1.2.0", *images, "--plan")).out
+    start_line = next(line for line in text.splitlines() if line.startswith("start: "))
+    assert "the run counts from the time it runs unless --release-start-time gives a time" in start_line
+    assert f"set --release-start-time to {start_line.split()[1]} to make it match this plan" in start_line
+    # The start the plan shows, given back, makes the run write exactly the planned manifest.
+    assumed = plan["start"]
+    fixed = run("publish", *qs.args("--version", "1.2.0", *images, "--plan", "--json", "--release-start-time",
+                                    assumed)).json()
+    assert fixed["start"] == assumed and fixed["start_fixed"] is True
+    assert _manifest_sha(fixed) == _manifest_sha(plan)
+    done = run("publish", *qs.args("--version", "1.2.0", *images, "--json", "--release-start-time", assumed))
+    assert done.code == 0, done.err
+    assert _manifest_sha(done.json()) == _manifest_sha(plan)
+    assert done.json()["expires"] == plan["expires"]
+    # An offset still counts from now: not fixed.
+    later = run("rollout", "reschedule", *qs.args("--wave-policy", "ohno", "--start", "in 2 hours", "--plan"))
+    assert later.code == 0, later.err
+    assert "waves start: " in later.out and "set --start to" in later.out
+    pinned = run("rollout", "reschedule", *qs.args("--wave-policy", "ohno", "--start", "2031-01-01T00:00:00Z",
+                                                   "--plan", "--json")).json()
+    assert pinned["waves_start"] == "2031-01-01T00:00:00Z" and pinned["start_fixed"] is True
+    refresh_plan = run("refresh", *qs.args("--plan")).out
+    assert "(now: the run counts from the time it runs)" in refresh_plan

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +93,42 @@ def _wave_rows(waves: dict[int, int]) -> list[str]:
     return lines
 
 
-def report(outcome: Outcome, as_json: bool) -> dict[str, Any]:
-    data = outcome.to_json()
+@dataclass(frozen=True)
+class StartSource:
+    """What sets the start a command counts from, for the plan's note: the option (None: always the
+    time the run runs; publish: the release start, rollout reschedule: the waves' start) and whether
+    its value fixes the start (an RFC 3339 time) or counts from the time the command runs."""
+
+    option: str | None = None
+    fixed: bool = False
+
+    @classmethod
+    def of(cls, option: str, text: str | None, now: int) -> StartSource:
+        fixed = text is not None and parse_time_option(text, now, option) == parse_time_option(text, now + 1, option)
+        return cls(option, fixed)
+
+
+def _start_lines(outcome: Outcome, source: StartSource) -> list[str]:
+    """``start:`` (and ``waves start:`` if the waves count from another instant), and for a plan
+    whose start is the time it runs, that the run will count from its own."""
+    def line(label: str, ns: int, option: str | None, fixed: bool) -> str:
+        if fixed:
+            return f"{label}: {format_instant(ns)} ({option})"
+        if not outcome.planned_only:
+            return f"{label}: {format_instant(ns)}"
+        if option is None:
+            return f"{label}: {format_instant(ns)} (now: the run counts from the time it runs)"
+        return (f"{label}: {format_instant(ns)} (now: the run counts from the time it runs unless {option} gives a "
+                f"time; set {option} to {format_instant(ns)} to make it match this plan)")
+
+    waves_start = outcome.waves_start
+    if waves_start is None or waves_start == outcome.start:
+        return [line("start", outcome.start, source.option, source.fixed)]
+    return [line("start", outcome.start, None, False), line("waves start", waves_start, source.option, source.fixed)]
+
+
+def report(outcome: Outcome, as_json: bool, start: StartSource = StartSource()) -> dict[str, Any]:
+    data = {**outcome.to_json(), "start_fixed": start.fixed}
     for message in outcome.warnings:
         warn(message)
     if as_json:
@@ -115,6 +150,8 @@ def report(outcome: Outcome, as_json: bool) -> dict[str, Any]:
             click.echo(f"  {target.name}  {target.length} bytes  sha256 {target.sha256}")
     for name, _ in outcome.plan.roots:
         click.echo(f"root: {name}")
+    for line in _start_lines(outcome, start):
+        click.echo(line)
     given = outcome.location.config.expires_given
     for role in EXPIRING_ROLES:
         click.echo(f"{role}: version {outcome.plan.versions[role]}, "
@@ -123,9 +160,9 @@ def report(outcome: Outcome, as_json: bool) -> dict[str, Any]:
     return data
 
 
-def show(outcome: Outcome, as_json: bool) -> None:
+def show(outcome: Outcome, as_json: bool, start: StartSource = StartSource()) -> None:
     """Report one repository's outcome: text, or the JSON object."""
-    data = report(outcome, as_json)
+    data = report(outcome, as_json, start)
     if as_json:
         echo_json(data)
 
@@ -168,7 +205,7 @@ def publish_cmd(config_path: str, repo_name: str | None, variant: str, arch: str
     if isinstance(result, AlreadyPublished):
         _already_published(result, as_json, {"variant": variant, "arch": arch, "version": str(options.version)})
         return
-    show(result, as_json)
+    show(result, as_json, StartSource.of("--release-start-time", start_text, now))
 
 
 def _options(config: RepoConfig, version_text: str, release_config: str | None, wave_policy: str | None,
@@ -226,7 +263,8 @@ def publish_release_cmd(release_file: str, config_path: str | None, repo_name: s
     if isinstance(outcomes, AlreadyPublished):
         _already_published(outcomes, as_json, {"version": str(options.version), "repos": []})
         return
-    results = [report(o, as_json) for o in outcomes]
+    start = StartSource.of(f"release_start_time in {release.path}", release.release_start_time, now)
+    results = [report(o, as_json, start) for o in outcomes]
     if as_json:
         echo_json({"version": str(options.version), "repos": results})
 
@@ -275,7 +313,9 @@ def _rollout_command(action: Action, help_text: str) -> click.Command:
             if extra.get("start_text"):
                 start = parse_time_option(extra["start_text"], now, "--start")
         request = RolloutRequest(action, version, policy, start, allow_expired)
-        show(rollout(location, now, _output(plan_only, as_json), request), as_json)
+        start_source = StartSource.of("--start", extra.get("start_text"), now) if action is Action.RESCHEDULE \
+            else StartSource()
+        show(rollout(location, now, _output(plan_only, as_json), request), as_json, start_source)
 
     command.__doc__ = help_text
     if action is Action.RESCHEDULE:

@@ -64,8 +64,8 @@ def rollout(location: Location, now: int, output: Output, request: RolloutReques
         if request.action is Action.RESCHEDULE:
             if request.policy is None:
                 raise UsageError("reschedule needs --wave-policy")
-            start = now if request.start is None else request.start
-            manifest.set_waves(location.variant, location.arch, version, start, request.policy)
+            edit.waves_start = now if request.start is None else request.start
+            manifest.set_waves(location.variant, location.arch, version, edit.waves_start, request.policy)
         key = f"{location.variant} {location.arch} {version}"
         change = apply(request.action, Rollout(key, version, update.waves, pauses), now)
         update.waves = change.waves

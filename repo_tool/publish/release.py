@@ -109,7 +109,7 @@ def add_release(edit: LiveEdit, images: ReleaseImages, options: PublishOptions,
         return AlreadyPublished(f"{location.variant}/{location.arch}: {options.version} is already published with "
                                 "these files; nothing to do (waves and migrations stay as published: change "
                                 "waves with rollout reschedule)")
-    edit.start = options.start
+    edit.start = edit.waves_start = options.start
     for path in images.files():
         digest = digests[path]
         edit.editor.add_target(NewTarget(path.name, digest.length, digest.sha256, path, digest.mtime_ns))
