@@ -109,3 +109,28 @@ def test_plan_shows_its_start_and_a_fixed_start_makes_plan_and_run_agree(qs: QS,
     assert pinned["waves_start"] == "2031-01-01T00:00:00Z" and pinned["start_fixed"] is True
     refresh_plan = run("refresh", *qs.args("--plan")).out
     assert "(now: the run counts from the time it runs)" in refresh_plan
+
+
+# --- pulling every update ------------------------------------------------------------------------------
+
+
+def test_set_max_version_says_what_it_pulls_and_pulling_all_needs_a_flag(qs: QS, run: Runner) -> None:
+    before = tree_state(qs.dir / "repo")
+    refused = run("set-max-version", *qs.args("--max-version", "0.1.0"))
+    assert_one_line_error(refused, 2, "--max-version 0.1.0 is below every", "1.0.0, 1.1.0", "--allow-pull-all")
+    assert_one_line_error(run("set-max-version", *qs.args("--max-version", "0.1.0", "--plan")), 2, "--allow-pull-all")
+    assert tree_state(qs.dir / "repo") == before
+    one = run("set-max-version", *qs.args("--max-version", "1.0.0", "--json"))
+    assert one.code == 0, one.err
+    warning = "--max-version 1.0.0 pulls 1 update(s) that were offered (1.1.0): nodes on them are offered 1.0.0"
+    assert any(w.startswith(warning) for w in one.json()["warnings"])
+    assert f"repo-tool: warning: {warning}" in one.err
+    everything = run("set-max-version", *qs.args("--max-version", "0.1.0", "--allow-pull-all"))
+    assert everything.code == 0, everything.err
+    warned = [line for line in everything.err.splitlines() if "warning" in line]
+    assert any("pulls 1 update(s) (1.0.0) and is below every" in w and "offered no update at all" in w
+               for w in warned), everything.err
+    assert {u["max_version"] for u in qs.manifest()["updates"]} == {"0.1.0"}
+    # Raising it again pulls nothing and says nothing about pulls.
+    back = run("set-max-version", *qs.args("--max-version", "1.1.0", "--json"))
+    assert back.code == 0 and not [w for w in back.json()["warnings"] if "pulls" in w]

@@ -31,7 +31,14 @@ from repo_tool.errors import ConfigError, UsageError, one_line
 from repo_tool.publish.inputs import load_policy, load_release
 from repo_tool.publish.live import Outcome, Output, PlanOnly, Write
 from repo_tool.publish.load import LoadOptions, Location
-from repo_tool.publish.maintenance import PullOptions, RolloutRequest, edit_manifest, refresh, rollout
+from repo_tool.publish.maintenance import (
+    PullOptions,
+    RolloutRequest,
+    edit_manifest,
+    refresh,
+    rollout,
+    set_max_version,
+)
 from repo_tool.publish.release import AlreadyPublished, PublishOptions, ReleaseImages, publish, publish_many
 from repo_tool.publish.release_file import load_release_file
 
@@ -352,18 +359,19 @@ ALLOW_BROKEN_CHAIN = click.option(
 @repo_options
 @click.option("--max-version", "max_text", required=True, help="New max_version for this variant/arch's updates.")
 @ALLOW_BROKEN_CHAIN
+@click.option("--allow-pull-all", is_flag=True,
+              help="Allow a max_version below every update of this variant/arch: nodes are then offered no update "
+                   "at all (an emergency stop of every release).")
 def set_max_version_cmd(config_path: str, repo_name: str | None, variant: str, arch: str, plan_only: bool,
-                        as_json: bool, allow_expired: bool, max_text: str, allow_broken_chain: bool) -> None:
-    """Set max_version on the live repo's updates for this variant/arch (hosts stop above it)."""
+                        as_json: bool, allow_expired: bool, max_text: str, allow_broken_chain: bool,
+                        allow_pull_all: bool) -> None:
+    """Set max_version on the live repo's updates for this variant/arch (hosts stop above it).
+
+    Updates above it are pulled: nodes are no longer offered them, and nodes on them are offered the
+    highest update left (a rollback). A stderr warning (JSON: warnings) says what it pulls."""
     max_version = parse_version_option(max_text, "--max-version")
-
-    def edit(manifest: Manifest) -> list[str]:
-        if manifest.update_max_version(max_version, arch, variant) == 0:
-            raise UsageError(f"manifest.json has no update for {variant} {arch}")
-        return []
-
-    outcome = edit_manifest(_location(config_path, repo_name, variant, arch), now_ns(), _output(plan_only, as_json),
-                            edit, PullOptions(allow_expired, allow_broken_chain))
+    outcome = set_max_version(_location(config_path, repo_name, variant, arch), now_ns(), _output(plan_only, as_json),
+                              max_version, PullOptions(allow_expired, allow_broken_chain, allow_pull_all))
     show(outcome, as_json)
 
 
