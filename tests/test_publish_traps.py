@@ -4,16 +4,18 @@ pulling every update, expirations on the command line."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from repo_tool.cli.common import now_ns
 from repo_tool.core.instant import NANOS_PER_SECOND, parse_instant
 
 from .clirun import Runner, assert_one_line_error
-from .repohelpers import QS, tree_state, write_images
+from .repohelpers import ARCH, QS, VARIANT, make_quickstart, tree_state, write_images
 from .test_publish import DAY, trusted_load
 
 # --- refresh: --allow-expired, and --unsafe a deprecated alias ----------------------------------
@@ -134,3 +136,52 @@ def test_set_max_version_says_what_it_pulls_and_pulling_all_needs_a_flag(qs: QS,
     # Raising it again pulls nothing and says nothing about pulls.
     back = run("set-max-version", *qs.args("--max-version", "1.1.0", "--json"))
     assert back.code == 0 and not [w for w in back.json()["warnings"] if "pulls" in w]
+
+
+# --- publish-release --init beside existing repositories ----------------------------------------
+
+
+def _release_file(qs: QS, tmp_path: Path, version: str, arches: tuple[str, ...]) -> Path:
+    entries = []
+    for arch in arches:
+        imgs = write_images(tmp_path / arch, version, VARIANT, arch)
+        entries.append({"variant": VARIANT, "arch": arch, "boot_image": imgs[1], "root_image": imgs[3],
+                        "hash_image": imgs[5]})
+    release = tmp_path / "release.yaml"
+    release.write_text(yaml.safe_dump({"version": version, "config": str(qs.config), "repos": entries,
+                                       "release_config": imgs[7]}))
+    return release
+
+
+def test_publish_release_init_creates_new_arches_and_continues_existing(qs: QS, run: Runner, tmp_path: Path) -> None:
+    release = _release_file(qs, tmp_path, "1.2.0", (ARCH, "aarch64"))
+    aarch64 = qs.dir / "repo" / "metadata" / VARIANT / "aarch64"
+    planned = run("publish-release", str(release), "--init", "--plan")
+    assert planned.code == 0, planned.err
+    heads = [line for line in planned.out.splitlines() if line.startswith(f"{VARIANT}/")]
+    assert heads[0].endswith("): would publish (plan: nothing written or signed)"), heads
+    assert heads[1].startswith(f"{VARIANT}/aarch64 ") and heads[1].endswith(
+        "): would create the repository and publish (plan: nothing written or signed)"), heads
+    assert not aarch64.exists()
+    done = run("publish-release", str(release), "--init", "--json")
+    assert done.code == 0, done.err
+    created = {r["arch"]: r["created"] for r in done.json()["repos"]}
+    assert created == {ARCH: False, "aarch64": True}
+    assert trusted_load(qs).targets.version == 3  # x86_64 continued
+    assert [u["version"] for u in qs.manifest()["updates"]] == ["1.0.0", "1.1.0", "1.2.0"]
+    assert (aarch64 / "timestamp.json").exists() and (aarch64 / "1.root.json").exists()
+    # Without --init a missing repository is still an error naming the flag.
+    again = _release_file(qs, tmp_path / "b", "1.3.0", (ARCH, "arm64e"))
+    assert_one_line_error(run("publish-release", str(again)), 1, "arm64e", "--init")
+
+
+def test_publish_release_init_refuses_a_half_made_repository(qs: QS, run: Runner, tmp_path: Path) -> None:
+    release = _release_file(qs, tmp_path, "1.2.0", (ARCH, "aarch64"))
+    other = make_quickstart(tmp_path / "other")
+    half = qs.dir / "repo" / "metadata" / VARIANT / "aarch64"
+    half.mkdir(parents=True)
+    shutil.copy(other.root, half / "1.root.json")  # a root of its own, and no timestamp.json
+    before = tree_state(qs.dir / "repo")
+    result = run("publish-release", str(release), "--init")
+    assert_one_line_error(result, 2, "aarch64", "1.root.json exists but timestamp.json does not", "half there")
+    assert tree_state(qs.dir / "repo") == before

@@ -142,6 +142,9 @@ def report(outcome: Outcome, as_json: bool, start: StartSource = StartSource()) 
         return data
     loc = outcome.location
     verb = "would publish (plan: nothing written or signed)" if outcome.planned_only else "published"
+    if outcome.created:
+        verb = "would create the repository and publish (plan: nothing written or signed)" if outcome.planned_only \
+            else "created the repository and published"
     click.echo(f"{loc.variant}/{loc.arch} ({loc.meta.url}): {verb}")
     if outcome.manifest_before != outcome.manifest_after:
         click.echo("manifest.json changes:")
@@ -238,7 +241,9 @@ def _options(config: RepoConfig, version_text: str, release_config: str | None, 
 @click.option("--plan", "plan_only", is_flag=True, help="Print what would change; write and sign nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.option("--allow-expired", is_flag=True, help=ALLOW_EXPIRED_HELP)
-@click.option("--init", is_flag=True, help="Start new repositories (each refused if it exists).")
+@click.option("--init", is_flag=True,
+              help="Start the repositories that do not exist yet and continue those that do (a new arch in one "
+                   "run); one half made (a root but no timestamp.json) is refused. Each says if it was created.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Files hashed at once (default: CPUs).")
 @expires_options
 @aws_options
@@ -261,7 +266,7 @@ def publish_release_cmd(release_file: str, config_path: str | None, repo_name: s
     config = _config(release.config, repo_name or release.repo)
     options = _options(config, release.version, str(release.release_config) if release.release_config else None,
                        release.wave_policy, release.release_start_time, now, f"{release.path}: version")
-    options.load = LoadOptions(init=init, allow_expired=allow_expired)
+    options.load = LoadOptions(init=init, or_continue=True, allow_expired=allow_expired)
     options.jobs = jobs
     jobs_list = [(Location.of(config, e.variant, e.arch),
                   ReleaseImages(e.variant, e.arch, e.boot_image, e.root_image, e.hash_image,

@@ -53,6 +53,7 @@ class Outcome:
     planned_only: bool = True
     start: int = 0  # expirations count from it (publish: the release start; else the run's now)
     waves_start: int | None = None  # the waves count from it, if the edit set them
+    created: bool = False  # the edit starts a new repository (--init)
 
     def manifest_diff(self) -> list[str]:
         before = self.manifest_before.decode().splitlines()
@@ -68,6 +69,7 @@ class Outcome:
             "metadata_url": loc.meta.url,
             "targets_url": loc.targets.url,
             "planned_only": self.planned_only,
+            "created": self.created,
             "signed": self.plan.signed,
             "targets_added": [
                 {"name": t.name, "length": t.length, "sha256": t.sha256, "object": t.object_name}
@@ -233,7 +235,7 @@ class LiveEdit:
                                                 self.now, self.location.meta))
         return Outcome(self.location, plan, loaded.manifest_bytes, after, self.waves,
                        [*loaded.warnings, *chain_warnings, *self.warnings], start=self.start,
-                       waves_start=self.waves_start)
+                       waves_start=self.waves_start, created=loaded.repo is None)
 
     def end(self, output: Output) -> None:
         """Build, and deliver unless cancelled: the end of a :func:`live_edit` block."""
