@@ -4,6 +4,7 @@ pulling every update, expirations on the command line."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,9 @@ import yaml
 
 from repo_tool.cli.common import now_ns
 from repo_tool.core.instant import NANOS_PER_SECOND, parse_instant
+from repo_tool.localfs import leftover_temp_files
+from repo_tool.storage.base import LocalStorage, StorageError
+from repo_tool.trust.verifier import read_target
 
 from .clirun import Runner, assert_one_line_error
 from .repohelpers import ARCH, QS, VARIANT, make_quickstart, tree_state, write_images
@@ -185,3 +189,100 @@ def test_publish_release_init_refuses_a_half_made_repository(qs: QS, run: Runner
     result = run("publish-release", str(release), "--init")
     assert_one_line_error(result, 2, "aarch64", "1.root.json exists but timestamp.json does not", "half there")
     assert tree_state(qs.dir / "repo") == before
+
+
+# --- --link-target: a link, where the storage can hold one ------------------------------------------
+
+
+def _kit(tmp_path: Path, name: str = "kmod-kit-v1.2.0.tar.xz") -> Path:
+    kit = tmp_path / "build" / name
+    kit.parent.mkdir(parents=True, exist_ok=True)
+    kit.write_bytes(b"kernel module kit\n" * 100)
+    kit.chmod(0o644)
+    return kit
+
+
+def test_link_target_is_a_hard_link_and_copy_target_a_copy(qs: QS, run: Runner, tmp_path: Path) -> None:
+    images = write_images(tmp_path / "img", "1.2.0")
+    kit, extra = _kit(tmp_path), _kit(tmp_path, "extra-v1.2.0.tar")
+    args = ("--version", "1.2.0", *images, "--link-target", str(kit), "--copy-target", str(extra))
+    planned = run("publish", *qs.args(*args, "--plan", "--json"))
+    assert planned.code == 0, planned.err
+    links = {t["name"]: t["link"] for t in planned.json()["targets_added"]}
+    assert links[kit.name] is True and links[extra.name] is False
+    assert f"(a link to {kit})" in run("publish", *qs.args(*args, "--plan")).out
+    done = run("publish", *qs.args(*args, "--json"))
+    assert done.code == 0, done.err
+    entry = qs.newest("targets")["signed"]["targets"][kit.name]
+    stored = qs.targets / f"{entry['hashes']['sha256']}.{kit.name}"
+    assert stored.samefile(kit) and not stored.is_symlink()
+    copied = qs.targets / f"{qs.newest('targets')['signed']['targets'][extra.name]['hashes']['sha256']}.{extra.name}"
+    assert not copied.samefile(extra)
+    assert leftover_temp_files(qs.targets) == []
+    # A hard link outlives the build directory: the repository still serves the target.
+    data = kit.read_bytes()
+    shutil.rmtree(kit.parent)
+    assert stored.read_bytes() == data and read_target(trusted_load(qs), LocalStorage(qs.targets), kit.name) == data
+
+
+def test_link_target_whose_file_changed_after_hashing_is_refused(qs: QS, run: Runner, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from repo_tool import hashing
+    from repo_tool.publish import release
+
+    images = write_images(tmp_path / "img", "1.2.0")
+    kit = _kit(tmp_path)
+    real = hashing.hash_files
+
+    def hash_then_touch(*args: Any, **kwargs: Any) -> Any:
+        digests = real(*args, **kwargs)
+        kit.write_bytes(kit.read_bytes() + b"rebuilt")
+        return digests
+
+    monkeypatch.setattr(release, "hash_files", hash_then_touch)
+    before = tree_state(qs.meta)
+    result = run("publish", *qs.args("--version", "1.2.0", *images, "--link-target", str(kit), "--json"))
+    assert_one_line_error(result, 1, str(kit), "changed after it was hashed")
+    assert not [p for p in qs.targets.iterdir() if p.name.endswith(kit.name)]
+    assert leftover_temp_files(qs.targets) == []
+    assert tree_state(qs.meta) == before
+
+
+def test_link_file_checks_the_linked_inode_before_the_name_appears(tmp_path: Path) -> None:
+    source = _kit(tmp_path)
+    store = LocalStorage(tmp_path / "targets")
+
+    def refuse(info: os.stat_result) -> None:
+        assert info.st_ino == source.stat().st_ino
+        raise StorageError("changed after it was hashed")
+
+    with pytest.raises(StorageError, match="changed after"):
+        store.link_file("abc.kit", source, source.stat().st_size, refuse)
+    assert list((tmp_path / "targets").iterdir()) == []
+    assert store.link_file("abc.kit", source, source.stat().st_size, lambda info: None) is True
+    assert store.link_file("abc.kit", source, source.stat().st_size, lambda info: None) is False  # already stored
+    assert (tmp_path / "targets" / "abc.kit").samefile(source)
+
+
+@pytest.mark.parametrize("targets_url", ["s3://bucket/targets/", "https://updates.example.net/targets/"])
+def test_link_target_is_refused_where_the_storage_cannot_link(qs: QS, run: Runner, tmp_path: Path,
+                                                              targets_url: str) -> None:
+    text = qs.config.read_text()
+    qs.config.write_text(text.replace("targets_url: ", f"targets_url: {targets_url}  # was: ", 1))
+    images = write_images(tmp_path / "img", "1.2.0")
+    result = run("publish", *qs.args("--version", "1.2.0", *images, "--link-target", str(_kit(tmp_path)), "--plan"))
+    assert_one_line_error(result, 2, "--link-target", targets_url, "cannot hold links", "use --copy-target")
+
+
+def test_link_target_across_file_systems_is_refused(qs: QS, run: Runner, tmp_path: Path) -> None:
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("no second file system to link from")
+    kit = shm / f"kit-{os.getpid()}-v1.2.0.tar"
+    kit.write_bytes(b"kit")
+    try:
+        images = write_images(tmp_path / "img", "1.2.0")
+        result = run("publish", *qs.args("--version", "1.2.0", *images, "--link-target", str(kit)))
+        assert_one_line_error(result, 2, f"--link-target {kit}", "another file system", "use --copy-target")
+    finally:
+        kit.unlink()

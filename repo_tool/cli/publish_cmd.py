@@ -157,7 +157,8 @@ def report(outcome: Outcome, as_json: bool, start: StartSource = StartSource()) 
     if outcome.plan.targets:
         click.echo("targets to add:" if outcome.planned_only else "targets added:")
         for target in outcome.plan.targets:
-            click.echo(f"  {target.name}  {target.length} bytes  sha256 {target.sha256}")
+            link = f"  (a link to {target.source})" if target.link and isinstance(target.source, Path) else ""
+            click.echo(f"  {target.name}  {target.length} bytes  sha256 {target.sha256}{link}")
     for name, _ in outcome.plan.roots:
         click.echo(f"root: {name}")
     for line in _start_lines(outcome, start):
@@ -184,9 +185,12 @@ def show(outcome: Outcome, as_json: bool, start: StartSource = StartSource()) ->
 @click.option("--root-image", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--hash-image", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--link-target", "link_targets", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Extra target file (copied into the targets store; names stay the file names).")
+              help="Extra target file stored as a hard link to the file, not a copy (a local targets directory on "
+                   "the same file system; else refused: use --copy-target). The repository then serves that very "
+                   "file: it may be moved or deleted, never rewritten in place.")
 @click.option("--copy-target", "copy_targets", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Extra target file (migrations, kmod kit ...).")
+              help="Extra target file (migrations, kmod kit ...), copied into (or uploaded to) the targets storage; "
+                   "its name is the file name.")
 @click.option("--release-config", "release_config", default=None, type=click.Path(dir_okay=False),
               help="Release.toml of this version: its migration steps are added to the manifest's "
                    "(a step it lists again replaces the live one, with a warning).")

@@ -72,7 +72,7 @@ class Outcome:
             "created": self.created,
             "signed": self.plan.signed,
             "targets_added": [
-                {"name": t.name, "length": t.length, "sha256": t.sha256, "object": t.object_name}
+                {"name": t.name, "length": t.length, "sha256": t.sha256, "object": t.object_name, "link": t.link}
                 for t in self.plan.targets
             ],
             "roots_added": [name for name, _ in self.plan.roots],
