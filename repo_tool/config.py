@@ -44,10 +44,10 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from repo_tool.aws import AwsSettings
-from repo_tool.core.instant import parse_offset
+from repo_tool.core.instant import parse_instant, parse_offset
 from repo_tool.core.toml import load_toml
 from repo_tool.core.yamlfile import load_yaml
-from repo_tool.errors import ConfigError, OffsetError, RepoToolError
+from repo_tool.errors import ConfigError, RepoToolError
 from repo_tool.storage import open_storage
 from repo_tool.storage.base import Storage
 from repo_tool.trust.metadata import Expirations, check_safe_name
@@ -65,6 +65,22 @@ _REPO_KEYS = {"metadata_url", "targets_url", "root", "signers", "expiration", "w
               "variants"}
 
 
+EXPIRING_ROLES = ("targets", "snapshot", "timestamp")
+"""The roles every publish re-signs, whose expiration a config sets (root's is set when it is signed)."""
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """When a role's new file expires: ``ns`` after the start (an offset, ``2 weeks``), or, given
+    as an RFC 3339 time on the command line, at the instant ``ns`` (``fixed``)."""
+
+    ns: int
+    fixed: bool = False
+
+    def at(self, start: int) -> int:
+        return self.ns if self.fixed else start + self.ns
+
+
 @dataclass(eq=False)  # compared (and hashed) by identity: signing caches the keys it loads per config
 class RepoConfig:
     name: str
@@ -79,6 +95,15 @@ class RepoConfig:
     root_sha512: str | None = None
     aws: AwsSettings = field(default_factory=AwsSettings)
     variants: list[tuple[str, str]] = field(default_factory=list)  # (variant, arch); [] = not listed
+    expires_given: dict[str, Expiry] = field(default_factory=dict)  # role -> the command line's, over the file's
+
+    def expirations_from(self, start: int) -> Expirations:
+        """The offsets from ``start`` each role's new file expires at: the file's (or the default),
+        with those given on the command line (``--targets-expires`` ...) put over them."""
+        offsets = {role: getattr(self.expirations, role) for role in EXPIRING_ROLES}
+        for role, given in self.expires_given.items():
+            offsets[role] = given.at(start) - start
+        return Expirations(**offsets)
 
     def metadata_base(self) -> Storage:
         """The storage under ``metadata_url``: one ``VARIANT/ARCH/`` repository per directory."""
@@ -113,6 +138,20 @@ def table(value: object, where: str, known: set[str], what: str = "key") -> dict
     return value
 
 
+def parse_expiry(text: str, where: str, instants: bool = False) -> Expiry:
+    """One expiration: the offset grammar of SPEC §6.2 (``[in] N minutes|hours|days|weeks``),
+    counted from the start, as the config's ``expiration`` takes it; with ``instants`` (the command
+    line, as tuftool's ``--*-expires``) also an RFC 3339 time (it has ``HH:MM``, an offset never does).
+    Errors name ``where``."""
+    try:
+        if instants and ":" in text:
+            return Expiry(parse_instant(text.strip()), fixed=True)
+        return Expiry(parse_offset(text))
+    except RepoToolError as exc:
+        also = " (or an RFC 3339 time such as 2030-01-01T00:00:00Z)" if instants and ":" not in text else ""
+        raise exc.reworded(f"{where}: {exc.message}{also}") from None
+
+
 def parse_expirations(data: object, where: str) -> Expirations:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a table with snapshot/targets/timestamp expirations")
@@ -126,10 +165,7 @@ def parse_expirations(data: object, where: str) -> Expirations:
         text = data[key]
         if not isinstance(text, str):
             raise ConfigError(f"{where}: {key}: expected a string such as '2 weeks'")
-        try:
-            values[role] = parse_offset(text)
-        except OffsetError as exc:
-            raise exc.within(f"{where}: {key}") from None
+        values[role] = parse_expiry(text, f"{where}: {key}").ns
     allowed = set(names.values()) if pubsys_style else set(names)
     unknown = sorted(set(data) - allowed)
     if unknown:

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from repo_tool.aws import AwsSettings
+from repo_tool.config import EXPIRING_ROLES, Expiry, parse_expiry
 from repo_tool.core.instant import parse_time_arg
 from repo_tool.core.manifest import dumps_pretty
 from repo_tool.core.semver import Version
@@ -76,6 +77,31 @@ def aws_settings() -> AwsSettings:
     ctx = click.get_current_context(silent=True)
     meta = ctx.meta if ctx is not None else {}
     return AwsSettings(meta.get("repo_tool.profile"), meta.get("repo_tool.endpoint_url"))
+
+
+def expires_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--targets-expires``, ``--snapshot-expires``, ``--timestamp-expires`` (tuftool's names), kept in
+    the click context for :func:`expires_given`: they override the config's ``expiration``."""
+
+    def remember(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is not None:
+            ctx.meta.setdefault("repo_tool.expires", {})[str(param.name).removesuffix("_expires")] = value
+        return value
+
+    for role in reversed(EXPIRING_ROLES):
+        func = click.option(
+            f"--{role}-expires", default=None, expose_value=False, callback=remember, metavar="TIME",
+            help=f"When the new {role}.json expires, over the config's expiration: an offset counted like the "
+                 "config's from the start ('in 4 weeks'; publish: --release-start-time, else now) or an RFC 3339 "
+                 "time (2030-01-01T00:00:00Z).")(func)
+    return func
+
+
+def expires_given() -> dict[str, Expiry]:
+    """The expirations given on the current command line (``--targets-expires`` ...), by role."""
+    ctx = click.get_current_context(silent=True)
+    given: dict[str, str] = ctx.meta.get("repo_tool.expires", {}) if ctx is not None else {}
+    return {role: parse_expiry(text, f"--{role}-expires", instants=True) for role, text in given.items()}
 
 
 class ShowProgress(Progress):

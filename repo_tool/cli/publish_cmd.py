@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,14 @@ from repo_tool.cli.common import (
     aws_options,
     aws_settings,
     echo_json,
+    expires_given,
+    expires_options,
     now_ns,
     parse_time_option,
     parse_version_option,
     warn,
 )
-from repo_tool.config import RepoConfig, load_config
+from repo_tool.config import EXPIRING_ROLES, RepoConfig, load_config
 from repo_tool.core.instant import format_instant, format_whole_seconds
 from repo_tool.core.manifest import Manifest
 from repo_tool.core.rollout import Action
@@ -28,9 +31,20 @@ from repo_tool.errors import ConfigError, UsageError, one_line
 from repo_tool.publish.inputs import load_policy, load_release
 from repo_tool.publish.live import Outcome, Output, PlanOnly, Write
 from repo_tool.publish.load import LoadOptions, Location
-from repo_tool.publish.maintenance import PullOptions, RolloutRequest, edit_manifest, refresh, rollout
+from repo_tool.publish.maintenance import (
+    PullOptions,
+    RolloutRequest,
+    edit_manifest,
+    refresh,
+    rollout,
+    set_max_version,
+)
 from repo_tool.publish.release import AlreadyPublished, PublishOptions, ReleaseImages, publish, publish_many
 from repo_tool.publish.release_file import load_release_file
+
+ALLOW_EXPIRED_HELP = ("Load the live repository even if its metadata (root, timestamp, snapshot or targets) has "
+                      "expired: signatures, thresholds and hashes are still checked, only the expiry dates are not. "
+                      "The files this run writes get fresh expirations (refresh revives an expired repository).")
 
 
 def repo_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -43,7 +57,8 @@ def repo_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--arch", required=True, help="Architecture: x86_64 or aarch64."),
         click.option("--plan", "plan_only", is_flag=True, help="Print what would change; write and sign nothing."),
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
-        click.option("--allow-expired", is_flag=True, help="Load the live repo even if its metadata expired."),
+        click.option("--allow-expired", is_flag=True, help=ALLOW_EXPIRED_HELP),
+        expires_options,
         aws_options,
     ]
     for decorator in reversed(decorators):
@@ -51,9 +66,15 @@ def repo_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def _config(config_path: Path, repo_name: str | None) -> RepoConfig:
+    """The repository's config, with what the command line puts over it (AWS, expirations)."""
+    config = load_config(config_path, repo_name, aws_settings())
+    config.expires_given = expires_given()
+    return config
+
+
 def _location(config_path: str, repo_name: str | None, variant: str, arch: str) -> Location:
-    config = load_config(Path(config_path), repo_name, aws_settings())
-    return Location.of(config, variant, arch)
+    return Location.of(_config(Path(config_path), repo_name), variant, arch)
 
 
 def _output(plan_only: bool, as_json: bool) -> Output:
@@ -79,14 +100,51 @@ def _wave_rows(waves: dict[int, int]) -> list[str]:
     return lines
 
 
-def report(outcome: Outcome, as_json: bool) -> dict[str, Any]:
-    data = outcome.to_json()
+@dataclass(frozen=True)
+class StartSource:
+    """What sets the start a command counts from, for the plan's note: the option (None: always the
+    time the run runs; publish: the release start, rollout reschedule: the waves' start) and whether
+    its value fixes the start (an RFC 3339 time) or counts from the time the command runs."""
+
+    option: str | None = None
+    fixed: bool = False
+
+    @classmethod
+    def of(cls, option: str, text: str | None, now: int) -> StartSource:
+        fixed = text is not None and parse_time_option(text, now, option) == parse_time_option(text, now + 1, option)
+        return cls(option, fixed)
+
+
+def _start_lines(outcome: Outcome, source: StartSource) -> list[str]:
+    """``start:`` (and ``waves start:`` if the waves count from another instant), and for a plan
+    whose start is the time it runs, that the run will count from its own."""
+    def line(label: str, ns: int, option: str | None, fixed: bool) -> str:
+        if fixed:
+            return f"{label}: {format_instant(ns)} ({option})"
+        if not outcome.planned_only:
+            return f"{label}: {format_instant(ns)}"
+        if option is None:
+            return f"{label}: {format_instant(ns)} (now: the run counts from the time it runs)"
+        return (f"{label}: {format_instant(ns)} (now: the run counts from the time it runs unless {option} gives a "
+                f"time; set {option} to {format_instant(ns)} to make it match this plan)")
+
+    waves_start = outcome.waves_start
+    if waves_start is None or waves_start == outcome.start:
+        return [line("start", outcome.start, source.option, source.fixed)]
+    return [line("start", outcome.start, None, False), line("waves start", waves_start, source.option, source.fixed)]
+
+
+def report(outcome: Outcome, as_json: bool, start: StartSource = StartSource()) -> dict[str, Any]:
+    data = {**outcome.to_json(), "start_fixed": start.fixed}
     for message in outcome.warnings:
         warn(message)
     if as_json:
         return data
     loc = outcome.location
     verb = "would publish (plan: nothing written or signed)" if outcome.planned_only else "published"
+    if outcome.created:
+        verb = "would create the repository and publish (plan: nothing written or signed)" if outcome.planned_only \
+            else "created the repository and published"
     click.echo(f"{loc.variant}/{loc.arch} ({loc.meta.url}): {verb}")
     if outcome.manifest_before != outcome.manifest_after:
         click.echo("manifest.json changes:")
@@ -99,18 +157,23 @@ def report(outcome: Outcome, as_json: bool) -> dict[str, Any]:
     if outcome.plan.targets:
         click.echo("targets to add:" if outcome.planned_only else "targets added:")
         for target in outcome.plan.targets:
-            click.echo(f"  {target.name}  {target.length} bytes  sha256 {target.sha256}")
+            link = f"  (a link to {target.source})" if target.link and isinstance(target.source, Path) else ""
+            click.echo(f"  {target.name}  {target.length} bytes  sha256 {target.sha256}{link}")
     for name, _ in outcome.plan.roots:
         click.echo(f"root: {name}")
-    for role in ("targets", "snapshot", "timestamp"):
+    for line in _start_lines(outcome, start):
+        click.echo(line)
+    given = outcome.location.config.expires_given
+    for role in EXPIRING_ROLES:
         click.echo(f"{role}: version {outcome.plan.versions[role]}, "
-                   f"expires {format_whole_seconds(outcome.plan.expires[role])}")
+                   f"expires {format_whole_seconds(outcome.plan.expires[role])}"
+                   + (f" (--{role}-expires)" if role in given else ""))
     return data
 
 
-def show(outcome: Outcome, as_json: bool) -> None:
+def show(outcome: Outcome, as_json: bool, start: StartSource = StartSource()) -> None:
     """Report one repository's outcome: text, or the JSON object."""
-    data = report(outcome, as_json)
+    data = report(outcome, as_json, start)
     if as_json:
         echo_json(data)
 
@@ -122,9 +185,12 @@ def show(outcome: Outcome, as_json: bool) -> None:
 @click.option("--root-image", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--hash-image", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--link-target", "link_targets", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Extra target file (copied into the targets store; names stay the file names).")
+              help="Extra target file stored as a hard link to the file, not a copy (a local targets directory on "
+                   "the same file system; else refused: use --copy-target). The repository then serves that very "
+                   "file: it may be moved or deleted, never rewritten in place.")
 @click.option("--copy-target", "copy_targets", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Extra target file (migrations, kmod kit ...).")
+              help="Extra target file (migrations, kmod kit ...), copied into (or uploaded to) the targets storage; "
+                   "its name is the file name.")
 @click.option("--release-config", "release_config", default=None, type=click.Path(dir_okay=False),
               help="Release.toml of this version: its migration steps are added to the manifest's "
                    "(a step it lists again replaces the live one, with a warning).")
@@ -153,7 +219,7 @@ def publish_cmd(config_path: str, repo_name: str | None, variant: str, arch: str
     if isinstance(result, AlreadyPublished):
         _already_published(result, as_json, {"variant": variant, "arch": arch, "version": str(options.version)})
         return
-    show(result, as_json)
+    show(result, as_json, StartSource.of("--release-start-time", start_text, now))
 
 
 def _options(config: RepoConfig, version_text: str, release_config: str | None, wave_policy: str | None,
@@ -178,9 +244,12 @@ def _options(config: RepoConfig, version_text: str, release_config: str | None, 
 @click.option("--repo", "repo_name", default=None, help="Repository name (default: 'repo' in the release file).")
 @click.option("--plan", "plan_only", is_flag=True, help="Print what would change; write and sign nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-@click.option("--allow-expired", is_flag=True, help="Load live repos even if their metadata expired.")
-@click.option("--init", is_flag=True, help="Start new repositories (each refused if it exists).")
+@click.option("--allow-expired", is_flag=True, help=ALLOW_EXPIRED_HELP)
+@click.option("--init", is_flag=True,
+              help="Start the repositories that do not exist yet and continue those that do (a new arch in one "
+                   "run); one half made (a root but no timestamp.json) is refused. Each says if it was created.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Files hashed at once (default: CPUs).")
+@expires_options
 @aws_options
 def publish_release_cmd(release_file: str, config_path: str | None, repo_name: str | None, plan_only: bool,
                         as_json: bool, allow_expired: bool, init: bool, jobs: int | None) -> None:
@@ -198,10 +267,10 @@ def publish_release_cmd(release_file: str, config_path: str | None, repo_name: s
     """
     now = now_ns()
     release = load_release_file(Path(release_file), Path(config_path) if config_path else None)
-    config = load_config(release.config, repo_name or release.repo, aws_settings())
+    config = _config(release.config, repo_name or release.repo)
     options = _options(config, release.version, str(release.release_config) if release.release_config else None,
                        release.wave_policy, release.release_start_time, now, f"{release.path}: version")
-    options.load = LoadOptions(init=init, allow_expired=allow_expired)
+    options.load = LoadOptions(init=init, or_continue=True, allow_expired=allow_expired)
     options.jobs = jobs
     jobs_list = [(Location.of(config, e.variant, e.arch),
                   ReleaseImages(e.variant, e.arch, e.boot_image, e.root_image, e.hash_image,
@@ -210,19 +279,30 @@ def publish_release_cmd(release_file: str, config_path: str | None, repo_name: s
     if isinstance(outcomes, AlreadyPublished):
         _already_published(outcomes, as_json, {"version": str(options.version), "repos": []})
         return
-    results = [report(o, as_json) for o in outcomes]
+    start = StartSource.of(f"release_start_time in {release.path}", release.release_start_time, now)
+    results = [report(o, as_json, start) for o in outcomes]
     if as_json:
         echo_json({"version": str(options.version), "repos": results})
 
 
+def _deprecated_unsafe(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    """``refresh --unsafe`` (the README named it before ``--allow-expired`` was shared): still works, says so."""
+    if value:
+        warn("refresh --unsafe is deprecated and will be removed: use --allow-expired (the same meaning)")
+    return value
+
+
 @click.command("refresh")
 @repo_options
-@click.option("--unsafe", is_flag=True, help="Refresh even if the live metadata already expired (revive it).")
+@click.option("--unsafe", is_flag=True, hidden=True, callback=_deprecated_unsafe,
+              help="Deprecated: the same as --allow-expired.")
 @click.option("--root-role", "root_roles", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="A new root (N+1.root.json) to publish; repeat for a chain.")
 def refresh_cmd(config_path: str, repo_name: str | None, variant: str, arch: str, plan_only: bool, as_json: bool,
                 allow_expired: bool, unsafe: bool, root_roles: tuple[Path, ...]) -> None:
-    """Re-sign targets, snapshot and timestamp with fresh expirations (for a scheduler)."""
+    """Re-sign targets, snapshot and timestamp with fresh expirations (for a scheduler).
+
+    An expired repository is refused unless --allow-expired is given (it then revives it)."""
     location = _location(config_path, repo_name, variant, arch)
     outcome = refresh(location, now_ns(), _output(plan_only, as_json),
                       LoadOptions(allow_expired=unsafe or allow_expired, new_root_files=tuple(root_roles)))
@@ -249,7 +329,9 @@ def _rollout_command(action: Action, help_text: str) -> click.Command:
             if extra.get("start_text"):
                 start = parse_time_option(extra["start_text"], now, "--start")
         request = RolloutRequest(action, version, policy, start, allow_expired)
-        show(rollout(location, now, _output(plan_only, as_json), request), as_json)
+        start_source = StartSource.of("--start", extra.get("start_text"), now) if action is Action.RESCHEDULE \
+            else StartSource()
+        show(rollout(location, now, _output(plan_only, as_json), request), as_json, start_source)
 
     command.__doc__ = help_text
     if action is Action.RESCHEDULE:
@@ -286,18 +368,19 @@ ALLOW_BROKEN_CHAIN = click.option(
 @repo_options
 @click.option("--max-version", "max_text", required=True, help="New max_version for this variant/arch's updates.")
 @ALLOW_BROKEN_CHAIN
+@click.option("--allow-pull-all", is_flag=True,
+              help="Allow a max_version below every update of this variant/arch: nodes are then offered no update "
+                   "at all (an emergency stop of every release).")
 def set_max_version_cmd(config_path: str, repo_name: str | None, variant: str, arch: str, plan_only: bool,
-                        as_json: bool, allow_expired: bool, max_text: str, allow_broken_chain: bool) -> None:
-    """Set max_version on the live repo's updates for this variant/arch (hosts stop above it)."""
+                        as_json: bool, allow_expired: bool, max_text: str, allow_broken_chain: bool,
+                        allow_pull_all: bool) -> None:
+    """Set max_version on the live repo's updates for this variant/arch (hosts stop above it).
+
+    Updates above it are pulled: nodes are no longer offered them, and nodes on them are offered the
+    highest update left (a rollback). A stderr warning (JSON: warnings) says what it pulls."""
     max_version = parse_version_option(max_text, "--max-version")
-
-    def edit(manifest: Manifest) -> list[str]:
-        if manifest.update_max_version(max_version, arch, variant) == 0:
-            raise UsageError(f"manifest.json has no update for {variant} {arch}")
-        return []
-
-    outcome = edit_manifest(_location(config_path, repo_name, variant, arch), now_ns(), _output(plan_only, as_json),
-                            edit, PullOptions(allow_expired, allow_broken_chain))
+    outcome = set_max_version(_location(config_path, repo_name, variant, arch), now_ns(), _output(plan_only, as_json),
+                              max_version, PullOptions(allow_expired, allow_broken_chain, allow_pull_all))
     show(outcome, as_json)
 
 

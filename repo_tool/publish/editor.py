@@ -17,6 +17,7 @@ Must not: load or verify a repository, or write a plan that is unsigned or faile
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from repo_tool.core.instant import NANOS_PER_SECOND, format_instant
 from repo_tool.errors import RepoToolError, VerificationError
 from repo_tool.signing.sign import sign_role
 from repo_tool.signing.signers import KeySigner
-from repo_tool.storage.base import ConflictError, Storage, StorageError
+from repo_tool.storage.base import ConflictError, Linkable, Storage, StorageError
 from repo_tool.trust.metadata import Expirations, new_snapshot, new_targets, new_timestamp, target_entry
 from repo_tool.trust.model import SIZE_LIMITS, RoleFile, SignedPart, parse_role
 from repo_tool.trust.rules import write_problems
@@ -43,6 +44,7 @@ class NewTarget:
     sha256: str
     source: Path | bytes
     mtime_ns: int | None = None  # of a source file when it was hashed
+    link: bool = False  # stored as a link to the source file (--link-target), not a copy
 
     @property
     def object_name(self) -> str:
@@ -245,11 +247,12 @@ UPLOAD_JOBS = 4
 """Target files stored at once (each large one also sends its parts in parallel)."""
 
 
-def _check_unchanged(target: NewTarget) -> None:
-    """The file must still be what was hashed (size and modification time)."""
+def _check_unchanged(target: NewTarget, info: os.stat_result | None = None) -> None:
+    """The file (or ``info``, of the link made to it) must still be what was hashed (size and
+    modification time)."""
     assert isinstance(target.source, Path)
     try:
-        info = target.source.stat()
+        info = info or target.source.stat()
     except OSError as exc:
         raise StorageError(f"{target.source}: {exc.strerror}") from None
     if info.st_size != target.length or (target.mtime_ns is not None and info.st_mtime_ns != target.mtime_ns):
@@ -262,6 +265,12 @@ def _store_target(target: NewTarget, store: Storage, progress: Progress) -> bool
         progress.sent(target.length)
         return changed
     _check_unchanged(target)
+    if target.link:
+        assert isinstance(store, Linkable)
+        changed = store.link_file(target.object_name, target.source, target.length,
+                                  lambda info: _check_unchanged(target, info))
+        progress.sent(target.length)  # nothing to send: count it as done
+        return changed
     sent_before = 0
 
     def sent(count: int) -> None:

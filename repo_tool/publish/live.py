@@ -51,6 +51,9 @@ class Outcome:
     warnings: list[str] = field(default_factory=list)
     written: list[str] = field(default_factory=list)
     planned_only: bool = True
+    start: int = 0  # expirations count from it (publish: the release start; else the run's now)
+    waves_start: int | None = None  # the waves count from it, if the edit set them
+    created: bool = False  # the edit starts a new repository (--init)
 
     def manifest_diff(self) -> list[str]:
         before = self.manifest_before.decode().splitlines()
@@ -66,9 +69,10 @@ class Outcome:
             "metadata_url": loc.meta.url,
             "targets_url": loc.targets.url,
             "planned_only": self.planned_only,
+            "created": self.created,
             "signed": self.plan.signed,
             "targets_added": [
-                {"name": t.name, "length": t.length, "sha256": t.sha256, "object": t.object_name}
+                {"name": t.name, "length": t.length, "sha256": t.sha256, "object": t.object_name, "link": t.link}
                 for t in self.plan.targets
             ],
             "roots_added": [name for name, _ in self.plan.roots],
@@ -77,6 +81,8 @@ class Outcome:
             "waves": {str(k): format_instant(v) for k, v in sorted(self.waves.items())}
             if self.waves is not None
             else None,
+            "start": format_instant(self.start),
+            "waves_start": format_instant(self.waves_start) if self.waves_start is not None else None,
             "manifest_changed": self.manifest_before != self.manifest_after,
             "written": self.written,
             "warnings": self.warnings,
@@ -161,13 +167,15 @@ def check_chain(before: Manifest, after: Manifest, policy: ChainPolicy = ChainPo
 class LiveEdit:
     """One edit of a loaded repository: its target list (:attr:`editor`), its ``manifest.json``
     (:meth:`manifest`, if the operation edits it) and the target's custom data, what the outcome
-    reports (:attr:`waves`, :attr:`warnings`), and when expirations count from (:attr:`start`)."""
+    reports (:attr:`waves`, :attr:`warnings`), when expirations count from (:attr:`start`) and, if the
+    edit sets waves, when they count from (:attr:`waves_start`)."""
 
     def __init__(self, loaded: Loaded, now: int) -> None:
         self.loaded = loaded
         self.now = now
         self.editor = RepoEditor(loaded.root, loaded.repo, loaded.new_roots)
         self.start = now
+        self.waves_start: int | None = None
         self.chain = ChainPolicy()
         self.waves: dict[int, int] | None = None
         self.warnings: list[str] = []
@@ -223,10 +231,11 @@ class LiveEdit:
         if self._custom is not None:
             editor.set_custom(MANIFEST_NAME, self._custom or None)
         config = self.location.config
-        plan = output.build(editor, BuildInputs(role_signers(config), self.start, config.expirations, self.now,
-                                                self.location.meta))
+        plan = output.build(editor, BuildInputs(role_signers(config), self.start, config.expirations_from(self.start),
+                                                self.now, self.location.meta))
         return Outcome(self.location, plan, loaded.manifest_bytes, after, self.waves,
-                       [*loaded.warnings, *chain_warnings, *self.warnings])
+                       [*loaded.warnings, *chain_warnings, *self.warnings], start=self.start,
+                       waves_start=self.waves_start, created=loaded.repo is None)
 
     def end(self, output: Output) -> None:
         """Build, and deliver unless cancelled: the end of a :func:`live_edit` block."""

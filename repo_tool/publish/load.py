@@ -1,7 +1,8 @@
 """Where a variant/arch repository lives, and the verified load of it that every edit starts from.
 
 :func:`load_live` reads the live repository as a client would (root chain, timestamp, snapshot,
-targets, and ``manifest.json``), or, for ``--init``, checks that there is none yet; it also takes
+targets, and ``manifest.json``), or, for ``--init``, checks that there is none yet (none, or a whole
+one to continue, for ``publish-release --init``); it also takes
 new roots given with ``--root-role`` and resumes a root rotation a killed run left half done.
 
 Must not: write anything, sign anything, or edit what it loaded (that is :mod:`.live`'s edit).
@@ -58,11 +59,13 @@ class Location:
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """How to load: ``init`` a new repository, load one whose metadata expired, start a missing
+    """How to load: ``init`` a new repository (with ``or_continue``, continue it instead if it
+    exists: ``publish-release --init``), load one whose metadata expired, start a missing
     ``manifest.json``, publish new roots along, or leave ``manifest.json`` unread (an edit that
     does not touch it)."""
 
     init: bool = False
+    or_continue: bool = False
     allow_expired: bool = False
     new_manifest: bool = False
     new_root_files: tuple[Path, ...] = ()
@@ -94,7 +97,7 @@ def load_live(location: Location, now: int, options: LoadOptions = DEFAULT_LOAD)
     config = location.config
     trusted_raw = config.read_root()
     given_roots = _read_roots(options.new_root_files)
-    if options.init:
+    if options.init and not (options.or_continue and location.meta.size(TIMESTAMP) is not None):
         loaded = _load_for_init(location, trusted_raw)
     else:
         loaded = _load_verified(location, trusted_raw, now, options, given_roots)
@@ -132,8 +135,9 @@ def _load_for_init(location: Location, trusted_raw: bytes) -> Loaded:
         stored = meta.read(f"{version}.root.json", SIZE_LIMITS["root"])
         if stored is not None and (version != root.version or stored != root.raw):
             # Same bytes: the leftover of an init that failed later on; it is reused.
-            raise UsageError(f"--init: {meta.describe(f'{version}.root.json')} exists; "
-                             "this repository is already initialised")
+            raise UsageError(f"--init: {meta.describe(f'{version}.root.json')} exists but {TIMESTAMP} does not: "
+                             "the repository is half there (a failed init with another root?); remove what is there, "
+                             "or publish with the root it has")
     warnings = []
     if root.version != 1:
         warnings.append(f"the trusted root is version {root.version}; versions 1..{root.version - 1} "

@@ -1,6 +1,6 @@
 """Keeping a published repository up: ``refresh`` (re-sign before expiry), ``rollout`` (pause,
 resume, halt, reschedule an update's waves) and the pulls (``set-max-version``,
-``remove-update``: any edit of the live ``manifest.json``).
+``remove-update``: any edit of the live ``manifest.json``), saying what a pull takes from nodes.
 
 Must not: compute waves or pause records here (that is :mod:`repo_tool.core.rollout`, pure), or
 write outside a :func:`~.live.live_edit` block.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from repo_tool.core.manifest import Manifest
+from repo_tool.core.manifest import Manifest, Update
 from repo_tool.core.rollout import Action, Rollout, apply, pauses_of, with_pauses
 from repo_tool.core.semver import Version
 from repo_tool.core.waves import WavePolicy
@@ -64,8 +64,8 @@ def rollout(location: Location, now: int, output: Output, request: RolloutReques
         if request.action is Action.RESCHEDULE:
             if request.policy is None:
                 raise UsageError("reschedule needs --wave-policy")
-            start = now if request.start is None else request.start
-            manifest.set_waves(location.variant, location.arch, version, start, request.policy)
+            edit.waves_start = now if request.start is None else request.start
+            manifest.set_waves(location.variant, location.arch, version, edit.waves_start, request.policy)
         key = f"{location.variant} {location.arch} {version}"
         change = apply(request.action, Rollout(key, version, update.waves, pauses), now)
         update.waves = change.waves
@@ -77,11 +77,13 @@ def rollout(location: Location, now: int, output: Output, request: RolloutReques
 
 @dataclass(frozen=True)
 class PullOptions:
-    """Whether an expired repository may be loaded, and whether a pull may break the migration
-    chain (``--allow-broken-chain``: an emergency pull of a bad release)."""
+    """Whether an expired repository may be loaded, whether a pull may break the migration
+    chain (``--allow-broken-chain``: an emergency pull of a bad release), and whether it may pull
+    every update of the variant/arch (``--allow-pull-all``: nodes are then offered nothing)."""
 
     allow_expired: bool = False
     allow_broken_chain: bool = False
+    allow_pull_all: bool = False
 
 
 def edit_manifest(location: Location, now: int, output: Output, edit_fn: Callable[[Manifest], list[str]],
@@ -92,3 +94,42 @@ def edit_manifest(location: Location, now: int, output: Output, edit_fn: Callabl
         edit.chain = ChainPolicy(PULL_HINT, options.allow_broken_chain)
         edit.warnings += edit_fn(edit.manifest())
     return edit.outcome
+
+
+def _versions(updates: list[Update]) -> str:
+    return ", ".join(str(u.version) for u in sorted(updates, key=lambda u: u.version))
+
+
+def pull_to(manifest: Manifest, variant: str, arch: str, max_version: Version, allow_all: bool) -> list[str]:
+    """Set ``max_version`` on the variant/arch's updates (``set-max-version``); a warning saying what
+    it pulls (updates offered before and not after, and what nodes on them are offered instead).
+    Pulling every update (nodes are offered nothing, and those on a pulled release stay on it) is
+    refused unless ``allow_all``."""
+    mine = [u for u in manifest.updates if (u.variant, u.arch) == (variant, arch)]
+    if not mine:
+        raise UsageError(f"manifest.json has no update for {variant} {arch}")
+    pulled = [u for u in mine if max_version < u.version <= u.max_version]
+    left = [u for u in mine if u.version <= max_version]
+    where = f"--max-version {max_version}"
+    if not left and pulled and not allow_all:
+        raise UsageError(f"{where} is below every {variant} {arch} update ({_versions(mine)}): it would pull "
+                         f"{len(pulled)} offered update(s) and offer nodes nothing; check the version, or pass "
+                         "--allow-pull-all to stop every release")
+    manifest.update_max_version(max_version, arch, variant)
+    if not left:
+        pulls = f"pulls {len(pulled)} update(s) ({_versions(pulled)}) and " if pulled else ""
+        return [f"{where} {pulls}is below every {variant} {arch} update: nodes are offered no update at all, "
+                "and nodes on a pulled release stay on it"]
+    if pulled:
+        newest = max(u.version for u in left)
+        return [f"{where} pulls {len(pulled)} update(s) that were offered ({_versions(pulled)}): nodes on them are "
+                f"offered {newest} instead (a rollback)"]
+    return []
+
+
+def set_max_version(location: Location, now: int, output: Output, max_version: Version,
+                    options: PullOptions = PullOptions()) -> Outcome:
+    """``set-max-version``: :func:`pull_to` on the live manifest, re-sign, write."""
+    return edit_manifest(location, now, output,
+                         lambda manifest: pull_to(manifest, location.variant, location.arch, max_version,
+                                                  options.allow_pull_all), options)

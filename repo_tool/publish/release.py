@@ -25,7 +25,7 @@ from repo_tool.localfs import stat_or_none
 from repo_tool.publish.editor import NewTarget
 from repo_tool.publish.live import LiveEdit, Outcome, Output, live_edit
 from repo_tool.publish.load import LoadOptions, Location
-from repo_tool.storage.base import StorageError
+from repo_tool.storage.base import Linkable, StorageError
 from repo_tool.trust.metadata import check_safe_name
 
 
@@ -84,6 +84,24 @@ def check_files(images: ReleaseImages) -> None:
         check_safe_name(path.name, "target name (file name)")
 
 
+def check_links(location: Location, images: ReleaseImages) -> list[str]:
+    """``--link-target`` needs a targets storage that can link to the file (a local directory on
+    its file system): else a usage error saying to copy.  Warnings for linked files others cannot
+    read (the repository's object is the same file, with its owner and mode)."""
+    store = location.targets
+    warnings = []
+    for path in images.link_targets:
+        problem = store.link_problem(path) if isinstance(store, Linkable) else \
+            f"{store.url} cannot hold links (only a local directory can)"
+        if problem is not None:
+            raise UsageError(f"--link-target {path}: {problem}; use --copy-target to store a copy")
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if not mode & stat.S_IROTH:
+            warnings.append(f"--link-target {path}: others cannot read it (mode {mode:04o}), and the repository's "
+                            "object is the same file")
+    return warnings
+
+
 def _is_live(edit: LiveEdit, images: ReleaseImages, version: Version, digests: dict[Path, FileDigest]) -> bool:
     """The version is live with exactly these files."""
     location, loaded = edit.location, edit.loaded
@@ -109,10 +127,11 @@ def add_release(edit: LiveEdit, images: ReleaseImages, options: PublishOptions,
         return AlreadyPublished(f"{location.variant}/{location.arch}: {options.version} is already published with "
                                 "these files; nothing to do (waves and migrations stay as published: change "
                                 "waves with rollout reschedule)")
-    edit.start = options.start
+    edit.start = edit.waves_start = options.start
     for path in images.files():
         digest = digests[path]
-        edit.editor.add_target(NewTarget(path.name, digest.length, digest.sha256, path, digest.mtime_ns))
+        edit.editor.add_target(NewTarget(path.name, digest.length, digest.sha256, path, digest.mtime_ns,
+                                         link=path in images.link_targets))
     manifest = edit.manifest()
     version = options.version
     warnings = manifest.add_update(version, None, location.arch, location.variant, images.names())
@@ -126,14 +145,17 @@ def add_release(edit: LiveEdit, images: ReleaseImages, options: PublishOptions,
             + (" ..." if len(missing) > 5 else "") + " (add them with --copy-target)"
         )
     edit.waves = next(u.waves for u in manifest.updates if u.matches(location.variant, location.arch, version))
-    edit.warnings += warnings
+    edit.warnings += [*check_links(location, images), *warnings]
     return None
 
 
-def _hash(images: list[ReleaseImages], options: PublishOptions) -> dict[Path, FileDigest]:
-    """Every file checked and hashed once (the LZ4 frames of those nodes decode checked too)."""
-    for one in images:
+def _hash(jobs_list: list[tuple[Location, ReleaseImages]], options: PublishOptions) -> dict[Path, FileDigest]:
+    """Every file checked (and each link possible) and hashed once (the LZ4 frames of those nodes
+    decode checked too)."""
+    images = [one for _, one in jobs_list]
+    for location, one in jobs_list:
         check_files(one)
+        check_links(location, one)
     return hash_files([p for one in images for p in one.files()], options.jobs,
                       lz4=[p for one in images for p in one.decoded_by_nodes(options.migrations)])
 
@@ -141,7 +163,7 @@ def _hash(images: list[ReleaseImages], options: PublishOptions) -> dict[Path, Fi
 def publish(location: Location, now: int, output: Output, images: ReleaseImages,
             options: PublishOptions) -> Outcome | AlreadyPublished:
     """Publish one release into one variant/arch repository."""
-    digests = _hash([images], options)
+    digests = _hash([(location, images)], options)
     with live_edit(location, now, output, options.load) as edit:
         already = add_release(edit, images, options, digests)
         if already is not None:
@@ -154,7 +176,7 @@ def publish_many(jobs_list: list[tuple[Location, ReleaseImages]], now: int, outp
                  options: PublishOptions) -> list[Outcome] | AlreadyPublished:
     """One version into many variant/arch repos: every file hashed once, every plan built (and
     self-checked) before anything is written, shared targets written once."""
-    digests = _hash([images for _, images in jobs_list], options)
+    digests = _hash(jobs_list, options)
     prepared = []
     done: list[str] = []
     for location, images in jobs_list:

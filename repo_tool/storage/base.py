@@ -90,6 +90,21 @@ class Listable(Protocol):
         ...
 
 
+@runtime_checkable
+class Linkable(Protocol):
+    """A storage that can hold a target as a link to the publisher's file instead of a copy
+    (``--link-target``): a local directory, by hard link.  S3 and HTTP storage cannot."""
+
+    def link_problem(self, path: Path) -> str | None:
+        """Why ``path`` cannot be linked here (another file system), or None if it can."""
+        ...
+
+    def link_file(self, name: str, path: Path, size: int, check: Callable[[os.stat_result], None]) -> bool:
+        """Store ``name`` as a hard link to ``path``, write-once (False if ``name`` is already stored
+        with ``size`` bytes); ``check`` sees the linked file before ``name`` appears and may refuse it."""
+        ...
+
+
 class LocalStorage:
     """A local directory.  Writes go to a temporary file in the same directory, are
     fsynced, then linked (write-once) or renamed (swap) into place."""
@@ -190,6 +205,45 @@ class LocalStorage:
         if existing is not None:
             return already_sized(self, name, existing, size)
         return self._link_new(name, path, sent)
+
+    def link_problem(self, path: Path) -> str | None:
+        existing = self.root
+        while not existing.exists() and existing.parent != existing:
+            existing = existing.parent
+        try:
+            same = os.stat(path).st_dev == os.stat(existing).st_dev
+        except OSError as exc:
+            return f"{exc.filename}: {exc.strerror}"
+        return None if same else f"{path} is on another file system than {self.root}"
+
+    def link_file(self, name: str, path: Path, size: int, check: Callable[[os.stat_result], None]) -> bool:
+        """A hard link under a temporary name first, checked (its inode is now fixed), then linked
+        to ``name`` (never replacing it) and the temporary name removed: ``name`` never shows a file
+        ``check`` refused, and a failure leaves nothing behind."""
+        existing = self.size(name)
+        if existing is not None:
+            return already_sized(self, name, existing, size)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, tmp = make_temp(self.root, name)
+            os.close(fd)
+            os.unlink(tmp)
+            os.link(path, tmp)
+        except OSError as exc:
+            raise StorageError(f"{path}: cannot link into {self.root}: {exc.strerror or exc}") from None
+        try:
+            check(os.stat(tmp))
+            try:
+                os.link(tmp, self._path(name))
+            except FileExistsError:
+                return already_sized(self, name, self.size(name), size)
+            except OSError as exc:
+                raise StorageError(f"{self.describe(name)}: cannot link: {exc.strerror or exc}") from None
+            fsync_dir(self.root)
+            return True
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
     def swap(self, name: str, data: bytes, expected: bytes | None) -> None:
         current = self.read(name)
