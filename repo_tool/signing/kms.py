@@ -12,11 +12,15 @@ It must not load private keys or sign (:mod:`repo_tool.signing.signers` does), n
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from repo_tool.aws import AwsSettings, ServiceError, error_code, reason
 from repo_tool.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:  # types-boto3[kms] (dev only)
+    from types_boto3_kms.type_defs import KeyMetadataTypeDef
 
 SOURCE_PREFIX = "awskms:"  # securesystemslib's spelling, and this tool's
 TUFTOOL_PREFIX = "aws-kms://"  # tuftool's: aws-kms://[PROFILE]/KEY
@@ -79,12 +83,12 @@ def alias_name(text: str) -> str:
 # --- DescribeKey's answer -------------------------------------------------------------------
 
 
-def key_state(meta: dict[str, Any]) -> str:
+def key_state(meta: Mapping[str, Any]) -> str:
     """The key's state in DescribeKey's KeyMetadata (older answers give only ``Enabled``)."""
     return str(meta.get("KeyState") or ("Enabled" if meta.get("Enabled", True) else "Disabled"))
 
 
-def signing_key_problem(meta: dict[str, Any]) -> str | None:
+def signing_key_problem(meta: Mapping[str, Any]) -> str | None:
     """Why the KMS key described by ``meta`` (DescribeKey's KeyMetadata) cannot sign TUF metadata
     tough verifies, or None."""
     key_id = meta.get("KeyId", "?")
@@ -106,11 +110,11 @@ def signing_key_problem(meta: dict[str, Any]) -> str | None:
     return None
 
 
-def describe_key(aws: AwsSettings, key: str, label: str, profile: str | None = None) -> dict[str, Any] | None:
+def describe_key(aws: AwsSettings, key: str, label: str, profile: str | None = None) -> KeyMetadataTypeDef | None:
     """DescribeKey's KeyMetadata, or None if the key (or alias) does not exist."""
     kms = aws.client("kms", profile)
     try:
-        meta: dict[str, Any] = kms.describe_key(KeyId=key)["KeyMetadata"]
+        meta = kms.describe_key(KeyId=key)["KeyMetadata"]
     except Exception as exc:
         if error_code(exc) == "NotFoundException":
             return None
