@@ -3,9 +3,10 @@
 The one parser of KMS key names: signer sources (``awskms:KEY``, tuftool's ``aws-kms://[PROFILE]/KEY``),
 the key references ``keys import-kms`` takes (key ID, key ARN, alias ARN, ``alias/NAME``, or a bare
 NAME meaning ``alias/NAME``) and the alias names ``infra create-keys`` creates; and the one reading
-of DescribeKey's answer (state, usage, spec, signing algorithms).
+of DescribeKey's and GetPublicKey's answers (state, usage, spec, signing algorithms).
 
-It must not load private keys or sign (:mod:`repo_tool.signing.signers` does), nor create keys
+It must not load private keys or sign (:mod:`repo_tool.signing.signers` and
+:mod:`repo_tool.signing.kms_signer` do), nor create keys
 (:mod:`repo_tool.publish.infra` does).  Parsing is pure; only :func:`describe_key` calls AWS.
 """
 
@@ -89,8 +90,9 @@ def key_state(meta: Mapping[str, Any]) -> str:
 
 
 def signing_key_problem(meta: Mapping[str, Any]) -> str | None:
-    """Why the KMS key described by ``meta`` (DescribeKey's KeyMetadata) cannot sign TUF metadata
-    tough verifies, or None."""
+    """Why the KMS key described by ``meta`` cannot sign TUF metadata tough verifies, or None.  ``meta`` is
+    DescribeKey's KeyMetadata or GetPublicKey's answer (both give KeyUsage, KeySpec, SigningAlgorithms;
+    the latter no state: it reads as Enabled)."""
     key_id = meta.get("KeyId", "?")
     spec = str(meta.get("KeySpec") or meta.get("CustomerMasterKeySpec") or "?")
     usage = meta.get("KeyUsage") or ("ENCRYPT_DECRYPT" if spec == "SYMMETRIC_DEFAULT" else "?")
