@@ -15,13 +15,24 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
+from repo_tool import __version__
 from repo_tool.errors import IOFailedError
+
+if TYPE_CHECKING:  # types-boto3[s3,kms] (dev only): the runtime needs boto3 alone
+    from types_boto3_kms.client import KMSClient
+    from types_boto3_s3.client import S3Client
+
+Service = Literal["s3", "kms"]
 
 # Uploads run several files and several parts of each at once; keep enough pooled connections.
 MAX_POOL_CONNECTIONS = 32
 MAX_ATTEMPTS = 5
+# Sent as "app/repo-tool-VERSION" in every request's User-Agent (botocore turns "/" into "-"), so an
+# account's CloudTrail and S3 access logs show which calls this tool made.  A user's own app ID
+# (AWS_SDK_UA_APP_ID, a profile's sdk_ua_app_id) wins.
+APP_ID = f"repo-tool/{__version__}"
 
 
 class ServiceError(IOFailedError):
@@ -35,51 +46,67 @@ class AwsSettings:
     profile: str | None = None
     endpoint_url: str | None = None
 
-    def client(self, service: str, profile: str | None = None) -> Any:
-        """A (cached, thread-safe) boto3 client for ``service``; ``profile`` overrides the settings'."""
+    @overload
+    def client(self, service: Literal["s3"], profile: str | None = None, region: str | None = None) -> S3Client: ...
+    @overload
+    def client(self, service: Literal["kms"], profile: str | None = None, region: str | None = None) -> KMSClient: ...
+
+    def client(self, service: Service, profile: str | None = None, region: str | None = None) -> S3Client | KMSClient:
+        """A (cached, thread-safe) boto3 client for ``service``; ``profile`` overrides the settings',
+        ``region`` the configured region (AWS_REGION, AWS_DEFAULT_REGION, the profile's)."""
         endpoint = self.endpoint_url if service == "s3" else None
-        return _client(service, profile or self.profile, endpoint)
+        return _client(service, profile or self.profile, endpoint, region)
 
 
 _lock = threading.Lock()
-_clients: dict[tuple[Any, ...], Any] = {}
+_clients: dict[tuple[Any, ...], S3Client | KMSClient] = {}
 
 
-def _client(service: str, profile: str | None, endpoint: str | None) -> Any:
+def _client(service: Service, profile: str | None, endpoint: str | None, region: str | None) -> S3Client | KMSClient:
     # The environment is part of the key: a long-lived process (tests, a service) may change it.
-    key = (service, profile, endpoint, tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))))
+    key = (service, profile, endpoint, region,
+           tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))))
     with _lock:
         if key not in _clients:
-            _clients[key] = _make_client(service, profile, endpoint)
+            _clients[key] = _make_client(service, profile, endpoint, region)
         return _clients[key]
 
 
-def _make_client(service: str, profile: str | None, endpoint: str | None) -> Any:
+def _make_client(service: Service, profile: str | None, endpoint: str | None,
+                 region: str | None) -> S3Client | KMSClient:
     import boto3
+    import botocore.session
     from botocore.config import Config
 
-    retries: dict[str, Any] = {}  # standard retries unless AWS_RETRY_MODE / AWS_MAX_ATTEMPTS say otherwise
-    if not os.environ.get("AWS_RETRY_MODE"):
-        retries["mode"] = "standard"
-    if not os.environ.get("AWS_MAX_ATTEMPTS"):
-        # Attempts in all, first one included, as AWS_MAX_ATTEMPTS counts them (Config's "max_attempts"
-        # counts retries only: 5 there would be 6 attempts).
-        retries["total_max_attempts"] = MAX_ATTEMPTS
-    config = Config(
-        retries=retries,
-        max_pool_connections=MAX_POOL_CONNECTIONS,
-        connect_timeout=10,
-        read_timeout=120,
-        # Only send/verify the checksums S3 requires: S3-compatible stores and CDNs may not know the newer ones.
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-    )
     try:
-        session = boto3.Session(profile_name=profile)
+        core = botocore.session.get_session()
+        session = boto3.Session(botocore_session=core, profile_name=profile)
         # botocore reads AWS_DEFAULT_REGION and profiles only; AWS_REGION (what the AWS CLI v2 and the
         # other SDKs read first) takes precedence, as there.
-        region = os.environ.get("AWS_REGION") or session.region_name or None
-        return session.client(service, region_name=region, endpoint_url=endpoint, config=config)
+        region = region or os.environ.get("AWS_REGION") or session.region_name or None
+        # Standard retries unless AWS_RETRY_MODE / AWS_MAX_ATTEMPTS say otherwise.  Attempts in all, first
+        # one included, as AWS_MAX_ATTEMPTS counts them (Config's "max_attempts" counts retries only: 5
+        # there would be 6 attempts).
+        retries: dict[str, Any] = {}
+        if not os.environ.get("AWS_RETRY_MODE"):
+            retries["mode"] = "standard"
+        if not os.environ.get("AWS_MAX_ATTEMPTS"):
+            retries["total_max_attempts"] = MAX_ATTEMPTS
+        options: dict[str, Any] = {"retries": retries}
+        if not core.get_config_variable("user_agent_appid"):
+            options["user_agent_appid"] = APP_ID  # a keyword botocore-stubs' Config does not list
+        config = Config(
+            max_pool_connections=MAX_POOL_CONNECTIONS,
+            connect_timeout=10,
+            read_timeout=120,
+            # Only send/verify the checksums S3 requires: S3-compatible stores and CDNs may not know the newer ones.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            **options,
+        )
+        if service == "s3":
+            return session.client("s3", region_name=region, endpoint_url=endpoint, config=config)
+        return session.client("kms", region_name=region, endpoint_url=endpoint, config=config)
     except Exception as exc:  # ProfileNotFound, NoRegionError, bad endpoint ...
         raise ServiceError(f"AWS {service}: {reason(exc)}") from None
 

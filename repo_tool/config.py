@@ -43,6 +43,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+import yaml
+
 from repo_tool.aws import AwsSettings
 from repo_tool.core.instant import parse_instant, parse_offset
 from repo_tool.core.toml import load_toml
@@ -384,31 +386,29 @@ class NewEntry:
 
 
 def config_text(entry: NewEntry) -> str:
-    """A ``repo-tool.yaml`` defining ``entry``, as quickstart writes it (comments included)."""
-    name, metadata_url, targets_url, root = entry.name, entry.metadata_url, entry.targets_url, entry.root
-    endpoint_url, profile = entry.aws.endpoint_url, entry.aws.profile
-    lines = [
+    """A ``repo-tool.yaml`` defining ``entry``, as quickstart writes it: a commented header, then the
+    entry written by ``yaml.safe_dump`` (so any value, quotes, colons and `` #`` included, reads back as given)."""
+    repo: dict[str, Any] = {
+        "metadata_url": entry.metadata_url,
+        "targets_url": entry.targets_url,
+        "root": entry.root,
+        "signers": {role: list(entry.signers.get(role, [])) for role in TOP_ROLES},
+        "expiration": dict(DEFAULT_EXPIRATION_TEXT),
+        "wave_policy": entry.wave_policy,
+    }
+    header = [
         "# repo-tool configuration: one entry per repository family.",
         "# Metadata for variant V and arch A lives under <metadata_url>/V/A/; targets are shared.",
-        "repos:",
-        f"  {name}:",
-        f"    metadata_url: {metadata_url}",
-        f"    targets_url: {targets_url}",
-        f"    root: {root}                # the trusted root.json (keep a copy offline)",
-        "    signers:                     # key sources per role: path, file:, envvar:NAME, awskms:KEY",
+        "# root: the trusted root.json (keep a copy offline).",
+        "# signers: key sources per role: a path, file:PATH, envvar:NAME, awskms:KEY, aws-kms://[PROFILE]/KEY.",
     ]
-    for role in TOP_ROLES:
-        lines.append(f"      {role}: [{', '.join(entry.signers.get(role, []))}]")
-    lines += [
-        "    expiration: {snapshot: 2 weeks, targets: 2 weeks, timestamp: 1 week}",
-        f"    wave_policy: {entry.wave_policy}",
-    ]
-    if endpoint_url:
-        lines.append(f"    endpoint_url: {endpoint_url}      # S3 endpoint (drop it for AWS itself)")
-    if profile:
-        lines.append(f"    profile: {profile}                # AWS profile for S3 and KMS")
-    lines += [
-        "",
-    ]
-    return "\n".join(lines)
-
+    if entry.aws.endpoint_url:
+        repo["endpoint_url"] = entry.aws.endpoint_url
+        header.append("# endpoint_url: the S3 endpoint (drop it for AWS itself).")
+    if entry.aws.profile:
+        repo["profile"] = entry.aws.profile
+        header.append("# profile: the AWS profile for S3 and KMS.")
+    # Flow style for the innermost lists and maps (signers' lists, expiration), block style above them.
+    body = yaml.safe_dump({"repos": {entry.name: repo}}, sort_keys=False, default_flow_style=None,
+                          allow_unicode=True, width=1 << 16)
+    return "\n".join(header) + "\n" + body

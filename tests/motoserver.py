@@ -28,10 +28,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, overload
 
 import boto3
 import pytest
+
+if TYPE_CHECKING:
+    from types_boto3_kms.client import KMSClient
+    from types_boto3_s3.client import S3Client
 
 LAUNCHER = Path(__file__).resolve().with_name("moto_launcher.py")
 REGION = "us-west-2"
@@ -120,13 +124,21 @@ class MotoServer:
         source = os.environ if base is None else base
         return {k: v for k, v in source.items() if not k.startswith("AWS_")} | self.env()
 
-    def client(self, service: str, **kwargs: Any) -> Any:
+    @overload
+    def client(self, service: Literal["s3"], **kwargs: Any) -> S3Client: ...
+    @overload
+    def client(self, service: Literal["kms"], **kwargs: Any) -> KMSClient: ...
+
+    def client(self, service: Literal["s3", "kms"], **kwargs: Any) -> S3Client | KMSClient:
         """A boto3 client for ``service`` on this server, or at ``endpoint_url`` (a proxy in front of it),
         independent of the process environment."""
         session = boto3.session.Session(
             aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
         )
-        return session.client(service, **{"endpoint_url": self.endpoint, **kwargs})
+        options: dict[str, Any] = {"endpoint_url": self.endpoint, **kwargs}
+        if service == "s3":
+            return session.client("s3", **options)
+        return session.client("kms", **options)
 
     def reset(self) -> None:
         """Forget every bucket, key, ... (moto's reset API)."""

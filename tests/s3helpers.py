@@ -92,6 +92,9 @@ class FaultProxy:
     requests: list[Request] = field(default_factory=list)
     url: str = ""
     hold: Callable[[Request], None] | None = None
+    # The path of an endpoint URL with one (as botocore sends it, e.g. "/%20" for "http://h:p/ #x"): taken
+    # off each request's path before it is forwarded, as a reverse proxy mounted there would.
+    base_path: str = ""
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -157,7 +160,10 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             headers["Content-Length"] = str(len(body))
             conn = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port, timeout=60)
             try:
-                conn.request(self.command, self.path, body=body, headers=headers)
+                path = self.path
+                if proxy.base_path and path.startswith(proxy.base_path + "/"):
+                    path = path[len(proxy.base_path):]
+                conn.request(self.command, path, body=body, headers=headers)
                 answer = conn.getresponse()
                 data = answer.read()
             finally:
@@ -190,8 +196,8 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
 
 
 @contextlib.contextmanager
-def fault_proxy(upstream: str) -> Iterator[FaultProxy]:
-    proxy = FaultProxy(upstream)
+def fault_proxy(upstream: str, base_path: str = "") -> Iterator[FaultProxy]:
+    proxy = FaultProxy(upstream, base_path=base_path)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(proxy))
     server.daemon_threads = True
     proxy.url = f"http://127.0.0.1:{server.server_address[1]}"

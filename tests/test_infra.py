@@ -21,6 +21,9 @@ from repo_tool.trust.keys import ECDSA_P256, RSA_PSS, keyid_of, public_key, same
 from .clirun import Runner, assert_one_line_error, make_runner
 
 if TYPE_CHECKING:  # imported for real by pytest_plugins (so pytest can rewrite its asserts)
+    from types_boto3_kms.literals import KeySpecType, KeyUsageTypeType
+    from types_boto3_s3.type_defs import LifecycleRuleTypeDef, ServerSideEncryptionRuleTypeDef
+
     from .motoserver import MotoServer
 
 pytest_plugins = ["tests.motoserver"]
@@ -74,7 +77,7 @@ def bucket_exists(aws: MotoServer, bucket: str = BUCKET) -> bool:
     return True
 
 
-OUR_RULE = {
+OUR_RULE: LifecycleRuleTypeDef = {
     "ID": LIFECYCLE_RULE_ID,
     "Status": "Enabled",
     "Filter": {"Prefix": ""},
@@ -146,10 +149,11 @@ def test_existing_bucket_keeps_its_rules_and_kms_encryption(aws: MotoServer, run
     s3.put_public_access_block(Bucket=BUCKET, PublicAccessBlockConfiguration={
         "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": False, "RestrictPublicBuckets": False})
     kms_key = aws.client("kms").create_key()["KeyMetadata"]["KeyId"]
-    kms_default = [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key},
-                    "BucketKeyEnabled": True}]
+    kms_default: list[ServerSideEncryptionRuleTypeDef] = [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key},
+         "BucketKeyEnabled": True}]
     s3.put_bucket_encryption(Bucket=BUCKET, ServerSideEncryptionConfiguration={"Rules": kms_default})
-    others = [
+    others: list[LifecycleRuleTypeDef] = [
         {"ID": "expire-logs", "Status": "Enabled", "Filter": {"Prefix": "logs/"}, "Expiration": {"Days": 30}},
         {"ID": "old-versions", "Status": "Enabled", "Filter": {},
          "NoncurrentVersionExpiration": {"NoncurrentDays": 90}},
@@ -185,7 +189,7 @@ def test_existing_bucket_keeps_its_rules_and_kms_encryption(aws: MotoServer, run
 def test_an_equivalent_rule_and_a_disabled_own_rule(aws: MotoServer, run: Runner, calls: list[str]) -> None:
     s3 = aws.client("s3")
     assert run("infra", "create-bucket", BUCKET).code == 0
-    disabled = {**OUR_RULE, "Status": "Disabled"}
+    disabled: LifecycleRuleTypeDef = {**OUR_RULE, "Status": "Disabled"}
     s3.put_bucket_lifecycle_configuration(Bucket=BUCKET, LifecycleConfiguration={"Rules": [disabled]})
     calls.clear()
     result = run("infra", "create-bucket", BUCKET)
@@ -194,7 +198,7 @@ def test_an_equivalent_rule_and_a_disabled_own_rule(aws: MotoServer, run: Runner
     assert bucket_state(aws)["lifecycle"] == [OUR_RULE]
 
     # Someone else's rule that already aborts uploads (sooner) for the whole bucket is enough.
-    theirs = {"ID": "abort-uploads", "Status": "Enabled", "Filter": {},
+    theirs: LifecycleRuleTypeDef = {"ID": "abort-uploads", "Status": "Enabled", "Filter": {},
               "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 3}}
     s3.put_bucket_lifecycle_configuration(Bucket=BUCKET, LifecycleConfiguration={"Rules": [theirs]})
     calls.clear()
@@ -228,7 +232,7 @@ class StubbedAws(AwsSettings):
         super().__init__()
         object.__setattr__(self, "_stubbed", client)
 
-    def client(self, service: str, profile: str | None = None) -> Any:
+    def client(self, service: Any, profile: str | None = None, region: str | None = None) -> Any:
         return self._stubbed  # type: ignore[attr-defined]
 
 
@@ -343,7 +347,8 @@ def test_create_keys_usage(run: Runner) -> None:
 # --- keys import-kms --------------------------------------------------------------------------
 
 
-def kms_key(aws: MotoServer, alias: str, key_spec: str = "RSA_3072", usage: str = "SIGN_VERIFY") -> str:
+def kms_key(aws: MotoServer, alias: str, key_spec: KeySpecType = "RSA_3072",
+            usage: KeyUsageTypeType = "SIGN_VERIFY") -> str:
     kms = aws.client("kms")
     key_id: str = kms.create_key(KeyUsage=usage, KeySpec=key_spec)["KeyMetadata"]["KeyId"]
     kms.create_alias(AliasName=f"alias/{alias}", TargetKeyId=key_id)

@@ -1,5 +1,5 @@
 """The moto test server is a real HTTP server in another process, and its KMS signing is fixed:
-securesystemslib's AWSSigner (sign a locally computed digest with MessageType=DIGEST) produces
+the publisher's KMS signer (sign a locally computed digest with MessageType=DIGEST) produces
 signatures that verify locally with the AWS KMS parameters tough expects (RSASSA-PSS with MGF1-SHA256
 and a 32-byte salt; DER ECDSA over SHA-256). Stock moto fails exactly that, which is proven here too."""
 
@@ -10,7 +10,7 @@ import os
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import boto3
 import pytest
@@ -20,9 +20,13 @@ from botocore.exceptions import ClientError
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from securesystemslib.signer import AWSSigner
+
+from repo_tool.signing.signers import load_signer
 
 if TYPE_CHECKING:  # imported for real by pytest_plugins (so pytest can rewrite its asserts)
+    from types_boto3_kms.client import KMSClient
+    from types_boto3_kms.literals import KeySpecType, MessageTypeType, SigningAlgorithmSpecType
+
     from .motoserver import MotoServer
 
 # The moto_server/aws fixtures (importing them by name would trip ruff F811 on every use).
@@ -49,19 +53,15 @@ def verify_locally(public_der: bytes, signature: bytes, payload: bytes) -> None:
         raise TypeError(f"unexpected key type {type(public_key).__name__}")
 
 
-def create_key(kms: Any, key_spec: str) -> str:
-    key_id: str = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec=key_spec)["KeyMetadata"]["KeyId"]
-    return key_id
+def create_key(kms: KMSClient, key_spec: KeySpecType) -> str:
+    return kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec=key_spec)["KeyMetadata"]["KeyId"]
 
 
-def aws_signer_signature(key_id: str, scheme: str, payload: bytes) -> bytes:
-    """Sign the way the publisher does: AWSSigner from the environment's boto3 configuration."""
-    uri, public_key = AWSSigner.import_(key_id, scheme)
-    assert uri == f"awskms:{key_id}" and public_key.scheme == scheme
-    signer = AWSSigner.from_priv_key_uri(uri, public_key)
-    signature = signer.sign(payload)
-    public_key.verify_signature(signature, payload)  # securesystemslib's own check agrees
-    return bytes.fromhex(signature.signature)
+def kms_signature(key_id: str, scheme: str, payload: bytes) -> bytes:
+    """Sign the way the publisher does: its KMS signer, from the environment's boto3 configuration."""
+    signer = load_signer(f"awskms:{key_id}").signer
+    assert signer.public_key.scheme == scheme
+    return bytes.fromhex(signer.sign(payload).signature)
 
 
 def test_server_is_a_separate_process_on_loopback(moto_server: MotoServer) -> None:
@@ -90,17 +90,19 @@ def test_reset_isolates_tests(aws: MotoServer) -> None:
 
 
 @pytest.mark.parametrize(("key_spec", "scheme", "algorithm"), KEYS)
-def test_aws_signer_signature_verifies_locally(aws: MotoServer, key_spec: str, scheme: str, algorithm: str) -> None:
+def test_kms_signature_verifies_locally(aws: MotoServer, key_spec: KeySpecType, scheme: str,
+                                       algorithm: SigningAlgorithmSpecType) -> None:
     kms = aws.client("kms")
     key_id = create_key(kms, key_spec)
-    signature = aws_signer_signature(key_id, scheme, PAYLOAD)
+    signature = kms_signature(key_id, scheme, PAYLOAD)
     public_der = kms.get_public_key(KeyId=key_id)["PublicKey"]
     verify_locally(public_der, signature, PAYLOAD)
     with pytest.raises(InvalidSignature):
         verify_locally(public_der, signature, PAYLOAD + b" ")
     # moto's Verify is consistent with its Sign, for the digest and for the raw message.
     digest = hashlib.sha256(PAYLOAD).digest()
-    for message, message_type in ((digest, "DIGEST"), (PAYLOAD, "RAW")):
+    types: tuple[tuple[bytes, MessageTypeType], ...] = ((digest, "DIGEST"), (PAYLOAD, "RAW"))
+    for message, message_type in types:
         result = kms.verify(
             KeyId=key_id, Message=message, MessageType=message_type, Signature=signature, SigningAlgorithm=algorithm
         )
@@ -110,7 +112,8 @@ def test_aws_signer_signature_verifies_locally(aws: MotoServer, key_spec: str, s
 
 
 @pytest.mark.parametrize(("key_spec", "scheme", "algorithm"), KEYS)
-def test_raw_message_signature_verifies_locally(aws: MotoServer, key_spec: str, scheme: str, algorithm: str) -> None:
+def test_raw_message_signature_verifies_locally(aws: MotoServer, key_spec: KeySpecType, scheme: str,
+                                               algorithm: SigningAlgorithmSpecType) -> None:
     kms = aws.client("kms")
     key_id = create_key(kms, key_spec)
     signature = kms.sign(KeyId=key_id, Message=PAYLOAD, MessageType="RAW", SigningAlgorithm=algorithm)["Signature"]
@@ -135,7 +138,8 @@ def unpatched_server() -> Iterator[MotoServer]:
 
 @pytest.mark.parametrize(("key_spec", "scheme", "algorithm"), KEYS)
 def test_stock_moto_signatures_do_not_verify(
-    unpatched_server: MotoServer, monkeypatch: pytest.MonkeyPatch, key_spec: str, scheme: str, algorithm: str
+    unpatched_server: MotoServer, monkeypatch: pytest.MonkeyPatch, key_spec: KeySpecType, scheme: str,
+    algorithm: SigningAlgorithmSpecType,
 ) -> None:
     """Why the launcher patches moto: stock moto hashes the DIGEST again, and its own Verify hides it."""
     for name, value in unpatched_server.env().items():
@@ -143,8 +147,7 @@ def test_stock_moto_signatures_do_not_verify(
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     kms = unpatched_server.client("kms")
     key_id = create_key(kms, key_spec)
-    uri, public_key = AWSSigner.import_(key_id, scheme)
-    signature = bytes.fromhex(AWSSigner.from_priv_key_uri(uri, public_key).sign(PAYLOAD).signature)
+    signature = kms_signature(key_id, scheme, PAYLOAD)
     with pytest.raises(InvalidSignature):
         verify_locally(kms.get_public_key(KeyId=key_id)["PublicKey"], signature, PAYLOAD)
     result = kms.verify(

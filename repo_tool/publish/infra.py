@@ -16,12 +16,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from repo_tool.aws import AwsSettings, ServiceError, error_code, http_status, reason
 from repo_tool.errors import UsageError
 from repo_tool.signing.kms import SOURCE_PREFIX, alias_name, describe_key, signing_key_problem
 from repo_tool.storage.s3 import valid_bucket_name
+
+if TYPE_CHECKING:  # types-boto3[s3,kms] (dev only)
+    from types_boto3_kms.literals import KeySpecType
+    from types_boto3_kms.type_defs import KeyMetadataTypeDef
+    from types_boto3_s3.client import S3Client
 
 LIFECYCLE_RULE_ID = "repo-tool-abort-incomplete-multipart"
 ABORT_MULTIPART_DAYS = 7
@@ -29,7 +34,7 @@ PUBLIC_ACCESS_BLOCK = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy
 US_EAST_1 = "us-east-1"
 
 # Asymmetric KMS key specs tough can verify, and the signing algorithm each must offer.
-KEY_SPECS = ("RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256")
+KEY_SPECS: tuple[KeySpecType, ...] = ("RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256")
 DEFAULT_KEY_SPEC = "RSA_3072"
 
 
@@ -71,7 +76,7 @@ def create_bucket(aws: AwsSettings, bucket: str, region: str | None, plan: bool)
             actions.append(Action("bucket", f"would create bucket s3://{bucket} in {where}", True, False))
             return actions + [Action(setting, f"would {verb}", True, False) for setting, verb in _NEW_BUCKET_PLAN]
         if where != _client_region(s3):
-            s3 = _regional_s3(aws, s3, where)
+            s3 = aws.client("s3", region=where)  # a bucket is created through its own region's endpoint
         kwargs: dict[str, Any] = {"Bucket": bucket}
         if where != US_EAST_1:
             kwargs["CreateBucketConfiguration"] = {"LocationConstraint": where}
@@ -85,7 +90,7 @@ def create_bucket(aws: AwsSettings, bucket: str, region: str | None, plan: bool)
         if region and where != region:
             raise UsageError(f"s3://{bucket} already exists in {where}, not in {region} (--region)")
         if where != _client_region(s3):
-            s3 = _regional_s3(aws, s3, where)
+            s3 = aws.client("s3", region=where)
         actions.append(Action("bucket", f"bucket s3://{bucket}: already exists ({where})", False, False))
     for step in (_versioning, _public_access_block, _encryption, _lifecycle):
         actions.append(step(s3, bucket, plan))
@@ -111,7 +116,7 @@ def bucket_name(text: str) -> str:
     return name
 
 
-def _versioning(s3: Any, bucket: str, plan: bool) -> Action:
+def _versioning(s3: S3Client, bucket: str, plan: bool) -> Action:
     status = _s3_call(bucket, "GetBucketVersioning", s3.get_bucket_versioning, Bucket=bucket) or {}
     current = status.get("Status")
     if current == "Enabled":
@@ -123,7 +128,7 @@ def _versioning(s3: Any, bucket: str, plan: bool) -> Action:
     return Action("versioning", f"versioning: enabled (was {current or 'never enabled'})", True, True)
 
 
-def _public_access_block(s3: Any, bucket: str, plan: bool) -> Action:
+def _public_access_block(s3: S3Client, bucket: str, plan: bool) -> Action:
     answer = _s3_call(bucket, "GetPublicAccessBlock", s3.get_public_access_block,
                       absent=("NoSuchPublicAccessBlockConfiguration",), Bucket=bucket)
     current = (answer or {}).get("PublicAccessBlockConfiguration") or {}
@@ -139,7 +144,7 @@ def _public_access_block(s3: Any, bucket: str, plan: bool) -> Action:
                                          f"{', '.join(missing)})", True, True)
 
 
-def _encryption(s3: Any, bucket: str, plan: bool) -> Action:
+def _encryption(s3: S3Client, bucket: str, plan: bool) -> Action:
     answer = _s3_call(bucket, "GetBucketEncryption", s3.get_bucket_encryption,
                       absent=("ServerSideEncryptionConfigurationNotFoundError",), Bucket=bucket)
     rules = ((answer or {}).get("ServerSideEncryptionConfiguration") or {}).get("Rules") or []
@@ -179,7 +184,7 @@ def _aborts_uploads(rule: dict[str, Any]) -> bool:
             and 0 < days <= ABORT_MULTIPART_DAYS)
 
 
-def _lifecycle(s3: Any, bucket: str, plan: bool) -> Action:
+def _lifecycle(s3: S3Client, bucket: str, plan: bool) -> Action:
     answer = _s3_call(bucket, "GetBucketLifecycleConfiguration", s3.get_bucket_lifecycle_configuration,
                       absent=("NoSuchLifecycleConfiguration",), Bucket=bucket) or {}
     rules: list[dict[str, Any]] = list(answer.get("Rules") or [])
@@ -221,22 +226,8 @@ def _s3_call(bucket: str, name: str, call: Callable[..., Any], absent: tuple[str
     return answer
 
 
-def _client_region(client: Any) -> str:
+def _client_region(client: S3Client) -> str:
     return str(client.meta.region_name or US_EAST_1)
-
-
-def _regional_s3(aws: AwsSettings, base: Any, region: str) -> Any:
-    """An S3 client like ``base`` (profile, endpoint, retries) for ``region``: a bucket is created
-    through its own region's endpoint."""
-    import boto3
-    from botocore.config import Config
-
-    try:
-        session = boto3.Session(profile_name=aws.profile)
-        config = base.meta.config.merge(Config(region_name=region))  # the config's region would win
-        return session.client("s3", region_name=region, endpoint_url=aws.endpoint_url, config=config)
-    except Exception as exc:
-        raise ServiceError(f"AWS s3 ({region}): {reason(exc)}") from None
 
 
 # --- KMS keys -------------------------------------------------------------------------------
@@ -246,10 +237,11 @@ def create_keys(aws: AwsSettings, aliases: list[str], plan: bool, key_spec: str 
     """One SIGN_VERIFY key per alias: an existing alias is checked and reused, a missing one created.
 
     Every alias is checked before any key is created, so a bad existing alias changes nothing."""
-    if key_spec not in KEY_SPECS:
+    wanted = next((known for known in KEY_SPECS if known == key_spec), None)
+    if wanted is None:
         raise UsageError(f"key spec {key_spec!r}: use one of {', '.join(KEY_SPECS)}")
     names = list(dict.fromkeys(alias_name(alias) for alias in aliases))
-    found: dict[str, dict[str, Any] | None] = {}
+    found: dict[str, KeyMetadataTypeDef | None] = {}
     for name in names:
         meta = describe_key(aws, name, name)
         if meta is not None:
@@ -271,13 +263,13 @@ def create_keys(aws: AwsSettings, aliases: list[str], plan: bool, key_spec: str 
             results.append(KeyResult(name, None, False, uri, key_spec,
                                      f"would create KMS key {name} ({key_spec}, SIGN_VERIFY); signer source {uri}"))
         else:
-            key_id = _create_key(aws, name, key_spec)
+            key_id = _create_key(aws, name, wanted)
             results.append(KeyResult(name, key_id, True, uri, key_spec,
                                      f"created KMS key {name}: {key_id} ({key_spec}); signer source {uri}"))
     return results
 
 
-def _create_key(aws: AwsSettings, name: str, key_spec: str) -> str:
+def _create_key(aws: AwsSettings, name: str, key_spec: KeySpecType) -> str:
     kms = aws.client("kms")
     try:
         answer = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec=key_spec,

@@ -3,20 +3,25 @@
 The one parser of KMS key names: signer sources (``awskms:KEY``, tuftool's ``aws-kms://[PROFILE]/KEY``),
 the key references ``keys import-kms`` takes (key ID, key ARN, alias ARN, ``alias/NAME``, or a bare
 NAME meaning ``alias/NAME``) and the alias names ``infra create-keys`` creates; and the one reading
-of DescribeKey's answer (state, usage, spec, signing algorithms).
+of DescribeKey's and GetPublicKey's answers (state, usage, spec, signing algorithms).
 
-It must not load private keys or sign (:mod:`repo_tool.signing.signers` does), nor create keys
+It must not load private keys or sign (:mod:`repo_tool.signing.signers` and
+:mod:`repo_tool.signing.kms_signer` do), nor create keys
 (:mod:`repo_tool.publish.infra` does).  Parsing is pure; only :func:`describe_key` calls AWS.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from repo_tool.aws import AwsSettings, ServiceError, error_code, reason
 from repo_tool.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:  # types-boto3[kms] (dev only)
+    from types_boto3_kms.type_defs import KeyMetadataTypeDef
 
 SOURCE_PREFIX = "awskms:"  # securesystemslib's spelling, and this tool's
 TUFTOOL_PREFIX = "aws-kms://"  # tuftool's: aws-kms://[PROFILE]/KEY
@@ -79,14 +84,15 @@ def alias_name(text: str) -> str:
 # --- DescribeKey's answer -------------------------------------------------------------------
 
 
-def key_state(meta: dict[str, Any]) -> str:
+def key_state(meta: Mapping[str, Any]) -> str:
     """The key's state in DescribeKey's KeyMetadata (older answers give only ``Enabled``)."""
     return str(meta.get("KeyState") or ("Enabled" if meta.get("Enabled", True) else "Disabled"))
 
 
-def signing_key_problem(meta: dict[str, Any]) -> str | None:
-    """Why the KMS key described by ``meta`` (DescribeKey's KeyMetadata) cannot sign TUF metadata
-    tough verifies, or None."""
+def signing_key_problem(meta: Mapping[str, Any]) -> str | None:
+    """Why the KMS key described by ``meta`` cannot sign TUF metadata tough verifies, or None.  ``meta`` is
+    DescribeKey's KeyMetadata or GetPublicKey's answer (both give KeyUsage, KeySpec, SigningAlgorithms;
+    the latter no state: it reads as Enabled)."""
     key_id = meta.get("KeyId", "?")
     spec = str(meta.get("KeySpec") or meta.get("CustomerMasterKeySpec") or "?")
     usage = meta.get("KeyUsage") or ("ENCRYPT_DECRYPT" if spec == "SYMMETRIC_DEFAULT" else "?")
@@ -106,11 +112,11 @@ def signing_key_problem(meta: dict[str, Any]) -> str | None:
     return None
 
 
-def describe_key(aws: AwsSettings, key: str, label: str, profile: str | None = None) -> dict[str, Any] | None:
+def describe_key(aws: AwsSettings, key: str, label: str, profile: str | None = None) -> KeyMetadataTypeDef | None:
     """DescribeKey's KeyMetadata, or None if the key (or alias) does not exist."""
     kms = aws.client("kms", profile)
     try:
-        meta: dict[str, Any] = kms.describe_key(KeyId=key)["KeyMetadata"]
+        meta = kms.describe_key(KeyId=key)["KeyMetadata"]
     except Exception as exc:
         if error_code(exc) == "NotFoundException":
             return None

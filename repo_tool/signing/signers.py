@@ -9,7 +9,7 @@ Accepted forms of a key source:
   as ssh's StrictModes demands); ``REPO_TOOL_INSECURE_KEYS=1`` skips that check;
 * ``envvar:NAME``: the PEM text is in environment variable NAME (pubsys ``env``; no mode check);
 * ``awskms:KEY`` (securesystemslib) or ``aws-kms://[PROFILE]/KEY`` (tuftool):
-  an AWS KMS key id, alias or ARN, signed through securesystemslib's AWSSigner.
+  an AWS KMS key id, alias or ARN, signed through :class:`~repo_tool.signing.kms_signer.KmsSigner`.
 
 Relative paths are taken from ``base_dir`` (the directory of the config file).
 :func:`role_signers` loads the keys a :class:`~repo_tool.config.RepoConfig` lists (the config holds
@@ -24,7 +24,7 @@ import threading
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from securesystemslib.signer import CryptoSigner, Signer, SSlibKey
@@ -33,8 +33,12 @@ from repo_tool.aws import AwsSettings, ServiceError, reason
 from repo_tool.errors import ConfigError, RepoToolError
 from repo_tool.signing import kms
 from repo_tool.signing.keyfiles import env_passphrase, load_private_pem, read_private_key_file
+from repo_tool.signing.kms_signer import KmsSigner
 from repo_tool.trust.keys import KeyError_, entry_for_public, keyid_of, public_key, same_public_key
 from repo_tool.trust.model import TOP_ROLES
+
+if TYPE_CHECKING:  # types-boto3[kms] (dev only)
+    from types_boto3_kms.client import KMSClient
 
 
 class KeySources(Protocol):
@@ -177,19 +181,23 @@ def role_signers(config: KeySources, roles: tuple[str, ...] = TOP_ROLES) -> dict
     return ring.role_signers(roles)
 
 
+def _sslib_key(entry: dict[str, Any]) -> SSlibKey:
+    return SSlibKey(keyid_of(entry), entry["keytype"], entry["scheme"], dict(entry["keyval"]))
+
+
 def _crypto_signer(source: str, pem: bytes, where: str) -> KeySigner:
     try:
         private = load_private_pem(pem, where, env_passphrase())
         entry = entry_for_public(private.public_key())
     except KeyError_ as exc:
         raise ConfigError(f"key {source}: {exc.message}") from None
-    sslib = SSlibKey(keyid_of(entry), entry["keytype"], entry["scheme"], dict(entry["keyval"]))
-    return KeySigner(source, entry, private.public_key(), CryptoSigner(private, sslib))
+    return KeySigner(source, entry, private.public_key(), CryptoSigner(private, _sslib_key(entry)))
 
 
 def _kms_signer(source: str, key_id: str, aws: AwsSettings, profile: str | None) -> KeySigner:
-    """An AWS KMS key through securesystemslib's AWSSigner, on a boto3 session of ``profile``
-    (or the settings' profile; else the default chain: AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL ...)."""
+    """An AWS KMS key (:class:`KmsSigner`) on a boto3 session of ``profile`` (or the settings' profile;
+    else the default chain: AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL ...).  A key that cannot sign
+    what tough verifies (its usage, spec or algorithms, in GetPublicKey's answer) is refused here."""
     from cryptography.hazmat.primitives.serialization import load_der_public_key
 
     client = aws.client("kms", profile)
@@ -198,36 +206,19 @@ def _kms_signer(source: str, key_id: str, aws: AwsSettings, profile: str | None)
     except Exception as exc:  # botocore errors: say which key, which call, what AWS answered
         raise ServiceError(f"key {source}: AWS KMS GetPublicKey failed: {reason(exc)}") from None
     _check_key_state(source, key_id, client)
+    problem = kms.signing_key_problem(answer)
+    if problem:
+        raise ConfigError(f"key {source}: {problem}")
     try:
         public = load_der_public_key(answer["PublicKey"])
         entry = entry_for_public(public)
     except (KeyError_, ValueError) as exc:
         raise ConfigError(f"key {source}: KMS key cannot sign TUF metadata tough accepts: {exc}") from None
-    algorithms = answer.get("SigningAlgorithms") or []
-    needed = "RSASSA_PSS_SHA_256" if entry["keytype"] == "rsa" else "ECDSA_SHA_256"
-    if needed not in algorithms:
-        raise ConfigError(f"key {source}: KMS key does not offer {needed} (it offers {', '.join(algorithms)})")
-    sslib = SSlibKey(keyid_of(entry), entry["keytype"], entry["scheme"], dict(entry["keyval"]))
-    signer = _aws_signer(str(answer.get("KeyId") or key_id), sslib, client)
+    signer = KmsSigner(client, str(answer.get("KeyId") or key_id), _sslib_key(entry))
     return KeySigner(source, entry, public, signer)
 
 
-def _aws_signer(aws_key_id: str, public_key: SSlibKey, client: Any) -> Signer:
-    """securesystemslib's AWSSigner on ``client``.  Its constructor makes a client from boto3's
-    default session, which ignores --profile and AWS_REGION (and fails without a default region)."""
-    from securesystemslib.signer import AWSSigner
-
-    class SessionAWSSigner(AWSSigner):
-        def __init__(self) -> None:  # same attributes as AWSSigner.__init__ sets
-            self.aws_key_id = aws_key_id
-            self._public_key = public_key
-            self.client = client
-            self.aws_algo = self.aws_algos[public_key.scheme]
-
-    return SessionAWSSigner()
-
-
-def _check_key_state(source: str, key_id: str, client: Any) -> None:
+def _check_key_state(source: str, key_id: str, client: KMSClient) -> None:
     """Refuse a key that is not Enabled before anything is built or uploaded.  Signing roles
     often lack kms:DescribeKey; then Sign itself reports the problem."""
     try:
@@ -241,8 +232,7 @@ def _check_key_state(source: str, key_id: str, client: Any) -> None:
 
 
 def _signing_reason(exc: Exception) -> str:
-    """What AWS answered to Sign (securesystemslib re-raises botocore's error), or the error."""
-    for candidate in (exc, exc.__cause__, exc.__context__):
-        if candidate is not None and getattr(candidate, "response", None) is not None:
-            return f"AWS KMS Sign failed: {reason(candidate)}"
+    """What AWS answered to Sign, or the error."""
+    if getattr(exc, "response", None) is not None:
+        return f"AWS KMS Sign failed: {reason(exc)}"
     return reason(exc)

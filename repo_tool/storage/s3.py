@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 from urllib.parse import urlparse
 
 from repo_tool.aws import AwsSettings, error_code, http_status, never_connected, reason
@@ -53,6 +53,10 @@ from repo_tool.storage.base import (
     object_name,
     oversized,
 )
+
+if TYPE_CHECKING:  # types-boto3[s3] (dev only)
+    from types_boto3_s3.client import S3Client
+    from types_boto3_s3.type_defs import CompletedPartTypeDef, GetObjectOutputTypeDef
 
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 MIN_PART_SIZE = 16 * 1024 * 1024
@@ -77,7 +81,19 @@ _PRECONDITION = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409
 _THROTTLED = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
 
 
-def object_headers(name: str) -> dict[str, str]:
+class Headers(TypedDict):
+    """The headers every object is written with."""
+
+    ContentType: str
+    CacheControl: str
+
+
+class _Condition(TypedDict, total=False):
+    IfNoneMatch: str
+    IfMatch: str
+
+
+def object_headers(name: str) -> Headers:
     """``ContentType`` and ``CacheControl`` for an object (SPEC §4 table)."""
     if name == "timestamp.json":
         return {"ContentType": "application/json", "CacheControl": TIMESTAMP_CACHE}
@@ -105,7 +121,7 @@ class S3Storage:
 
     writable = True
 
-    def __init__(self, client: Any, bucket: str, prefix: str) -> None:
+    def __init__(self, client: S3Client, bucket: str, prefix: str) -> None:
         self.client = client
         self.bucket = bucket
         self.prefix = prefix
@@ -142,10 +158,10 @@ class S3Storage:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def _get(self, name: str) -> dict[str, Any] | None:
+    def _get(self, name: str) -> GetObjectOutputTypeDef | None:
         """GetObject's answer (body still to read), or None when the object is missing."""
         try:
-            answer: dict[str, Any] = self.client.get_object(Bucket=self.bucket, Key=self._key(name))
+            answer = self.client.get_object(Bucket=self.bucket, Key=self._key(name))
         except Exception as exc:
             if self._missing(name, exc):
                 return None
@@ -259,7 +275,7 @@ class S3Storage:
         upload = _Multipart(key, upload_id, path, size, part_size, sent)
         try:
             count = math.ceil(size / part_size)
-            futures: list[Future[dict[str, Any]]] = [
+            futures: list[Future[CompletedPartTypeDef]] = [
                 _PARTS.submit(self._upload_part, upload, number) for number in range(1, count + 1)
             ]
             try:
@@ -275,7 +291,7 @@ class S3Storage:
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
             raise
 
-    def _upload_part(self, upload: _Multipart, number: int) -> dict[str, Any]:
+    def _upload_part(self, upload: _Multipart, number: int) -> CompletedPartTypeDef:
         offset = (number - 1) * upload.part_size
         data = _read_exactly(upload.path, offset, min(upload.part_size, upload.size - offset), upload.size)
         answer = self.client.upload_part(Bucket=self.bucket, Key=upload.key, UploadId=upload.upload_id,
@@ -287,7 +303,7 @@ class S3Storage:
     def swap(self, name: str, data: bytes, expected: bytes | None) -> None:
         """Replace ``name`` only if it still holds ``expected`` (None: only if it does not exist)."""
         key = self._key(name)
-        condition: dict[str, str]
+        condition: _Condition
         if expected is None:
             condition = {"IfNoneMatch": "*"}
         else:

@@ -162,7 +162,7 @@ def install_s3(killer: Killer) -> None:
             client.meta.events.register("after-call.s3", after_call)
         return client
 
-    botocore.session.Session.create_client = create_client
+    botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
 
 
 def parse(argv: list[str]) -> tuple[int | tuple[str, int], str | None, bool, list[str]]:

@@ -63,11 +63,13 @@ def _resent(proxy: FaultProxy, stored: dict[str, str]) -> list[str]:
 
 def test_retry_settings(aws: MotoServer, monkeypatch: pytest.MonkeyPatch) -> None:
     """What the S3 client is configured with, and that AWS_MAX_ATTEMPTS / AWS_RETRY_MODE win."""
-    assert AwsSettings().client("s3").meta.config.retries == {"mode": "standard",
-                                                              "total_max_attempts": DEFAULT_ATTEMPTS}
+    # botocore-stubs declare none of Config's attributes (botocore sets them from its options).
+    assert AwsSettings().client("s3").meta.config.retries == {  # type: ignore[attr-defined]
+        "mode": "standard", "total_max_attempts": DEFAULT_ATTEMPTS}
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
     monkeypatch.setenv("AWS_RETRY_MODE", "adaptive")
-    assert AwsSettings().client("s3").meta.config.retries == {"mode": "adaptive", "total_max_attempts": 2}
+    assert AwsSettings().client("s3").meta.config.retries == {  # type: ignore[attr-defined]
+        "mode": "adaptive", "total_max_attempts": 2}
 
 
 def test_every_write_throttled_once_or_twice_is_retried(s3_repo: S3Repo, run: Runner, aws: MotoServer,
