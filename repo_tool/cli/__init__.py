@@ -125,6 +125,9 @@ _DEBUG_LEVELS = {"repo_tool": logging.DEBUG, "botocore": logging.INFO, "botocore
                  "botocore.retryhandler": logging.DEBUG, "urllib3": logging.INFO, "securesystemslib": logging.INFO}
 
 
+_QUIET = logging.NullHandler()
+
+
 def _debug_option(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if value:
         _Debug.start()
@@ -152,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
     # Libraries (securesystemslib's AWS signer, botocore) log failures we already report in one line;
     # --debug shows them.
-    logging.getLogger().addHandler(logging.NullHandler())
+    logging.getLogger().addHandler(_QUIET)  # once: the same handler on every run in a process
     logging.lastResort = None
     if os.environ.get("REPO_TOOL_DEBUG", "").lower() not in ("", "0", "false", "no"):
         _Debug.start()

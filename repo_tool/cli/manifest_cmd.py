@@ -209,15 +209,16 @@ def set_migrations(file: str | None, release_path: str, to_path: str | None, as_
 
 @manifest.command()
 @FILE
-@json_option("Print {file, ok, updates, migration_hops}, or {file, ok: false, error} when invalid (exit 1 "
-             "still, and the error line on stderr).")
+@json_option("Print {file, ok, result, updates, migration_hops}, or {file, ok: false, result: fail, error} when "
+             "invalid (exit 1 still, and the error line on stderr).")
 def validate(file: str, as_json: bool) -> None:
     """Check that a manifest parses, its waves and migrations are in order, and every two versions of a
     variant/arch are joined by the migration chain nodes walk (exit 1 if not)."""
     with json_verdict(as_json, file=file):
         doc = validate_manifest_file(file)
     if as_json:
-        echo_json({"file": file, "ok": True, "updates": len(doc.updates), "migration_hops": len(doc.migrations)})
+        echo_json({"file": file, "ok": True, "result": "pass", "updates": len(doc.updates),
+                   "migration_hops": len(doc.migrations)})
         return
     click.echo(f"{file}: valid ({len(doc.updates)} updates, {len(doc.migrations)} migration hops)")
 

@@ -72,11 +72,11 @@ def json_option(help_text: str = "Print the result as JSON.") -> Decorator:
 
 @contextlib.contextmanager
 def json_verdict(as_json: bool, **fields: Any) -> Iterator[None]:
-    """A check that fails, with --json: its verdict ``{**fields, "ok": false, "error": ...}`` on stdout,
-    then the error line on stderr and the exit code as without --json."""
+    """A check that fails, with --json: its verdict ``{**fields, "ok": false, "result": "fail", "error": ...}``
+    on stdout, then the error line on stderr and the exit code as without --json (``result`` as audit's)."""
     try:
         yield
     except VerificationError as exc:
         if as_json:
-            echo_json({**fields, "ok": False, "error": exc.message})
+            echo_json({**fields, "ok": False, "result": "fail", "error": exc.message})
         raise

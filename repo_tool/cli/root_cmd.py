@@ -305,14 +305,15 @@ def cross_sign_cmd(path: Path, old_root: Path, sources: tuple[str, ...], as_json
 @click.option("--previous", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The root it replaces: PATH must be its version + 1 and signed by its root keys too.")
 @click.option("--check-expiry", is_flag=True, help="Also fail if the root has expired.")
-@json_option("Print {path, ok, version, expires, previous, expiry_checked}, or {path, ok: false, error} when it "
-             "does not verify (exit 1 still, and the error line on stderr).")
+@json_option("Print {path, ok, result, version, expires, previous, expiry_checked}, or {path, ok: false, "
+             "result: fail, error} when it does not verify (exit 1 still, and the error line on stderr).")
 def verify_cmd(path: Path, previous: Path | None, check_expiry: bool, as_json: bool) -> None:
     """Verify a root: tough's parsing rules, its own thresholds, and (with --previous) the rotation."""
     with json_verdict(as_json, path=str(path)):
         root = verify_root_file(path, previous, now_ns() if check_expiry else None)
     if as_json:
-        echo_json({"path": str(path), "ok": True, "version": root.version, "expires": root.signed["expires"],
+        echo_json({"path": str(path), "ok": True, "result": "pass", "version": root.version,
+                   "expires": root.signed["expires"],
                    "previous": None if previous is None else str(previous), "expiry_checked": check_expiry})
         return
     click.echo(f"{path}: root version {root.version} verifies")
