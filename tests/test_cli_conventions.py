@@ -108,6 +108,8 @@ def test_flags_with_two_meanings_say_which_in_their_help(run: Runner) -> None:
         if path[:1] == ("root",):
             assert "follow tuftool root" in flat(run(*path, "--help").out), path
     assert "trusted root.json file" in flat(run("audit", "--help").out)
+    assert "Flag names follow pubsys repo's" in flat(run("publish", "--help").out)
+    assert "a version in 'migrations'" in flat(run("manifest", "set-migrations", "--help").out)
     assert "REPO_TOOL_CONFIG does not apply" in flat(run("node", "--help").out)
 
 

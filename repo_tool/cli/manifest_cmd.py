@@ -184,7 +184,7 @@ def set_max_version(file: str, max_version_text: str, arch: str | None, variant:
 @manifest.command("set-migrations")
 @click.argument("file", type=click.Path(dir_okay=False), required=False)
 @click.option("-f", "--from", "release_path", required=True, type=click.Path(dir_okay=False),
-              help="Release.toml to copy the migrations from.")
+              help="Release.toml to copy the migrations from (updata's -f/--from; a version in 'migrations').")
 @click.option("-t", "--to", "to_path", default=None, type=click.Path(dir_okay=False),
               help="The manifest to write (updata's spelling; or give FILE).")
 @json_option("Print {file, release, migrations} (the hops copied) as JSON.")
@@ -288,8 +288,8 @@ def select_cmd(file: str, variant: str, arch: str | None, current_text: str, see
 
 @manifest.command("migrations")
 @FILE
-@click.option("--from", "from_text", required=True, help="Version migrating from.")
-@click.option("--to", "to_text", required=True, help="Version migrating to.")
+@click.option("--from", "from_text", required=True, help="Version migrating from (not a file, as in set-migrations).")
+@click.option("--to", "to_text", required=True, help="Version migrating to (not a file, as in set-migrations).")
 @json_option("Print {from, to, direction, migrations, retrieve} as JSON (retrieve: what updog downloads).")
 def migrations_cmd(file: str, from_text: str, to_text: str, as_json: bool) -> None:
     """The migrations the migrator runs from one version to another, in order."""

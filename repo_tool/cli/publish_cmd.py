@@ -33,6 +33,12 @@ from repo_tool.publish.maintenance import PullOptions, RolloutRequest, edit_mani
 from repo_tool.publish.release import AlreadyPublished, PublishOptions, ReleaseImages, publish, publish_many
 from repo_tool.publish.release_file import load_release_file
 
+PUBSYS_FLAGS = """\b
+Flag names follow pubsys repo's where they match: --repo, --variant,
+--arch, --version, --boot-image, --root-image, --hash-image,
+--copy-target, --link-target, --release-start-time; --config also
+reads pubsys's Infra.toml."""
+
 
 def repo_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--config/--repo/--variant/--arch, shared by every command that edits a live repo."""
@@ -115,7 +121,7 @@ def show(outcome: Outcome, as_json: bool) -> None:
         echo_json(data)
 
 
-@click.command("publish")
+@click.command("publish", epilog=PUBSYS_FLAGS)
 @repo_options
 @click.option("--version", "version_text", required=True, help="Release version (a leading 'v' is dropped).")
 @click.option("--boot-image", required=True, type=click.Path(dir_okay=False, path_type=Path),
