@@ -70,6 +70,14 @@ def test_help_through_the_real_cli_process() -> None:
         assert done.stdout.startswith("Usage: repo-tool"), done.stdout
 
 
+def test_tuf_client_commands_still_need_metadata_dir(run: Runner, tmp_path: Path) -> None:
+    """--metadata-dir is checked by each command now, not by the group (so `COMMAND --help` works)."""
+    for command in ("refresh", "download"):
+        assert_one_line_error(run("tuf-client", "--metadata-url", "file:///x/", command), 1,
+                              f"{command} needs --metadata-dir")
+    assert_one_line_error(run("tuf-client", "init", str(tmp_path / "root.json")), 1, "init needs --metadata-dir")
+
+
 @pytest.mark.parametrize("path", [p for p in PATHS if p != ("manifest", "add-update")],
                          ids=lambda path: " ".join(path) or "-")
 def test_h_is_refused_with_a_hint_to_use_help(run: Runner, path: tuple[str, ...]) -> None:

@@ -176,8 +176,7 @@ def _run(argv: list[str] | None) -> None:
     except click.ClickException as exc:
         ctx = getattr(exc, "ctx", None)
         where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        message = usage_message(exc) if isinstance(exc, click.UsageError) else exc.format_message()
-        _fail(f"{message}{where}", exc.exit_code)
+        _fail(f"{usage_message(exc)}{where}", exc.exit_code)
     except click.exceptions.Abort:
         _fail("aborted", 130)
     except KeyboardInterrupt:

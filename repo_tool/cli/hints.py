@@ -13,8 +13,8 @@ def hint_for(option: str) -> str | None:
     return {"-h": HELP_HINT, "--debug": DEBUG_HINT}.get(option)
 
 
-def usage_message(exc: click.UsageError) -> str:
-    """click's message for a usage error, or the hint when the unknown option is ``-h`` or ``--debug``."""
+def usage_message(exc: click.ClickException) -> str:
+    """click's message for an error, or the hint when the unknown option is ``-h`` or ``--debug``."""
     if isinstance(exc, click.NoSuchOption):
         return hint_for(exc.option_name) or exc.format_message()
     return exc.format_message()
