@@ -1,5 +1,4 @@
-"""Options several commands share (--config and REPO_TOOL_CONFIG, --repo, --wave-policy, --json) and
-their shell completions.
+"""Options several commands share: --config (REPO_TOOL_CONFIG), --repo, --wave-policy, --json; completions.
 
 Completion callbacks run in the shell's completion request: they must never fail or print, only
 return fewer suggestions.
