@@ -30,6 +30,9 @@ WAVES_CORE_KIT = BOTTLEROCKET / "waves" / "core-kit"
 # a proxy must not send the tests' own requests there (tests of proxy support set their own).
 for _name in [name for name in os.environ if name.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")]:
     del os.environ[_name]
+# A developer's own default config or debug switch must not change what the tests see.
+for _name in ("REPO_TOOL_CONFIG", "REPO_TOOL_DEBUG"):
+    os.environ.pop(_name, None)
 
 if not UPSTREAM.is_dir():  # fail loudly: these tests are the compatibility proof
     raise RuntimeError(f"upstream fixtures not found at {UPSTREAM}; set REPO_TOOL_SHARED")

@@ -2,7 +2,8 @@
 
 Every expected failure is a :class:`~repo_tool.errors.RepoToolError` printed as
 one line (``repo-tool: error: ...``) with its exit code: 2 for usage and configuration
-errors, 1 when the repository is bad or I/O failed.  No traceback reaches the user.
+errors, 1 when the repository is bad or I/O failed.  No traceback reaches the user unless they
+ask for one with ``--debug`` (or ``REPO_TOOL_DEBUG=1``), which also shows the libraries' logs.
 
 Each command parses its options, calls one library function and prints what it returns; no command
 module holds library work (checks, file formats, text renderings), and nothing outside ``cli``
@@ -16,10 +17,12 @@ import importlib
 import logging
 import os
 import sys
+import traceback
 
 import click
 
 from repo_tool import __version__
+from repo_tool.cli.hints import usage_message
 from repo_tool.errors import RepoToolError, one_line
 
 # Each command's module is imported when that command runs (or help lists it), not all of them at
@@ -72,13 +75,76 @@ class _LazyGroup(click.Group):
             raise
 
 
-@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["--help"], "max_content_width": 100})
+EPILOG = """\b
+Conventions:
+  --help   on every command; not -h: 'manifest add-update' keeps -h as
+           updata's -h/--hash.
+  --json   on every command that reports a result; errors stay one line
+           on stderr.
+  --debug  before the command (or REPO_TOOL_DEBUG=1): library logs (AWS
+           retries and throttling too) and a traceback on error.
+  REPO_TOOL_CONFIG  the default --config (repo-tool.yaml or Infra.toml).
+  Flags follow the upstream tool a command mirrors (its help says so):
+  manifest = updata, root = tuftool, node = updog, publish = pubsys repo.
+  Shell completion (bash, zsh, fish), e.g. in ~/.bashrc:
+    eval "$(_REPO_TOOL_COMPLETE=bash_source repo-tool)"
+Exit codes: 0 done, 1 verification or I/O failed, 2 usage or config error.
+"""
+
+
+class _Debug:
+    """--debug / REPO_TOOL_DEBUG for this run: library logs on stderr and tracebacks on error."""
+
+    on = False
+    handler: logging.Handler | None = None
+
+    @classmethod
+    def start(cls) -> None:
+        if cls.on:
+            return
+        cls.on = True
+        cls.handler = logging.StreamHandler(sys.stderr)
+        cls.handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger().addHandler(cls.handler)
+        for name, level in _DEBUG_LEVELS.items():
+            logging.getLogger(name).setLevel(level)
+        logging.getLogger("repo_tool").debug("repo-tool %s, Python %s", __version__, sys.version.split()[0])
+
+    @classmethod
+    def stop(cls) -> None:
+        if cls.handler is not None:
+            logging.getLogger().removeHandler(cls.handler)
+            for name in _DEBUG_LEVELS:
+                logging.getLogger(name).setLevel(logging.NOTSET)
+        cls.on, cls.handler = False, None
+
+
+# Ours in full; botocore's requests and credentials at INFO and its retry decisions (throttling,
+# retries, attempts used up) at DEBUG; urllib3's connection pool at INFO.
+_DEBUG_LEVELS = {"repo_tool": logging.DEBUG, "botocore": logging.INFO, "botocore.retries": logging.DEBUG,
+                 "botocore.retryhandler": logging.DEBUG, "urllib3": logging.INFO, "securesystemslib": logging.INFO}
+
+
+_QUIET = logging.NullHandler()
+
+
+def _debug_option(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        _Debug.start()
+
+
+@click.group(cls=_LazyGroup, epilog=EPILOG,
+             context_settings={"help_option_names": ["--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="repo-tool")
+@click.option("--debug", is_flag=True, expose_value=False, callback=_debug_option,
+              help="Show library logs and a traceback on error, on stderr (env: REPO_TOOL_DEBUG=1).")
 def cli() -> None:
     """Publish, roll out, verify and consume Bottlerocket TUF update repositories."""
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int, exc: BaseException | None = None) -> None:
+    if exc is not None and _Debug.on:
+        traceback.print_exception(exc)
     # click puts a missing option's choices on lines of their own ("Choose from:\n\troot,\n\t...");
     # anything else unprintable that a message quotes is escaped, so the error stays one line.
     click.echo(f"repo-tool: error: {one_line(message.replace(chr(10) + chr(9), ' '))}", err=True)
@@ -87,20 +153,30 @@ def _fail(message: str, code: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
-    # Libraries (securesystemslib's AWS signer, botocore) log failures we already report in one line.
-    logging.getLogger().addHandler(logging.NullHandler())
+    # Libraries (securesystemslib's AWS signer, botocore) log failures we already report in one line;
+    # --debug shows them.
+    logging.getLogger().addHandler(_QUIET)  # once: the same handler on every run in a process
     logging.lastResort = None
+    if os.environ.get("REPO_TOOL_DEBUG", "").lower() not in ("", "0", "false", "no"):
+        _Debug.start()
+    try:
+        _run(argv)
+    finally:
+        _Debug.stop()
+
+
+def _run(argv: list[str] | None) -> None:
     try:
         code = cli.main(args=argv, prog_name="repo-tool", standalone_mode=False)
     except RepoToolError as exc:  # success is never an exception: every RepoToolError is a failure
-        _fail(exc.message, exc.exit_code)
+        _fail(exc.message, exc.exit_code, exc)
     except click.exceptions.NoArgsIsHelpError as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
         sys.exit(2)
     except click.ClickException as exc:
         ctx = getattr(exc, "ctx", None)
         where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        _fail(f"{exc.format_message()}{where}", exc.exit_code)
+        _fail(f"{usage_message(exc)}{where}", exc.exit_code)
     except click.exceptions.Abort:
         _fail("aborted", 130)
     except KeyboardInterrupt:
@@ -110,8 +186,7 @@ def main(argv: list[str] | None = None) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(1)
-    except Exception as exc:  # a bug: say so in one line, keep the traceback for REPO_TOOL_DEBUG
-        if os.environ.get("REPO_TOOL_DEBUG"):
-            raise
-        _fail(f"internal error: {type(exc).__name__}: {exc} (set REPO_TOOL_DEBUG=1 for a traceback)", 1)
+    except Exception as exc:  # a bug: say so in one line; --debug shows the traceback
+        hint = "" if _Debug.on else " (run with --debug for a traceback)"
+        _fail(f"internal error: {type(exc).__name__}: {exc}{hint}", 1, exc)
     sys.exit(code if isinstance(code, int) else 0)

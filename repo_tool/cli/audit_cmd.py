@@ -16,6 +16,7 @@ from repo_tool.audit.options import AuditOptions, TrustedRoot
 from repo_tool.audit.report import render, render_text
 from repo_tool.audit.run import audit
 from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns, parse_time_option
+from repo_tool.cli.options import config_on_command_line, config_option, repo_option
 from repo_tool.config import load_config
 from repo_tool.core.instant import parse_offset
 from repo_tool.errors import ConfigError, OffsetError, UsageError, VerificationError
@@ -39,10 +40,10 @@ def parse_targets_mode(text: str) -> TargetsMode:
 @click.option("--metadata-url", default=None, help="The variant/arch metadata (directory, file://, s3://, https://).")
 @click.option("--targets-url", default=None, help="The shared targets location.")
 @click.option("--root", "root_path", default=None, type=click.Path(dir_okay=False),
-              help="The trusted root.json (the one nodes ship).")
-@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
-              help="repo-tool.yaml or Infra.toml instead of the three options above (with --variant/--arch).")
-@click.option("--repo", "repo_name", default=None, help="Repository name in the config (if several).")
+              help="The trusted root.json file (the one nodes ship).")
+@config_option("repo-tool.yaml or Infra.toml instead of the three options above (with --variant/--arch); "
+               "those options win over REPO_TOOL_CONFIG.")
+@repo_option()
 @click.option("--variant", default=None, help="Variant (with --config).")
 @click.option("--arch", default=None, help="Architecture (with --config).")
 @click.option("--targets", "targets_text", default="all", show_default=True,
@@ -73,6 +74,8 @@ def audit_cmd(metadata_url: str | None, targets_url: str | None, root_path: str 
     if report_path is not None and Path(report_path).suffix.lower() not in (".md", ".markdown", ".html", ".htm"):
         raise UsageError(f"--report {report_path}: the name must end in .md or .html")
     aws = aws_settings()
+    if (metadata_url or targets_url or root_path) and not config_on_command_line(click.get_current_context()):
+        config_path = None  # the options given win over REPO_TOOL_CONFIG
     if config_path is not None:
         if metadata_url or targets_url or root_path:
             raise UsageError("--config replaces --metadata-url/--targets-url/--root: give one or the other")

@@ -13,6 +13,7 @@ import click
 from repo_tool.audit.expirations import DEFAULT_WITHIN, RepoRef, RepoResult, check_expirations, config_refs
 from repo_tool.audit.report import expirations_text
 from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns, parse_time_option
+from repo_tool.cli.options import config_on_command_line, config_option, repo_option
 from repo_tool.config import load_config, repo_names
 from repo_tool.core.instant import add_offset
 from repo_tool.errors import RepoToolError, UsageError, one_line
@@ -25,10 +26,9 @@ from repo_tool.storage import open_storage
               help="Flag roles expiring inside this window: '3 days', '36 hours', '2 weeks'.")
 @click.option("--at", "at_text", default=None,
               help="Check as of this instant: RFC 3339, 'now' or an offset such as 'in 2 days' (default: now).")
-@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
-              help="repo-tool.yaml, or a pubsys Infra.toml.")
-@click.option("--repo", "repo_names_given", multiple=True,
-              help="Repository name in the config; repeat for several (default: every one).")
+@config_option("repo-tool.yaml, or a pubsys Infra.toml (--metadata-url wins over REPO_TOOL_CONFIG).")
+@repo_option("Repository name in the config; repeat for several (default: every one).", name="repo_names_given",
+             multiple=True)
 @click.option("--metadata-url", default=None,
               help="Instead of --config: one repository's metadata URL (.../VARIANT/ARCH/).")
 @click.option("--root", "root_path", default=None, type=click.Path(dir_okay=False),
@@ -59,6 +59,8 @@ def check_expirations_cmd(within_text: str, at_text: str | None, config_path: st
         raise UsageError("--variant and --arch go in pairs: give as many of each")
     pairs = list(zip(variants, arches))
     refs: list[RepoRef | RepoResult] = []
+    if metadata_url is not None and not config_on_command_line(click.get_current_context()):
+        config_path = None  # --metadata-url wins over REPO_TOOL_CONFIG
     if metadata_url is not None:
         if config_path is not None:
             raise UsageError("give either --config or --metadata-url, not both")

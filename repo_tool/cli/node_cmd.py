@@ -14,14 +14,16 @@ import time
 from pathlib import Path
 
 import click
+from click.shell_completion import CompletionItem
 
+from repo_tool.cli.hints import hint_for, usage_message
+from repo_tool.cli.node_help import UPDOG_COMMANDS, command_help, complete_updog, flag_items, given_command
 from repo_tool.core.semver import Version
 from repo_tool.errors import RepoToolError, VersionError
 from repo_tool.node import gpt
 from repo_tool.node import updog as node
 
-COMMANDS = ("check-update", "whats", "update", "update-image", "update-apply", "update-revert", "prepare",
-            "status", "make-disk", "boot", "mark-successful-boot", "rollback-to-inactive")
+COMMANDS = tuple(UPDOG_COMMANDS)
 SIZE_FLAGS = {"--boot-size": "boot", "--root-size": "root", "--hash-size": "hash", "--private-size": "private"}
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gib": 1 << 30}
 
@@ -89,6 +91,8 @@ def parse_updog_args(args: list[str]) -> _Args:
             values["log_level"] = level.lower()
         elif arg in SIZE_FLAGS:
             parsed.sizes[SIZE_FLAGS[arg]] = parse_size(value(arg), arg)
+        elif hint_for(arg):
+            raise NodeFailed(f"{hint_for(arg)} (see 'repo-tool node --help')")
         elif arg.startswith("-"):
             raise NodeFailed(f"unknown flag {arg!r}; {USAGE}")
         elif parsed.command is None:
@@ -116,7 +120,13 @@ class _UpdogCommand(click.Command):
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as exc:
-            raise NodeFailed(f"{exc.format_message()} (see 'repo-tool node --help')") from None
+            raise NodeFailed(f"{usage_message(exc)} (see 'repo-tool node --help')") from None
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        """``-x``: updog's flags too; after updog's command only those (the global options come first)."""
+        args = ctx.params.get("args") or ()
+        own = [] if given_command(args) else super().shell_complete(ctx, incomplete)
+        return [*own, *flag_items(args, incomplete)]
 
 
 @click.command(
@@ -126,7 +136,7 @@ class _UpdogCommand(click.Command):
     short_help="Node client mirroring updog: check, stage, apply, revert.",
 )
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=node.NodePaths.config,
-              show_default=True, help="updog.toml.")
+              show_default=True, help="updog.toml (not repo-tool.yaml: REPO_TOOL_CONFIG does not apply).")
 @click.option("--trusted-root", type=click.Path(path_type=Path), default=node.NodePaths.trusted_root,
               show_default=True, help="The root.json the node trusts.")
 @click.option("--os-release", type=click.Path(path_type=Path), default=node.NodePaths.os_release,
@@ -144,7 +154,7 @@ class _UpdogCommand(click.Command):
               help="Opt-in: keep trusted metadata here so rollback protection survives reboots.")
 @click.option("--reboot-command", default="shutdown -r", show_default=True, help="Run by -r/--reboot.")
 @click.option("--arch", default=None, help="Host architecture [default: this machine's].")
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, shell_complete=complete_updog)
 def node_cmd(config_path: Path, trusted_root: Path, os_release: Path, disk: Path | None, active_set: str | None,
              metadata_cache: Path, migrations_dir: Path, state_dir: Path | None, reboot_command: str,
              arch: str | None, args: tuple[str, ...]) -> None:
@@ -156,7 +166,12 @@ def node_cmd(config_path: Path, trusted_root: Path, os_release: Path, disk: Path
     boot (what GRUB does next), mark-successful-boot, rollback-to-inactive (signpost's).
     Flags: -a/--all, -i/--image VERSION, -n/--now/--ignore-waves, -r/--reboot, -j/--json,
     --variant VARIANT, --log-level trace|debug|info|warn|error.
+    Flags and output are updog's (-j/--json included): 'repo-tool node COMMAND --help' for each.
     """
+    if "--help" in args:  # updog parses its own flags: click never sees this one
+        command = given_command(args)
+        click.echo(command_help(command) if command else click.get_current_context().get_help())
+        return
     now = time.time_ns()  # one instant for every expiry check of this command (SPEC §9.5)
     try:
         parsed = parse_updog_args(list(args))

@@ -21,6 +21,7 @@ from repo_tool.cli.common import (
     parse_version_option,
     warn,
 )
+from repo_tool.cli.options import complete_policy, config_on_command_line, config_option, repo_option
 from repo_tool.config import EXPIRING_ROLES, RepoConfig, load_config
 from repo_tool.core.instant import format_instant, format_whole_seconds
 from repo_tool.core.manifest import Manifest
@@ -46,13 +47,18 @@ ALLOW_EXPIRED_HELP = ("Load the live repository even if its metadata (root, time
                       "expired: signatures, thresholds and hashes are still checked, only the expiry dates are not. "
                       "The files this run writes get fresh expirations (refresh revives an expired repository).")
 
+PUBSYS_FLAGS = """\b
+Flag names follow pubsys repo's where they match: --repo, --variant,
+--arch, --version, --boot-image, --root-image, --hash-image,
+--copy-target, --link-target, --release-start-time; --config also
+reads pubsys's Infra.toml."""
+
 
 def repo_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--config/--repo/--variant/--arch, shared by every command that edits a live repo."""
     decorators: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
-        click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
-                     help="repo-tool.yaml, or a pubsys Infra.toml."),
-        click.option("--repo", "repo_name", default=None, help="Repository name in the config (if several)."),
+        config_option("repo-tool.yaml, or a pubsys Infra.toml.", required=True),
+        repo_option(),
         click.option("--variant", required=True, help="Variant, e.g. aws-k8s-1.28."),
         click.option("--arch", required=True, help="Architecture: x86_64 or aarch64."),
         click.option("--plan", "plan_only", is_flag=True, help="Print what would change; write and sign nothing."),
@@ -178,12 +184,15 @@ def show(outcome: Outcome, as_json: bool, start: StartSource = StartSource()) ->
         echo_json(data)
 
 
-@click.command("publish")
+@click.command("publish", epilog=PUBSYS_FLAGS)
 @repo_options
 @click.option("--version", "version_text", required=True, help="Release version (a leading 'v' is dropped).")
-@click.option("--boot-image", required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--root-image", required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--hash-image", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--boot-image", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The boot partition image (e.g. bottlerocket-...-boot.ext4.lz4), a target named as the file.")
+@click.option("--root-image", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The root partition image (...-root.ext4.lz4), a target named as the file.")
+@click.option("--hash-image", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The dm-verity hash image of the root (...-root.verity.lz4), a target named as the file.")
 @click.option("--link-target", "link_targets", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Extra target file stored as a hard link to the file, not a copy (a local targets directory on "
                    "the same file system; else refused: use --copy-target). The repository then serves that very "
@@ -194,7 +203,8 @@ def show(outcome: Outcome, as_json: bool, start: StartSource = StartSource()) ->
 @click.option("--release-config", "release_config", default=None, type=click.Path(dir_okay=False),
               help="Release.toml of this version: its migration steps are added to the manifest's "
                    "(a step it lists again replaces the live one, with a warning).")
-@click.option("--wave-policy", default=None, help="Policy file or name (default: the repo's wave_policy).")
+@click.option("--wave-policy", default=None, shell_complete=complete_policy,
+              help="Policy file or name (default: the repo's wave_policy).")
 @click.option("--release-start-time", "start_text", default=None,
               help="RFC 3339 time or offset ('in 2 hours'); waves and expirations count from it. Default: now.")
 @click.option("--init", is_flag=True, help="Start a new repository (refused if one exists).")
@@ -239,9 +249,8 @@ def _options(config: RepoConfig, version_text: str, release_config: str | None, 
 
 @click.command("publish-release")
 @click.argument("release_file", type=click.Path(dir_okay=False))
-@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
-              help="Config file (default: 'config' in the release file).")
-@click.option("--repo", "repo_name", default=None, help="Repository name (default: 'repo' in the release file).")
+@config_option("Config file (default: 'config' in the release file, then REPO_TOOL_CONFIG).")
+@repo_option("Repository name (default: 'repo' in the release file).")
 @click.option("--plan", "plan_only", is_flag=True, help="Print what would change; write and sign nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.option("--allow-expired", is_flag=True, help=ALLOW_EXPIRED_HELP)
@@ -266,7 +275,11 @@ def publish_release_cmd(release_file: str, config_path: str | None, repo_name: s
          copy_targets: [...]}
     """
     now = now_ns()
-    release = load_release_file(Path(release_file), Path(config_path) if config_path else None)
+    given = Path(config_path) if config_path else None
+    if config_on_command_line(click.get_current_context()):
+        release = load_release_file(Path(release_file), given)
+    else:  # REPO_TOOL_CONFIG: the release file's own config: comes first
+        release = load_release_file(Path(release_file), default_config=given)
     config = _config(release.config, repo_name or release.repo)
     options = _options(config, release.version, str(release.release_config) if release.release_config else None,
                        release.wave_policy, release.release_start_time, now, f"{release.path}: version")
@@ -337,7 +350,7 @@ def _rollout_command(action: Action, help_text: str) -> click.Command:
     if action is Action.RESCHEDULE:
         command = click.option("--start", "start_text", default=None,
                                help="When the new waves start (RFC 3339 or offset; default now).")(command)
-        command = click.option("--wave-policy", required=True,
+        command = click.option("--wave-policy", required=True, shell_complete=complete_policy,
                                help="Policy file or name: default, accelerated, slow-roll, ohno.")(command)
     return click.command(action.value)(command)
 

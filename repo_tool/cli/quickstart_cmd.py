@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns
+from repo_tool.cli.options import complete_policy
 from repo_tool.core.manifest import MANIFEST_NAME
 from repo_tool.publish import quickstart
 from repo_tool.publish.inputs import load_policy
@@ -17,7 +18,8 @@ from repo_tool.publish.inputs import load_policy
 
 @click.command("quickstart")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--wave-policy", default="default", show_default=True, help="Policy for both sample releases.")
+@click.option("--wave-policy", default="default", show_default=True, shell_complete=complete_policy,
+              help="Policy for both sample releases.")
 @click.option("--json", "as_json", is_flag=True, help="Print paths and versions as JSON.")
 @click.option("--metadata-url", default=None, metavar="s3://BUCKET/PREFIX/",
               help="Publish the repo to S3 instead of DIR/repo (with --targets-url; buckets created if missing).")

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns, parse_time_option, warn
+from repo_tool.cli.options import json_option, json_verdict
 from repo_tool.core.instant import format_whole_seconds
 from repo_tool.errors import UsageError
 from repo_tool.signing.kms import key_source
@@ -46,6 +47,11 @@ from repo_tool.trust.model import TOP_ROLES
 
 T = TypeVar("T")
 ROLE_CHOICE = click.Choice(TOP_ROLES)
+TUFTOOL_FLAGS = """\b
+Arguments and flags follow tuftool root where it has the command: -k/--key
+(a key source), -r/--role, -c/--cross-sign, -i/--ignore-threshold.  So -r
+is --role here, not 'manifest add-update's -r/--root (a root image)."""
+EDIT_JSON = "Print {path, changed, signatures_cleared, ...} as JSON."
 
 
 @click.group("keys")
@@ -82,7 +88,7 @@ def generate(path: Path, keytype: str, passphrase_env: str | None, public_path: 
 @click.option("--root", "root_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also add the key to this root.json, for the --role(s) given.")
 @click.option("-r", "--role", "roles", multiple=True, type=ROLE_CHOICE,
-              help="Role to list the key for in --root (repeatable; required with --root).")
+              help="Role to list the key for in --root (repeatable; required with --root; tuftool's -r/--role).")
 @click.option("--json", "as_json", is_flag=True, help="Print the key ID, source and key entry as JSON.")
 @aws_options
 def import_kms(key: str, root_path: Path | None, roles: tuple[str, ...], as_json: bool) -> None:
@@ -138,25 +144,35 @@ def _said(path: Path, edit: RootEdit, change: str, say_unchanged: bool = True) -
     return True
 
 
-def _edit(path: Path, change: Callable[[dict[str, Any]], T], name: str) -> T:
+def _edit(path: Path, change: Callable[[dict[str, Any]], T], name: str, as_json: bool = False,
+          shown: Callable[[T], dict[str, Any]] = lambda value: {}) -> T:
+    """Edit the root at ``path``, say what it did, and with ``as_json`` print that and ``shown(value)``."""
     value, edit = edit_root_file(path, change)
     _said(path, edit, name)
+    if as_json:
+        echo_json({"path": str(path), **shown(value), "changed": edit.written,
+                   "signatures_cleared": edit.signatures if edit.written else 0})
     return value
 
 
 @root_group.command("init")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--version", "version", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--version", "version", type=click.IntRange(min=1), default=1, show_default=True,
+              help="The root's metadata version (an integer; not repo-tool's --version).")
 @click.option("--expires", "expires_text", default=ROOT_EXPIRY_DEFAULT, show_default=True,
               help="RFC 3339 time or offset from now.")
 @click.option("--threshold", type=click.IntRange(min=1), default=1, show_default=True,
               help="Initial threshold of every role (tuftool uses a 1507 placeholder; set each with set-threshold).")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def init(path: Path, version: int, expires_text: str, threshold: int, force: bool) -> None:
+@json_option("Print {path, version, expires} as JSON.")
+def init(path: Path, version: int, expires_text: str, threshold: int, force: bool, as_json: bool) -> None:
     """Write a new, unsigned root: consistent snapshots, spec 1.0.0, no keys."""
     refuse_overwrite(path, force)  # before the time is read, as a refusal comes first
     expires = parse_time_option(expires_text, now_ns(), "--expires")
     init_root_file(path, expires, version, threshold, force)
+    if as_json:
+        echo_json({"path": str(path), "version": version, "expires": format_whole_seconds(expires)})
+        return
     click.echo(f"{path}: root version {version}, expires {format_whole_seconds(expires)}")
 
 
@@ -164,64 +180,80 @@ def init(path: Path, version: int, expires_text: str, threshold: int, force: boo
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-k", "--key", "sources", multiple=True, required=True,
               help="Key source (private key path, file:, envvar:, awskms:) or a public key PEM file.")
-@click.option("-r", "--role", "roles", multiple=True, required=True, type=ROLE_CHOICE)
-def add_key_cmd(path: Path, sources: tuple[str, ...], roles: tuple[str, ...]) -> None:
+@click.option("-r", "--role", "roles", multiple=True, required=True, type=ROLE_CHOICE,
+              help="Role to list the keys for (repeatable).")
+@json_option("Print {path, keyids, roles, changed, signatures_cleared} as JSON.")
+def add_key_cmd(path: Path, sources: tuple[str, ...], roles: tuple[str, ...], as_json: bool) -> None:
     """Add public keys to the root and list them for ROLEs; print each key ID."""
     ids = _edit(path, lambda signed: [add_key(signed, load_public_entry(source), list(roles)) for source in sources],
-                "add-key")
-    for keyid in ids:
-        click.echo(keyid)
+                "add-key", as_json, lambda keyids: {"keyids": keyids, "roles": list(roles)})
+    if not as_json:
+        for keyid in ids:
+            click.echo(keyid)
 
 
 @root_group.command("remove-key")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("keyid")
 @click.argument("role", required=False, type=ROLE_CHOICE)
-def remove_key_cmd(path: Path, keyid: str, role: str | None) -> None:
+@json_option(EDIT_JSON)
+def remove_key_cmd(path: Path, keyid: str, role: str | None, as_json: bool) -> None:
     """Remove KEYID (a unique prefix is enough) from ROLE, or from every role and the key list."""
-    _edit(path, lambda signed: remove_key(signed, keyid, role), "remove-key")
+    _edit(path, lambda signed: remove_key(signed, keyid, role), "remove-key", as_json,
+          lambda _: {"keyid": keyid, "role": role})
 
 
 @root_group.command("set-threshold")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("role", type=ROLE_CHOICE)
 @click.argument("threshold", type=click.IntRange(min=1))
-def set_threshold_cmd(path: Path, role: str, threshold: int) -> None:
+@json_option(EDIT_JSON)
+def set_threshold_cmd(path: Path, role: str, threshold: int, as_json: bool) -> None:
     """Set how many of ROLE's keys must sign."""
-    _edit(path, lambda signed: set_threshold(signed, role, threshold), "set-threshold")
+    _edit(path, lambda signed: set_threshold(signed, role, threshold), "set-threshold", as_json,
+          lambda _: {"role": role, "threshold": threshold})
 
 
 @root_group.command("expire")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("time_text", metavar="TIME")
-def expire_cmd(path: Path, time_text: str) -> None:
+@json_option("Print {path, expires, changed, signatures_cleared} as JSON.")
+def expire_cmd(path: Path, time_text: str, as_json: bool) -> None:
     """Set expires: RFC 3339 or 'in N hours|days|weeks' (whole seconds)."""
-    # the time is read after the file, as every edit reads the file first
-    _edit(path, lambda signed: set_expires(signed, parse_time_option(time_text, now_ns(), "TIME")), "expire")
+    def expire(signed: dict[str, Any]) -> str:
+        # the time is read after the file, as every edit reads the file first
+        expires = parse_time_option(time_text, now_ns(), "TIME")
+        set_expires(signed, expires)
+        return format_whole_seconds(expires)
+
+    _edit(path, expire, "expire", as_json, lambda expires: {"expires": expires})
 
 
 @root_group.command("set-version")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("version", type=click.IntRange(min=1))
-def set_version_cmd(path: Path, version: int) -> None:
+@json_option("Print {path, version, changed, signatures_cleared} as JSON.")
+def set_version_cmd(path: Path, version: int, as_json: bool) -> None:
     """Set the root version."""
-    _edit(path, lambda signed: set_version(signed, version), "set-version")
+    _edit(path, lambda signed: set_version(signed, version), "set-version", as_json, lambda _: {"version": version})
 
 
 @root_group.command("bump-version")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--expires", "expires_text", default=None,
               help="Also set expires (RFC 3339 or offset from now), e.g. 'in 52 weeks'.")
-def bump_version_cmd(path: Path, expires_text: str | None) -> None:
+@json_option("Print {path, version, changed, signatures_cleared} as JSON.")
+def bump_version_cmd(path: Path, expires_text: str | None, as_json: bool) -> None:
     """Version + 1: the start of a root rotation (then edit keys, sign, cross-sign)."""
     def bump(signed: dict[str, Any]) -> int:
         return bump_version(signed, parse_time_option(expires_text, now_ns(), "--expires") if expires_text else None)
 
-    version = _edit(path, bump, "bump-version")
-    click.echo(f"{path}: version {version}")
+    version = _edit(path, bump, "bump-version", as_json, lambda version: {"version": version})
+    if not as_json:
+        click.echo(f"{path}: version {version}")
 
 
-def _sign(path: Path, sources: tuple[str, ...], old_root: Path | None, ignore_threshold: bool) -> None:
+def _sign(path: Path, sources: tuple[str, ...], old_root: Path | None, ignore_threshold: bool, as_json: bool) -> None:
     signing = sign_root_file(path, sources, old_root)
     result = signing.result
     if result.dropped:
@@ -229,6 +261,14 @@ def _sign(path: Path, sources: tuple[str, ...], old_root: Path | None, ignore_th
     if result.missing and ignore_threshold:
         warn(f"{path}: thresholds not met: {result.missing}")
     signing.save(ignore_threshold)
+    if as_json:
+        echo_json({"path": str(path), "signed_with": None if old_root is None else str(old_root),
+                   "added": list(result.added), "dropped": result.dropped, "thresholds_met": not result.missing,
+                   "missing": {what: {"have": have, "need": need} for what, (have, need) in result.missing.items()},
+                   "changed": bool(result.added or result.dropped)})
+        if result.missing and not ignore_threshold:
+            warn(f"{path} is not valid yet: the next key holder signs it with 'root sign'")
+        return
     if result.missing and not ignore_threshold:
         click.echo(f"{path}: {signing.summary}; still short: {signing.shortfall}")
         warn(f"{path} is not valid yet: the next key holder signs it with 'root sign'")
@@ -242,9 +282,11 @@ def _sign(path: Path, sources: tuple[str, ...], old_root: Path | None, ignore_th
 @click.option("-c", "--cross-sign", "old_root", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Sign with keys of this previous root instead (rotation).")
 @click.option("-i", "--ignore-threshold", is_flag=True, help="Write even if a role's key list is below threshold.")
-def sign_cmd(path: Path, sources: tuple[str, ...], old_root: Path | None, ignore_threshold: bool) -> None:
+@json_option("Print {path, added (key IDs), dropped, thresholds_met, missing, changed} as JSON.")
+def sign_cmd(path: Path, sources: tuple[str, ...], old_root: Path | None, ignore_threshold: bool,
+             as_json: bool) -> None:
     """Append signatures (kept across runs, so holders can sign one after another, offline)."""
-    _sign(path, sources, old_root, ignore_threshold)
+    _sign(path, sources, old_root, ignore_threshold, as_json)
 
 
 @root_group.command("cross-sign")
@@ -252,9 +294,10 @@ def sign_cmd(path: Path, sources: tuple[str, ...], old_root: Path | None, ignore
 @click.option("--old-root", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The root being replaced (version N-1).")
 @click.option("-k", "--key", "sources", multiple=True, required=True, help="A root key of the old root.")
-def cross_sign_cmd(path: Path, old_root: Path, sources: tuple[str, ...]) -> None:
+@json_option("Print {path, added (key IDs), dropped, thresholds_met, missing, changed} as JSON.")
+def cross_sign_cmd(path: Path, old_root: Path, sources: tuple[str, ...], as_json: bool) -> None:
     """Rotation: sign new root PATH (version N) with root keys of OLD root (N-1)."""
-    _sign(path, sources, old_root, False)
+    _sign(path, sources, old_root, False, as_json)
 
 
 @root_group.command("verify")
@@ -262,15 +305,23 @@ def cross_sign_cmd(path: Path, old_root: Path, sources: tuple[str, ...]) -> None
 @click.option("--previous", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The root it replaces: PATH must be its version + 1 and signed by its root keys too.")
 @click.option("--check-expiry", is_flag=True, help="Also fail if the root has expired.")
-def verify_cmd(path: Path, previous: Path | None, check_expiry: bool) -> None:
+@json_option("Print {path, ok, result, version, expires, previous, expiry_checked}, or {path, ok: false, "
+             "result: fail, error} when it does not verify (exit 1 still, and the error line on stderr).")
+def verify_cmd(path: Path, previous: Path | None, check_expiry: bool, as_json: bool) -> None:
     """Verify a root: tough's parsing rules, its own thresholds, and (with --previous) the rotation."""
-    root = verify_root_file(path, previous, now_ns() if check_expiry else None)
+    with json_verdict(as_json, path=str(path)):
+        root = verify_root_file(path, previous, now_ns() if check_expiry else None)
+    if as_json:
+        echo_json({"path": str(path), "ok": True, "result": "pass", "version": root.version,
+                   "expires": root.signed["expires"],
+                   "previous": None if previous is None else str(previous), "expiry_checked": check_expiry})
+        return
     click.echo(f"{path}: root version {root.version} verifies")
 
 
 @root_group.command("show")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def show_cmd(path: Path, as_json: bool) -> None:
     """Summarise a root: version, expiry, keys per role, who signed."""
     info = describe(read_root_file(path))
@@ -278,3 +329,7 @@ def show_cmd(path: Path, as_json: bool) -> None:
         echo_json(info)
         return
     click.echo("\n".join(describe_text(info)))
+
+
+for _command in (root_group, *root_group.commands.values(), keys_group, *keys_group.commands.values()):
+    _command.epilog = TUFTOOL_FLAGS

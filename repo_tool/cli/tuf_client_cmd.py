@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from repo_tool.cli.hints import usage_message
 from repo_tool.errors import RepoToolError
 from repo_tool.node import tuf_client
 from repo_tool.storage.transport import Transport
@@ -36,7 +37,7 @@ class _UsageError(click.UsageError):
 
 def _exit_one(exc: click.UsageError | RepoToolError) -> Exception:
     if isinstance(exc, click.UsageError):
-        return _UsageError(exc.format_message(), exc.ctx)
+        return _UsageError(usage_message(exc), exc.ctx)
     return TufClientFailed(exc.message)
 
 
@@ -58,7 +59,7 @@ class _ExitOne(click.Group):
 
 
 class _Options:
-    def __init__(self, metadata_dir: Path, metadata_url: str | None, target_names: tuple[str, ...],
+    def __init__(self, metadata_dir: Path | None, metadata_url: str | None, target_names: tuple[str, ...],
                  target_dir: Path | None, target_base_url: str | None) -> None:
         self.metadata_dir = metadata_dir
         self.metadata_url = metadata_url
@@ -71,19 +72,28 @@ class _Options:
         if value is None or value == ():
             raise click.UsageError(f"{command} needs {flag}")
 
+    def directory(self, command: str) -> Path:
+        """--metadata-dir, which every command needs (checked by each, so that `COMMAND --help` works)."""
+        self.need(self.metadata_dir, "--metadata-dir", command)
+        assert self.metadata_dir is not None
+        return self.metadata_dir
+
 
 @click.group("tuf-client", cls=_ExitOne, no_args_is_help=False)
-@click.option("--metadata-dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Trusted metadata, under plain names (root.json, timestamp.json ...).")
+@click.option("--metadata-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Trusted metadata, under plain names (root.json, timestamp.json ...); required.")
 @click.option("--metadata-url", help="Base URL of the repository's metadata (http, https or file).")
 @click.option("--target-name", "target_names", multiple=True, help="TUF target path to download (repeatable).")
 @click.option("--target-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where verified targets are stored.")
 @click.option("--target-base-url", help="Base URL of the repository's targets.")
 @click.pass_context
-def tuf_client_cmd(ctx: click.Context, metadata_dir: Path, metadata_url: str | None, target_names: tuple[str, ...],
-                   target_dir: Path | None, target_base_url: str | None) -> None:
-    """A standard TUF client speaking the tuf-conformance client protocol."""
+def tuf_client_cmd(ctx: click.Context, metadata_dir: Path | None, metadata_url: str | None,
+                   target_names: tuple[str, ...], target_dir: Path | None, target_base_url: str | None) -> None:
+    """A standard TUF client speaking the tuf-conformance client protocol.
+
+    Its options and output are the protocol's (CLIENT-CLI.md), so it has no --json, and every
+    failure exits 1."""
     ctx.obj = _Options(metadata_dir, metadata_url, target_names, target_dir, target_base_url)
 
 
@@ -92,7 +102,7 @@ def tuf_client_cmd(ctx: click.Context, metadata_dir: Path, metadata_url: str | N
 @click.pass_obj
 def init_cmd(opts: _Options, trusted_root: Path) -> None:
     """Start trusting TRUSTED_ROOT (copied to METADATA_DIR/root.json; no requests)."""
-    path = tuf_client.init(opts.metadata_dir, trusted_root)
+    path = tuf_client.init(opts.directory("init"), trusted_root)
     click.echo(f"initialized {path}")
 
 
@@ -100,11 +110,12 @@ def init_cmd(opts: _Options, trusted_root: Path) -> None:
 @click.pass_obj
 def refresh_cmd(opts: _Options) -> None:
     """Update the trusted metadata from METADATA_URL."""
+    directory = opts.directory("refresh")
     opts.need(opts.metadata_url, "--metadata-url", "refresh")
     assert opts.metadata_url is not None
     with Transport() as transport:
-        repo = tuf_client.refresh(tuf_client.Remote(opts.metadata_url, opts.metadata_dir), opts.now, transport)
-    click.echo(f"refreshed {opts.metadata_dir}: root v{repo.root.version}, timestamp v{repo.timestamp.version}, "
+        repo = tuf_client.refresh(tuf_client.Remote(opts.metadata_url, directory), opts.now, transport)
+    click.echo(f"refreshed {directory}: root v{repo.root.version}, timestamp v{repo.timestamp.version}, "
                f"snapshot v{repo.snapshot.version}, targets v{repo.targets.version}")
 
 
@@ -112,13 +123,14 @@ def refresh_cmd(opts: _Options) -> None:
 @click.pass_obj
 def download_cmd(opts: _Options) -> None:
     """Refresh, then download each --target-name verified into --target-dir."""
+    directory = opts.directory("download")
     opts.need(opts.metadata_url, "--metadata-url", "download")
     opts.need(opts.target_names, "--target-name", "download")
     opts.need(opts.target_dir, "--target-dir", "download")
     opts.need(opts.target_base_url, "--target-base-url", "download")
     assert opts.metadata_url is not None and opts.target_dir is not None and opts.target_base_url is not None
     with Transport() as transport:
-        done = tuf_client.download(tuf_client.Remote(opts.metadata_url, opts.metadata_dir),
+        done = tuf_client.download(tuf_client.Remote(opts.metadata_url, directory),
                                    tuf_client.TargetPlace(opts.target_base_url, opts.target_dir), opts.target_names,
                                    opts.now, transport)
     for item in done:

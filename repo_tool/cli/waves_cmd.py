@@ -11,6 +11,7 @@ import random
 import click
 
 from repo_tool.cli.common import echo_json, now_ns, parse_time_option
+from repo_tool.cli.options import complete_policy
 from repo_tool.core.instant import NANOS_PER_HOUR, NANOS_PER_MINUTE, format_duration, format_instant
 from repo_tool.core.readiness import SEED_COUNT, check_seed, ready_at, update_wave
 from repo_tool.core.schedule import FleetCurve, ScheduleRow, policy_schedule, sample_times
@@ -19,6 +20,7 @@ from repo_tool.publish.inputs import load_policy
 
 POLICY_HELP = "Policy file (TOML or YAML) or a shipped policy name: default, accelerated, slow-roll, ohno."
 START_HELP = "Release start: RFC 3339, 'now', or an offset from now such as 'in 2 hours'."
+POLICY = click.argument("policy", shell_complete=complete_policy)
 MILESTONES = (0.01, 0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.99, 1.0)
 
 
@@ -47,7 +49,7 @@ def _row_json(index: int, row: ScheduleRow) -> dict[str, object]:
 
 
 @waves.command("show")
-@click.argument("policy")
+@POLICY
 @click.option("--start", "start_text", required=True, help=START_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON; its 'waves' is the map as manifest.json stores it.")
 def show(policy: str, start_text: str, as_json: bool) -> None:
@@ -83,7 +85,7 @@ def show(policy: str, start_text: str, as_json: bool) -> None:
 
 
 @waves.command("ready-at")
-@click.argument("policy")
+@POLICY
 @click.option("--start", "start_text", required=True, help=START_HELP)
 @click.option("--seed", type=int, required=True, help="Host seed, 0-2047 (settings.updates.seed).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -149,7 +151,7 @@ def _chart(curves: list[tuple[str, FleetCurve]], start: int, end: int, width: in
 
 
 @waves.command("simulate")
-@click.argument("policy")
+@POLICY
 @click.option("--start", "start_text", required=True, help=START_HELP)
 @click.option("--fleet", type=click.IntRange(min=1, max=10_000_000), default=1000, show_default=True,
               help="Number of hosts, each with a random seed.")

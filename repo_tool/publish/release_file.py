@@ -60,13 +60,14 @@ class ReleaseFile:
     repos: tuple[ReleaseEntry, ...]
 
 
-def load_release_file(path: Path, config: Path | None = None) -> ReleaseFile:
+def load_release_file(path: Path, config: Path | None = None, default_config: Path | None = None) -> ReleaseFile:
     """Read and parse the release file at ``path`` (relative paths in it are relative to its
-    directory); ``config`` (``--config``) replaces the file's."""
-    return parse_release_file(read_text(path, "release file"), path, path.resolve().parent, config)
+    directory); ``config`` (``--config``) replaces the file's, ``default_config`` is used if it has none."""
+    return parse_release_file(read_text(path, "release file"), path, path.resolve().parent, config, default_config)
 
 
-def parse_release_file(text: str, path: Path, base: Path, config: Path | None = None) -> ReleaseFile:
+def parse_release_file(text: str, path: Path, base: Path, config: Path | None = None,
+                       default_config: Path | None = None) -> ReleaseFile:
     """Parse ``text``, the contents of ``path``; relative paths in it are relative to ``base``
     (the directory of the resolved file).  ``config`` (``--config``) replaces the file's.  Each error
     is a one-line :class:`ConfigError` naming the file and the field."""
@@ -78,7 +79,8 @@ def parse_release_file(text: str, path: Path, base: Path, config: Path | None = 
         return _join(base, value)
 
     if config is None:
-        config = rel(data.get("config"), "config (or pass --config)")
+        own = data.get("config")
+        config = rel(own, "config (or pass --config)") if own is not None or default_config is None else default_config
     if "version" not in data:
         raise ConfigError(f"{path}: version is required")
     strings = {}

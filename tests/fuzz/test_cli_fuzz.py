@@ -5,9 +5,10 @@ touching this file.  Each argv is drawn from the command's real option names (lo
 and secondary forms), values suited to each option's type, random text, and paths in a fresh
 directory: a quickstart setup, policies, Release.toml, manifests, a node's updog.toml/os-release and
 a GPT disk image, files that do not exist, and files of garbage.  It runs in-process through click's
-CliRunner over ``repo_tool.cli.main`` with REPO_TOOL_DEBUG=1, so a bug surfaces as the exception
-itself (main would otherwise print it as one "internal error" line).  The property: exit code 0, 1
-or 2, no exception but SystemExit, no traceback, and at most one error line, the last one.
+CliRunner over ``repo_tool.cli.main``, without --debug (which prints a traceback for every error), so
+a bug surfaces as main's one "internal error" line naming the exception.  The property: exit code 0,
+1 or 2, no exception but SystemExit, no traceback, no internal error, and at most one error line,
+the last one.
 
 Safety, since a fuzzed command may publish, stage an update or reboot:
 * the working directory and HOME are a new temporary directory per example, and no drawn value
@@ -324,7 +325,6 @@ def environment(setup: Setup, home: Path) -> dict[str, str | None]:
                                   or key.lower() in ("http_proxy", "https_proxy", "no_proxy", "all_proxy")}
     env.update({
         "HOME": str(home),
-        "REPO_TOOL_DEBUG": "1",
         "AWS_ACCESS_KEY_ID": "fuzz", "AWS_SECRET_ACCESS_KEY": "fuzz", "AWS_DEFAULT_REGION": "us-west-2",
         "AWS_EC2_METADATA_DISABLED": "true", "AWS_MAX_ATTEMPTS": "1", "AWS_RETRY_MODE": "standard",
         "AWS_CONFIG_FILE": str(setup.shared / "no-aws-config"),
@@ -490,8 +490,8 @@ def test_a_valid_line_runs(setup: Setup, tmp_path: Path) -> None:
 @pytest.mark.parametrize("debug", [True, False])
 def test_the_harness_reports_a_crash(setup: Setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                      debug: bool) -> None:
-    """A command that crashes fails the check: as the exception itself (REPO_TOOL_DEBUG=1, how the
-    fuzzer runs) or as main()'s "internal error" line."""
+    """A command that crashes fails the check: with REPO_TOOL_DEBUG=1 by its traceback, else (how the
+    fuzzer runs) by main()'s "internal error" line."""
     def crash(spec: str) -> Any:
         raise TypeError("boom")
 
