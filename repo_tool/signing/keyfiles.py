@@ -78,7 +78,7 @@ def load_private_pem(data: bytes, where: str, passphrase: bytes | None = None,
     except TypeError:  # with no password, cryptography raises TypeError only for an encrypted key
         pass
     except (ValueError, UnsupportedAlgorithm) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = str(exc).splitlines()[0] if str(exc) else "not a PEM key this tool reads"
         raise KeyError_(f"{where}: cannot read private key: {reason}") from None
     if not passphrase:
         raise KeyError_(f"{where}: the private key is encrypted; set {passphrase_from}")
