@@ -240,7 +240,7 @@ def describe(root: RoleFile) -> dict[str, Any]:
         keyid = str(sig["keyid"])
         entry = keys.get(keyid.lower())
         status = "unknown key" if entry is None else "valid" if verify(entry, sig.get("sig"), data) else "invalid"
-        listed_for = [role for role in TOP_ROLES if keyid.lower() in (k.lower() for k in roles[role]["keyids"])]
+        listed_for = [role for role in TOP_ROLES if keyid.lower() in (k.lower() for k in typed.roles[role].keyids)]
         signed_by.append({"keyid": keyid, "roles": listed_for, "status": status})
     return {
         "version": signed["version"],
