@@ -33,6 +33,7 @@ from typing import Any
 from repo_tool.core.chain import check_edit
 from repo_tool.core.instant import format_instant, format_whole_seconds
 from repo_tool.core.manifest import MANIFEST_NAME, Manifest
+from repo_tool.core.rollout import HELD, Hold, is_held
 from repo_tool.errors import MigrationError
 from repo_tool.publish.editor import BuildInputs, NewTarget, Plan, Progress, RepoEditor, write_plan
 from repo_tool.publish.load import DEFAULT_LOAD, Loaded, LoadOptions, Location, load_live
@@ -51,6 +52,7 @@ class Outcome:
     warnings: list[str] = field(default_factory=list)
     written: list[str] = field(default_factory=list)
     planned_only: bool = True
+    hold: Hold = HELD  # why :attr:`waves` a pause or halt moved away are held: paused since T, or halted
 
     def manifest_diff(self) -> list[str]:
         before = self.manifest_before.decode().splitlines()
@@ -77,6 +79,7 @@ class Outcome:
             "waves": {str(k): format_instant(v) for k, v in sorted(self.waves.items())}
             if self.waves is not None
             else None,
+            "waves_held": str(self.hold) if self.waves is not None and any(map(is_held, self.waves.values())) else None,
             "manifest_changed": self.manifest_before != self.manifest_after,
             "written": self.written,
             "warnings": self.warnings,
