@@ -33,12 +33,13 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
-def _names(message: str, context: str) -> bool:
-    """Whether ``message`` starts with ``context``, or holds it whole where ``context`` is a path or
-    URL (has a ``/``): ``/x/a.toml`` is named in ``cannot read /x/a.toml: ...``, not in ``/x/a.toml.bak``."""
+def mentions(message: str, context: str) -> bool:
+    """Whether ``message`` starts with ``context``, or holds it whole where ``context`` is a file name,
+    path or URL (one word with a ``/`` or a ``.``): ``a.toml`` is named in ``cannot read a.toml: ...``,
+    not in ``a.toml.bak``."""
     if message == context or message.startswith(f"{context}:"):
         return True
-    if "/" not in context:
+    if not ("/" in context or "." in context) or any(c.isspace() for c in context):
         return False
     start = message.find(context)
     while start >= 0:
@@ -68,7 +69,7 @@ class RepoToolError(Exception):
     def within(self: _E, context: str) -> _E:
         """The same error with ``context: `` put in front of its message, unless the message names
         ``context`` already (a path or URL said once, not ``f: ... f ...``)."""
-        if _names(self.message, context):
+        if mentions(self.message, context):
             return self
         return self.reworded(f"{context}: {self.message}")
 

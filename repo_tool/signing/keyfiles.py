@@ -78,7 +78,8 @@ def load_private_pem(data: bytes, where: str, passphrase: bytes | None = None,
     except TypeError:  # with no password, cryptography raises TypeError only for an encrypted key
         pass
     except (ValueError, UnsupportedAlgorithm) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else "not a PEM key this tool reads"
+        # cryptography's first sentence; what follows names its parser's internals (MalformedFraming, Tag {...})
+        reason = str(exc).split(". ")[0].splitlines()[0].rstrip(".") if str(exc) else "not a PEM key this tool reads"
         raise KeyError_(f"{where}: cannot read private key: {reason}") from None
     if not passphrase:
         raise KeyError_(f"{where}: the private key is encrypted; set {passphrase_from}")
@@ -100,7 +101,7 @@ def read_private_key_file(path: Path) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
-        raise KeyError_(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise KeyError_(f"cannot read key file {path}: {exc.strerror or exc}") from None
     try:
         mode = os.fstat(fd).st_mode
         loose = stat.S_IMODE(mode) & 0o077
@@ -112,7 +113,7 @@ def read_private_key_file(path: Path) -> bytes:
             chunks.append(chunk)
         return b"".join(chunks)
     except OSError as exc:
-        raise KeyError_(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise KeyError_(f"cannot read key file {path}: {exc.strerror or exc}") from None
     finally:
         os.close(fd)
 
