@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .clirun import Runner
 from .repohelpers import make_quickstart
+from .test_root_show import rotate_root_key
 
 
 def test_keys_of_older_roots_are_listed_as_retired(run: Runner, tmp_path: Path) -> None:
     qs = make_quickstart(tmp_path / "q")
-    old_root_id = json.loads(qs.root.read_bytes())["signed"]["roles"]["root"]["keyids"][0]
-    new_key = tmp_path / "new-root.pem"
-    new_id = run("keys", "generate", str(new_key)).out.strip()
-    rotated = tmp_path / "2.root.json"
-    rotated.write_bytes(qs.root.read_bytes())
-    assert run("root", "bump-version", str(rotated)).code == 0
-    assert run("root", "remove-key", str(rotated), old_root_id).code == 0
-    assert run("root", "add-key", str(rotated), "-k", str(new_key), "-r", "root").code == 0
-    assert run("root", "sign", str(rotated), "-k", str(new_key)).code == 0
-    assert run("root", "cross-sign", str(rotated), "--old-root", str(qs.root), "-k",
-               str(qs.dir / "keys" / "root.pem")).code == 0
+    rotated, old_root_id, new_id = rotate_root_key(run, qs, tmp_path)
     assert run("refresh", *qs.args("--root-role", str(rotated))).code == 0
 
     report_path = tmp_path / "audit.md"

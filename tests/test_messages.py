@@ -20,6 +20,14 @@ CLASS_NAME = re.compile(r"\b[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+\b")  # BadOffset, 
 START = "2025-04-03T00:00:00Z"
 
 
+@pytest.fixture
+def manifest(tmp_path: Path) -> Path:
+    """A copy of updog's example.json (one update, bottlerocket-aws-eks x86_64 1.13.0)."""
+    path = tmp_path / "m.json"
+    path.write_bytes((UPDOG_TESTS / "example.json").read_bytes())
+    return path
+
+
 def policy(*entries: tuple[str, int]) -> str:
     return "".join(f"[[waves]]\nstart_after = '{o}'\nfleet_percentage = {p}\n" for o, p in entries)
 
@@ -42,13 +50,12 @@ def _plain(result: Run, code: int, *needles: str) -> str:
     ("a = " + "[" * 5000 + "]" * 5000 + "\n", "invalid TOML: nested too deeply"),
     ("[[waves]\n", "invalid TOML"),
 ])
-def test_bad_wave_policies_name_the_file_and_entry(run: Runner, tmp_path: Path, body: str, needle: str) -> None:
+def test_bad_wave_policies_name_the_file_and_entry(run: Runner, tmp_path: Path, manifest: Path, body: str,
+                                                   needle: str) -> None:
     path = tmp_path / "policy.toml"
     path.write_text(body)
     line = _plain(run("waves", "show", str(path), "--start", START), 2, needle)
     assert line.startswith(f"repo-tool: error: {path}: ") and line.count(str(path)) == 1
-    manifest = tmp_path / "m.json"
-    manifest.write_bytes((UPDOG_TESTS / "example.json").read_bytes())
     _plain(run("manifest", "set-waves", str(manifest), "-l", "bottlerocket-aws-eks", "-a", "x86_64", "-v", "1.13.0",
                "-w", str(path), "--start-at", START), 2, f"{path}: {needle}")
 
@@ -69,11 +76,9 @@ def test_unordered_manifest_waves_name_the_update_and_keys(run: Runner, tmp_path
     ('version = "1.0.0"\n[migrations\n', "invalid TOML"),
     ('version = "1.x"\n[migrations]\n', "version"),
 ])
-def test_bad_release_toml(run: Runner, tmp_path: Path, body: str, needle: str) -> None:
+def test_bad_release_toml(run: Runner, tmp_path: Path, manifest: Path, body: str, needle: str) -> None:
     release = tmp_path / "Release.toml"
     release.write_text(body)
-    manifest = tmp_path / "m.json"
-    manifest.write_bytes((UPDOG_TESTS / "example.json").read_bytes())
     line = _plain(run("manifest", "set-migrations", str(manifest), "--from", str(release)), 2, str(release), needle)
     assert line.count(str(release)) == 1
 

@@ -7,24 +7,30 @@ import json
 from pathlib import Path
 
 from .clirun import Runner
-from .repohelpers import make_quickstart
+from .repohelpers import QS, make_quickstart
 
 
-def test_root_show_lists_each_signature_with_roles_and_status(run: Runner, tmp_path: Path) -> None:
-    qs = make_quickstart(tmp_path / "q")
-    old = json.loads(qs.root.read_bytes())
-    root_id = old["signed"]["roles"]["root"]["keyids"][0]
-    targets_id = old["signed"]["roles"]["targets"]["keyids"][0]
-    new_key = tmp_path / "new-root.pem"
+def rotate_root_key(run: Runner, qs: QS, directory: Path) -> tuple[Path, str, str]:
+    """Root v2 of ``qs`` with a new root key, signed by it and cross-signed by the old one: its path,
+    the old root key ID and the new one."""
+    old_id = json.loads(qs.root.read_bytes())["signed"]["roles"]["root"]["keyids"][0]
+    new_key = directory / "new-root.pem"
     new_id = run("keys", "generate", str(new_key)).out.strip()
-    rotated = tmp_path / "2.root.json"
+    rotated = directory / "2.root.json"
     rotated.write_bytes(qs.root.read_bytes())
     assert run("root", "bump-version", str(rotated)).code == 0
-    assert run("root", "remove-key", str(rotated), root_id).code == 0
+    assert run("root", "remove-key", str(rotated), old_id).code == 0
     assert run("root", "add-key", str(rotated), "-k", str(new_key), "-r", "root").code == 0
     assert run("root", "sign", str(rotated), "-k", str(new_key)).code == 0
     assert run("root", "cross-sign", str(rotated), "--old-root", str(qs.root), "-k",
                str(qs.dir / "keys" / "root.pem")).code == 0
+    return rotated, old_id, new_id
+
+
+def test_root_show_lists_each_signature_with_roles_and_status(run: Runner, tmp_path: Path) -> None:
+    qs = make_quickstart(tmp_path / "q")
+    targets_id = json.loads(qs.root.read_bytes())["signed"]["roles"]["targets"]["keyids"][0]
+    rotated, root_id, new_id = rotate_root_key(run, qs, tmp_path)
     # A targets key signing too (a valid signature that does not count for root), and a forged one.
     doc = json.loads(rotated.read_bytes())
     doc["signatures"].append({"keyid": targets_id, "sig": doc["signatures"][0]["sig"]})
