@@ -104,7 +104,7 @@ def test_key_files_are_named_once_without_library_internals(run: Runner, qs: QS,
     assert line.count(str(junk)) == 2  # once as the file at fault, once in the command that fixes it
     missing = tmp_path / "none.pem"
     line = _plain(run("root", "add-key", str(qs.root), "-k", f"file:{missing}", "-r", "root"), 2,
-                  f"cannot read key file {missing}")
+                  f"cannot read {missing}: No such file")
     assert line.count(str(missing)) == 1
 
 

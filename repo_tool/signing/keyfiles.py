@@ -101,7 +101,7 @@ def read_private_key_file(path: Path) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
-        raise KeyError_(f"cannot read key file {path}: {exc.strerror or exc}") from None
+        raise KeyError_(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
         mode = os.fstat(fd).st_mode
         loose = stat.S_IMODE(mode) & 0o077
@@ -113,7 +113,7 @@ def read_private_key_file(path: Path) -> bytes:
             chunks.append(chunk)
         return b"".join(chunks)
     except OSError as exc:
-        raise KeyError_(f"cannot read key file {path}: {exc.strerror or exc}") from None
+        raise KeyError_(f"cannot read {path}: {exc.strerror or exc}") from None
     finally:
         os.close(fd)
 

@@ -179,8 +179,12 @@ def role_signers(config: KeySources, roles: tuple[str, ...] = TOP_ROLES) -> dict
 
 def _key_error(source: str, where: str, exc: KeyError_) -> ConfigError:
     """``key SOURCE: ...`` for a key that could not be read from ``where`` (its file or variable),
-    naming the key once: not ``key k.pem: k.pem: ...``."""
-    message = exc.message.removeprefix(f"{where}: ")
+    naming the key once: not ``key k.pem: k.pem: ...`` (the file is added where it is not the source
+    as written: a path relative to the config file)."""
+    message = exc.message
+    if message.startswith(f"{where}: "):
+        label = source if where == source else f"{source} ({where})"
+        return ConfigError(f"key {label}: {message[len(where) + 2:]}")
     return ConfigError(message if mentions(message, where) else f"key {source}: {message}")
 
 
