@@ -102,6 +102,11 @@ def test_key_files_are_named_once_without_library_internals(run: Runner, qs: QS,
     junk.chmod(0o644)
     line = _plain(run("root", "sign", str(qs.root), "-k", str(junk)), 2, f"key file {junk} has mode 0644")
     assert line.count(str(junk)) == 2  # once as the file at fault, once in the command that fixes it
+    public = tmp_path / "public.pem"
+    public.write_text("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
+    line = _plain(run("root", "add-key", str(qs.root), "-k", str(public), "-r", "root"), 2,
+                  f"key {public}: cannot read public key: Could not deserialize key data")
+    assert "Tag {" not in line and "Details" not in line
     missing = tmp_path / "none.pem"
     line = _plain(run("root", "add-key", str(qs.root), "-k", f"file:{missing}", "-r", "root"), 2,
                   f"cannot read {missing}: No such file")

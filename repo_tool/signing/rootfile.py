@@ -18,7 +18,15 @@ from repo_tool.core.instant import format_whole_seconds
 from repo_tool.errors import ConfigError, UsageError, VerificationError
 from repo_tool.signing.sign import append_signatures
 from repo_tool.signing.signers import KeySigner, load_signer
-from repo_tool.trust.keys import KeyError_, entry_for_public, keyid_of, public_key, same_public_key, verify
+from repo_tool.trust.keys import (
+    KeyError_,
+    entry_for_public,
+    key_data_problem,
+    keyid_of,
+    public_key,
+    same_public_key,
+    verify,
+)
 from repo_tool.trust.metadata import role_result
 from repo_tool.trust.model import SPEC_VERSION, TOP_ROLES, MetadataError, RoleFile, Root, parse_role, parse_root
 from repo_tool.trust.tufjson import canonical, pretty
@@ -73,7 +81,9 @@ def load_public_entry(source: str, base_dir: Path | None = None) -> dict[str, An
     if b"-----BEGIN PUBLIC KEY-----" in data:
         try:
             return entry_for_public(serialization.load_pem_public_key(data))
-        except (ValueError, KeyError_) as exc:
+        except ValueError as exc:
+            raise ConfigError(f"key {source}: cannot read public key: {key_data_problem(exc)}") from None
+        except KeyError_ as exc:
             raise ConfigError(f"key {source}: {exc}") from None
     return load_signer(source, base_dir).entry
 
