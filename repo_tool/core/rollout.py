@@ -131,8 +131,7 @@ def _pause(rollout: Rollout, now: int) -> Change:
         raise UsageError(f"{key} has no waves: updog offers it to every host at once, so there is nothing to "
                          f"pause; pull it with {PULL.format(version=rollout.version)}")
     if is_paused(waves):
-        raise UsageError(f"{key} is halted (its waves start in the year {format_instant(PAUSED_AT)[:4]}): "
-                         "there is nothing to pause; start it again with rollout reschedule")
+        raise UsageError(f"{key} is halted: there is nothing to pause; start it again with rollout reschedule")
     new_waves, held = paused_waves(waves, now)
     if not held:
         raise UsageError(f"{key}: every wave has already started; nothing left to pause (use halt)")
