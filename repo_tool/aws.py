@@ -157,7 +157,8 @@ def reason(exc: BaseException) -> str:
     response = getattr(exc, "response", None)
     if isinstance(response, dict) and isinstance(response.get("Error"), dict):
         error = response["Error"]
-        code = error.get("Code") or str(http_status(exc) or type(exc).__name__)
+        status = http_status(exc)
+        code = error.get("Code") or (f"HTTP {status}" if status else "error")
         message = str(error.get("Message") or "").strip()
         return f"{code}: {message}" if message else str(code)
     text = " ".join(str(exc).split())
@@ -166,4 +167,4 @@ def reason(exc: BaseException) -> str:
         return "no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or use --profile)"
     if name == "NoRegionError":
         return "no AWS region configured (set AWS_REGION or a profile's region)"
-    return f"{name}: {text}" if text else name
+    return text or "the AWS request failed"

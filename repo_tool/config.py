@@ -178,7 +178,10 @@ def parse_expirations(data: object, where: str) -> Expirations:
 def load_expiration_policy(path: Path) -> Expirations:
     """pubsys's expiration-policy TOML (``snapshot_expiration`` ...), read unchanged."""
     text = _read_text(path)
-    data = load_toml(text, ConfigError) if path.suffix == ".toml" else load_yaml(text, ConfigError)
+    try:
+        data = load_toml(text, ConfigError) if path.suffix == ".toml" else load_yaml(text, ConfigError)
+    except ConfigError as exc:
+        raise exc.within(str(path)) from None
     return parse_expirations(data, str(path))
 
 
@@ -335,7 +338,10 @@ def _repo_tables(path: Path) -> tuple[dict[str, Any], Callable[[str, object, Pat
     text = _read_text(path)
     loader: Callable[[str, object, Path], RepoConfig]
     if path.suffix == ".toml":
-        data = load_toml(text, ConfigError)
+        try:
+            data = load_toml(text, ConfigError)
+        except ConfigError as exc:
+            raise exc.within(str(path)) from None
         repos, loader, section = data.get("repo"), _load_infra_repo, "[repo.NAME]"
     else:
         try:

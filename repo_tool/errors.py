@@ -33,6 +33,29 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
+def mentions(message: str, context: str) -> bool:
+    """Whether ``message`` starts with ``context``, or holds it whole where ``context`` is a file name,
+    path or URL (one word with a ``/`` or a ``.``): ``a.toml`` is named in ``cannot read a.toml: ...``,
+    not in ``a.toml.bak``."""
+    if message == context or message.startswith(f"{context}:"):
+        return True
+    if not ("/" in context or "." in context) or any(c.isspace() for c in context):
+        return False
+    start = message.find(context)
+    while start >= 0:
+        before, after = message[:start], message[start + len(context):]
+        longer = _continues(after[:1]) or (after[:1] == "." and _continues(after[1:2]))
+        if not _continues(before[-1:]) and not longer:
+            return True
+        start = message.find(context, start + 1)
+    return False
+
+
+def _continues(char: str) -> bool:
+    """Whether ``char`` would make a path next to it a longer one."""
+    return bool(char) and (char.isalnum() or char in "/_-")
+
+
 class RepoToolError(Exception):
     """Base class: an expected failure with a one-line message."""
 
@@ -44,7 +67,10 @@ class RepoToolError(Exception):
         self.message = message
 
     def within(self: _E, context: str) -> _E:
-        """The same error with ``context: `` put in front of its message."""
+        """The same error with ``context: `` put in front of its message, unless the message names
+        ``context`` already (a path or URL said once, not ``f: ... f ...``)."""
+        if mentions(self.message, context):
+            return self
         return self.reworded(f"{context}: {self.message}")
 
     def reworded(self: _E, message: str) -> _E:

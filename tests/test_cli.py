@@ -109,10 +109,11 @@ def test_waves_usage_errors(run: Runner, args: tuple[str, ...], needles: tuple[s
 @pytest.mark.parametrize(
     ("body", "needle"),
     [
-        ("[[waves]]\nstart_after = '1 hour'\nfleet_percentage = 0\n", "InvalidFleetPercentage"),
-        ("[[waves]]\nstart_after = '1 hour'\nfleet_percentage = 101\n", "value provided: 101"),
+        ("[[waves]]\nstart_after = '1 hour'\nfleet_percentage = 0\n",
+         "wave 1: fleet_percentage must be between 1 and 100"),
+        ("[[waves]]\nstart_after = '1 hour'\nfleet_percentage = 101\n", "found 101"),
         ("[[waves]]\nstart_after = '2 hours'\nfleet_percentage = 10\n[[waves]]\nstart_after = '1 hour'\n"
-         "fleet_percentage = 100\n", "WavesUnordered"),
+         "fleet_percentage = 100\n", "wave 2 (start_after '1 hour') does not start after wave 1 ('2 hours')"),
         ("[[waves]]\nstart_after = '1 month'\nfleet_percentage = 10\n", "unknown unit 'month'"),
         ("[[waves]]\nstart_after = '1 hour'\n", "missing key 'fleet_percentage'"),
     ],
@@ -172,7 +173,7 @@ def test_failed_edit_leaves_file_untouched(run: Runner, tmp_path: Path) -> None:
                       "start_after = '1 hour'\nfleet_percentage = 100\n")
     result = run("manifest", "set-waves", str(path), "-l", "bottlerocket-aws-eks", "-a", "x86_64", "-v", "1.13.0",
                  "-w", str(policy))
-    assert_one_line_error(result, 2, "WavesUnordered")
+    assert_one_line_error(result, 2, "p.toml: wave 2 (start_after '1 hour') does not start after wave 1")
     result = run("manifest", "set-waves", str(path), "-l", "bottlerocket-aws-eks", "-a", "x86_64", "-v", "9.0.0",
                  "-w", "default")
     assert_one_line_error(result, 2, "no update for bottlerocket-aws-eks x86_64 9.0.0")
@@ -190,7 +191,9 @@ def test_validate_exit_codes(run: Runner, tmp_path: Path) -> None:
     doc = json.loads((UPDOG_TESTS / "example.json").read_bytes())
     doc["updates"][0]["waves"]["1024"] = "2019-10-01T00:00:00Z"
     unordered.write_text(json.dumps(doc))
-    assert_one_line_error(run("manifest", "validate", str(unordered)), 1, "WavesUnordered")
+    assert_one_line_error(run("manifest", "validate", str(unordered)), 1, str(unordered),
+                          'updates[0] (bottlerocket-aws-eks x86_64 1.13.0): waves: "1024" (2019-10-01T00:00:00Z) '
+                          'does not start after "500"')
     assert run("manifest", "validate", str(UPDOG_TESTS / "example.json")).code == 0
 
 

@@ -85,12 +85,13 @@ def test_spec_vector_two_set_sequence(active: gptprio.SetName) -> None:
 def test_upgrade_errors_carry_signpost_names() -> None:
     valid = gptprio.mark_inactive_valid(gptprio.clear_inactive(Sets(BOOTED, BOOTED, "A")))
     upgraded = gptprio.upgrade_to_inactive(valid)
-    with pytest.raises(gptprio.InactiveAlreadyMarkedError, match=r"^InactiveAlreadyMarked: .* set B .*priority=2"):
+    # The error types carry signpost's names; the messages are plain words.
+    with pytest.raises(gptprio.InactiveAlreadyMarkedError, match=r"^inactive partition set B .*marked .*priority=2"):
         gptprio.upgrade_to_inactive(upgraded)
     # A previously booted inactive set counts as marked even with priority 0 (it was not cleared).
     with pytest.raises(gptprio.InactiveAlreadyMarkedError):
         gptprio.upgrade_to_inactive(Sets(BOOTED, Flags(priority=0, tries_left=1, successful=True), "A"))
-    with pytest.raises(gptprio.InactiveNotValidError, match=r"^InactiveNotValid: .* set A .*not been marked valid"):
+    with pytest.raises(gptprio.InactiveNotValidError, match=r"^inactive partition set A .*not been marked valid"):
         gptprio.upgrade_to_inactive(gptprio.clear_inactive(Sets(BOOTED, BOOTED, "B")))
     with pytest.raises(gptprio.GptPrioError) as caught:
         gptprio.upgrade_to_inactive(Sets(BOOTED, EMPTY, "A"))
@@ -110,7 +111,7 @@ def test_mark_successful_boot_and_rollback() -> None:
     assert back.b == Flags(priority=1, tries_left=0, successful=True)
     assert gptprio.next_boot(back) == "A"
 
-    with pytest.raises(gptprio.InactiveInvalidRollbackError, match=r"^InactiveInvalidRollback: .* set B"):
+    with pytest.raises(gptprio.InactiveInvalidRollbackError, match=r"^inactive partition set B"):
         gptprio.rollback_to_inactive(Sets(BOOTED, Flags(priority=3, tries_left=0, successful=False), "A"))
     # Priority with tries left is enough to roll back to.
     tried = gptprio.rollback_to_inactive(Sets(BOOTED, Flags(priority=1, tries_left=1, successful=False), "A"))

@@ -242,7 +242,8 @@ def test_set_waves_validates_every_update() -> None:
     manifest.add_update(V("1.1.0"), None, "x86_64", "a", images("2"))
     manifest.updates[0].waves = {0: CivilTime(2020, 1, 2).instant(), 100: CivilTime(2020, 1, 1).instant()}
     policy = parse_policy((WAVES_CORE_KIT / "ohno.toml").read_text())
-    with pytest.raises(WavesUnorderedError, match=r"updates\[0\].*Waves are not ordered"):
+    with pytest.raises(WavesUnorderedError, match=r'^updates\[0\] \(a x86_64 1\.0\.0\): waves: "100" '
+                                                  r'\(2020-01-01T00:00:00Z\) does not start after "0"'):
         manifest.set_waves("a", "x86_64", V("1.1.0"), CivilTime(2025, 1, 1).instant(), policy)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from repo_tool.audit.diff import ROLE_ORDER, AuditDiff, Listing, Side
 from repo_tool.core.instant import format_instant
 from repo_tool.core.manifest import Update
+from repo_tool.core.rollout import when_text
 
 
 def _version_text(version: int | None) -> str:
@@ -21,6 +22,10 @@ def _version_text(version: int | None) -> str:
 
 def _expires_text(expires: int | None) -> str:
     return "-" if expires is None else format_instant(expires)
+
+
+def _wave_text(start: int | None) -> str:
+    return "-" if start is None else when_text(start)
 
 
 def _listing_text(entry: Listing) -> str:
@@ -114,8 +119,7 @@ def _manifest_text(result: AuditDiff) -> list[str]:
         lines.append(f"  ~ waves of {_update_text(update)}:")
         for seed in sorted(set(before) | set(after)):
             if before.get(seed) != after.get(seed):
-                lines.append(f"      seed {seed}: {_expires_text(before.get(seed))} -> "
-                             f"{_expires_text(after.get(seed))}")
+                lines.append(f"      seed {seed}: {_wave_text(before.get(seed))} -> {_wave_text(after.get(seed))}")
     lines += [f"  ~ max_version of {_update_text(u)}: {old} -> {new}" for u, old, new in change.max_versions]
     lines += [f"  + migration {key}: {', '.join(names)}" for key, names in change.migrations_added.items()]
     lines += [f"  - migration {key}: {', '.join(names)}" for key, names in change.migrations_removed.items()]

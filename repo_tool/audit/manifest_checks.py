@@ -15,6 +15,7 @@ from repo_tool.audit.findings import Report
 from repo_tool.audit.roleset import RoleSet
 from repo_tool.core.chain import breaks as chain_breaks
 from repo_tool.core.manifest import MANIFEST_NAME, Manifest, check_migration_keys
+from repo_tool.core.rollout import hold_of, is_held, pauses_of
 from repo_tool.errors import RepoToolError
 from repo_tool.storage.base import Storage
 from repo_tool.trust.verifier import resolve_name
@@ -43,6 +44,8 @@ def check_manifest(report: Report, files: RoleSet, targets: Storage, targets_che
 
 
 def _updates(report: Report, files: RoleSet, manifest: Manifest, where: str) -> None:
+    listed = files.find(MANIFEST_NAME)  # it was just read through the same lookup
+    pauses = pauses_of(listed.custom) if listed is not None and isinstance(listed.custom, dict) else {}
     seen: set[tuple[str, str, str]] = set()
     max_versions: dict[tuple[str, str], set[str]] = {}
     for update in manifest.updates:
@@ -63,6 +66,10 @@ def _updates(report: Report, files: RoleSet, manifest: Manifest, where: str) -> 
         if any(b <= a for a, b in itertools.pairwise(times)):
             report.add("error", "manifest", where, f"update {' '.join(key)}: wave times are not strictly "
                        "increasing")
+        if any(map(is_held, update.waves.values())):
+            hold = hold_of(pauses, " ".join(key))
+            report.add("info", "rollout", where, f"update {' '.join(key)} is {hold}: hosts not offered it yet wait "
+                       f"for 'repo-tool rollout {'resume' if hold.since else 'reschedule'}'")
     for (variant, arch), values in sorted(max_versions.items()):
         if len(values) > 1:
             report.add("warning", "manifest", where, f"{variant} {arch}: updates carry different max_version "
@@ -97,3 +104,4 @@ def _listed(report: Report, files: RoleSet, name: str, where: str) -> bool | Non
     except RepoToolError as exc:
         report.add("error", "manifest", where, exc.message)
         return None
+

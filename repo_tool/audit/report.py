@@ -133,6 +133,15 @@ def _signed_marks(key: Mapping[str, Any], signing: Mapping[str, Mapping[str, Any
     return marks
 
 
+def _held(key: Mapping[str, Any]) -> tuple[str, str]:
+    """The root versions that held the key (``v1, v2``) and whether the current root still does
+    (``current`` or ``retired``); dashes for a report without that history."""
+    versions = key.get("root_versions")
+    held = ", ".join(f"v{v}" for v in versions) if isinstance(versions, list) and versions else "—"
+    current = key.get("current")
+    return held, "—" if not isinstance(current, bool) else "current" if current else "retired"
+
+
 def _signed_count(role: Mapping[str, Any]) -> str:
     signed = len(_strings(role.get("signed_by")))
     total = signed + len(_strings(role.get("not_signed")))
@@ -232,10 +241,13 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         for number, key in enumerate(keys, 1):
             keyid = str(key.get("keyid", ""))
             marks = ", ".join(f"{md_text(role)} {_MARK_MD[mark]}" for role, mark in _signed_marks(key, signing))
+            held, status = _held(key)
             rows.append((f"{md_code(_short(keyid))}[^key-{number}]", md_text(key.get("keytype")),
-                         md_text(key.get("scheme")), md_text(key.get("bits")), marks or "—"))
-        out += _md_table(["Key ID", "Type", "Scheme", "Bits", "Roles (signed?)"], rows)
-        out += ["", "✓ signed, ✗ did not sign, ? role not in the report.", ""]
+                         md_text(key.get("scheme")), md_text(key.get("bits")), marks or "—", md_text(held),
+                         f"**{status}**" if status == "retired" else status))
+        out += _md_table(["Key ID", "Type", "Scheme", "Bits", "Roles (signed?)", "In roots", "Status"], rows)
+        out += ["", "✓ signed, ✗ did not sign, ? role not in the report. A retired key is held only by older "
+                "roots of the chain.", ""]
         out += [f"[^key-{n}]: {md_code(key.get('keyid'))}" for n, key in enumerate(keys, 1)]
     else:
         out.append("No keys listed.")
@@ -348,9 +360,12 @@ def render_html(report: Mapping[str, Any]) -> str:
                 for role, mark in _signed_marks(key, signing))
             cell = (f'<code><abbr title="{_h(keyid)}">{_h(_short(keyid))}</abbr></code>'
                     f'<sup><a href="#key-{number}">{number}</a></sup>')
-            rows.append((cell, _h(key.get("keytype")), _h(key.get("scheme")), _h(key.get("bits")), marks or "—"))
-        out += _table(["Key ID", "Type", "Scheme", "Bits", "Roles (signed?)"], rows, "keys")
-        out.append('<p class="note">✓ signed, ✗ did not sign, ? role not in the report. Full key IDs:</p>')
+            held, status = _held(key)
+            rows.append((cell, _h(key.get("keytype")), _h(key.get("scheme")), _h(key.get("bits")), marks or "—",
+                         _h(held), f'<span class="{"no" if status == "retired" else "ok"}">{_h(status)}</span>'))
+        out += _table(["Key ID", "Type", "Scheme", "Bits", "Roles (signed?)", "In roots", "Status"], rows, "keys")
+        out.append('<p class="note">✓ signed, ✗ did not sign, ? role not in the report. A retired key is held '
+                   'only by older roots of the chain. Full key IDs:</p>')
         out.append('<ol class="note">')
         out += [f'<li id="key-{n}">{_code(key.get("keyid"))}</li>' for n, key in enumerate(keys, 1)]
         out.append("</ol>")

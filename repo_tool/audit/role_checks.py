@@ -14,6 +14,7 @@ decides whether a node accepts the repository).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -103,18 +104,36 @@ def key_bits(entry: dict[str, Any]) -> int | None:
     return bits
 
 
-def key_rows(report: Report, root: RoleFile, file: str) -> None:
-    """Every key the root holds: its row in the keys table (type, size, roles) and its problems.
-    ``root`` is verified: its typed view checked every key entry (a key tough refuses, or a key ID
+def key_rows(report: Report, roots: Sequence[tuple[RoleFile, str]]) -> None:
+    """Every key any root of the chain holds (``roots``: each root and its file name, oldest first, the
+    current one last): its row in the keys table (type, size, its roles in the current root, the root
+    versions that held it, whether the current root still does) and its problems.  A key only older
+    roots held is retired: listed too (an auditor wants to see which keys once signed), with an info.
+    The roots are verified: their typed views checked every key entry (a key tough refuses, or a key ID
     that is not the sha256 of its entry, fails the root in the chain walk and the load, named there)."""
-    typed = root.root(file)
-    for keyid, entry in typed.keys.items():
-        member_of = [r for r, d in typed.roles.items() if keyid.lower() in [k.lower() for k in d.keyids]]
-        bits = key_bits(entry)
-        if not member_of:
-            report.add("info", "keys", file, f"key {keyid[:16]}… is listed but used by no role")
-        report.keys.append({"keyid": keyid, "keytype": entry.get("keytype"), "scheme": entry.get("scheme"),
-                            "bits": bits, "roles": member_of})
+    if not roots:
+        return
+    current, current_file = roots[-1]
+    held: dict[str, dict[str, Any]] = {}  # lower-case key ID -> row, in the order first seen
+    for root_file, file in roots:
+        typed = root_file.root(file)
+        for keyid, entry in typed.keys.items():
+            member_of = [r for r, d in typed.roles.items() if keyid.lower() in [k.lower() for k in d.keyids]]
+            row = held.setdefault(keyid.lower(), {"keyid": keyid, "keytype": entry.get("keytype"),
+                                                  "scheme": entry.get("scheme"), "bits": key_bits(entry)})
+            row.update(roles=member_of if root_file is current else [], current=root_file is current)
+            row.setdefault("root_versions", []).append(root_file.version)
+            row["last_roles"] = member_of  # its roles in the newest root that held it
+    for row in held.values():
+        last_roles = row.pop("last_roles")
+        if row["current"] and not row["roles"]:
+            report.add("info", "keys", current_file, f"key {row['keyid'][:16]}… is listed but used by no role")
+        elif not row["current"]:
+            versions = ", ".join(f"v{v}" for v in row["root_versions"])
+            report.add("info", "keys", current_file, f"key {row['keyid'][:16]}… ({row['keytype']}) is retired: "
+                       f"held by root {versions} ({', '.join(last_roles) or 'no role'}), not by the current "
+                       f"root v{current.version}")
+        report.keys.append(row)
 
 
 def tough_refusals(role_file: RoleFile) -> list[str]:

@@ -62,7 +62,7 @@ def audit(meta: Storage, targets: Storage, anchor: TrustedRoot, now: int, option
                 role_row(report, root_file, root_file, meta.describe(f"{root_file.version}.root.json"),
                          chain[index - 1] if index else None)
             if chain:
-                key_rows(report, chain[-1], meta.describe(f"{chain[-1].version}.root.json"))
+                key_rows(report, [(r, meta.describe(f"{r.version}.root.json")) for r in chain])
             return report
         files = fallback
         report.add("info", "load", meta.url, "the checks below ran on the metadata as stored, which nodes refuse")
@@ -72,7 +72,8 @@ def audit(meta: Storage, targets: Storage, anchor: TrustedRoot, now: int, option
         role_row(report, root_file, root_file, name, roots[index - 1] if index else None)
         tough_rules(report, root_file, name)
     root = files.root
-    key_rows(report, root, meta.describe(f"{root.version}.root.json"))
+    held_keys = [*(r for r in roots if r.version < root.version), root]  # every root's keys, the current last
+    key_rows(report, [(r, meta.describe(f"{r.version}.root.json")) for r in held_keys])
     for role_file, name in files.role_files():
         role_row(report, role_file, root, meta.describe(name))
         tough_rules(report, role_file, meta.describe(name))

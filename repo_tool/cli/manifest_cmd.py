@@ -20,6 +20,7 @@ from repo_tool.core.instant import format_instant
 from repo_tool.core.manifest import Images, migration_key_text
 from repo_tool.core.nodeconfig import bottlerocket_arch
 from repo_tool.core.readiness import check_seed
+from repo_tool.core.rollout import when_text
 from repo_tool.core.selection import Host, Overrides, find_migrations, parse_version_lock, retrieve_list, select
 from repo_tool.errors import RepoToolError, UsageError
 from repo_tool.publish.inputs import (
@@ -239,7 +240,7 @@ def show(file: str, as_json: bool) -> None:
         if not update.waves:
             click.echo("    waves: none (offered to every seed at once)")
         for seed in sorted(update.waves):
-            click.echo(f"    wave from seed {seed:>4}: {format_instant(update.waves[seed])}")
+            click.echo(f"    wave from seed {seed:>4}: {when_text(update.waves[seed])}")
     for key, names in sorted(doc.migrations.items()):
         click.echo(f"  {migration_key_text(key)}: {', '.join(names) if names else '(no migration needed)'}")
 

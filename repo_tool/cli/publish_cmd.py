@@ -25,7 +25,7 @@ from repo_tool.cli.options import complete_policy, config_on_command_line, confi
 from repo_tool.config import EXPIRING_ROLES, RepoConfig, load_config
 from repo_tool.core.instant import format_instant, format_whole_seconds
 from repo_tool.core.manifest import Manifest
-from repo_tool.core.rollout import Action
+from repo_tool.core.rollout import Action, Hold, is_held, when_text
 from repo_tool.core.schedule import schedule
 from repo_tool.core.semver import Version
 from repo_tool.errors import ConfigError, UsageError, one_line
@@ -96,12 +96,12 @@ def _already_published(result: AlreadyPublished, as_json: bool, answer: dict[str
         click.echo(f"repo-tool: {one_line(result.message)}", err=True)
 
 
-def _wave_rows(waves: dict[int, int]) -> list[str]:
+def _wave_rows(waves: dict[int, int], hold: Hold) -> list[str]:
     lines = []
     for row in schedule(waves):
         seeds = f"{row.first_seed}-{row.last_seed}" if row.first_seed != row.last_seed else str(row.first_seed)
-        start = format_instant(row.start_time) if row.start_time is not None else "when published"
-        end = format_instant(row.end_time) if row.end_time is not None else "-"
+        start = when_text(row.start_time, hold, short=True) if row.start_time is not None else "when published"
+        end = when_text(row.end_time, hold, short=True) if row.end_time is not None else "-"
         lines.append(f"  {row.kind:<8} seeds {seeds:<10} from {start:<32} all by {end}")
     return lines
 
@@ -157,8 +157,9 @@ def report(outcome: Outcome, as_json: bool, start: StartSource = StartSource()) 
         for line in outcome.manifest_diff()[2:]:
             click.echo(f"  {line}")
     if outcome.waves is not None:
-        click.echo("waves:")
-        for line in _wave_rows(outcome.waves):
+        held = any(map(is_held, outcome.waves.values()))
+        click.echo(f"waves ({outcome.hold}):" if held else "waves:")
+        for line in _wave_rows(outcome.waves, outcome.hold):
             click.echo(line)
     if outcome.plan.targets:
         click.echo("targets to add:" if outcome.planned_only else "targets added:")

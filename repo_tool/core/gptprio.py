@@ -166,11 +166,11 @@ def upgrade_to_inactive(sets: Sets) -> Sets:
     inactive = sets.flags(sets.inactive)
     if inactive.priority != 0 or inactive.successful:
         raise InactiveAlreadyMarkedError(
-            f"InactiveAlreadyMarked: inactive partition set {sets.inactive} is already marked for upgrade ({inactive})"
+            f"inactive partition set {sets.inactive} is already marked for upgrade ({inactive})"
         )
     if inactive.tries_left == 0:
         raise InactiveNotValidError(
-            f"InactiveNotValid: inactive partition set {sets.inactive} has not been marked valid for upgrade"
+            f"inactive partition set {sets.inactive} has not been marked valid for upgrade"
             f" ({inactive})"
         )
     return _change(_change(sets, sets.inactive, priority=2, successful=False), sets.active, priority=1)
@@ -194,7 +194,7 @@ def rollback_to_inactive(sets: Sets) -> Sets:
     inactive = sets.flags(sets.inactive)
     if not inactive.will_boot:
         raise InactiveInvalidRollbackError(
-            f"InactiveInvalidRollback: inactive partition set {sets.inactive} is not valid to roll back to"
+            f"inactive partition set {sets.inactive} is not valid to roll back to"
             f" ({inactive})"
         )
     return _change(_change(sets, sets.inactive, priority=2), sets.active, priority=1)

@@ -318,25 +318,25 @@ def parse_offset(text: str) -> int:
         tokens = tokens[1:]
     if len(tokens) != 2:
         raise OffsetError(
-            f"BadOffset: cannot parse offset {text!r}: expected '[in] N minutes|hours|days|weeks'"
+            f"cannot parse offset {text!r}: expected '[in] N minutes|hours|days|weeks'"
         )
     count_text, unit = tokens
     count = parse_u32(count_text)
     if count is None:
-        raise OffsetError(f"BadOffset: cannot parse offset {text!r}: {count_text!r} is not a count")
+        raise OffsetError(f"cannot parse offset {text!r}: {count_text!r} is not a count")
     if unit not in _UNITS:
         raise OffsetError(
-            f"BadOffset: cannot parse offset {text!r}: unknown unit {unit!r} "
+            f"cannot parse offset {text!r}: unknown unit {unit!r} "
             "(use minutes, hours, days or weeks)"
         )
     return count * _UNITS[unit]
 
 
 def add_offset(start: int, offset_text: str) -> int:
-    """``start + parse_offset(offset_text)``; a result past year 9999 is a BadOffset error."""
+    """``start + parse_offset(offset_text)``; a result past year 9999 is an :class:`OffsetError`."""
     result = start + parse_offset(offset_text)
     if result > MAX_OFFSET_RESULT:
-        raise OffsetError(f"BadOffset: offset {offset_text!r} from {format_instant(start)} is past year 9999")
+        raise OffsetError(f"offset {offset_text!r} from {format_instant(start)} is past year 9999")
     return result
 
 

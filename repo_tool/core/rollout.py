@@ -34,7 +34,7 @@ from enum import Enum
 from typing import Any
 
 from repo_tool.core.instant import NANOS_PER_SECOND, format_instant, parse_instant
-from repo_tool.core.readiness import SEED_COUNT, update_wave
+from repo_tool.core.readiness import SEED_COUNT, Wave, update_wave
 from repo_tool.core.semver import Version
 from repo_tool.errors import UsageError
 
@@ -131,8 +131,7 @@ def _pause(rollout: Rollout, now: int) -> Change:
         raise UsageError(f"{key} has no waves: updog offers it to every host at once, so there is nothing to "
                          f"pause; pull it with {PULL.format(version=rollout.version)}")
     if is_paused(waves):
-        raise UsageError(f"{key} is halted (its waves start in the year {format_instant(PAUSED_AT)[:4]}): "
-                         "there is nothing to pause; start it again with rollout reschedule")
+        raise UsageError(f"{key} is halted: there is nothing to pause; start it again with rollout reschedule")
     new_waves, held = paused_waves(waves, now)
     if not held:
         raise UsageError(f"{key}: every wave has already started; nothing left to pause (use halt)")
@@ -181,6 +180,51 @@ def still_offered(rollout: Rollout, waves: Mapping[int, int]) -> str:
     return (f"{rollout.key}: {seeds} still offered the update: updog offers the initial wave at "
             f"once, whatever the wave times; to stop those hosts too, pull it with "
             f"{PULL.format(version=rollout.version)}")
+
+
+# --- how a held wave reads ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Hold:
+    """Why an update's waves are held back: ``paused`` (``since`` when) or ``halted``, or ``paused or
+    halted`` where the pause records are not at hand (a manifest file read on its own)."""
+
+    state: str
+    since: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.state} since {self.since}" if self.since else self.state
+
+
+HELD = Hold("paused or halted")
+
+
+def is_held(instant: int) -> bool:
+    """Whether ``instant`` is a wave start a pause or halt moved away (not a date to show anyone)."""
+    return instant >= PAUSED_AT
+
+
+def hold_of(pauses: Mapping[str, Any], key: str) -> Hold:
+    """How the held waves of the update ``key`` read, given every pause record of its repository:
+    paused since its record's time, or halted without one (a halt keeps no record)."""
+    record = pauses.get(key)
+    if isinstance(record, Mapping) and isinstance(record.get("paused_at"), str):
+        return Hold("paused", record["paused_at"])
+    return Hold("halted")
+
+
+def when_text(instant: int, hold: Hold = HELD, short: bool = False) -> str:
+    """A wave time for people: the instant, or the hold (``short``: without its time) for one a pause
+    or halt moved away, never the far-future date that stands for it."""
+    if not is_held(instant):
+        return format_instant(instant)
+    return hold.state if short else str(hold)
+
+
+def wave_held(wave: Wave | None) -> bool:
+    """Whether the hosts of ``wave`` not offered the update yet wait for a pause or halt to end: its
+    start or end was moved away (a host's place in a wave whose end was moved is a meaningless date)."""
+    return wave is not None and any(t is not None and is_held(t) for t in (wave.start_time, wave.end_time))
 
 
 # --- where the pause records are kept ------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any
 from repo_tool.core.instant import format_instant
 from repo_tool.core.manifest import MANIFEST_NAME, Manifest, MigrationKey, Update, migration_key_text
 from repo_tool.core.readiness import check_seed, ready_at_in_wave, update_wave
+from repo_tool.core.rollout import HELD, wave_held
 from repo_tool.core.semver import Version
 from repo_tool.errors import ConfigError, MigrationError, VersionError
 
@@ -60,7 +61,7 @@ class Considered:
     update: Update
     kept: bool
     why: str
-    ready_at: int | None  # None: offered as soon as published (or waves ignored)
+    ready_at: int | None  # None: offered as soon as published (or waves ignored), or held by a pause or halt
 
     def to_json_obj(self) -> dict[str, Any]:
         return {
@@ -128,6 +129,8 @@ def _consider(update: Update, host: Host, now: int, ignore_waves: bool) -> Consi
     where = f"seed {seed} is in the {wave.kind} wave starting at seed {wave.start_seed}"
     if when <= now:
         return Considered(update, True, f"applicable ({where}, offered since {format_instant(when)})", when)
+    if wave_held(wave):
+        return Considered(update, False, f"wave not reached: {where}, {HELD} (repo-tool rollout)", None)
     return Considered(update, False, f"wave not reached: {where}, offered from {format_instant(when)}", when)
 
 

@@ -20,5 +20,6 @@ def load_toml(text: str, error: type[ConfigError]) -> dict[str, Any]:
     except TOMLDecodeError as exc:
         raise error(f"invalid TOML: {exc}") from None
     except (ValueError, RecursionError) as exc:  # e.g. an integer of thousands of digits
-        raise error(f"invalid TOML: {type(exc).__name__}: {str(exc)[:120]}") from None
+        why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:120]
+        raise error(f"invalid TOML: {why}") from None
     return data

@@ -20,7 +20,6 @@ from repo_tool.core.yamlfile import load_yaml
 from repo_tool.errors import OffsetError, PolicyError, WavesUnorderedError
 
 MAX_SEED = 2048
-WAVES_UNORDERED = "WavesUnordered: Waves are not ordered; percentages and dates must be in ascending order"
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,7 @@ def policy_from_obj(data: Any) -> WavePolicy:
         raise PolicyError("'waves' must be a non-empty array of [[waves]] tables")
     waves = []
     for i, entry in enumerate(entries):
-        where = f"waves[{i}]"
+        where = wave_name(i)
         if not isinstance(entry, Mapping):
             raise PolicyError(f"{where}: expected a table with start_after and fleet_percentage")
         extra = [key for key in entry if key not in ("start_after", "fleet_percentage")]
@@ -83,19 +82,24 @@ def policy_from_obj(data: Any) -> WavePolicy:
                 raise PolicyError(f"{where}: missing key {key!r}")
         start_after, percentage = entry["start_after"], entry["fleet_percentage"]
         if not isinstance(start_after, str):
-            raise PolicyError(f"{where}.start_after: expected a string such as '4 hours', found {start_after!r}")
+            raise PolicyError(f"{where}: start_after: expected a string such as '4 hours', found {start_after!r}")
         if isinstance(percentage, bool) or not isinstance(percentage, int):
-            raise PolicyError(f"{where}.fleet_percentage: expected an integer 1-100, found {percentage!r}")
+            raise PolicyError(f"{where}: fleet_percentage: expected an integer 1-100, found {percentage!r}")
         waves.append(PolicyWave(start_after, percentage))
     return WavePolicy(tuple(waves))
 
 
+def wave_name(index: int) -> str:
+    """How messages name the policy entry at ``index`` (from 0): ``wave 3`` is the third ``[[waves]]``
+    table, and the row numbered 3 in ``waves show``."""
+    return f"wave {index + 1}"
+
+
 def _check_percentage(percentage: int, where: str) -> None:
+    """Upstream's ``InvalidFleetPercentage``, in words."""
     if not 1 <= percentage <= 100:
-        raise PolicyError(
-            f"{where}.fleet_percentage: InvalidFleetPercentage: `fleet_percentage` must be a value "
-            f"between 1 - 100: value provided: {percentage}"
-        )
+        raise PolicyError(f"{where}: fleet_percentage must be between 1 and 100 (the share of the fleet "
+                          f"offered the update by the end of the wave), found {percentage}")
 
 
 def policy_to_waves(policy: WavePolicy, start: int) -> dict[int, int]:
@@ -103,12 +107,12 @@ def policy_to_waves(policy: WavePolicy, start: int) -> dict[int, int]:
     waves: dict[int, int] = {}
     seed = 0
     for i, wave in enumerate(policy.waves):
-        where = f"waves[{i}]"
+        where = wave_name(i)
         _check_percentage(wave.fleet_percentage, where)
         try:
             waves[seed] = add_offset(start, wave.start_after)
         except OffsetError as exc:
-            raise PolicyError(f"{where}.start_after: {exc}") from None
+            raise PolicyError(f"{where}: start_after: {exc}") from None
         seed = percentage_to_seed(wave.fleet_percentage)
     return dict(sorted(waves.items()))
 
@@ -123,25 +127,36 @@ def first_unordered(waves: Mapping[int, int]) -> tuple[int, int] | None:
 
 
 def check_waves_ordered(waves: Mapping[int, int]) -> None:
-    """Raise upstream's ``WavesUnordered`` unless times strictly increase with the seed keys."""
+    """Upstream's ``WavesUnordered`` check, in the manifest's terms: unless the times strictly increase
+    with the seed keys, a :class:`WavesUnorderedError` naming the two keys (``waves["1024"]``)."""
     pair = first_unordered(waves)
     if pair is not None:
         lower, upper = pair
         raise WavesUnorderedError(
-            f"{WAVES_UNORDERED} (seed {upper} starts at {format_instant(waves[upper])}, "
-            f"not after seed {lower} at {format_instant(waves[lower])})"
+            f'waves: "{upper}" ({format_instant(waves[upper])}) does not start after "{lower}" '
+            f"({format_instant(waves[lower])}): each wave must start after the wave of the lower seed"
         )
 
 
 def validate_policy(policy: WavePolicy) -> None:
-    """Every error ``set_waves`` could raise for this policy, whatever the start time."""
+    """Every error ``set_waves`` could raise for this policy, whatever the start time, worded as the
+    policy file's entries; and (stricter than upstream, which only fails when the times end up out of
+    order) a fleet_percentage below the one before it.  Equal percentages are allowed as upstream
+    allows them: the two waves share one seed key and the later start_after wins."""
+    for i, (before, wave) in enumerate(itertools.pairwise(policy.waves), start=1):
+        if wave.fleet_percentage < before.fleet_percentage:
+            raise PolicyError(
+                f"{wave_name(i)} (fleet_percentage {wave.fleet_percentage}) is below {wave_name(i - 1)}'s "
+                f"{before.fleet_percentage}: fleet_percentage is the share of the fleet offered the update "
+                "by the end of a wave, so it must not decrease from one wave to the next"
+            )
     waves = policy_to_waves(policy, 0)
     pair = first_unordered(waves)
     if pair is not None:
-        offsets = {seed: wave.start_after for seed, wave in zip(policy.seeds(), policy.waves)}
-        lower, upper = pair
+        entry_of_key = {seed: i for i, seed in enumerate(policy.seeds())}  # later entries win, as upstream
+        lower, upper = (entry_of_key[key] for key in pair)
         raise PolicyError(
-            f"{WAVES_UNORDERED} (the wave at seed {upper} starts {offsets[upper]!r} after the release "
-            f"start, not after the wave at seed {lower} ({offsets[lower]!r}); fleet_percentage and "
-            "start_after must both increase from one wave to the next)"
+            f"{wave_name(upper)} (start_after {policy.waves[upper].start_after!r}) does not start after "
+            f"{wave_name(lower)} ({policy.waves[lower].start_after!r}): start_after must increase from one "
+            "wave to the next"
         )

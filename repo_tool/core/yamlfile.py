@@ -39,4 +39,5 @@ def load_yaml(text: str, error: type[ConfigError]) -> Any:
     except yaml.YAMLError as exc:
         raise error(f"invalid YAML: {' '.join(str(exc).split())}") from None
     except (ValueError, RecursionError, TypeError) as exc:
-        raise error(f"invalid YAML: {type(exc).__name__}: {str(exc)[:120]}") from None
+        why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:120]
+        raise error(f"invalid YAML: {why}") from None

@@ -33,6 +33,7 @@ from typing import Any
 from repo_tool.core.chain import check_edit
 from repo_tool.core.instant import format_instant, format_whole_seconds
 from repo_tool.core.manifest import MANIFEST_NAME, Manifest
+from repo_tool.core.rollout import HELD, Hold, is_held
 from repo_tool.errors import MigrationError
 from repo_tool.publish.editor import BuildInputs, NewTarget, Plan, Progress, RepoEditor, write_plan
 from repo_tool.publish.load import DEFAULT_LOAD, Loaded, LoadOptions, Location, load_live
@@ -54,6 +55,7 @@ class Outcome:
     start: int = 0  # expirations count from it (publish: the release start; else the run's now)
     waves_start: int | None = None  # the waves count from it, if the edit set them
     created: bool = False  # the edit starts a new repository (--init)
+    hold: Hold = HELD  # why :attr:`waves` a pause or halt moved away are held: paused since T, or halted
 
     def manifest_diff(self) -> list[str]:
         before = self.manifest_before.decode().splitlines()
@@ -83,6 +85,7 @@ class Outcome:
             else None,
             "start": format_instant(self.start),
             "waves_start": format_instant(self.waves_start) if self.waves_start is not None else None,
+            "waves_held": str(self.hold) if self.waves is not None and any(map(is_held, self.waves.values())) else None,
             "manifest_changed": self.manifest_before != self.manifest_after,
             "written": self.written,
             "warnings": self.warnings,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from repo_tool.core.manifest import Manifest, Update
-from repo_tool.core.rollout import Action, Rollout, apply, pauses_of, with_pauses
+from repo_tool.core.rollout import Action, Rollout, apply, hold_of, pauses_of, with_pauses
 from repo_tool.core.semver import Version
 from repo_tool.core.waves import WavePolicy
 from repo_tool.errors import UsageError
@@ -72,7 +72,9 @@ def rollout(location: Location, now: int, output: Output, request: RolloutReques
         edit.set_manifest_custom(with_pauses(custom, change.pauses))
         edit.waves = update.waves
         edit.warnings += change.warnings
-    return edit.outcome
+    outcome = edit.outcome
+    outcome.hold = hold_of(change.pauses, key)
+    return outcome
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,10 @@ def parse_release_file(text: str, path: Path, base: Path, config: Path | None = 
     """Parse ``text``, the contents of ``path``; relative paths in it are relative to ``base``
     (the directory of the resolved file).  ``config`` (``--config``) replaces the file's.  Each error
     is a one-line :class:`ConfigError` naming the file and the field."""
-    data = table(load_yaml(text, ConfigError), str(path), _RELEASE_KEYS)
+    try:
+        data = table(load_yaml(text, ConfigError), str(path), _RELEASE_KEYS)
+    except ConfigError as exc:
+        raise exc.within(str(path)) from None
 
     def rel(value: object, where: str) -> Path:
         if not isinstance(value, str) or not value:

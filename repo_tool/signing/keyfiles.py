@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from repo_tool.localfs import stat_or_none, write_atomic
-from repo_tool.trust.keys import KeyError_, entry_for_public, keyid_of
+from repo_tool.trust.keys import KeyError_, entry_for_public, key_data_problem, keyid_of
 
 PASSPHRASE_VARIABLE = "REPO_TOOL_KEY_PASSPHRASE"
 INSECURE_KEYS_VARIABLE = "REPO_TOOL_INSECURE_KEYS"
@@ -78,8 +78,7 @@ def load_private_pem(data: bytes, where: str, passphrase: bytes | None = None,
     except TypeError:  # with no password, cryptography raises TypeError only for an encrypted key
         pass
     except (ValueError, UnsupportedAlgorithm) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise KeyError_(f"{where}: cannot read private key: {reason}") from None
+        raise KeyError_(f"{where}: cannot read private key: {key_data_problem(exc)}") from None
     if not passphrase:
         raise KeyError_(f"{where}: the private key is encrypted; set {passphrase_from}")
     try:

@@ -18,7 +18,15 @@ from repo_tool.core.instant import format_whole_seconds
 from repo_tool.errors import ConfigError, UsageError, VerificationError
 from repo_tool.signing.sign import append_signatures
 from repo_tool.signing.signers import KeySigner, load_signer
-from repo_tool.trust.keys import KeyError_, entry_for_public, keyid_of, public_key, same_public_key
+from repo_tool.trust.keys import (
+    KeyError_,
+    entry_for_public,
+    key_data_problem,
+    keyid_of,
+    public_key,
+    same_public_key,
+    verify,
+)
 from repo_tool.trust.metadata import role_result
 from repo_tool.trust.model import SPEC_VERSION, TOP_ROLES, MetadataError, RoleFile, Root, parse_role, parse_root
 from repo_tool.trust.tufjson import canonical, pretty
@@ -73,7 +81,9 @@ def load_public_entry(source: str, base_dir: Path | None = None) -> dict[str, An
     if b"-----BEGIN PUBLIC KEY-----" in data:
         try:
             return entry_for_public(serialization.load_pem_public_key(data))
-        except (ValueError, KeyError_) as exc:
+        except ValueError as exc:
+            raise ConfigError(f"key {source}: cannot read public key: {key_data_problem(exc)}") from None
+        except KeyError_ as exc:
             raise ConfigError(f"key {source}: {exc}") from None
     return load_signer(source, base_dir).entry
 
@@ -224,12 +234,24 @@ def sign(root: RoleFile, signers: list[KeySigner], cross_root: dict[str, Any] | 
 
 
 def describe(root: RoleFile) -> dict[str, Any]:
-    """A summary for ``root show --json``."""
+    """A summary for ``root show``: version, expiry, keys per role, and who signed: each signature's
+    key ID, the roles of this root that list the key, and whether it verifies (``valid``, ``invalid``,
+    or ``unknown key``: not a key of this root, e.g. the previous root's when cross-signed), with the
+    root role's threshold met or not."""
     signed = root.signed
     typed = Root.of(signed)
     roles = {role: {"threshold": typed.roles[role].threshold, "keyids": list(typed.roles[role].keyids)}
              for role in TOP_ROLES}
-    good = typed.check("root", canonical(signed), root.signatures).signed
+    data = canonical(signed)
+    result = typed.check("root", data, root.signatures)
+    keys = {k.lower(): v for k, v in typed.keys.items()}
+    signed_by = []
+    for sig in root.signatures:
+        keyid = str(sig["keyid"])
+        entry = keys.get(keyid.lower())
+        status = "unknown key" if entry is None else "valid" if verify(entry, sig.get("sig"), data) else "invalid"
+        listed_for = [role for role in TOP_ROLES if keyid.lower() in (k.lower() for k in typed.roles[role].keyids)]
+        signed_by.append({"keyid": keyid, "roles": listed_for, "status": status})
     return {
         "version": signed["version"],
         "expires": signed["expires"],
@@ -238,5 +260,7 @@ def describe(root: RoleFile) -> dict[str, Any]:
         "keys": {k: {"keytype": v.get("keytype"), "scheme": v.get("scheme")} for k, v in signed["keys"].items()},
         "roles": roles,
         "signatures": [s["keyid"] for s in root.signatures],
-        "valid_root_signatures": sorted(good),
+        "signed_by": signed_by,
+        "valid_root_signatures": sorted(result.signed),
+        "root_threshold": {"threshold": result.threshold, "valid": len(result.signed), "met": result.verified},
     }

@@ -174,7 +174,13 @@ def describe_text(info: dict[str, Any]) -> list[str]:
         lines.append(f"{role}: threshold {role_info['threshold']} of {len(role_info['keyids'])}")
         for keyid in role_info["keyids"]:
             lines.append(f"  {keyid}  {keys.get(keyid, {}).get('keytype', 'MISSING')}")
-    lines.append(f"signatures: {len(info['signatures'])} ({len(info['valid_root_signatures'])} valid root signatures)")
+    threshold = info["root_threshold"]
+    met = "met" if threshold["met"] else "NOT met"
+    lines.append(f"signatures: {len(info['signatures'])}; root threshold {threshold['threshold']}: "
+                 f"{threshold['valid']} valid root signature(s), {met}")
+    for sig in info["signed_by"]:
+        listed = f"listed for {', '.join(sig['roles'])}" if sig["roles"] else "listed for no role"
+        lines.append(f"  {sig['keyid']}  {sig['status']}" + ("" if sig["status"] == "unknown key" else f", {listed}"))
     return lines
 
 

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from securesystemslib.signer import CryptoSigner, Signer, SSlibKey
 
 from repo_tool.aws import AwsSettings, ServiceError, reason
-from repo_tool.errors import ConfigError, RepoToolError
+from repo_tool.errors import ConfigError, RepoToolError, mentions
 from repo_tool.signing import kms
 from repo_tool.signing.keyfiles import env_passphrase, load_private_pem, read_private_key_file
 from repo_tool.signing.kms_signer import KmsSigner
@@ -108,7 +108,7 @@ def load_signer(source: str, base_dir: Path | None = None, aws: AwsSettings | No
         try:
             data = read_private_key_file(path)
         except KeyError_ as exc:
-            raise ConfigError(f"key {source}: {exc.message}") from None
+            raise _key_error(source, str(path), exc) from None
         return _crypto_signer(source, data, str(path))
     if scheme == "envvar":
         value = os.environ.get(rest)
@@ -185,12 +185,23 @@ def _sslib_key(entry: dict[str, Any]) -> SSlibKey:
     return SSlibKey(keyid_of(entry), entry["keytype"], entry["scheme"], dict(entry["keyval"]))
 
 
+def _key_error(source: str, where: str, exc: KeyError_) -> ConfigError:
+    """``key SOURCE: ...`` for a key that could not be read from ``where`` (its file or variable),
+    naming the key once: not ``key k.pem: k.pem: ...`` (the file is added where it is not the source
+    as written: a path relative to the config file)."""
+    message = exc.message
+    if message.startswith(f"{where}: "):
+        label = source if where == source else f"{source} ({where})"
+        return ConfigError(f"key {label}: {message[len(where) + 2:]}")
+    return ConfigError(message if mentions(message, where) else f"key {source}: {message}")
+
+
 def _crypto_signer(source: str, pem: bytes, where: str) -> KeySigner:
     try:
         private = load_private_pem(pem, where, env_passphrase())
         entry = entry_for_public(private.public_key())
     except KeyError_ as exc:
-        raise ConfigError(f"key {source}: {exc.message}") from None
+        raise _key_error(source, where, exc) from None
     return KeySigner(source, entry, private.public_key(), CryptoSigner(private, _sslib_key(entry)))
 
 

@@ -75,8 +75,10 @@ def form_encode(text: str) -> str:
 def _why(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "timed out"
+    if isinstance(exc, http.client.IncompleteRead):  # its str() is its repr, class name and all
+        return f"connection closed after {len(exc.partial)} bytes of the body"
     text = getattr(exc, "strerror", None) or str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text or "the connection failed"
 
 
 def _netloc(host: str, port: int) -> str:

@@ -40,6 +40,12 @@ class KeyError_(ConfigError):
     """A key file or key entry cannot be used."""
 
 
+def key_data_problem(exc: Exception) -> str:
+    """What cryptography says about key data it cannot load, in its first sentence: the rest names
+    its parser's internals (``MalformedFraming``, ``Tag { value: 0, ... }``) and a FAQ link."""
+    return str(exc).split(". ")[0].splitlines()[0].rstrip(".") if str(exc) else "not key data this tool reads"
+
+
 def keyid_of(entry: dict[str, Any]) -> str:
     """The TUF key ID: SHA-256 of the canonical JSON of the whole entry."""
     return hashlib.sha256(canonical(entry)).hexdigest()
@@ -101,7 +107,7 @@ def public_key(entry: dict[str, Any]) -> PublicKeyTypes:
         else:
             raise KeyError_(f"{keytype} public key is not PEM")
     except (ValueError, UnsupportedAlgorithm) as exc:
-        raise KeyError_(f"{keytype} public key cannot be read: {exc}") from None
+        raise KeyError_(f"{keytype} public key cannot be read: {key_data_problem(exc)}") from None
     if keytype == "rsa":
         if not isinstance(key, rsa.RSAPublicKey):
             raise KeyError_("keytype rsa but the PEM holds another kind of key")
