@@ -3,6 +3,7 @@ that stands for it ("offered from 8829-12-04"; issue 17)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shutil
@@ -83,5 +84,6 @@ def test_rollout_plan_and_audit_say_paused_since_or_halted(run: Runner, qs: QS, 
     assert halted.code == 0, halted.err
     assert halted.json()["waves_held"] == "halted"
     text = run(*_repo_args(qs, "halt", "--plan")).out
-    rows = text.split("waves (halted):")[1].split("targets")[0]
+    after = text.split("waves (halted):")[1].splitlines()[1:]
+    rows = "\n".join(line for line in itertools.takewhile(lambda line: line.startswith(" "), after))
     assert not DATE.search(rows) and "halted" in rows
