@@ -50,6 +50,7 @@ from repo_tool.core.instant import parse_instant, parse_offset
 from repo_tool.core.toml import load_toml
 from repo_tool.core.yamlfile import load_yaml
 from repo_tool.errors import ConfigError, RepoToolError
+from repo_tool.localfs import user_path
 from repo_tool.storage import open_storage
 from repo_tool.storage.base import Storage
 from repo_tool.trust.metadata import Expirations, check_safe_name
@@ -197,15 +198,15 @@ def _read_text(path: Path) -> str:
 DEFAULT_EXPIRATIONS = parse_expirations(DEFAULT_EXPIRATION_TEXT, "default expiration")
 
 
-def _path_from_url(value: str, base: Path) -> Path:
+def _path_from_url(value: str, base: Path, where: str) -> Path:
     parsed = urlparse(value)
     if parsed.scheme == "file":
         raw = unquote(parsed.netloc + parsed.path) if parsed.netloc not in ("", "localhost") else unquote(parsed.path)
     elif parsed.scheme in ("", ):
         raw = value
     else:
-        raise ConfigError(f"{value}: only file:// URLs or paths can be read here")
-    path = Path(raw).expanduser()
+        raise ConfigError(f"{where}: {value}: only file:// URLs or paths can be read here")
+    path = user_path(raw, where)
     return path if path.is_absolute() else base / path
 
 
@@ -267,14 +268,14 @@ def _load_yaml_repo(name: str, data: object, source: Path) -> RepoConfig:
     if expiration is None:
         expirations = DEFAULT_EXPIRATIONS
     elif isinstance(expiration, str):
-        expirations = load_expiration_policy(_path_from_url(expiration, base))
+        expirations = load_expiration_policy(_path_from_url(expiration, base, f"{where}.expiration"))
     else:
         expirations = parse_expirations(expiration, f"{where}.expiration")
     policy = data.get("wave_policy", "default")
     if not isinstance(policy, str):
         raise ConfigError(f"{where}.wave_policy: expected a policy name or path")
     if policy not in BUILTIN_POLICIES:
-        policy = str(_path_from_url(policy, base))
+        policy = str(_path_from_url(policy, base, f"{where}.wave_policy"))
     for key in ("profile", "endpoint_url"):
         if not isinstance(data.get(key, ""), str):
             raise ConfigError(f"{where}.{key}: expected a string")
@@ -284,7 +285,7 @@ def _load_yaml_repo(name: str, data: object, source: Path) -> RepoConfig:
         base_dir=base,
         metadata_url=data["metadata_url"],
         targets_url=data["targets_url"],
-        root=_path_from_url(data["root"], base),
+        root=_path_from_url(data["root"], base, f"{where}.root"),
         signers=_signer_lists(data.get("signers", {}), f"{where}.signers"),
         expirations=expirations,
         wave_policy=policy,
@@ -326,7 +327,7 @@ def _load_infra_repo(name: str, data: object, source: Path) -> RepoConfig:
         base_dir=base,
         metadata_url=str(data["metadata_base_url"]),
         targets_url=str(data["targets_url"]),
-        root=_path_from_url(str(data["root_role_url"]), base),
+        root=_path_from_url(str(data["root_role_url"]), base, f"{where}.root_role_url"),
         signers={role: [key] for role in TOP_ROLES},
         expirations=DEFAULT_EXPIRATIONS,
         root_sha512=sha if isinstance(sha, str) else None,

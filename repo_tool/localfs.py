@@ -14,10 +14,20 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from repo_tool.errors import UsageError
+from repo_tool.errors import InputError, UsageError
 
 # The temporary files of make_temp (write_atomic, LocalStorage, make-disk): ".NAME.<8 random>.tmp".
 _TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+
+
+def user_path(raw: str, where: str = "") -> Path:
+    """``raw`` as a path with ``~`` / ``~user`` expanded; an unknown user (or no home) is an input error
+    naming the value (``where``: the flag or field it came from), not Python's RuntimeError."""
+    try:
+        return Path(raw).expanduser()
+    except RuntimeError:  # "Could not determine home directory."
+        prefix = f"{where}: " if where else ""
+        raise InputError(f"{prefix}{raw}: cannot expand '~': no such user or no home directory") from None
 
 
 def make_temp(directory: str | os.PathLike[str], name: str) -> tuple[int, str]:

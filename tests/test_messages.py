@@ -131,3 +131,12 @@ def test_within_does_not_repeat_a_path_the_message_names() -> None:
     assert ConfigError("cannot read /x/a.toml.bak").within("/x/a.toml").message.startswith("/x/a.toml: ")
     assert ConfigError("invalid version '1.x'").within("version").message == "version: invalid version '1.x'"
     assert mentions("key file k.pem has mode 0644", "k.pem") and not mentions("key file kk.pem", "k.pem")
+
+
+def test_a_home_of_no_user_is_a_config_error_naming_the_field(run: Runner, qs: QS) -> None:
+    text = qs.config.read_text()
+    qs.config.write_text(text.replace("    root: root.json", "    root: ~nosuchuser-rt/root.json"))
+    assert "~nosuchuser-rt" in qs.config.read_text()
+    result = run("refresh", "--config", str(qs.config), "--variant", "aws-k8s-1.28", "--arch", "x86_64", "--plan")
+    # was "internal error: RuntimeError: Could not determine home directory." (exit 1)
+    _plain(result, 2, f"{qs.config}: repos.", ".root: ~nosuchuser-rt/root.json: cannot expand '~'")

@@ -27,6 +27,7 @@ from pathlib import Path
 from repo_tool.config import table
 from repo_tool.core.yamlfile import load_yaml
 from repo_tool.errors import ConfigError
+from repo_tool.localfs import user_path
 from repo_tool.publish.inputs import read_text
 
 _RELEASE_KEYS = {"config", "repo", "version", "release_config", "wave_policy", "release_start_time", "repos"}
@@ -105,7 +106,7 @@ def parse_release_file(text: str, path: Path, base: Path, config: Path | None = 
 
 
 def _join(base: Path, value: str) -> Path:
-    path = Path(value).expanduser()
+    path = user_path(value)
     return path if path.is_absolute() else base / path
 
 

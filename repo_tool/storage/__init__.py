@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from repo_tool.errors import ConfigError
+from repo_tool.localfs import user_path
 from repo_tool.storage.base import LocalStorage, Storage
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ def open_storage(url: str, base_dir: Path | None = None, aws: AwsSettings | None
         raw = unquote(parsed.path) if parsed.scheme == "file" else url
         if parsed.scheme == "file" and parsed.netloc not in ("", "localhost"):
             raw = parsed.netloc + raw  # file://relative/path, as tuftool writes it
-        path = Path(raw).expanduser()
+        path = user_path(raw)
         if base_dir is not None and not path.is_absolute():
             path = base_dir / path
         return LocalStorage(path)
