@@ -25,7 +25,7 @@ def plot_curves(path: str, curves: list[tuple[str, FleetCurve]], start: int, end
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise UsageError("--plot needs matplotlib: pip install 'repo-tool[plot]'") from None
+        raise UsageError("--plot needs matplotlib: pip install 'bottlerocket-repo-tool[plot]'") from None
     times = sample_times(start, end, 600)
     hours = [(t - start) / NANOS_PER_HOUR for t in times]
     figure, axes = plt.subplots(figsize=(9, 4.5), dpi=100)
