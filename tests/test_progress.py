@@ -4,12 +4,14 @@ run with its stderr on a pseudo-terminal (publish, audit, node update) and on a 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import os
 import pty
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,6 +89,16 @@ def test_redraws_at_most_every_interval_and_clears_at_the_end() -> None:
     line.advance(MIB)  # after the end: nothing drawn
     line.stop()
     assert visible(stream.getvalue()) == []
+
+
+def test_a_job_of_no_bytes_draws_nothing() -> None:
+    line, stream, _ = writer()
+    line.start("uploading", 0)  # refresh, rollout: no target to send
+    line.stop()
+    assert stream.getvalue() == ""
+    line.start("x", 0)  # a size not known: drawn from the first bytes on
+    line.advance(MIB)
+    assert visible(stream.getvalue()) == ["x  1.0 MiB"]
 
 
 def test_the_rate_is_that_of_the_last_seconds() -> None:
@@ -226,26 +238,17 @@ def cli(*args: str, terminal: bool = True) -> tuple[int, str, str]:
         done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
         return done.returncode, done.stdout, done.stderr
     master, slave = pty.openpty()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL)
-    os.close(slave)
-    chunks: list[bytes] = []
-
-    def drain() -> None:
-        while True:
-            try:
-                data = os.read(master, 65536)
-            except OSError:  # EIO: the terminal's last writer closed it
-                return
-            if not data:
-                return
-            chunks.append(data)
-
-    reader = threading.Thread(target=drain)
-    reader.start()
-    out, _ = proc.communicate(timeout=600)
-    reader.join(10)
-    os.close(master)
-    return proc.returncode, out.decode(), b"".join(chunks).decode().replace("\r\n", "\n")
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=slave, stdin=subprocess.DEVNULL)
+        os.close(slave)
+        err = b""
+        with contextlib.suppress(OSError):  # EIO once the process has exited: nothing holds the terminal
+            while data := os.read(master, 65536):
+                err += data
+        os.close(master)
+        code = proc.wait(timeout=600)
+        out.seek(0)
+        return code, out.read().decode(), err.decode().replace("\r\n", "\n")
 
 
 def drawn(err: str, label: str) -> list[str]:

@@ -82,7 +82,9 @@ class ProgressLine(Progress):
             self._label, self._total, self._done = label, max(0, total), 0
             now = self.clock()
             self._samples = deque([(now, 0)])
-            self._draw(now)
+            self._next = now  # the first bytes draw the line at once
+            if total > 0:  # a job of no bytes (or of a size not known yet) shows nothing until it has some
+                self._draw(now)
 
     def advance(self, count: int) -> None:
         with self._lock:
