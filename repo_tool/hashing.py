@@ -50,7 +50,7 @@ target is 0.9x), 1.09-1.11x ``openssl dgst``; without it 0.92-0.93x.  Frames wit
 0.54x.
 
 Streams (issue 17, the audit): the same design over chunks the storage returns (no ring of buffers: a
-chunk is handed on as it is, ``RING`` at most out at once).  Over HTTP from a local server the CPU of
+chunk is handed on as it is, ``STREAM_RING`` at most out at once).  Over HTTP from a local server the CPU of
 the three images' check is about 1.5 s a GiB (``perf``: a third of it python-lz4's copies of decoded
 pieces, a sixth the socket reads), so two cores cannot beat ``openssl dgst`` there; locally it matches
 the files' path (1.19 against 1.23 s of CPU, wall within noise).
@@ -77,6 +77,8 @@ CHUNK = 1024 * 1024  # bytes per read and per SHA-256 update
 PIECE = 256 * 1024  # LZ4 input per decode call and most output per call (the fastest feed, lz4frames)
 RING_CHUNK = 2 * 1024 * 1024  # bytes per read and per buffer handed on, for the largest file
 RING = 3  # buffers of the largest file being read or waiting for (or in) the decoder
+STREAM_RING = 8  # chunks of the largest stream waiting for (or in) the decoder: 8 MiB of 1 MiB chunks, as
+# many bytes as the files' ring and a little more, since a stream's chunks may be smaller
 SPIN = 0.002  # seconds a thread waiting for the largest file's next buffer polls before it sleeps
 SHARED_MIN = 8 * 1024 * 1024  # a largest file this big has its decoding shared out to the other workers
 
@@ -160,7 +162,7 @@ def hash_streams(streams: Sequence[Stream], jobs: int, progress: Progress = NO_P
         return []
     order = sorted(range(len(streams)), key=lambda i: streams[i].size, reverse=True)
     first = order[0]
-    shared = (_SharedCheck(streams[first].what, progress.advance)
+    shared = (_SharedCheck(streams[first].what, progress.advance, STREAM_RING)
               if jobs > 1 and streams[first].lz4 and streams[first].size >= SHARED_MIN else None)
 
     def work(index: int, serve: Callable[[], object] | None) -> StreamResult:
@@ -330,15 +332,15 @@ class _Workers(Generic[K, R]):
 class _SharedCheck:
     """The largest checked file or stream: its thread hashes it chunk by chunk (:meth:`hash`) and hands
     each chunk on; whichever other thread calls :meth:`serve` decodes the chunks handed on so far, in
-    order.  At most ``RING`` chunks are out at once: each holds a slot of the ring (the buffer a file
-    is read into) until it is decoded.  Queue items are ``(slot, chunk)``; a chunk of None ends the
-    stream (slot 0) or ends it early (-1)."""
+    order.  At most ``slots`` chunks are out at once (``RING`` for a file): each holds a slot of the
+    ring (for a file, the buffer it is read into) until it is decoded.  Queue items are
+    ``(slot, chunk)``; a chunk of None ends the stream (slot 0) or ends it early (-1)."""
 
-    def __init__(self, what: str, progress: Callable[[int], object] | None = None) -> None:
+    def __init__(self, what: str, progress: Callable[[int], object] | None = None, slots: int = 0) -> None:
         self.progress = progress
         self.frames = LZ4Frames(what, PIECE)
         self.free: queue.SimpleQueue[int] = queue.SimpleQueue()
-        for index in range(RING):
+        for index in range(slots or RING):
             self.free.put(index)
         self.pending: queue.SimpleQueue[tuple[int, Buffer | None]] = queue.SimpleQueue()
         self.decoding = threading.Lock()  # held by the thread decoding, so chunks are decoded in order

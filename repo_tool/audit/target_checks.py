@@ -10,6 +10,7 @@ Must not: trust an object it has not hashed, or download a target whole into mem
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -49,11 +50,18 @@ def check_targets(report: Report, files: RoleSet, store: Storage, options: Audit
     progress = options.progress
     progress.start("checking targets", sum(check.target.length for check in checks))
     try:
-        results = hash_streams([check.stream for check in checks], options.jobs, progress)
+        results = hash_streams([check.stream for check in checks], _jobs(store, options.jobs), progress)
     finally:
         progress.stop()
     for check, result in zip(checks, results):
         report.count_checked(1, _judge(report, check, result))
+
+
+def _jobs(store: Storage, jobs: int) -> int:
+    """Streams open at once: ``jobs``, but no more than there are cores for a local directory, where
+    reading costs no waiting and more threads than cores only take the cores from each other (P6, a
+    1 GiB release: 2 threads 1.02x ``openssl dgst``, 4 threads 0.96x, on 2 cores)."""
+    return min(jobs, os.cpu_count() or 1) if isinstance(store, LocalStorage) else jobs
 
 
 @dataclass(frozen=True)
