@@ -105,6 +105,7 @@ class Stream:
     size: int
     open: Callable[[], Iterable[Buffer] | None]
     lz4: bool = False
+    path: Path | None = None  # a local file: read into reused buffers as hash_files reads (``open`` unused)
 
 
 StreamResult = tuple[int, str] | None | Exception
@@ -125,7 +126,7 @@ def hash_files(paths: Iterable[Path], jobs: int | None = None, lz4: Collection[P
     progress.start("hashing", sum(map(_size, unique)))
     try:
         if workers == 1:
-            return {path: _ingest(path, CHUNK, path in checked, progress=progress.advance) for path in unique}
+            return {path: _ingest(path, CHUNK, _named(path, checked), progress=progress.advance) for path in unique}
         order = sorted(unique, key=_size, reverse=True)
         first = order[0]
         shared = (_SharedCheck(str(first), progress.advance) if first in checked and _size(first) >= SHARED_MIN
@@ -134,7 +135,7 @@ def hash_files(paths: Iterable[Path], jobs: int | None = None, lz4: Collection[P
         def work(path: Path, serve: Callable[[], object] | None) -> FileDigest:
             if shared is not None and path == first:
                 return _shared_file(path, shared)
-            return _ingest(path, CHUNK, path in checked, serve, progress.advance)
+            return _ingest(path, CHUNK, _named(path, checked), serve, progress.advance)
 
         done = _Workers(order, workers, work, shared).run()
     finally:
@@ -149,7 +150,7 @@ def hash_files(paths: Iterable[Path], jobs: int | None = None, lz4: Collection[P
 def hash_file(path: Path, chunk: int = CHUNK, lz4: bool = False) -> FileDigest:
     """One file's length and SHA-256, read ``chunk`` bytes at a time in this thread; decoded as LZ4
     frames too if ``lz4``."""
-    return _ingest(path, chunk, lz4)
+    return _ingest(path, chunk, str(path) if lz4 else None)
 
 
 def hash_streams(streams: Sequence[Stream], jobs: int, progress: Progress = NO_PROGRESS) -> list[StreamResult]:
@@ -162,12 +163,14 @@ def hash_streams(streams: Sequence[Stream], jobs: int, progress: Progress = NO_P
         return []
     order = sorted(range(len(streams)), key=lambda i: streams[i].size, reverse=True)
     first = order[0]
-    shared = (_SharedCheck(streams[first].what, progress.advance, STREAM_RING)
+    shared = (_SharedCheck(streams[first].what, progress.advance, RING if streams[first].path else STREAM_RING)
               if jobs > 1 and streams[first].lz4 and streams[first].size >= SHARED_MIN else None)
 
     def work(index: int, serve: Callable[[], object] | None) -> StreamResult:
         stream = streams[index]
         try:
+            if stream.path is not None:
+                return _local(stream, shared if index == first else None, serve, progress)
             chunks = stream.open()
             if chunks is None:
                 return None
@@ -189,6 +192,22 @@ def hash_streams(streams: Sequence[Stream], jobs: int, progress: Progress = NO_P
 
     results = _Workers(order, max(1, min(jobs, len(streams) + (shared is not None))), work, shared).run()
     return [results[index] for index in range(len(streams))]
+
+
+def _local(stream: Stream, shared: _SharedCheck | None, serve: Callable[[], object] | None,
+           progress: Progress) -> StreamResult:
+    """A stream that is a local file (``stream.path``), hashed as :func:`hash_files` hashes files; None
+    if it is not there."""
+    assert stream.path is not None
+    try:
+        stream.path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if shared is not None:
+        digest = _shared_file(stream.path, shared)
+    else:
+        digest = _ingest(stream.path, CHUNK, stream.what if stream.lz4 else None, serve, progress.advance)
+    return digest.length, digest.sha256
 
 
 def hash_chunks(chunks: Iterable[Buffer], what: str | None) -> tuple[int, str]:
@@ -249,11 +268,15 @@ def _reads(handle: io.RawIOBase, size: int) -> Iterator[Buffer]:
         yield buffer if count == size else view[:count]
 
 
-def _ingest(path: Path, chunk: int, lz4: bool, between: Callable[[], object] | None = None,
+def _named(path: Path, checked: Collection[Path]) -> str | None:
+    return str(path) if path in checked else None
+
+
+def _ingest(path: Path, chunk: int, lz4: str | None, between: Callable[[], object] | None = None,
             progress: Callable[[int], object] | None = None) -> FileDigest:
-    """Read, hash and (with ``lz4``) decode one file in this thread, calling ``between`` and
-    ``progress`` after each read."""
-    frames = LZ4Frames(str(path), PIECE) if lz4 else None
+    """Read, hash and (unless ``lz4`` is None, naming the file in errors) decode one file in this
+    thread, calling ``between`` and ``progress`` after each read."""
+    frames = LZ4Frames(lz4, PIECE) if lz4 is not None else None
     try:
         with path.open("rb", buffering=0) as handle:
             mtime_ns = os.fstat(handle.fileno()).st_mtime_ns
@@ -267,7 +290,7 @@ def _ingest(path: Path, chunk: int, lz4: bool, between: Callable[[], object] | N
 
 def _shared_file(path: Path, shared: _SharedCheck) -> FileDigest:
     """The largest file: read and hashed in this thread into a ring of buffers, decoded by the others."""
-    buffers = [memoryview(bytearray(RING_CHUNK)) for _ in range(RING)]
+    buffers = [memoryview(bytearray(RING_CHUNK)) for _ in range(shared.slots)]
     try:
         with path.open("rb", buffering=0) as handle:
             mtime_ns = os.fstat(handle.fileno()).st_mtime_ns
@@ -340,7 +363,8 @@ class _SharedCheck:
         self.progress = progress
         self.frames = LZ4Frames(what, PIECE)
         self.free: queue.SimpleQueue[int] = queue.SimpleQueue()
-        for index in range(slots or RING):
+        self.slots = slots or RING
+        for index in range(self.slots):
             self.free.put(index)
         self.pending: queue.SimpleQueue[tuple[int, Buffer | None]] = queue.SimpleQueue()
         self.decoding = threading.Lock()  # held by the thread decoding, so chunks are decoded in order

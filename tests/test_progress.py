@@ -5,6 +5,7 @@ run with its stderr on a pseudo-terminal (publish, audit, node update) and on a 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import itertools
 import os
@@ -13,13 +14,15 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import lz4.frame
 import pytest
 
+from repo_tool import hashing
 from repo_tool.cli.progress import GIB, MIB, ProgressLine, progress_line, render
+from repo_tool.core.lz4frames import ImageError
 from repo_tool.core.progress import NO_PROGRESS, Progress, counted
 from repo_tool.hashing import hash_files
 from tests.repohelpers import ARCH, QS, VARIANT, copy_quickstart, release_config, serve_directory, write_node_config
@@ -329,3 +332,44 @@ def test_node_update_draws_each_image_streamed(qs: QS, tmp_path: Path) -> None:
         assert visible(err) == ["Starting update to 1.1.0"]
         code, out, err = cli("node", *paths, "update-image", "--ignore-waves", "--json")
         assert code == 0 and "MiB/s" not in err and "\r" not in err, err
+
+
+# --- the audit's streams (hashing.hash_streams): a local file and a stream of chunks alike --------------
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 4])
+def test_hash_streams_reads_local_files_and_chunks_alike(tmp_path: Path, jobs: int,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hashing, "SHARED_MIN", 64 * 1024)  # the largest stream's check is shared out
+    monkeypatch.setattr(hashing, "CHUNK", 16 * 1024)
+    monkeypatch.setattr(hashing, "RING_CHUNK", 8 * 1024)
+    good = lz4.frame.compress(os.urandom(200 * 1024) + bytes(200 * 1024), block_size=lz4.frame.BLOCKSIZE_MAX64KB)
+    contents = {"good.lz4": good, "bad.lz4": good[:-100], "plain.bin": os.urandom(50 * 1024)}
+    for name, data in contents.items():
+        (tmp_path / name).write_bytes(data)
+
+    def chunks(data: bytes) -> Iterator[bytes]:
+        for start in range(0, len(data), 10_000):
+            yield data[start:start + 10_000]
+
+    def opener(data: bytes, exists: bool) -> Callable[[], Iterator[bytes] | None]:
+        return lambda: chunks(data) if exists else None
+
+    streams = []
+    for name, data in [*contents.items(), ("missing.lz4", b"")]:
+        streams.append(hashing.Stream(f"target {name}", len(data), opener(data, name != "missing.lz4"),
+                                      name.endswith(".lz4"), None))
+        streams.append(hashing.Stream(f"target {name}", len(data), lambda: None, name.endswith(".lz4"),
+                                      tmp_path / name))
+    recorder = Recorder()
+    results = hashing.hash_streams(streams, jobs, recorder)
+    for index, (name, data) in enumerate([*contents.items(), ("missing.lz4", b"")]):
+        for result in results[2 * index: 2 * index + 2]:
+            if name == "bad.lz4":
+                assert isinstance(result, ImageError), result
+                assert str(result) == "target bad.lz4: truncated LZ4 frame: nodes could not install it"
+            elif name == "missing.lz4":
+                assert result is None
+            else:
+                assert result == (len(data), hashlib.sha256(data).hexdigest())
+    assert recorder.done >= 2 * (len(good) + len(contents["plain.bin"]))
