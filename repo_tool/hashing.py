@@ -49,11 +49,12 @@ target is 0.9x), 1.09-1.11x ``openssl dgst``; without it 0.92-0.93x.  Frames wit
 (XXH32, the ``lz4`` command's default) take liblz4 ~1 s of CPU per GB to decode, in order on one core:
 0.54x.
 
-Streams (issue 17, the audit): the same design over chunks the storage returns (no ring of buffers: a
-chunk is handed on as it is, ``STREAM_RING`` at most out at once).  Over HTTP from a local server the CPU of
-the three images' check is about 1.5 s a GiB (``perf``: a third of it python-lz4's copies of decoded
-pieces, a sixth the socket reads), so two cores cannot beat ``openssl dgst`` there; locally it matches
-the files' path (1.19 against 1.23 s of CPU, wall within noise).
+Streams (issue 17, the audit): the same threads and sharing over chunks a storage returns (no ring
+of buffers: a chunk is handed on as it is, ``STREAM_RING`` at most out at once); a stream that is a
+local file (``Stream.path``) is read as a file here is (the storage's fresh chunks cost 40% more page
+faults, and 0.95-0.98x ``openssl dgst`` against 1.07-1.08x).  Over HTTP from a local server the
+three images' check costs about 1.6 s of CPU a GiB (``perf``: python-lz4's copies of decoded pieces
+and the socket reads as much as the hashing), so two cores cannot keep up with ``openssl dgst``.
 """
 
 from __future__ import annotations
