@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Collection
 from dataclasses import dataclass
+from pathlib import Path
 
 from repo_tool.audit.findings import Report
 from repo_tool.audit.options import AuditOptions
@@ -98,9 +99,18 @@ def _prepare(report: Report, files: RoleSet, store: Storage, name: str, lz4: boo
         report.count_checked(1, 0)
         return None
     path = folder.root / object_name if isinstance(folder, LocalStorage) else None
+    if path is not None and _file_size(path) != target.length:
+        path = None  # read through the storage, which says what is wrong (too large, short, missing)
     stream = Stream(f"target {name}", target.length, lambda: folder.stream(object_name, target.length, REMOTE_CHUNK),
                     lz4, path)
     return _Check(name, target, folder, object_name, where, stream)
+
+
+def _file_size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
 
 
 def _about(name: str, exc: RepoToolError) -> str:
