@@ -287,6 +287,14 @@ def test_publish_draws_hashing_and_uploading_then_clears(release: list[str]) -> 
     assert drawn(err, "hashing")[-1].startswith(f"hashing  {mib:.1f}/{mib:.1f} MiB  100%"), drawn(err, "hashing")
 
 
+def test_a_plan_draws_its_hashing(release: list[str]) -> None:
+    code, out, err = cli(*release, "--plan")
+    assert code == 0, err
+    assert_drawn_then_cleared(err, "hashing")
+    assert not drawn(err, "uploading") and "wrote " not in err
+    assert "would publish" in out
+
+
 def test_publish_draws_nothing_on_a_pipe_or_with_json(release: list[str], qs: QS, tmp_path: Path) -> None:
     copy = copy_quickstart(qs, tmp_path / "copy")
     on_copy = [release[0], *copy.args(), *release[1 + len(qs.args()):]]
