@@ -19,6 +19,7 @@ from pathlib import Path
 
 import lz4.frame
 import pytest
+import yaml
 
 from repo_tool import hashing
 from repo_tool.cli.progress import GIB, MIB, ProgressLine, progress_line, render
@@ -285,6 +286,19 @@ def test_publish_draws_hashing_and_uploading_then_clears(release: list[str]) -> 
     images = [Path(arg) for flag, arg in itertools.pairwise(release) if flag.endswith("-image")]
     mib = sum(path.stat().st_size for path in images) / MIB
     assert drawn(err, "hashing")[-1].startswith(f"hashing  {mib:.1f}/{mib:.1f} MiB  100%"), drawn(err, "hashing")
+
+
+def test_publish_release_draws_hashing_and_uploading(release: list[str], qs: QS, tmp_path: Path) -> None:
+    options = dict(itertools.pairwise(release))
+    release_file = tmp_path / "RELEASE.yaml"
+    release_file.write_text(yaml.safe_dump({
+        "version": "1.2.0", "config": str(qs.config), "release_config": options["--release-config"],
+        "repos": [{"variant": VARIANT, "arch": ARCH, "boot_image": options["--boot-image"],
+                   "root_image": options["--root-image"], "hash_image": options["--hash-image"]}]}))
+    code, _, err = cli("publish-release", str(release_file))
+    assert code == 0, err
+    assert_drawn_then_cleared(err, "hashing")
+    assert_drawn_then_cleared(err, "uploading")
 
 
 def test_a_plan_draws_its_hashing(release: list[str]) -> None:
