@@ -113,7 +113,7 @@ class CountingProgress(Progress):
         self.lock = threading.Lock()
         self.total = 0
 
-    def sent(self, count: int) -> None:
+    def advance(self, count: int) -> None:
         with self.lock:
             self.total += count
 

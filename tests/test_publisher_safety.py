@@ -340,7 +340,7 @@ def truncated_live(qs: QS, run: Runner, tmp_path: Path, monkeypatch: pytest.Monk
     original = repo_tool.hashing.hash_files
     with monkeypatch.context() as patch:
         patch.setattr(repo_tool.publish.release, "hash_files",
-                      lambda paths, jobs=None, lz4=(): original(paths, jobs))
+                      lambda paths, jobs=None, lz4=(), **_: original(paths, jobs))
         assert run("publish", *qs.args("--version", "1.2.0", *images)).code == 0
     return root_image.name
 
@@ -365,7 +365,7 @@ def test_audit_on_s3_decodes_what_it_streams(repo: S3Repo, run: Runner, tmp_path
     assert_one_line_error(run("publish", *repo.args(), *images), 1, "truncated LZ4 frame")
     with monkeypatch.context() as patch:
         patch.setattr(repo_tool.publish.release, "hash_files",
-                      lambda paths, jobs=None, lz4=(): original(paths, jobs))
+                      lambda paths, jobs=None, lz4=(), **_: original(paths, jobs))
         assert run("publish", *repo.args(), *images).code == 0
     result = run("audit", *repo.args(), "--targets", "all", "--json")
     assert result.code == 1

@@ -6,9 +6,10 @@ judge anything (the checks do).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from repo_tool.audit.findings import TargetsMode
+from repo_tool.core.progress import NO_PROGRESS, Progress
 
 AUDIT_JOBS = 4
 
@@ -25,10 +26,12 @@ class TrustedRoot:
 class AuditOptions:
     """How far one audit looks: expiries inside ``window`` ns are warnings (``window_text``: as the
     user wrote it, for the report), which targets are downloaded and checked, how many at once, and
-    whether ``manifest.json`` is checked (not for TUF repositories that are not Bottlerocket's)."""
+    whether ``manifest.json`` is checked (not for TUF repositories that are not Bottlerocket's); the
+    target bytes checked are reported to ``progress``."""
 
     window: int
     window_text: str = ""
     targets: TargetsMode = "all"
     jobs: int = AUDIT_JOBS
     check_manifest: bool = True
+    progress: Progress = field(default=NO_PROGRESS, compare=False)

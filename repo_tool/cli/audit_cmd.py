@@ -17,6 +17,7 @@ from repo_tool.audit.report import render, render_text
 from repo_tool.audit.run import audit
 from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns, parse_time_option
 from repo_tool.cli.options import config_on_command_line, config_option, repo_option
+from repo_tool.cli.progress import progress_line
 from repo_tool.config import load_config
 from repo_tool.core.instant import parse_offset
 from repo_tool.errors import ConfigError, OffsetError, UsageError, VerificationError
@@ -91,7 +92,8 @@ def audit_cmd(metadata_url: str | None, targets_url: str | None, root_path: str 
         targets = open_storage(targets_url, Path.cwd(), aws)
         root_file = Path(root_path)
     root = TrustedRoot(read_bytes(root_file, "trusted root"), str(root_file))
-    report = audit(meta, targets, root, at, AuditOptions(window, within_text, mode, jobs, check_manifest))
+    options = AuditOptions(window, within_text, mode, jobs, check_manifest, progress=progress_line(as_json))
+    report = audit(meta, targets, root, at, options)
     obj = report.to_json_obj()
     if as_json:
         echo_json(obj)

@@ -6,8 +6,6 @@ reading and parsing input files is the library's (:mod:`repo_tool.publish.inputs
 
 from __future__ import annotations
 
-import sys
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +13,7 @@ from typing import Any
 import click
 
 from repo_tool.aws import AwsSettings
+from repo_tool.cli.progress import ProgressLine, progress_line
 from repo_tool.config import EXPIRING_ROLES, Expiry, parse_expiry
 from repo_tool.core.instant import parse_time_arg
 from repo_tool.core.manifest import dumps_pretty
@@ -51,7 +50,7 @@ def warn(message: str) -> None:
     click.echo(f"repo-tool: warning: {message}", err=True)
 
 
-# --- AWS options and upload progress -------------------------------------------------------
+# --- AWS options and publish progress -------------------------------------------------------
 
 
 def aws_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -105,43 +104,20 @@ def expires_given() -> dict[str, Expiry]:
 
 
 class ShowProgress(Progress):
-    """Object names as they are written, and a byte progress bar on a terminal."""
+    """A write's progress: object names as they are written (a line each, above the progress line),
+    and the bytes hashed and sent on the :class:`~repo_tool.cli.progress.ProgressLine` (a terminal only)."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._bar: Any = None
+    def __init__(self, line: ProgressLine | None = None) -> None:
+        self.line = line if line is not None else progress_line()
 
     def wrote(self, name: str) -> None:
-        with self._lock:
-            if self._bar is None:
-                click.echo(f"wrote {name}", err=True)
+        self.line.note(f"wrote {name}")
 
-    def start_bytes(self, total: int) -> None:
-        if total and sys.stderr.isatty():
-            self._bar = click.progressbar(length=total, label="targets", file=sys.stderr,
-                                          show_pos=True, item_show_func=None)
-            self._bar.format_progress_line = _byte_line(self._bar)
-            self._bar.render_progress()
+    def start(self, label: str, total: int) -> None:
+        self.line.start(label, total)
 
-    def sent(self, count: int) -> None:
-        with self._lock:
-            if self._bar is not None:
-                self._bar.update(count)
+    def advance(self, count: int) -> None:
+        self.line.advance(count)
 
-    def stop_bytes(self) -> None:
-        with self._lock:
-            if self._bar is not None:
-                self._bar.render_finish()
-                self._bar = None
-
-
-def _byte_line(bar: Any) -> Callable[[], str]:
-    def line() -> str:
-        done, total = bar.pos, bar.length or 1
-        return (f"{bar.label} [{'#' * int(30 * done / total):<30}] {_mib(done)}/{_mib(total)} MiB "
-                f"{100 * done // total:3d}%")
-    return line
-
-
-def _mib(count: int) -> str:
-    return f"{count / 1048576:.1f}"
+    def stop(self) -> None:
+        self.line.stop()

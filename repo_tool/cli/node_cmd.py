@@ -18,6 +18,7 @@ from click.shell_completion import CompletionItem
 
 from repo_tool.cli.hints import hint_for, usage_message
 from repo_tool.cli.node_help import UPDOG_COMMANDS, command_help, complete_updog, flag_items, given_command
+from repo_tool.cli.progress import progress_line
 from repo_tool.core.semver import Version
 from repo_tool.errors import RepoToolError, VersionError
 from repo_tool.node import gpt
@@ -187,7 +188,8 @@ def node_cmd(config_path: Path, trusted_root: Path, os_release: Path, disk: Path
             metadata_cache=metadata_cache, migrations_dir=migrations_dir, state_dir=state_dir,
             reboot_command=reboot, arch=arch,
         )
-        out = node.Output(err_sink=lambda line: click.echo(line, err=True))
+        line = progress_line(parsed.flags.json)
+        out = node.Output(err_sink=line.note, progress=line)
         _run(parsed, paths, now, out)
     except NodeFailed:
         raise

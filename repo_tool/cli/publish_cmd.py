@@ -84,8 +84,10 @@ def _location(config_path: str, repo_name: str | None, variant: str, arch: str) 
 
 
 def _output(plan_only: bool, as_json: bool) -> Output:
-    """--plan: a plan; else a write, showing its progress unless the answer is JSON."""
-    return PlanOnly() if plan_only else Write(None if as_json else ShowProgress())
+    """--plan: a plan; else a write; either shows its progress (hashing; the write's uploads and object
+    names) unless the answer is JSON."""
+    progress = None if as_json else ShowProgress()
+    return PlanOnly(progress) if plan_only else Write(progress)
 
 
 def _already_published(result: AlreadyPublished, as_json: bool, answer: dict[str, Any]) -> None:

@@ -30,6 +30,7 @@ from repo_tool.core import gptprio
 from repo_tool.core.gptprio import SetName, Sets
 from repo_tool.core.manifest import MANIFEST_NAME, Manifest, Update, dumps_pretty
 from repo_tool.core.nodeconfig import OsRelease, UpdogConfig, bottlerocket_arch, parse_os_release, parse_updog_toml
+from repo_tool.core.progress import NO_PROGRESS, Progress, counted
 from repo_tool.core.selection import LATEST, Host, Overrides, Selection, retrieve_list, select
 from repo_tool.core.semver import Version
 from repo_tool.errors import ConfigError, ManifestError, RepoToolError, VerificationError
@@ -82,12 +83,14 @@ class Flags:
 @dataclass
 class Output:
     """What a command printed (stdout carries only results).  ``err_sink`` shows stderr lines as
-    they happen, so ``Starting update`` appears before a long download and survives a failure."""
+    they happen, so ``Starting update`` appears before a long download and survives a failure;
+    ``progress`` is told of the image bytes streamed into the partitions."""
 
     stdout: list[str] = field(default_factory=list)
     stderr: list[str] = field(default_factory=list)
     code: int = 0
     err_sink: Callable[[str], None] | None = None
+    progress: Progress = NO_PROGRESS
 
     def out(self, text: str) -> None:
         self.stdout.append(text)
@@ -267,16 +270,21 @@ def open_disk(paths: NodePaths) -> DiskState:
     return DiskState(Disk.open(paths.disk), paths.active_set or "A")
 
 
-def stage(session: Session, update: Update, state: DiskState) -> None:
-    """Clear the inactive set, stream root, boot and hash into it, mark it valid."""
+def stage(session: Session, update: Update, state: DiskState, progress: Progress = NO_PROGRESS) -> None:
+    """Clear the inactive set, stream root, boot and hash into it (each image a job of ``progress``),
+    mark it valid."""
     sets = state.sets
     inactive = state.disk.sets[sets.inactive]
     state.write(gptprio.clear_inactive(sets))  # from here on a half-written set is never bootable
     for kind in IMAGE_ORDER:
         target = session.repo.require(getattr(update.images, kind))
         partition = getattr(inactive, kind)
-        write_image(verified_stream(session, target, f"{kind} image"), state.disk.path, partition.offset,
-                    partition.size, f"{kind} image {target.name}")
+        progress.start(f"{kind} image", target.length)
+        try:
+            write_image(counted(verified_stream(session, target, f"{kind} image"), progress), state.disk.path,
+                        partition.offset, partition.size, f"{kind} image {target.name}")
+        finally:
+            progress.stop()
     state.write(gptprio.mark_inactive_valid(state.sets))
 
 
@@ -363,7 +371,7 @@ def update(session: Session, flags: Flags, out: Output, apply: bool) -> None:
     session.transport.query["target"] = str(chosen.version)
     names = cache_migrations(session, chosen)
     session.transport.query["migrations"] = ",".join(names)
-    stage(session, chosen, state)
+    stage(session, chosen, state, out.progress)
     if apply:
         state.write(gptprio.upgrade_to_inactive(state.sets))
         if flags.reboot:

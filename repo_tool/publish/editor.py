@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from repo_tool.core import progress as core_progress
 from repo_tool.core.instant import NANOS_PER_SECOND, format_instant
 from repo_tool.errors import RepoToolError, VerificationError
 from repo_tool.signing.sign import sign_role
@@ -223,24 +224,13 @@ def self_check(plan: Plan, root: dict[str, Any] | None, now: int | None = None) 
                 )
 
 
-class Progress:
-    """What a write reports as it goes: each object written, and bytes of targets sent.
-
-    ``sent`` is called from several upload threads at once.  This base class
-    shows nothing; the CLI shows names and a byte progress bar.
-    """
+class Progress(core_progress.Progress):
+    """What a write reports as it goes: each object written, and (as the job "uploading") bytes of
+    targets sent, from several upload threads at once.  This base shows nothing; the CLI shows names
+    and a progress line."""
 
     def wrote(self, name: str) -> None:
         """``name`` (``targets/<object>`` or a metadata file name) was written."""
-
-    def start_bytes(self, total: int) -> None:
-        """``total`` bytes of target files may be sent (those already stored are then skipped)."""
-
-    def sent(self, count: int) -> None:
-        """``count`` more bytes were stored (or found already stored)."""
-
-    def stop_bytes(self) -> None:
-        """The target uploads are over."""
 
 
 UPLOAD_JOBS = 4
@@ -262,25 +252,25 @@ def _check_unchanged(target: NewTarget, info: os.stat_result | None = None) -> N
 def _store_target(target: NewTarget, store: Storage, progress: Progress) -> bool:
     if isinstance(target.source, bytes):
         changed = store.create(target.object_name, target.source)
-        progress.sent(target.length)
+        progress.advance(target.length)
         return changed
     _check_unchanged(target)
     if target.link:
         assert isinstance(store, Linkable)
         changed = store.link_file(target.object_name, target.source, target.length,
                                   lambda info: _check_unchanged(target, info))
-        progress.sent(target.length)  # nothing to send: count it as done
+        progress.advance(target.length)  # nothing to send: count it as done
         return changed
     sent_before = 0
 
     def sent(count: int) -> None:
         nonlocal sent_before
         sent_before += count
-        progress.sent(count)
+        progress.advance(count)
 
     changed = store.put_file(target.object_name, target.source, target.length, sent)
     if not changed:
-        progress.sent(target.length - sent_before)  # already stored: count it as done
+        progress.advance(target.length - sent_before)  # already stored: count it as done
     return changed
 
 
@@ -294,7 +284,7 @@ def write_targets(targets: list[NewTarget], store: Storage, progress: Progress,
     sends only what is missing.
     """
     written: list[str] = []
-    progress.start_bytes(sum(t.length for t in targets))
+    progress.start("uploading", sum(t.length for t in targets))
     try:
         with ThreadPoolExecutor(max(1, min(jobs, len(targets))), thread_name_prefix="upload") as pool:
             futures = {pool.submit(_store_target, t, store, progress): t for t in targets}
@@ -312,7 +302,7 @@ def write_targets(targets: list[NewTarget], store: Storage, progress: Progress,
             if failure is not None:
                 raise failure
     finally:
-        progress.stop_bytes()
+        progress.stop()
     return written
 
 

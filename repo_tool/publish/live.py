@@ -96,7 +96,10 @@ class Outcome:
 
 
 class Output(ABC):
-    """What the end of an edit does with it: :class:`PlanOnly` or :class:`Write`."""
+    """What the end of an edit does with it: :class:`PlanOnly` or :class:`Write`; ``progress`` is told
+    of the bytes hashed before the edit (both) and of the objects written (:class:`Write`)."""
+
+    progress: Progress | None = None
 
     @abstractmethod
     def build(self, editor: RepoEditor, inputs: BuildInputs) -> Plan:
@@ -107,10 +110,13 @@ class Output(ABC):
         """Carry out ``outcome``'s plan (or nothing)."""
 
 
+@dataclass
 class PlanOnly(Output):
     """A plan (``--plan``): every key it would use is loaded (KMS: the public key and state, no
     signing) and every threshold checked, so it fails where the real run would; it signs nothing
     and writes nothing."""
+
+    progress: Progress | None = None
 
     def build(self, editor: RepoEditor, inputs: BuildInputs) -> Plan:
         return editor.unsigned(inputs)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from repo_tool.core.manifest import Images, MigrationKey
+from repo_tool.core.progress import NO_PROGRESS
 from repo_tool.core.semver import Version
 from repo_tool.core.waves import WavePolicy
 from repo_tool.errors import ConfigError, RepoToolError, UsageError, VerificationError
@@ -149,21 +150,23 @@ def add_release(edit: LiveEdit, images: ReleaseImages, options: PublishOptions,
     return None
 
 
-def _hash(jobs_list: list[tuple[Location, ReleaseImages]], options: PublishOptions) -> dict[Path, FileDigest]:
+def _hash(jobs_list: list[tuple[Location, ReleaseImages]], options: PublishOptions,
+          output: Output) -> dict[Path, FileDigest]:
     """Every file checked (and each link possible) and hashed once (the LZ4 frames of those nodes
-    decode checked too)."""
+    decode checked too), the bytes reported to the output's progress."""
     images = [one for _, one in jobs_list]
     for location, one in jobs_list:
         check_files(one)
         check_links(location, one)
     return hash_files([p for one in images for p in one.files()], options.jobs,
-                      lz4=[p for one in images for p in one.decoded_by_nodes(options.migrations)])
+                      lz4=[p for one in images for p in one.decoded_by_nodes(options.migrations)],
+                      progress=output.progress or NO_PROGRESS)
 
 
 def publish(location: Location, now: int, output: Output, images: ReleaseImages,
             options: PublishOptions) -> Outcome | AlreadyPublished:
     """Publish one release into one variant/arch repository."""
-    digests = _hash([(location, images)], options)
+    digests = _hash([(location, images)], options, output)
     with live_edit(location, now, output, options.load) as edit:
         already = add_release(edit, images, options, digests)
         if already is not None:
@@ -176,7 +179,7 @@ def publish_many(jobs_list: list[tuple[Location, ReleaseImages]], now: int, outp
                  options: PublishOptions) -> list[Outcome] | AlreadyPublished:
     """One version into many variant/arch repos: every file hashed once, every plan built (and
     self-checked) before anything is written, shared targets written once."""
-    digests = _hash(jobs_list, options)
+    digests = _hash(jobs_list, options, output)
     prepared = []
     done: list[str] = []
     for location, images in jobs_list:
