@@ -82,7 +82,10 @@ def test_py_typed_ships_and_the_classifiers_say_so() -> None:
     versions = [m.group(1) for m in (re.fullmatch(python, c) for c in classifiers) if m]
     assert versions == PYTHONS
     assert PROJECT["requires-python"] == f">={PYTHONS[0]}"
-    assert set(PROJECT["urls"]) == {"Homepage", "Source", "Issues", "Changelog"}
+    # Only real addresses (no public home yet: no guessed Homepage/Source); each an https URL.
+    assert PROJECT["urls"] and all(url.startswith("https://") for url in PROJECT["urls"].values())
+    assert not {"Homepage", "Source", "Issues", "Changelog"} & set(PROJECT["urls"])
+    assert all(len(label) <= 32 for label in PROJECT["urls"])  # core metadata's limit for a Project-URL label
 
 
 def test_every_package_is_in_the_wheel() -> None:
