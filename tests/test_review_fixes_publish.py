@@ -1,0 +1,67 @@
+"""Review fixes on issue 17's publishing traps: --link-target tried for real, expirations already past,
+the plan's initial wave, held updates when pulling, expires help, release file entries, root output."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from repo_tool.localfs import leftover_temp_files
+from repo_tool.storage.base import LinkRefusedError, LocalStorage
+
+from .clirun import Runner, assert_one_line_error
+from .repohelpers import QS, tree_state, write_images
+
+# --- --link-target: the link is tried, not guessed from st_dev -----------------------------------------
+
+
+def _kit(tmp_path: Path) -> Path:
+    kit = tmp_path / "build" / "kmod-kit-v1.2.0.tar.xz"
+    kit.parent.mkdir(parents=True, exist_ok=True)
+    kit.write_bytes(b"kernel module kit\n" * 100)
+    return kit
+
+
+def _refuse_links_to(monkeypatch: pytest.MonkeyPatch, source: Path, code: int) -> None:
+    """As the kernel does under fs.protected_hardlinks (EPERM) or across a bind mount (EXDEV):
+    same st_dev, yet linking this one file fails."""
+    real = os.link
+
+    def link(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+        if Path(src) == source:
+            raise OSError(code, os.strerror(code), str(src), None, str(dst))
+        real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "link", link)
+
+
+@pytest.mark.parametrize("code", [errno.EPERM, errno.EXDEV])
+def test_link_target_the_kernel_refuses_is_a_usage_error_before_anything_is_written(
+        qs: QS, run: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int) -> None:
+    kit = _kit(tmp_path)
+    images = write_images(tmp_path / "img", "1.2.0")
+    _refuse_links_to(monkeypatch, kit, code)
+    before = tree_state(qs.dir / "repo")
+    args = ("--version", "1.2.0", *images, "--link-target", str(kit))
+    for extra in (("--plan",), ()):
+        result = run("publish", *qs.args(*args, *extra))
+        assert_one_line_error(result, 2, f"--link-target {kit}: cannot link into {qs.targets}",
+                              os.strerror(code), "use --copy-target")
+        assert result.err.count(str(kit)) == 1  # the path once, not twice
+        assert tree_state(qs.dir / "repo") == before
+        assert leftover_temp_files(qs.targets) == []
+
+
+def test_link_file_refused_by_the_kernel_says_to_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = _kit(tmp_path)
+    store = LocalStorage(tmp_path / "targets")
+    assert store.link_problem(source) is None
+    _refuse_links_to(monkeypatch, source, errno.EPERM)
+    assert "fs.protected_hardlinks" in str(store.link_problem(source))
+    with pytest.raises(LinkRefusedError, match="use --copy-target"):
+        store.link_file("abc.kit", source, source.stat().st_size, lambda info: None)
+    assert list((tmp_path / "targets").iterdir()) == []
