@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from repo_tool.localfs import leftover_temp_files
 from repo_tool.storage.base import LinkRefusedError, LocalStorage
 
 from .clirun import Runner, assert_one_line_error
-from .repohelpers import QS, tree_state, write_images
+from .repohelpers import ARCH, QS, VARIANT, tree_state, write_images
 
 # --- --link-target: the link is tried, not guessed from st_dev -----------------------------------------
 
@@ -65,3 +66,33 @@ def test_link_file_refused_by_the_kernel_says_to_copy(tmp_path: Path, monkeypatc
     with pytest.raises(LinkRefusedError, match="use --copy-target"):
         store.link_file("abc.kit", source, source.stat().st_size, lambda info: None)
     assert list((tmp_path / "targets").iterdir()) == []
+
+
+# --- an expiry already past: an input error naming where it comes from ----------------------------------
+
+
+def test_expiry_in_the_past_is_an_input_error_naming_its_source(qs: QS, run: Runner, tmp_path: Path) -> None:
+    before = tree_state(qs.dir / "repo")
+    assert_one_line_error(run("refresh", *qs.args("--targets-expires", "2020-01-01T00:00:00Z")), 2,
+                          "--targets-expires 2020-01-01T00:00:00Z is in the past")
+    images = write_images(tmp_path / "img", "1.2.0")
+    for extra in (("--plan",), ()):
+        result = run("publish", *qs.args("--version", "1.2.0", *images, "--release-start-time", "2020-01-01T00:00:00Z",
+                                         *extra))
+        assert_one_line_error(result, 2, "targets would expire 2020-01-15T00:00:00Z",
+                              "2w from --release-start-time 2020-01-01T00:00:00Z",
+                              "pass --targets-expires or a later start")
+    # An expiry given on the command line past such a start is fine.
+    later = run("publish", *qs.args("--version", "1.2.0", *images, "--release-start-time", "2020-01-01T00:00:00Z",
+                                    "--plan", "--targets-expires", "2099-01-01T00:00:00Z",
+                                    "--snapshot-expires", "2099-01-01T00:00:00Z",
+                                    "--timestamp-expires", "2099-01-01T00:00:00Z"))
+    assert later.code == 0, later.err
+    release = tmp_path / "release.yaml"
+    release.write_text(yaml.safe_dump({"version": "1.2.0", "config": str(qs.config),
+                                       "release_start_time": "2020-01-01T00:00:00Z", "release_config": images[7],
+                                       "repos": [{"variant": VARIANT, "arch": ARCH, "boot_image": images[1],
+                                                  "root_image": images[3], "hash_image": images[5]}]}))
+    assert_one_line_error(run("publish-release", str(release), "--plan"), 2, "targets would expire",
+                          f"from {release}: release_start_time 2020-01-01T00:00:00Z")
+    assert tree_state(qs.dir / "repo") == before

@@ -236,10 +236,11 @@ def publish_cmd(config_path: str, repo_name: str | None, variant: str, arch: str
 
 
 def _options(config: RepoConfig, version_text: str, release_config: str | None, wave_policy: str | None,
-             start_text: str | None, now: int, version_flag: str = "--version") -> PublishOptions:
+             start_text: str | None, now: int, version_flag: str = "--version",
+             start_flag: str = "--release-start-time") -> PublishOptions:
     version = parse_version_option(version_text[1:] if version_text.startswith("v") else version_text, version_flag)
     policy, _ = load_policy(wave_policy or config.wave_policy)
-    start = now if start_text is None else parse_time_option(start_text, now, "--release-start-time")
+    start = now if start_text is None else parse_time_option(start_text, now, start_flag)
     migrations = None
     if release_config:
         release = load_release(release_config)
@@ -247,7 +248,8 @@ def _options(config: RepoConfig, version_text: str, release_config: str | None, 
             raise ConfigError(f"{release_config}: version is {release.version}, but the release being published "
                               f"is {version} ({version_flag}); a Release.toml belongs to one release")
         migrations = release.migrations
-    return PublishOptions(version=version, policy=policy, start=start, migrations=migrations)
+    start_from = None if start_text is None else f"{start_flag} {format_instant(start)}"
+    return PublishOptions(version=version, policy=policy, start=start, start_from=start_from, migrations=migrations)
 
 
 @click.command("publish-release")
@@ -285,7 +287,8 @@ def publish_release_cmd(release_file: str, config_path: str | None, repo_name: s
         release = load_release_file(Path(release_file), default_config=given)
     config = _config(release.config, repo_name or release.repo)
     options = _options(config, release.version, str(release.release_config) if release.release_config else None,
-                       release.wave_policy, release.release_start_time, now, f"{release.path}: version")
+                       release.wave_policy, release.release_start_time, now, f"{release.path}: version",
+                       f"{release.path}: release_start_time")
     options.load = LoadOptions(init=init, or_continue=True, allow_expired=allow_expired)
     options.jobs = jobs
     jobs_list = [(Location.of(config, e.variant, e.arch),

@@ -65,6 +65,7 @@ class PublishOptions:
     migrations: dict[MigrationKey, list[str]] | None = None
     load: LoadOptions = field(default_factory=LoadOptions)
     jobs: int | None = None
+    start_from: str | None = None  # what set ``start`` (``--release-start-time T``), for messages
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ def add_release(edit: LiveEdit, images: ReleaseImages, options: PublishOptions,
                                 "these files; nothing to do (waves and migrations stay as published: change "
                                 "waves with rollout reschedule)")
     edit.start = edit.waves_start = options.start
+    edit.start_from = options.start_from
     for path in images.files():
         digest = digests[path]
         edit.editor.add_target(NewTarget(path.name, digest.length, digest.sha256, path, digest.mtime_ns,
