@@ -119,10 +119,10 @@ class RepoConfig:
             expires = start + offsets[role]
             if expires - expires % NANOS_PER_SECOND > now:
                 continue
-            given = self.expires_given.get(role)
-            if given is not None and given.fixed:
-                raise UsageError(f"--{role}-expires {format_instant(given.ns)} is in the past")
-            source = f"--{role}-expires" if given is not None else "the config's expiration"
+            option = self.expires_given.get(role)
+            if option is not None and option.fixed:
+                raise UsageError(f"--{role}-expires {format_instant(option.ns)} is in the past")
+            source = f"--{role}-expires" if option is not None else "the config's expiration"
             raise UsageError(f"{role} would expire {format_whole_seconds(expires)} ({source}: "
                              f"{format_duration(offsets[role])} from {start_from or 'now'}): pass --{role}-expires "
                              "or a later start")
