@@ -96,3 +96,29 @@ def test_expiry_in_the_past_is_an_input_error_naming_its_source(qs: QS, run: Run
     assert_one_line_error(run("publish-release", str(release), "--plan"), 2, "targets would expire",
                           f"from {release}: release_start_time 2020-01-01T00:00:00Z")
     assert tree_state(qs.dir / "repo") == before
+
+
+# --- the plan's waves table: the initial wave as waves show reads it ----------------------------------
+
+
+def _initial_row(text: str) -> str:
+    return next(line for line in text.splitlines() if line.strip().startswith("initial"))
+
+
+def test_plan_reads_the_initial_wave_as_waves_show_does_even_paused(qs: QS, run: Runner, tmp_path: Path) -> None:
+    images = write_images(tmp_path / "img", "1.2.0")
+    start = "2030-01-01T00:00:00Z"
+    planned = run("publish", *qs.args("--version", "1.2.0", *images, "--release-start-time", start, "--plan",
+                                      "--wave-policy", "default"))
+    assert planned.code == 0, planned.err
+    shown = run("waves", "show", "default", "--start", start)
+    assert next(line for line in shown.out.splitlines() if line.startswith("0 ")).endswith(
+        "when published (initial wave)"), shown.out
+    row = _initial_row(planned.out)
+    assert row.endswith("all by when published (initial wave)"), row
+    assert run("publish", *qs.args("--version", "1.2.0", *images, "--release-start-time", "in 1 day")).code == 0
+    paused = run("rollout", "pause", *qs.args("--plan"))
+    assert paused.code == 0, paused.err
+    row = _initial_row(paused.out)
+    assert row.endswith("all by when published (initial wave)") and "paused" not in row, paused.out
+    assert "all by paused" in paused.out, paused.out  # the waves a pause holds back still say so

@@ -26,7 +26,7 @@ from repo_tool.config import EXPIRING_ROLES, RepoConfig, load_config
 from repo_tool.core.instant import format_instant, format_whole_seconds
 from repo_tool.core.manifest import Manifest
 from repo_tool.core.rollout import Action, Hold, is_held, when_text
-from repo_tool.core.schedule import schedule
+from repo_tool.core.schedule import offered_by_text, schedule
 from repo_tool.core.semver import Version
 from repo_tool.errors import ConfigError, UsageError, one_line
 from repo_tool.publish.inputs import load_policy, load_release
@@ -103,7 +103,7 @@ def _wave_rows(waves: dict[int, int], hold: Hold) -> list[str]:
     for row in schedule(waves):
         seeds = f"{row.first_seed}-{row.last_seed}" if row.first_seed != row.last_seed else str(row.first_seed)
         start = when_text(row.start_time, hold, short=True) if row.start_time is not None else "when published"
-        end = when_text(row.end_time, hold, short=True) if row.end_time is not None else "-"
+        end = offered_by_text(row, lambda instant: when_text(instant, hold, short=True))
         lines.append(f"  {row.kind:<8} seeds {seeds:<10} from {start:<32} all by {end}")
     return lines
 
