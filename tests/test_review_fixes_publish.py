@@ -122,3 +122,25 @@ def test_plan_reads_the_initial_wave_as_waves_show_does_even_paused(qs: QS, run:
     row = _initial_row(paused.out)
     assert row.endswith("all by when published (initial wave)") and "paused" not in row, paused.out
     assert "all by paused" in paused.out, paused.out  # the waves a pause holds back still say so
+
+
+# --- set-max-version: held updates are not "offered" ----------------------------------------------------
+
+
+def test_set_max_version_tells_held_updates_from_offered_ones(qs: QS, run: Runner, tmp_path: Path) -> None:
+    images = write_images(tmp_path / "img", "1.2.0")
+    assert run("publish", *qs.args("--version", "1.2.0", *images, "--release-start-time", "in 1 day")).code == 0
+    assert run("rollout", "halt", *qs.args("--version", "1.2.0")).code == 0
+    result = run("set-max-version", *qs.args("--max-version", "1.0.0", "--plan", "--json"))
+    assert result.code == 0, result.err
+    warning = next(w for w in result.json()["warnings"] if "pulls" in w)
+    assert warning.startswith("--max-version 1.0.0 pulls 2 update(s): 1.1.0 that was offered, 1.2.0 that was held "
+                              "(halted: offered only to its initial wave"), warning
+    assert "offered 1.0.0 instead" in warning
+    # Paused: says since when.
+    assert run("rollout", "reschedule", *qs.args("--version", "1.2.0", "--wave-policy", "default",
+                                                 "--start", "in 1 day")).code == 0
+    assert run("rollout", "pause", *qs.args("--version", "1.2.0")).code == 0
+    result = run("set-max-version", *qs.args("--max-version", "1.1.0", "--plan", "--json"))
+    warning = next(w for w in result.json()["warnings"] if "pulls" in w)
+    assert warning.startswith("--max-version 1.1.0 pulls 1 update(s): 1.2.0 that was held (paused since "), warning
