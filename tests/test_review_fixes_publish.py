@@ -144,3 +144,23 @@ def test_set_max_version_tells_held_updates_from_offered_ones(qs: QS, run: Runne
     result = run("set-max-version", *qs.args("--max-version", "1.1.0", "--plan", "--json"))
     warning = next(w for w in result.json()["warnings"] if "pulls" in w)
     assert warning.startswith("--max-version 1.1.0 pulls 1 update(s): 1.2.0 that was held (paused since "), warning
+
+
+# --- the expires options' help: once, and true of the command -------------------------------------------
+
+
+@pytest.mark.parametrize(("command", "start"), [
+    (["publish"], "from --release-start-time (else now)"),
+    (["publish-release"], "from the release file's release_start_time (else now)"),
+    (["refresh"], "from now"),
+    (["rollout", "pause"], "from now"),
+    (["set-max-version"], "from now"),
+])
+def test_expires_help_is_short_and_true_of_each_command(run: Runner, command: list[str], start: str) -> None:
+    text = " ".join(run(*command, "--help").out.split())
+    assert text.count("an RFC 3339 time") == 1 and text.count("over the config's expiration") == 1, text
+    assert f"an offset ('in 4 weeks') {start}, or an RFC 3339 time" in text
+    assert "--snapshot-expires TIME The same for snapshot.json." in text
+    assert "--timestamp-expires TIME The same for timestamp.json." in text
+    if command != ["publish"]:
+        assert "--release-start-time" not in text.split("--targets-expires")[1]

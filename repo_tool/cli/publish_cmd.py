@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +55,9 @@ Flag names follow pubsys repo's where they match: --repo, --variant,
 reads pubsys's Infra.toml."""
 
 
-def repo_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--config/--repo/--variant/--arch, shared by every command that edits a live repo."""
+def repo_options(func: Callable[..., Any], start: str = "now") -> Callable[..., Any]:
+    """--config/--repo/--variant/--arch, shared by every command that edits a live repo (``start``: what
+    an offset in --targets-expires ... counts from)."""
     decorators: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         config_option("repo-tool.yaml, or a pubsys Infra.toml.", required=True),
         repo_option(),
@@ -64,7 +66,7 @@ def repo_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--plan", "plan_only", is_flag=True, help="Print what would change; write and sign nothing."),
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
         click.option("--allow-expired", is_flag=True, help=ALLOW_EXPIRED_HELP),
-        expires_options,
+        expires_options(start),
         aws_options,
     ]
     for decorator in reversed(decorators):
@@ -188,7 +190,7 @@ def show(outcome: Outcome, as_json: bool, start: StartSource = StartSource()) ->
 
 
 @click.command("publish", epilog=PUBSYS_FLAGS)
-@repo_options
+@partial(repo_options, start="--release-start-time (else now)")
 @click.option("--version", "version_text", required=True, help="Release version (a leading 'v' is dropped).")
 @click.option("--boot-image", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The boot partition image (e.g. bottlerocket-...-boot.ext4.lz4), a target named as the file.")
@@ -263,7 +265,7 @@ def _options(config: RepoConfig, version_text: str, release_config: str | None, 
               help="Start the repositories that do not exist yet and continue those that do (a new arch in one "
                    "run); one half made (a root but no timestamp.json) is refused. Each says if it was created.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Files hashed at once (default: CPUs).")
-@expires_options
+@expires_options("the release file's release_start_time (else now)")
 @aws_options
 def publish_release_cmd(release_file: str, config_path: str | None, repo_name: str | None, plan_only: bool,
                         as_json: bool, allow_expired: bool, init: bool, jobs: int | None) -> None:

@@ -108,13 +108,14 @@ def _versions(updates: list[Update]) -> str:
     return ", ".join(str(u.version) for u in sorted(updates, key=lambda u: u.version))
 
 
-def pull_to(manifest: Manifest, variant: str, arch: str, max_version: Version, allow_all: bool,
+def pull_to(manifest: Manifest, repo: tuple[str, str], max_version: Version, allow_all: bool,
             pauses: Mapping[str, Any] | None = None) -> list[str]:
     """Set ``max_version`` on the variant/arch's updates (``set-max-version``); a warning saying what
     it pulls (updates offered before and not after, those a pause or halt held back told apart by
     ``pauses``, the repository's pause records, and what nodes on them are offered instead).
     Pulling every update (nodes are offered nothing, and those on a pulled release stay on it) is
-    refused unless ``allow_all``."""
+    refused unless ``allow_all``.  ``repo`` is the (variant, arch)."""
+    variant, arch = repo
     mine = [u for u in manifest.updates if (u.variant, u.arch) == (variant, arch)]
     if not mine:
         raise UsageError(f"manifest.json has no update for {variant} {arch}")
@@ -153,5 +154,5 @@ def set_max_version(location: Location, now: int, output: Output, max_version: V
                     options: PullOptions = PullOptions()) -> Outcome:
     """``set-max-version``: :func:`pull_to` on the live manifest, re-sign, write."""
     return _pull(location, now, output,
-                 lambda edit: pull_to(edit.manifest(), location.variant, location.arch, max_version,
+                 lambda edit: pull_to(edit.manifest(), (location.variant, location.arch), max_version,
                                       options.allow_pull_all, pauses_of(edit.manifest_custom())), options)
