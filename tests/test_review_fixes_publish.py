@@ -164,3 +164,39 @@ def test_expires_help_is_short_and_true_of_each_command(run: Runner, command: li
     assert "--timestamp-expires TIME The same for timestamp.json." in text
     if command != ["publish"]:
         assert "--release-start-time" not in text.split("--targets-expires")[1]
+
+
+# --- publish-release: errors name the release file entry; its help shows link_targets ---------------------
+
+
+def test_publish_release_names_the_entry_of_a_missing_image(qs: QS, run: Runner, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    images = write_images(tmp_path / "img", "1.2.0")
+    missing = tmp_path / "nope-boot.ext4.lz4"
+    kit = _kit(tmp_path)
+    release = tmp_path / "RELEASE.yaml"
+    entry: dict[str, Any] = {"variant": VARIANT, "arch": ARCH, "boot_image": str(missing), "root_image": images[3],
+             "hash_image": images[5]}
+    release.write_text(yaml.safe_dump({"version": "1.2.0", "config": str(qs.config), "release_config": images[7],
+                                       "repos": [entry]}))
+    assert_one_line_error(run("publish-release", str(release), "--plan"), 2,
+                          f"{release}: repos[0].boot_image: {missing}: no such file")
+    entry.update(boot_image=images[1], copy_targets=[str(kit), str(tmp_path / "gone.tar")])
+    release.write_text(yaml.safe_dump({"version": "1.2.0", "config": str(qs.config), "release_config": images[7],
+                                       "repos": [entry]}))
+    assert_one_line_error(run("publish-release", str(release), "--plan"), 2,
+                          f"{release}: repos[0].copy_targets[1]: {tmp_path / 'gone.tar'}: no such file")
+    entry.update(copy_targets=[], link_targets=[str(kit)])
+    release.write_text(yaml.safe_dump({"version": "1.2.0", "config": str(qs.config), "release_config": images[7],
+                                       "repos": [entry]}))
+    _refuse_links_to(monkeypatch, kit, errno.EXDEV)
+    assert_one_line_error(run("publish-release", str(release), "--plan"), 2,
+                          f"{release}: repos[0].link_targets[0]: {kit}: cannot link", "list it in copy_targets")
+    # On the command line, the flag.
+    flags = list(images)
+    boot = flags.index("--boot-image") + 1
+    flags[boot] = str(missing)
+    assert_one_line_error(run("publish", *qs.args("--version", "1.2.0", *flags, "--plan")), 2,
+                          f"--boot-image {missing}: no such file")
+    text = " ".join(run("publish-release", "--help").out.split())
+    assert "link_targets: [...], copy_targets: [...]" in text

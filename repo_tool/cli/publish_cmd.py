@@ -279,7 +279,7 @@ def publish_release_cmd(release_file: str, config_path: str | None, repo_name: s
     wave_policy: default            # optional
     repos:
       - {variant: aws-k8s-1.28, arch: x86_64, boot_image: ..., root_image: ..., hash_image: ...,
-         copy_targets: [...]}
+         link_targets: [...], copy_targets: [...]}   # as --link-target, --copy-target
     """
     now = now_ns()
     given = Path(config_path) if config_path else None
@@ -295,7 +295,8 @@ def publish_release_cmd(release_file: str, config_path: str | None, repo_name: s
     options.jobs = jobs
     jobs_list = [(Location.of(config, e.variant, e.arch),
                   ReleaseImages(e.variant, e.arch, e.boot_image, e.root_image, e.hash_image,
-                                list(e.link_targets), list(e.copy_targets))) for e in release.repos]
+                                list(e.link_targets), list(e.copy_targets), f"{release.path}: repos[{i}]"))
+                 for i, e in enumerate(release.repos)]
     outcomes = publish_many(jobs_list, now, _output(plan_only, as_json), options)
     if isinstance(outcomes, AlreadyPublished):
         _already_published(outcomes, as_json, {"version": str(options.version), "repos": []})
