@@ -200,3 +200,26 @@ def test_publish_release_names_the_entry_of_a_missing_image(qs: QS, run: Runner,
                           f"--boot-image {missing}: no such file")
     text = " ".join(run("publish-release", "--help").out.split())
     assert "link_targets: [...], copy_targets: [...]" in text
+
+
+# --- root remove-key and expire say what they did, as add-key and bump-version do -------------------------
+
+
+def test_root_remove_key_and_expire_say_what_they_did(run: Runner, tmp_path: Path) -> None:
+    from .test_rootops import _keys_and_signed_root
+
+    root, _ = _keys_and_signed_root(run, tmp_path)
+    signed = yaml.safe_load(root.read_text())["signed"]
+    targets_id = signed["roles"]["targets"]["keyids"][0]
+    removed = run("root", "remove-key", str(root), targets_id[:12], "snapshot")
+    assert removed.code == 0, removed.err
+    assert removed.out == f"{root}: removed key {targets_id} from snapshot\n"
+    removed = run("root", "remove-key", str(root), targets_id[:12])
+    assert removed.out == f"{root}: removed key {targets_id} from every role and the key list\n"
+    expired = run("root", "expire", str(root), "2031-01-01T00:00:00Z")
+    assert expired.code == 0, expired.err
+    assert expired.out == f"{root}: expires 2031-01-01T00:00:00Z\n"
+    again = run("root", "expire", str(root), "2031-01-01T00:00:00Z")  # unchanged: says so on stderr only
+    assert again.out == "" and "changes nothing" in again.err
+    assert run("root", "expire", str(root), "2032-01-01T00:00:00Z", "--json").json()["expires"] == \
+        "2032-01-01T00:00:00Z"
