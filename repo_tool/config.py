@@ -46,10 +46,17 @@ from urllib.parse import unquote, urlparse
 import yaml
 
 from repo_tool.aws import AwsSettings
-from repo_tool.core.instant import parse_instant, parse_offset
+from repo_tool.core.instant import (
+    NANOS_PER_SECOND,
+    format_duration,
+    format_instant,
+    format_whole_seconds,
+    parse_instant,
+    parse_offset,
+)
 from repo_tool.core.toml import load_toml
 from repo_tool.core.yamlfile import load_yaml
-from repo_tool.errors import ConfigError, RepoToolError
+from repo_tool.errors import ConfigError, RepoToolError, UsageError
 from repo_tool.localfs import user_path
 from repo_tool.storage import open_storage
 from repo_tool.storage.base import Storage
@@ -100,12 +107,25 @@ class RepoConfig:
     variants: list[tuple[str, str]] = field(default_factory=list)  # (variant, arch); [] = not listed
     expires_given: dict[str, Expiry] = field(default_factory=dict)  # role -> the command line's, over the file's
 
-    def expirations_from(self, start: int) -> Expirations:
+    def expirations_from(self, start: int, now: int | None = None, start_from: str | None = None) -> Expirations:
         """The offsets from ``start`` each role's new file expires at: the file's (or the default),
-        with those given on the command line (``--targets-expires`` ...) put over them."""
+        with those given on the command line (``--targets-expires`` ...) put over them.  Given ``now``,
+        one already past (as written: whole seconds) is an input error naming its source: the option,
+        or the start it counts from (``start_from``, e.g. ``--release-start-time 2020-01-01T00:00:00Z``)."""
         offsets = {role: getattr(self.expirations, role) for role in EXPIRING_ROLES}
         for role, given in self.expires_given.items():
             offsets[role] = given.at(start) - start
+        for role in EXPIRING_ROLES if now is not None else ():
+            expires = start + offsets[role]
+            if expires - expires % NANOS_PER_SECOND > now:
+                continue
+            option = self.expires_given.get(role)
+            if option is not None and option.fixed:
+                raise UsageError(f"--{role}-expires {format_instant(option.ns)} is in the past")
+            source = f"--{role}-expires" if option is not None else "the config's expiration"
+            raise UsageError(f"{role} would expire {format_whole_seconds(expires)} ({source}: "
+                             f"{format_duration(offsets[role])} from {start_from or 'now'}): pass --{role}-expires "
+                             "or a later start")
         return Expirations(**offsets)
 
     def metadata_base(self) -> Storage:

@@ -71,9 +71,9 @@ def test_expires_flags_override_the_config(qs: QS, run: Runner, tmp_path: Path) 
     assert_one_line_error(run("refresh", *qs.args("--targets-expires", "soon")), 2, "--targets-expires", "RFC 3339")
     assert_one_line_error(run("refresh", *qs.args("--targets-expires", "2031-13-01T00:00:00Z")), 2,
                           "--targets-expires", "month 13")
-    # An instant already past is refused as any expired file is.
-    assert_one_line_error(run("refresh", *qs.args("--timestamp-expires", "2001-01-01T00:00:00Z")), 1,
-                          "would be expired already")
+    # An instant already past: an input error naming the flag.
+    assert_one_line_error(run("refresh", *qs.args("--timestamp-expires", "2001-01-01T00:00:00Z")), 2,
+                          "--timestamp-expires 2001-01-01T00:00:00Z is in the past")
     assert tree_state(qs.dir / "repo") == before
 
 

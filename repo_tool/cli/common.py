@@ -78,22 +78,27 @@ def aws_settings() -> AwsSettings:
     return AwsSettings(meta.get("repo_tool.profile"), meta.get("repo_tool.endpoint_url"))
 
 
-def expires_options(func: Callable[..., Any]) -> Callable[..., Any]:
+def expires_options(start: str = "now") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``--targets-expires``, ``--snapshot-expires``, ``--timestamp-expires`` (tuftool's names), kept in
-    the click context for :func:`expires_given`: they override the config's ``expiration``."""
+    the click context for :func:`expires_given`: they override the config's ``expiration``.  ``start``
+    names what an offset counts from on this command (``now``, ``--release-start-time (else now)``)."""
 
     def remember(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
         if value is not None:
             ctx.meta.setdefault("repo_tool.expires", {})[str(param.name).removesuffix("_expires")] = value
         return value
 
-    for role in reversed(EXPIRING_ROLES):
-        func = click.option(
-            f"--{role}-expires", default=None, expose_value=False, callback=remember, metavar="TIME",
-            help=f"When the new {role}.json expires, over the config's expiration: an offset counted like the "
-                 "config's from the start ('in 4 weeks'; publish: --release-start-time, else now) or an RFC 3339 "
-                 "time (2030-01-01T00:00:00Z).")(func)
-    return func
+    helps = {role: f"The same for {role}.json." for role in EXPIRING_ROLES}
+    helps[EXPIRING_ROLES[0]] = (f"When the new {EXPIRING_ROLES[0]}.json expires, over the config's expiration: an "
+                                f"offset ('in 4 weeks') from {start}, or an RFC 3339 time.")
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        for role in reversed(EXPIRING_ROLES):
+            func = click.option(f"--{role}-expires", default=None, expose_value=False, callback=remember,
+                                metavar="TIME", help=helps[role])(func)
+        return func
+
+    return decorate
 
 
 def expires_given() -> dict[str, Expiry]:

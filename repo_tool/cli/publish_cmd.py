@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from repo_tool.config import EXPIRING_ROLES, RepoConfig, load_config
 from repo_tool.core.instant import format_instant, format_whole_seconds
 from repo_tool.core.manifest import Manifest
 from repo_tool.core.rollout import Action, Hold, is_held, when_text
-from repo_tool.core.schedule import schedule
+from repo_tool.core.schedule import offered_by_text, schedule
 from repo_tool.core.semver import Version
 from repo_tool.errors import ConfigError, UsageError, one_line
 from repo_tool.publish.inputs import load_policy, load_release
@@ -54,8 +55,9 @@ Flag names follow pubsys repo's where they match: --repo, --variant,
 reads pubsys's Infra.toml."""
 
 
-def repo_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--config/--repo/--variant/--arch, shared by every command that edits a live repo."""
+def repo_options(func: Callable[..., Any], start: str = "now") -> Callable[..., Any]:
+    """--config/--repo/--variant/--arch, shared by every command that edits a live repo (``start``: what
+    an offset in --targets-expires ... counts from)."""
     decorators: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         config_option("repo-tool.yaml, or a pubsys Infra.toml.", required=True),
         repo_option(),
@@ -64,7 +66,7 @@ def repo_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--plan", "plan_only", is_flag=True, help="Print what would change; write and sign nothing."),
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
         click.option("--allow-expired", is_flag=True, help=ALLOW_EXPIRED_HELP),
-        expires_options,
+        expires_options(start),
         aws_options,
     ]
     for decorator in reversed(decorators):
@@ -103,7 +105,7 @@ def _wave_rows(waves: dict[int, int], hold: Hold) -> list[str]:
     for row in schedule(waves):
         seeds = f"{row.first_seed}-{row.last_seed}" if row.first_seed != row.last_seed else str(row.first_seed)
         start = when_text(row.start_time, hold, short=True) if row.start_time is not None else "when published"
-        end = when_text(row.end_time, hold, short=True) if row.end_time is not None else "-"
+        end = offered_by_text(row, lambda instant: when_text(instant, hold, short=True))
         lines.append(f"  {row.kind:<8} seeds {seeds:<10} from {start:<32} all by {end}")
     return lines
 
@@ -188,7 +190,7 @@ def show(outcome: Outcome, as_json: bool, start: StartSource = StartSource()) ->
 
 
 @click.command("publish", epilog=PUBSYS_FLAGS)
-@repo_options
+@partial(repo_options, start="--release-start-time (else now)")
 @click.option("--version", "version_text", required=True, help="Release version (a leading 'v' is dropped).")
 @click.option("--boot-image", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The boot partition image (e.g. bottlerocket-...-boot.ext4.lz4), a target named as the file.")
@@ -236,10 +238,11 @@ def publish_cmd(config_path: str, repo_name: str | None, variant: str, arch: str
 
 
 def _options(config: RepoConfig, version_text: str, release_config: str | None, wave_policy: str | None,
-             start_text: str | None, now: int, version_flag: str = "--version") -> PublishOptions:
+             start_text: str | None, now: int, version_flag: str = "--version",
+             start_flag: str = "--release-start-time") -> PublishOptions:
     version = parse_version_option(version_text[1:] if version_text.startswith("v") else version_text, version_flag)
     policy, _ = load_policy(wave_policy or config.wave_policy)
-    start = now if start_text is None else parse_time_option(start_text, now, "--release-start-time")
+    start = now if start_text is None else parse_time_option(start_text, now, start_flag)
     migrations = None
     if release_config:
         release = load_release(release_config)
@@ -247,7 +250,8 @@ def _options(config: RepoConfig, version_text: str, release_config: str | None, 
             raise ConfigError(f"{release_config}: version is {release.version}, but the release being published "
                               f"is {version} ({version_flag}); a Release.toml belongs to one release")
         migrations = release.migrations
-    return PublishOptions(version=version, policy=policy, start=start, migrations=migrations)
+    start_from = None if start_text is None else f"{start_flag} {format_instant(start)}"
+    return PublishOptions(version=version, policy=policy, start=start, start_from=start_from, migrations=migrations)
 
 
 @click.command("publish-release")
@@ -261,7 +265,7 @@ def _options(config: RepoConfig, version_text: str, release_config: str | None, 
               help="Start the repositories that do not exist yet and continue those that do (a new arch in one "
                    "run); one half made (a root but no timestamp.json) is refused. Each says if it was created.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Files hashed at once (default: CPUs).")
-@expires_options
+@expires_options("the release file's release_start_time (else now)")
 @aws_options
 def publish_release_cmd(release_file: str, config_path: str | None, repo_name: str | None, plan_only: bool,
                         as_json: bool, allow_expired: bool, init: bool, jobs: int | None) -> None:
@@ -275,7 +279,7 @@ def publish_release_cmd(release_file: str, config_path: str | None, repo_name: s
     wave_policy: default            # optional
     repos:
       - {variant: aws-k8s-1.28, arch: x86_64, boot_image: ..., root_image: ..., hash_image: ...,
-         copy_targets: [...]}
+         link_targets: [...], copy_targets: [...]}   # as --link-target, --copy-target
     """
     now = now_ns()
     given = Path(config_path) if config_path else None
@@ -285,12 +289,14 @@ def publish_release_cmd(release_file: str, config_path: str | None, repo_name: s
         release = load_release_file(Path(release_file), default_config=given)
     config = _config(release.config, repo_name or release.repo)
     options = _options(config, release.version, str(release.release_config) if release.release_config else None,
-                       release.wave_policy, release.release_start_time, now, f"{release.path}: version")
+                       release.wave_policy, release.release_start_time, now, f"{release.path}: version",
+                       f"{release.path}: release_start_time")
     options.load = LoadOptions(init=init, or_continue=True, allow_expired=allow_expired)
     options.jobs = jobs
     jobs_list = [(Location.of(config, e.variant, e.arch),
                   ReleaseImages(e.variant, e.arch, e.boot_image, e.root_image, e.hash_image,
-                                list(e.link_targets), list(e.copy_targets))) for e in release.repos]
+                                list(e.link_targets), list(e.copy_targets), f"{release.path}: repos[{i}]"))
+                 for i, e in enumerate(release.repos)]
     outcomes = publish_many(jobs_list, now, _output(plan_only, as_json), options)
     if isinstance(outcomes, AlreadyPublished):
         _already_published(outcomes, as_json, {"version": str(options.version), "repos": []})

@@ -145,10 +145,13 @@ def _said(path: Path, edit: RootEdit, change: str, say_unchanged: bool = True) -
 
 
 def _edit(path: Path, change: Callable[[dict[str, Any]], T], name: str, as_json: bool = False,
-          shown: Callable[[T], dict[str, Any]] = lambda value: {}) -> T:
-    """Edit the root at ``path``, say what it did, and with ``as_json`` print that and ``shown(value)``."""
+          shown: Callable[[T], dict[str, Any]] = lambda value: {}, done: Callable[[T], str] | None = None) -> T:
+    """Edit the root at ``path``, say what it did, and with ``as_json`` print that and ``shown(value)``
+    (else, if it was written, the line ``done(value)``)."""
     value, edit = edit_root_file(path, change)
-    _said(path, edit, name)
+    written = _said(path, edit, name)
+    if written and done is not None and not as_json:
+        click.echo(f"{path}: {done(value)}")
     if as_json:
         echo_json({"path": str(path), **shown(value), "changed": edit.written,
                    "signatures_cleared": edit.signatures if edit.written else 0})
@@ -200,7 +203,8 @@ def add_key_cmd(path: Path, sources: tuple[str, ...], roles: tuple[str, ...], as
 def remove_key_cmd(path: Path, keyid: str, role: str | None, as_json: bool) -> None:
     """Remove KEYID (a unique prefix is enough) from ROLE, or from every role and the key list."""
     _edit(path, lambda signed: remove_key(signed, keyid, role), "remove-key", as_json,
-          lambda _: {"keyid": keyid, "role": role})
+          lambda _: {"keyid": keyid, "role": role},
+          lambda full: f"removed key {full} from " + (role or "every role and the key list"))
 
 
 @root_group.command("set-threshold")
@@ -226,7 +230,7 @@ def expire_cmd(path: Path, time_text: str, as_json: bool) -> None:
         set_expires(signed, expires)
         return format_whole_seconds(expires)
 
-    _edit(path, expire, "expire", as_json, lambda expires: {"expires": expires})
+    _edit(path, expire, "expire", as_json, lambda expires: {"expires": expires}, lambda expires: f"expires {expires}")
 
 
 @root_group.command("set-version")

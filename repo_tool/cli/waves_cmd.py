@@ -14,7 +14,7 @@ from repo_tool.cli.common import echo_json, now_ns, parse_time_option
 from repo_tool.cli.options import complete_policy
 from repo_tool.core.instant import NANOS_PER_HOUR, NANOS_PER_MINUTE, format_duration, format_instant
 from repo_tool.core.readiness import SEED_COUNT, check_seed, ready_at, update_wave
-from repo_tool.core.schedule import FleetCurve, ScheduleRow, policy_schedule, sample_times
+from repo_tool.core.schedule import FleetCurve, ScheduleRow, offered_by_text, policy_schedule, sample_times
 from repo_tool.errors import RepoToolError, UsageError
 from repo_tool.publish.inputs import load_policy
 
@@ -72,12 +72,11 @@ def show(policy: str, start_text: str, as_json: bool) -> None:
     table = []
     for i, row in enumerate(rows):
         percent = f"{row.percentage}" if row.percentage is not None else f"{100 * row.cumulative_fraction:.2f}"
-        offered_by = row.all_offered_by
-        if row.start_time is None or offered_by is None:
-            starts, offset, done = "when published", "-", f"when published ({row.kind} wave)"
+        done = offered_by_text(row, format_instant) + ("  (last wave: all at once)" if row.kind == "last" else "")
+        if row.start_time is None:
+            starts, offset = "when published", "-"
         else:
             starts, offset = format_instant(row.start_time), row.offset or format_duration(row.start_time - start)
-            done = format_instant(offered_by) + ("  (last wave: all at once)" if row.kind == "last" else "")
         table.append((str(i), _seeds_text(row), percent, offset, starts, done))
     widths = [max(len(r[c]) for r in (header, *table)) for c in range(len(header))]
     for line in (header, *table):

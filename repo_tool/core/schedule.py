@@ -7,7 +7,7 @@ import dataclasses
 import itertools
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -42,6 +42,16 @@ class ScheduleRow:
         if self.kind in ("initial", "none"):
             return None
         return self.end_time if self.end_time is not None else self.start_time
+
+
+def offered_by_text(row: ScheduleRow, when: Callable[[int], str]) -> str:
+    """When every host of ``row`` has been offered the update, for people: ``when`` of that instant,
+    or ``when published (initial wave)`` for seeds updog offers it to at once whatever the times
+    (neither a wave time nor a pause holds them)."""
+    offered_by = row.all_offered_by
+    if offered_by is not None:
+        return when(offered_by)
+    return "when published (no waves)" if row.kind == "none" else f"when published ({row.kind} wave)"
 
 
 def schedule(waves: Mapping[int, int]) -> list[ScheduleRow]:

@@ -184,6 +184,7 @@ class LiveEdit:
         self.now = now
         self.editor = RepoEditor(loaded.root, loaded.repo, loaded.new_roots)
         self.start = now
+        self.start_from: str | None = None  # what set :attr:`start`, if not the time the run runs
         self.waves_start: int | None = None
         self.chain = ChainPolicy()
         self.waves: dict[int, int] | None = None
@@ -240,8 +241,9 @@ class LiveEdit:
         if self._custom is not None:
             editor.set_custom(MANIFEST_NAME, self._custom or None)
         config = self.location.config
-        plan = output.build(editor, BuildInputs(role_signers(config), self.start, config.expirations_from(self.start),
-                                                self.now, self.location.meta))
+        expirations = config.expirations_from(self.start, self.now, self.start_from)
+        plan = output.build(editor, BuildInputs(role_signers(config), self.start, expirations, self.now,
+                                                self.location.meta))
         return Outcome(self.location, plan, loaded.manifest_bytes, after, self.waves,
                        [*loaded.warnings, *chain_warnings, *self.warnings], start=self.start,
                        waves_start=self.waves_start, created=loaded.repo is None)

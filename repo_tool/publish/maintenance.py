@@ -8,15 +8,16 @@ write outside a :func:`~.live.live_edit` block.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from repo_tool.core.manifest import Manifest, Update
-from repo_tool.core.rollout import Action, Rollout, apply, hold_of, pauses_of, with_pauses
+from repo_tool.core.rollout import Action, Rollout, apply, hold_of, is_held, pauses_of, with_pauses
 from repo_tool.core.semver import Version
 from repo_tool.core.waves import WavePolicy
 from repo_tool.errors import UsageError
-from repo_tool.publish.live import PULL_HINT, ChainPolicy, Outcome, Output, live_edit
+from repo_tool.publish.live import PULL_HINT, ChainPolicy, LiveEdit, Outcome, Output, live_edit
 from repo_tool.publish.load import DEFAULT_LOAD, LoadOptions, Location
 
 
@@ -92,9 +93,14 @@ def edit_manifest(location: Location, now: int, output: Output, edit_fn: Callabl
                   options: PullOptions = PullOptions()) -> Outcome:
     """A verified load, a manifest edit (``set-max-version``, ``remove-update``: ``edit_fn`` edits
     in place and returns warnings), re-sign, write."""
+    return _pull(location, now, output, lambda edit: edit_fn(edit.manifest()), options)
+
+
+def _pull(location: Location, now: int, output: Output, edit_fn: Callable[[LiveEdit], list[str]],
+          options: PullOptions) -> Outcome:
     with live_edit(location, now, output, LoadOptions(allow_expired=options.allow_expired)) as edit:
         edit.chain = ChainPolicy(PULL_HINT, options.allow_broken_chain)
-        edit.warnings += edit_fn(edit.manifest())
+        edit.warnings += edit_fn(edit)
     return edit.outcome
 
 
@@ -102,11 +108,14 @@ def _versions(updates: list[Update]) -> str:
     return ", ".join(str(u.version) for u in sorted(updates, key=lambda u: u.version))
 
 
-def pull_to(manifest: Manifest, variant: str, arch: str, max_version: Version, allow_all: bool) -> list[str]:
+def pull_to(manifest: Manifest, repo: tuple[str, str], max_version: Version, allow_all: bool,
+            pauses: Mapping[str, Any] | None = None) -> list[str]:
     """Set ``max_version`` on the variant/arch's updates (``set-max-version``); a warning saying what
-    it pulls (updates offered before and not after, and what nodes on them are offered instead).
+    it pulls (updates offered before and not after, those a pause or halt held back told apart by
+    ``pauses``, the repository's pause records, and what nodes on them are offered instead).
     Pulling every update (nodes are offered nothing, and those on a pulled release stay on it) is
-    refused unless ``allow_all``."""
+    refused unless ``allow_all``.  ``repo`` is the (variant, arch)."""
+    variant, arch = repo
     mine = [u for u in manifest.updates if (u.variant, u.arch) == (variant, arch)]
     if not mine:
         raise UsageError(f"manifest.json has no update for {variant} {arch}")
@@ -124,14 +133,26 @@ def pull_to(manifest: Manifest, variant: str, arch: str, max_version: Version, a
                 "and nodes on a pulled release stay on it"]
     if pulled:
         newest = max(u.version for u in left)
-        return [f"{where} pulls {len(pulled)} update(s) that were offered ({_versions(pulled)}): nodes on them are "
+        return [f"{where} pulls {_pulled_text(pulled, pauses or {}, f'{variant} {arch}')}: nodes on them are "
                 f"offered {newest} instead (a rollback)"]
     return []
+
+
+def _pulled_text(pulled: list[Update], pauses: Mapping[str, Any], repo: str) -> str:
+    """The pulled updates, those a pause or halt holds back (offered to few hosts, if any) told apart."""
+    held = [u for u in pulled if any(map(is_held, u.waves.values()))]
+    if not held:
+        return f"{len(pulled)} update(s) that were offered ({_versions(pulled)})"
+    offered = [u for u in pulled if u not in held]
+    parts = [f"{_versions(offered)} that {'was' if len(offered) == 1 else 'were'} offered"] if offered else []
+    parts += [f"{u.version} that was held ({hold_of(pauses, f'{repo} {u.version}')}: offered only to its initial "
+              "wave and the hosts reached before)" for u in sorted(held, key=lambda u: u.version)]
+    return f"{len(pulled)} update(s): {', '.join(parts)}"
 
 
 def set_max_version(location: Location, now: int, output: Output, max_version: Version,
                     options: PullOptions = PullOptions()) -> Outcome:
     """``set-max-version``: :func:`pull_to` on the live manifest, re-sign, write."""
-    return edit_manifest(location, now, output,
-                         lambda manifest: pull_to(manifest, location.variant, location.arch, max_version,
-                                                  options.allow_pull_all), options)
+    return _pull(location, now, output,
+                 lambda edit: pull_to(edit.manifest(), (location.variant, location.arch), max_version,
+                                      options.allow_pull_all, pauses_of(edit.manifest_custom())), options)

@@ -39,6 +39,24 @@ class ReleaseImages:
     hash: Path
     link_targets: list[Path] = field(default_factory=list)
     copy_targets: list[Path] = field(default_factory=list)
+    source: str | None = None  # where they were given: None, the command line's flags; else "FILE: repos[0]"
+
+    def named(self, path: Path) -> str:
+        """``path`` with where it was given, for messages: ``--boot-image PATH`` (the command line), or
+        ``FILE: repos[0].boot_image: PATH`` (a release file)."""
+        fields = (("boot_image", "--boot-image", [self.boot]), ("root_image", "--root-image", [self.root]),
+                  ("hash_image", "--hash-image", [self.hash]), ("link_targets", "--link-target", self.link_targets),
+                  ("copy_targets", "--copy-target", self.copy_targets))
+        for key, flag, paths in fields:
+            if path in paths:
+                if self.source is None:
+                    return f"{flag} {path}"
+                index = f"[{paths.index(path)}]" if key.endswith("targets") else ""
+                return f"{self.source}.{key}{index}: {path}"
+        return str(path)
+
+    def copy_hint(self) -> str:
+        return "use --copy-target" if self.source is None else "list it in copy_targets"
 
     def files(self) -> list[Path]:
         return [*self.copy_targets, *self.link_targets, self.boot, self.root, self.hash]
@@ -65,6 +83,7 @@ class PublishOptions:
     migrations: dict[MigrationKey, list[str]] | None = None
     load: LoadOptions = field(default_factory=LoadOptions)
     jobs: int | None = None
+    start_from: str | None = None  # what set ``start`` (``--release-start-time T``), for messages
 
 
 @dataclass(frozen=True)
@@ -79,10 +98,10 @@ def check_files(images: ReleaseImages) -> None:
     for path in images.files():
         found = stat_or_none(path)
         if found is None:
-            raise UsageError(f"{path}: no such file")
+            raise UsageError(f"{images.named(path)}: no such file")
         if not stat.S_ISREG(found.st_mode):
-            raise UsageError(f"{path}: not a file")
-        check_safe_name(path.name, "target name (file name)")
+            raise UsageError(f"{images.named(path)}: not a file")
+        check_safe_name(path.name, f"{images.named(path)}: target name (file name)")
 
 
 def check_links(location: Location, images: ReleaseImages) -> list[str]:
@@ -95,10 +114,10 @@ def check_links(location: Location, images: ReleaseImages) -> list[str]:
         problem = store.link_problem(path) if isinstance(store, Linkable) else \
             f"{store.url} cannot hold links (only a local directory can)"
         if problem is not None:
-            raise UsageError(f"--link-target {path}: {problem}; use --copy-target to store a copy")
+            raise UsageError(f"{images.named(path)}: {problem}; {images.copy_hint()} to store a copy")
         mode = stat.S_IMODE(path.stat().st_mode)
         if not mode & stat.S_IROTH:
-            warnings.append(f"--link-target {path}: others cannot read it (mode {mode:04o}), and the repository's "
+            warnings.append(f"{images.named(path)}: others cannot read it (mode {mode:04o}), and the repository's "
                             "object is the same file")
     return warnings
 
@@ -129,6 +148,7 @@ def add_release(edit: LiveEdit, images: ReleaseImages, options: PublishOptions,
                                 "these files; nothing to do (waves and migrations stay as published: change "
                                 "waves with rollout reschedule)")
     edit.start = edit.waves_start = options.start
+    edit.start_from = options.start_from
     for path in images.files():
         digest = digests[path]
         edit.editor.add_target(NewTarget(path.name, digest.length, digest.sha256, path, digest.mtime_ns,

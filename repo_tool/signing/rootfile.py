@@ -110,7 +110,9 @@ def add_key(signed: dict[str, Any], entry: dict[str, Any], roles: list[str]) -> 
     return str(keyid)
 
 
-def remove_key(signed: dict[str, Any], keyid: str, role: str | None) -> None:
+def remove_key(signed: dict[str, Any], keyid: str, role: str | None) -> str:
+    """Remove the key ``keyid`` (a unique prefix) from ``role``, or from every role and the key list;
+    return its full key ID."""
     matches = [k for k in signed["keys"] if k.startswith(keyid.lower())]
     listed = {k for r in TOP_ROLES for k in signed["roles"][r]["keyids"] if k.startswith(keyid.lower())}
     found = sorted(set(matches) | listed)
@@ -118,7 +120,7 @@ def remove_key(signed: dict[str, Any], keyid: str, role: str | None) -> None:
         raise UsageError(f"no key {keyid} in the root")
     if len(found) > 1:
         raise UsageError(f"key ID prefix {keyid} matches {len(found)} keys; give more digits")
-    full = found[0]
+    full: str = found[0]
     if role is not None:
         _check_role(role)
         if full not in signed["roles"][role]["keyids"]:
@@ -126,11 +128,12 @@ def remove_key(signed: dict[str, Any], keyid: str, role: str | None) -> None:
         signed["roles"][role]["keyids"].remove(full)
         if not any(full in signed["roles"][r]["keyids"] for r in TOP_ROLES):
             signed["keys"].pop(full, None)
-        return
+        return full
     for r in TOP_ROLES:
         if full in signed["roles"][r]["keyids"]:
             signed["roles"][r]["keyids"].remove(full)
     signed["keys"].pop(full, None)
+    return full
 
 
 def set_threshold(signed: dict[str, Any], role: str, threshold: int) -> None:

@@ -29,6 +29,7 @@ the :class:`Storage` protocol itself does not require it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from repo_tool.core.reader import Reader
-from repo_tool.errors import IOFailedError, UnreachableError, VerificationError
+from repo_tool.errors import IOFailedError, UnreachableError, UsageError, VerificationError
 from repo_tool.localfs import fsync_dir, make_temp, write_atomic
 
 COPY_CHUNK = 8 * 1024 * 1024
@@ -96,13 +97,30 @@ class Linkable(Protocol):
     (``--link-target``): a local directory, by hard link.  S3 and HTTP storage cannot."""
 
     def link_problem(self, path: Path) -> str | None:
-        """Why ``path`` cannot be linked here (another file system), or None if it can."""
+        """Why ``path`` cannot be linked here (the text does not name ``path``), or None if it can."""
         ...
 
     def link_file(self, name: str, path: Path, size: int, check: Callable[[os.stat_result], None]) -> bool:
         """Store ``name`` as a hard link to ``path``, write-once (False if ``name`` is already stored
         with ``size`` bytes); ``check`` sees the linked file before ``name`` appears and may refuse it."""
         ...
+
+
+class LinkRefusedError(UsageError):
+    """``--link-target``: the targets directory cannot hold a link to this file (a copy can)."""
+
+
+def _link_refused(root: Path, exc: OSError) -> str | None:
+    """Why a hard link failed where a copy would not (without the linked file's path, which the
+    caller names), or None for other failures: another file system or mount, the kernel's
+    ``fs.protected_hardlinks`` (a file the publisher does not own), too many links, none at all."""
+    if exc.errno == errno.EXDEV:
+        return f"cannot link into {root}: {exc.strerror} (another file system or mount)"
+    if exc.errno == errno.EPERM:
+        return f"cannot link into {root}: {exc.strerror} (fs.protected_hardlinks: only files you own)"
+    if exc.errno in (errno.EMLINK, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return f"cannot link into {root}: {exc.strerror}"
+    return None
 
 
 class LocalStorage:
@@ -207,14 +225,25 @@ class LocalStorage:
         return self._link_new(name, path, sent)
 
     def link_problem(self, path: Path) -> str | None:
-        existing = self.root
-        while not existing.exists() and existing.parent != existing:
-            existing = existing.parent
+        """Tries the link (to a temporary name, removed at once) where the targets go: comparing
+        devices misses bind mounts and ``fs.protected_hardlinks``.  Before the targets directory
+        exists, the nearest directory that does stands in for it (the same mount).  Failures a
+        copy would share (no write access) are left to the run to report."""
+        where = self.root
+        while not where.exists() and where.parent != where:
+            where = where.parent
         try:
-            same = os.stat(path).st_dev == os.stat(existing).st_dev
+            fd, tmp = make_temp(where, path.name)
+            os.close(fd)
+            os.unlink(tmp)
+        except OSError:
+            return None
+        try:
+            os.link(path, tmp)
         except OSError as exc:
-            return f"{exc.filename}: {exc.strerror}"
-        return None if same else f"{path} is on another file system than {self.root}"
+            return _link_refused(self.root, exc)
+        os.unlink(tmp)
+        return None
 
     def link_file(self, name: str, path: Path, size: int, check: Callable[[os.stat_result], None]) -> bool:
         """A hard link under a temporary name first, checked (its inode is now fixed), then linked
@@ -230,6 +259,9 @@ class LocalStorage:
             os.unlink(tmp)
             os.link(path, tmp)
         except OSError as exc:
+            problem = _link_refused(self.root, exc)
+            if problem is not None:
+                raise LinkRefusedError(f"--link-target {path}: {problem}; use --copy-target to store a copy") from None
             raise StorageError(f"{path}: cannot link into {self.root}: {exc.strerror or exc}") from None
         try:
             check(os.stat(tmp))
