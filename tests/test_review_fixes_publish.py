@@ -223,3 +223,15 @@ def test_root_remove_key_and_expire_say_what_they_did(run: Runner, tmp_path: Pat
     assert again.out == "" and "changes nothing" in again.err
     assert run("root", "expire", str(root), "2032-01-01T00:00:00Z", "--json").json()["expires"] == \
         "2032-01-01T00:00:00Z"
+
+
+def test_root_set_threshold_and_set_version_say_what_they_did(run: Runner, tmp_path: Path) -> None:
+    from .test_rootops import _keys_and_signed_root
+
+    root, _ = _keys_and_signed_root(run, tmp_path)
+    done = run("root", "set-threshold", str(root), "targets", "2")
+    assert done.code == 0 and done.out == f"{root}: targets threshold 2\n", done.err  # was silent
+    done = run("root", "set-version", str(root), "7")
+    assert done.code == 0 and done.out == f"{root}: version 7\n", done.err  # was silent
+    again = run("root", "set-version", str(root), "7")
+    assert again.out == "" and "changes nothing" in again.err

@@ -215,7 +215,7 @@ def remove_key_cmd(path: Path, keyid: str, role: str | None, as_json: bool) -> N
 def set_threshold_cmd(path: Path, role: str, threshold: int, as_json: bool) -> None:
     """Set how many of ROLE's keys must sign."""
     _edit(path, lambda signed: set_threshold(signed, role, threshold), "set-threshold", as_json,
-          lambda _: {"role": role, "threshold": threshold})
+          lambda _: {"role": role, "threshold": threshold}, lambda _: f"{role} threshold {threshold}")
 
 
 @root_group.command("expire")
@@ -239,7 +239,8 @@ def expire_cmd(path: Path, time_text: str, as_json: bool) -> None:
 @json_option("Print {path, version, changed, signatures_cleared} as JSON.")
 def set_version_cmd(path: Path, version: int, as_json: bool) -> None:
     """Set the root version."""
-    _edit(path, lambda signed: set_version(signed, version), "set-version", as_json, lambda _: {"version": version})
+    _edit(path, lambda signed: set_version(signed, version), "set-version", as_json, lambda _: {"version": version},
+          lambda _: f"version {version}")
 
 
 @root_group.command("bump-version")
