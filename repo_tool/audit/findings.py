@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from repo_tool.core.instant import format_instant
+from repo_tool.errors import unnamed
 
 Severity = Literal["error", "warning", "info"]
 TargetsMode = Literal["all", "none"] | int  # an int: a sample of that many targets
@@ -47,8 +48,10 @@ class Report:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, severity: Severity, check: str, file: str, message: str) -> None:
+        """Record a finding about ``file``; a message that starts by naming ``file`` (an error's own
+        ``FILE: ...``) has that dropped, so the file is said once."""
         with self._lock:
-            self.findings.append(Finding(severity, check, file, message))
+            self.findings.append(Finding(severity, check, file, unnamed(message, file)))
 
     def count_checked(self, targets: int, size: int) -> None:
         """Add one batch of checked targets (thread-safe, as :meth:`add`)."""
@@ -69,6 +72,8 @@ class Report:
             "repository": {"metadata_url": self.metadata_url, "targets_url": self.targets_url},
             "at": format_instant(self.at),
             "window": self.window_text,
+            "metadata_url": self.metadata_url,  # the key check-expirations gives each repository
+            "ok": self.ok,
             "result": "pass" if self.ok else "fail",
             "summary": {
                 "errors": self.count("error"), "warnings": self.count("warning"), "infos": self.count("info"),

@@ -19,7 +19,7 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from repo_tool.core.instant import format_instant, format_two_units, parse_instant
-from repo_tool.errors import ConfigError, InstantError
+from repo_tool.errors import ConfigError, InstantError, mentions
 
 if TYPE_CHECKING:
     from repo_tool.audit.expirations import Report as ExpirationsReport
@@ -60,12 +60,18 @@ def render_text(report: Mapping[str, Any]) -> list[str]:
     """The terminal lines of ``audit``: each finding (``SEVERITY CHECK FILE: message``), then the
     verdict with the summary's counts.  ``report`` is :meth:`Report.to_json_obj`'s, as made."""
     summary = report["summary"]
-    lines = [f"{finding['severity'].upper():7} {finding['check']:13} {finding['file']}: {finding['message']}"
+    lines = [f"{finding['severity'].upper():7} {finding['check']:13} {_located(finding)}"
              for finding in report["findings"]]
     lines.append(f"{report['result'].upper()}: {summary['errors']} error(s), {summary['warnings']} warning(s), "
                  f"{summary['infos']} info; roots {summary['root_versions']}; targets checked "
                  f"{summary['targets_checked']} of {summary['targets_listed']} ({summary['bytes_checked']} bytes)")
     return lines
+
+
+def _located(finding: Mapping[str, str]) -> str:
+    """``FILE: message``, or the message alone when it names the file already (said once)."""
+    file, message = finding["file"], finding["message"]
+    return message if mentions(message, file) else f"{file}: {message}"
 
 
 # --- reading the report (tolerant: a missing field shows as a dash, never a crash) ----------
