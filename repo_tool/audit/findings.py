@@ -30,6 +30,24 @@ class Finding:
         return {"severity": self.severity, "check": self.check, "file": self.file, "message": self.message}
 
 
+def held_roles_text(held: object, always_versions: bool = True) -> str:
+    """A key's roles per root version (a key row's ``held_roles``) as ``timestamp (v1, v2), snapshot (v3)``;
+    ``no role (v1)`` for versions where it is listed but used by no role.  Without ``always_versions``,
+    a key that held the same roles in every version is just ``timestamp``.  Tolerant: anything else is ``—``."""
+    entries = [e for e in held if isinstance(e, dict) and isinstance(e.get("root_version"), int)] \
+        if isinstance(held, list) else []
+    by_role: dict[str, list[str]] = {}
+    for entry in entries:
+        roles = entry.get("roles")
+        for role in (roles if isinstance(roles, list) and roles else ["no role"]):
+            by_role.setdefault(str(role), []).append(f"v{entry.get('root_version')}")
+    if not by_role:
+        return "—"
+    if not always_versions and all(len(versions) == len(entries) for versions in by_role.values()):
+        return ", ".join(by_role)
+    return ", ".join(f"{role} ({', '.join(versions)})" for role, versions in by_role.items())
+
+
 @dataclass
 class Report:
     metadata_url: str

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
+from repo_tool.audit.findings import held_roles_text
 from repo_tool.core.instant import format_instant, format_two_units, parse_instant
 from repo_tool.errors import ConfigError, InstantError, mentions
 
@@ -148,6 +149,12 @@ def _held(key: Mapping[str, Any]) -> tuple[str, str]:
     return held, "—" if not isinstance(current, bool) else "current" if current else "retired"
 
 
+def _once_held(key: Mapping[str, Any]) -> str:
+    """The Roles cell of a key no role of the current root uses: what it held in older roots
+    (``timestamp (v1)``), or a dash."""
+    return "—" if key.get("current") is not False else held_roles_text(key.get("held_roles"))
+
+
 def _signed_count(role: Mapping[str, Any]) -> str:
     signed = len(_strings(role.get("signed_by")))
     total = signed + len(_strings(role.get("not_signed")))
@@ -249,7 +256,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             marks = ", ".join(f"{md_text(role)} {_MARK_MD[mark]}" for role, mark in _signed_marks(key, signing))
             held, status = _held(key)
             rows.append((f"{md_code(_short(keyid))}[^key-{number}]", md_text(key.get("keytype")),
-                         md_text(key.get("scheme")), md_text(key.get("bits")), marks or "—", md_text(held),
+                         md_text(key.get("scheme")), md_text(key.get("bits")), marks or md_text(_once_held(key)),
+                         md_text(held),
                          f"**{status}**" if status == "retired" else status))
         out += _md_table(["Key ID", "Type", "Scheme", "Bits", "Roles (signed?)", "In roots", "Status"], rows)
         out += ["", "✓ signed, ✗ did not sign, ? role not in the report. A retired key is held only by older "
@@ -367,7 +375,8 @@ def render_html(report: Mapping[str, Any]) -> str:
             cell = (f'<code><abbr title="{_h(keyid)}">{_h(_short(keyid))}</abbr></code>'
                     f'<sup><a href="#key-{number}">{number}</a></sup>')
             held, status = _held(key)
-            rows.append((cell, _h(key.get("keytype")), _h(key.get("scheme")), _h(key.get("bits")), marks or "—",
+            rows.append((cell, _h(key.get("keytype")), _h(key.get("scheme")), _h(key.get("bits")),
+                         marks or _h(_once_held(key)),
                          _h(held), f'<span class="{"no" if status == "retired" else "ok"}">{_h(status)}</span>'))
         out += _table(["Key ID", "Type", "Scheme", "Bits", "Roles (signed?)", "In roots", "Status"], rows, "keys")
         out.append('<p class="note">✓ signed, ✗ did not sign, ? role not in the report. A retired key is held '
