@@ -309,10 +309,10 @@ def cross_sign_cmd(path: Path, old_root: Path, sources: tuple[str, ...], as_json
              "result: fail, error} when it does not verify (exit 1 still, and the error line on stderr).")
 def verify_cmd(path: Path, previous: Path | None, check_expiry: bool, as_json: bool) -> None:
     """Verify a root: tough's parsing rules, its own thresholds, and (with --previous) the rotation."""
-    with json_verdict(as_json, path=str(path)):
+    with json_verdict(as_json, path=str(path), file=str(path)):  # file: as manifest validate's verdict
         root = verify_root_file(path, previous, now_ns() if check_expiry else None)
     if as_json:
-        echo_json({"path": str(path), "ok": True, "result": "pass", "version": root.version,
+        echo_json({"path": str(path), "file": str(path), "ok": True, "result": "pass", "version": root.version,
                    "expires": root.signed["expires"],
                    "previous": None if previous is None else str(previous), "expiry_checked": check_expiry})
         return
