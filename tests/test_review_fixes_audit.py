@@ -83,3 +83,74 @@ def test_a_root_not_signed_by_its_own_keys_is_refused_up_front(run: Runner, qs: 
     unsigned.write_text(json.dumps(doc))
     result = run("audit", "--metadata-url", str(qs.meta), "--targets-url", str(qs.targets), "--root", str(unsigned))
     assert_one_line_error(result, 2, f"--root {unsigned}: not a trusted root")
+
+
+def test_a_retired_key_shows_the_roles_it_held(run: Runner, tmp_path: Path) -> None:
+    from .repohelpers import make_quickstart
+    from .test_root_show import rotate_root_key
+
+    qs = make_quickstart(tmp_path / "q")
+    rotated, old_id, new_id = rotate_root_key(run, qs, tmp_path)
+    assert run("refresh", *qs.args("--root-role", str(rotated))).code == 0
+    for report_name in ("audit.md", "audit.html"):
+        result = run("audit", "--metadata-url", str(qs.meta), "--targets-url", str(qs.targets),
+                     "--root", str(qs.root), "--targets", "none", "--json", "--report", str(tmp_path / report_name))
+        assert result.code == 0, result.err
+    keys = {k["keyid"]: k for k in result.json()["keys"]}
+    assert keys[old_id]["roles"] == [] and keys[old_id]["held_roles"] == [{"root_version": 1, "roles": ["root"]}]
+    assert keys[new_id]["held_roles"] == [{"root_version": 2, "roles": ["root"]}]
+    row = [line for line in (tmp_path / "audit.md").read_text().splitlines() if line.startswith(f"| `{old_id[:16]}")]
+    assert len(row) == 1 and "| root (v1) |" in row[0], row
+    html = (tmp_path / "audit.html").read_text()
+    old_row = html[html.index(f'title="{old_id}"'):]
+    assert "<td>root (v1)</td>" in old_row[:old_row.index("</tr>")]
+
+
+def test_roles_held_per_root_version_read_as_one_cell() -> None:
+    from repo_tool.audit.findings import held_roles_text
+
+    held = [{"root_version": 1, "roles": ["timestamp"]}, {"root_version": 2, "roles": ["timestamp", "snapshot"]},
+            {"root_version": 3, "roles": []}]
+    assert held_roles_text(held) == "timestamp (v1, v2), snapshot (v2), no role (v3)"
+    same = [{"root_version": 1, "roles": ["root"]}, {"root_version": 2, "roles": ["root"]}]
+    assert held_roles_text(same, always_versions=False) == "root"
+    assert held_roles_text(same) == "root (v1, v2)"
+    assert held_roles_text(None) == held_roles_text([{"bad": 1}]) == "—"
+
+
+def test_debug_shows_the_library_exception_behind_an_error(run: Runner, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("x: [\n")
+    result = run("--debug", "waves", "show", str(bad), "--start", "now")
+    assert result.code == 2
+    assert "yaml.parser.ParserError" in result.err and "yaml/parser.py" in result.err, result.err
+    assert result.err.strip().splitlines()[-1].startswith(f"repo-tool: error: {bad}: invalid YAML")
+
+
+def test_yaml_errors_say_what_and_where_without_pyyaml_internals(run: Runner, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    for text, why in [("x: [\n", "expected the node content, but found '<stream end>' (at line 2, column 1)"),
+                      ("a: 1\na: 2\n", "found duplicate key 'a' (at line 2, column 1)"),
+                      ("a: b: c\n", "mapping values are not allowed here (at line 1, column 5)"),
+                      ("a: \x07\n", "unacceptable character '\\x07': special characters are not allowed "
+                                   "(at character 4)")]:
+        bad.write_text(text)
+        result = run("waves", "show", str(bad), "--start", "now")
+        assert_one_line_error(result, 2, f"{bad}: invalid YAML: {why}")
+        assert "<unicode string>" not in result.err and "while parsing" not in result.err
+
+
+def test_a_config_from_repo_tool_config_is_traced_to_the_variable(run: Runner, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = tmp_path / "nonexist.yaml"
+    monkeypatch.setenv("REPO_TOOL_CONFIG", str(missing))
+    result = run("refresh", "--variant", "v", "--arch", "x86_64")
+    assert_one_line_error(result, 2, f"{missing} (from REPO_TOOL_CONFIG): cannot read: ")
+    given = run("refresh", "--config", str(missing), "--variant", "v", "--arch", "x86_64")
+    assert_one_line_error(given, 2, f"{missing}: cannot read: ")
+    assert "REPO_TOOL_CONFIG" not in given.err
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("repos: [\n")
+    monkeypatch.setenv("REPO_TOOL_CONFIG", str(broken))
+    result = run("audit", "--variant", "v", "--arch", "x86_64")
+    assert_one_line_error(result, 2, f"{broken} (from REPO_TOOL_CONFIG): invalid YAML: ")
