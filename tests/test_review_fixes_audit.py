@@ -154,3 +154,17 @@ def test_a_config_from_repo_tool_config_is_traced_to_the_variable(run: Runner, t
     monkeypatch.setenv("REPO_TOOL_CONFIG", str(broken))
     result = run("audit", "--variant", "v", "--arch", "x86_64")
     assert_one_line_error(result, 2, f"{broken} (from REPO_TOOL_CONFIG): invalid YAML: ")
+
+
+def test_root_help_says_r_is_role_only_where_there_is_an_r(run: Runner) -> None:
+    removed = run("root", "remove-key", "--help")
+    assert removed.code == 0 and "-r" not in removed.out.split("Options:")[1], removed.out
+    assert "-r/--role" in run("root", "add-key", "--help").out
+    signing = run("root", "sign", "--help").out
+    assert "-c/--cross-sign" in signing and "-r/--role" not in signing
+    assert "-r is --role in its commands" in " ".join(run("root", "--help").out.split())
+
+
+def test_manifest_add_update_h_alone_says_h_is_hash(run: Runner) -> None:
+    result = run("manifest", "add-update", "-h")
+    assert_one_line_error(result, 2, "Option '-h' requires an argument", "-h is --hash here", "--help")
