@@ -51,6 +51,12 @@ def mentions(message: str, context: str) -> bool:
     return False
 
 
+def unnamed(message: str, context: str) -> str:
+    """``message`` without a leading ``context: ``: for a caller that names ``context`` itself, in front
+    of the message or in a column of its own, so the name is said once."""
+    return message[len(context) + 2:] if context and message.startswith(f"{context}: ") else message
+
+
 def _continues(char: str) -> bool:
     """Whether ``char`` would make a path next to it a longer one."""
     return bool(char) and (char.isalnum() or char in "/_-")

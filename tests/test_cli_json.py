@@ -91,7 +91,7 @@ def test_root_commands_print_their_result_as_json(run: Runner, tmp_path: Path) -
     assert crossed["signed_with"] == root and crossed["added"] == [keys["a"][1]]
     verified = run("root", "verify", new, "--previous", root, "--check-expiry", "--json")
     assert verified.code == 0, verified.err
-    assert verified.json() == {"path": new, "ok": True, "result": "pass", "version": 2,
+    assert verified.json() == {"path": new, "file": new, "ok": True, "result": "pass", "version": 2,
                                "expires": "2031-01-01T00:00:00Z", "previous": root, "expiry_checked": True}
 
 
@@ -119,5 +119,5 @@ def test_root_verify_json_verdict(run: Runner, qs: QS, tmp_path: Path) -> None:
     tampered.write_text(json.dumps(data))
     failed = run("root", "verify", str(tampered), "--json")
     assert_one_line_error(failed, 1, str(tampered))
-    assert failed.json() == {"path": str(tampered), "ok": False, "result": "fail",
+    assert failed.json() == {"path": str(tampered), "file": str(tampered), "ok": False, "result": "fail",
                              "error": failed.err.strip().removeprefix("repo-tool: error: ")}

@@ -15,11 +15,12 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from repo_tool.audit.anchor import read_trusted_root
 from repo_tool.audit.diff import AuditDiff, Side, diff
 from repo_tool.audit.options import TrustedRoot
 from repo_tool.aws import AwsSettings
 from repo_tool.core.manifest import MANIFEST_NAME, Manifest
-from repo_tool.errors import ManifestError, RepoToolError, UsageError, VerificationError
+from repo_tool.errors import ManifestError, RepoToolError, UsageError, VerificationError, mentions
 from repo_tool.localfs import stat_or_none
 from repo_tool.storage import open_storage
 from repo_tool.storage.base import LocalStorage
@@ -42,12 +43,7 @@ class DiffRequest:
 
 def audit_diff(request: DiffRequest, now: int, aws: AwsSettings | None = None) -> AuditDiff:
     """Open, load and compare the two snapshots of ``request``."""
-    anchor, root = None, request.root
-    if root is not None:
-        try:
-            anchor = TrustedRoot(root.read_bytes(), str(root))
-        except OSError as exc:
-            raise UsageError(f"--root: cannot read {root}: {exc.strerror or exc}") from None
+    anchor = None if request.root is None else read_trusted_root(request.root)
     targets = open_storage(request.targets_url, None, aws) if request.targets_url is not None else None
     metas = {label: open_storage(url, None, aws) for label, url in (("OLD", request.old_url),
                                                                      ("NEW", request.new_url))}
@@ -84,6 +80,7 @@ def load_side(label: str, meta: Source, anchor: TrustedRoot | None, targets: Sou
                     manifest = Manifest.from_bytes(data)
                 except ManifestError as exc:  # it verified, so this is a published, broken file
                     raise VerificationError(f"{MANIFEST_NAME}: {exc.message}") from None
-    except RepoToolError as exc:
-        raise exc.within(f"{label} {meta.url}") from None
+    except RepoToolError as exc:  # the side named, and its location once
+        raise (exc.reworded(f"{label}: {exc.message}") if mentions(exc.message, meta.url)
+               else exc.within(f"{label} {meta.url}")) from None
     return Side(label, meta.url, anchor.name, own, repo, manifest, note)

@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from repo_tool.audit.anchor import config_trusted_root
 from repo_tool.audit.expiry import Expiry, expiry_status
 from repo_tool.config import RepoConfig
 from repo_tool.core.instant import NANOS_PER_SECOND, format_instant
@@ -151,6 +152,7 @@ class Report:
             "at": format_instant(self.at),
             "within": self.within_text,
             "repos": [r.to_json() for r in self.repos],
+            "ok": self.ok,  # as audit's: false when the exit code is 1
             "result": "failed" if any(r.error for r in self.repos) else "ok" if self.ok else "expiring",
             "counts": self.counts(),
         }
@@ -246,7 +248,7 @@ def config_refs(config: RepoConfig, pairs: list[tuple[str, str]], jobs: int = JO
     A base that cannot be listed (HTTP) without pairs or ``variants:`` is a ConfigError.  A listing
     that fails, or finds nothing, is returned as a :class:`RepoResult` with the error, so that the
     other configured repositories are still checked."""
-    root = config.read_root()
+    root = config_trusted_root(config).data
     base = open_storage(config.metadata_url, config.base_dir, config.aws)
     chosen = pairs or config.variants
     if not chosen:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from repo_tool.core.instant import format_instant
+from repo_tool.errors import unnamed
 
 Severity = Literal["error", "warning", "info"]
 TargetsMode = Literal["all", "none"] | int  # an int: a sample of that many targets
@@ -27,6 +28,24 @@ class Finding:
 
     def to_json_obj(self) -> dict[str, str]:
         return {"severity": self.severity, "check": self.check, "file": self.file, "message": self.message}
+
+
+def held_roles_text(held: object, always_versions: bool = True) -> str:
+    """A key's roles per root version (a key row's ``held_roles``) as ``timestamp (v1, v2), snapshot (v3)``;
+    ``no role (v1)`` for versions where it is listed but used by no role.  Without ``always_versions``,
+    a key that held the same roles in every version is just ``timestamp``.  Tolerant: anything else is ``—``."""
+    entries = [e for e in held if isinstance(e, dict) and isinstance(e.get("root_version"), int)] \
+        if isinstance(held, list) else []
+    by_role: dict[str, list[str]] = {}
+    for entry in entries:
+        roles = entry.get("roles")
+        for role in (roles if isinstance(roles, list) and roles else ["no role"]):
+            by_role.setdefault(str(role), []).append(f"v{entry.get('root_version')}")
+    if not by_role:
+        return "—"
+    if not always_versions and all(len(versions) == len(entries) for versions in by_role.values()):
+        return ", ".join(by_role)
+    return ", ".join(f"{role} ({', '.join(versions)})" for role, versions in by_role.items())
 
 
 @dataclass
@@ -47,8 +66,10 @@ class Report:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, severity: Severity, check: str, file: str, message: str) -> None:
+        """Record a finding about ``file``; a message that starts by naming ``file`` (an error's own
+        ``FILE: ...``) has that dropped, so the file is said once."""
         with self._lock:
-            self.findings.append(Finding(severity, check, file, message))
+            self.findings.append(Finding(severity, check, file, unnamed(message, file)))
 
     def count_checked(self, targets: int, size: int) -> None:
         """Add one batch of checked targets (thread-safe, as :meth:`add`)."""
@@ -69,6 +90,8 @@ class Report:
             "repository": {"metadata_url": self.metadata_url, "targets_url": self.targets_url},
             "at": format_instant(self.at),
             "window": self.window_text,
+            "metadata_url": self.metadata_url,  # the key check-expirations gives each repository
+            "ok": self.ok,
             "result": "pass" if self.ok else "fail",
             "summary": {
                 "errors": self.count("error"), "warnings": self.count("warning"), "infos": self.count("info"),

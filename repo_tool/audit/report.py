@@ -18,8 +18,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
+from repo_tool.audit.findings import held_roles_text
 from repo_tool.core.instant import format_instant, format_two_units, parse_instant
-from repo_tool.errors import ConfigError, InstantError
+from repo_tool.errors import ConfigError, InstantError, mentions
 
 if TYPE_CHECKING:
     from repo_tool.audit.expirations import Report as ExpirationsReport
@@ -60,12 +61,18 @@ def render_text(report: Mapping[str, Any]) -> list[str]:
     """The terminal lines of ``audit``: each finding (``SEVERITY CHECK FILE: message``), then the
     verdict with the summary's counts.  ``report`` is :meth:`Report.to_json_obj`'s, as made."""
     summary = report["summary"]
-    lines = [f"{finding['severity'].upper():7} {finding['check']:13} {finding['file']}: {finding['message']}"
+    lines = [f"{finding['severity'].upper():7} {finding['check']:13} {_located(finding)}"
              for finding in report["findings"]]
     lines.append(f"{report['result'].upper()}: {summary['errors']} error(s), {summary['warnings']} warning(s), "
                  f"{summary['infos']} info; roots {summary['root_versions']}; targets checked "
                  f"{summary['targets_checked']} of {summary['targets_listed']} ({summary['bytes_checked']} bytes)")
     return lines
+
+
+def _located(finding: Mapping[str, str]) -> str:
+    """``FILE: message``, or the message alone when it names the file already (said once)."""
+    file, message = finding["file"], finding["message"]
+    return message if mentions(message, file) else f"{file}: {message}"
 
 
 # --- reading the report (tolerant: a missing field shows as a dash, never a crash) ----------
@@ -140,6 +147,12 @@ def _held(key: Mapping[str, Any]) -> tuple[str, str]:
     held = ", ".join(f"v{v}" for v in versions) if isinstance(versions, list) and versions else "—"
     current = key.get("current")
     return held, "—" if not isinstance(current, bool) else "current" if current else "retired"
+
+
+def _once_held(key: Mapping[str, Any]) -> str:
+    """The Roles cell of a key no role of the current root uses: what it held in older roots
+    (``timestamp (v1)``), or a dash."""
+    return "—" if key.get("current") is not False else held_roles_text(key.get("held_roles"))
 
 
 def _signed_count(role: Mapping[str, Any]) -> str:
@@ -243,7 +256,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             marks = ", ".join(f"{md_text(role)} {_MARK_MD[mark]}" for role, mark in _signed_marks(key, signing))
             held, status = _held(key)
             rows.append((f"{md_code(_short(keyid))}[^key-{number}]", md_text(key.get("keytype")),
-                         md_text(key.get("scheme")), md_text(key.get("bits")), marks or "—", md_text(held),
+                         md_text(key.get("scheme")), md_text(key.get("bits")), marks or md_text(_once_held(key)),
+                         md_text(held),
                          f"**{status}**" if status == "retired" else status))
         out += _md_table(["Key ID", "Type", "Scheme", "Bits", "Roles (signed?)", "In roots", "Status"], rows)
         out += ["", "✓ signed, ✗ did not sign, ? role not in the report. A retired key is held only by older "
@@ -361,7 +375,8 @@ def render_html(report: Mapping[str, Any]) -> str:
             cell = (f'<code><abbr title="{_h(keyid)}">{_h(_short(keyid))}</abbr></code>'
                     f'<sup><a href="#key-{number}">{number}</a></sup>')
             held, status = _held(key)
-            rows.append((cell, _h(key.get("keytype")), _h(key.get("scheme")), _h(key.get("bits")), marks or "—",
+            rows.append((cell, _h(key.get("keytype")), _h(key.get("scheme")), _h(key.get("bits")),
+                         marks or _h(_once_held(key)),
                          _h(held), f'<span class="{"no" if status == "retired" else "ok"}">{_h(status)}</span>'))
         out += _table(["Key ID", "Type", "Scheme", "Bits", "Roles (signed?)", "In roots", "Status"], rows, "keys")
         out.append('<p class="note">✓ signed, ✗ did not sign, ? role not in the report. A retired key is held '

@@ -20,7 +20,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from repo_tool.audit.expiry import Expiry, expiry_status, remaining_text
-from repo_tool.audit.findings import Report, Severity
+from repo_tool.audit.findings import Report, Severity, held_roles_text
 from repo_tool.audit.roleset import RoleSet
 from repo_tool.core.instant import format_instant, parse_instant
 from repo_tool.errors import InstantError
@@ -107,8 +107,9 @@ def key_bits(entry: dict[str, Any]) -> int | None:
 def key_rows(report: Report, roots: Sequence[tuple[RoleFile, str]]) -> None:
     """Every key any root of the chain holds (``roots``: each root and its file name, oldest first, the
     current one last): its row in the keys table (type, size, its roles in the current root, the root
-    versions that held it, whether the current root still does) and its problems.  A key only older
-    roots held is retired: listed too (an auditor wants to see which keys once signed), with an info.
+    versions that held it and its roles in each, whether the current root still does) and its problems.
+    A key only older roots held is retired: listed too (an auditor wants to see which keys once signed
+    and as what), with an info.
     The roots are verified: their typed views checked every key entry (a key tough refuses, or a key ID
     that is not the sha256 of its entry, fails the root in the chain walk and the load, named there)."""
     if not roots:
@@ -123,16 +124,15 @@ def key_rows(report: Report, roots: Sequence[tuple[RoleFile, str]]) -> None:
                                                   "scheme": entry.get("scheme"), "bits": key_bits(entry)})
             row.update(roles=member_of if root_file is current else [], current=root_file is current)
             row.setdefault("root_versions", []).append(root_file.version)
-            row["last_roles"] = member_of  # its roles in the newest root that held it
+            row.setdefault("held_roles", []).append({"root_version": root_file.version, "roles": member_of})
     for row in held.values():
-        last_roles = row.pop("last_roles")
         if row["current"] and not row["roles"]:
             report.add("info", "keys", current_file, f"key {row['keyid'][:16]}… is listed but used by no role")
         elif not row["current"]:
             versions = ", ".join(f"v{v}" for v in row["root_versions"])
             report.add("info", "keys", current_file, f"key {row['keyid'][:16]}… ({row['keytype']}) is retired: "
-                       f"held by root {versions} ({', '.join(last_roles) or 'no role'}), not by the current "
-                       f"root v{current.version}")
+                       f"held by root {versions} ({held_roles_text(row['held_roles'], always_versions=False)}), "
+                       f"not by the current root v{current.version}")
         report.keys.append(row)
 
 

@@ -63,6 +63,17 @@ class _LazyGroup(click.Group):
             self.add_command(command)
         return self.commands.get(cmd_name)
 
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except RepoToolError as exc:
+            from repo_tool.cli.options import traced_to_env
+
+            traced = traced_to_env(ctx, exc)
+            if traced is exc:
+                raise
+            raise traced from exc
+
     def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None,
                                                                              list[str]]:
         try:
@@ -144,11 +155,24 @@ def cli() -> None:
 
 def _fail(message: str, code: int, exc: BaseException | None = None) -> None:
     if exc is not None and _Debug.on:
-        traceback.print_exception(exc)
+        _print_chain(exc)
     # click puts a missing option's choices on lines of their own ("Choose from:\n\troot,\n\t...");
     # anything else unprintable that a message quotes is escaped, so the error stays one line.
     click.echo(f"repo-tool: error: {one_line(message.replace(chr(10) + chr(9), ' '))}", err=True)
     sys.exit(code)
+
+
+def _print_chain(exc: BaseException) -> None:
+    """The traceback of ``exc`` and of every exception it was raised from or while handling: our errors
+    are raised ``from None`` to keep the message one line, which would hide the library's exception
+    (botocore's, PyYAML's ...) and its frames, exactly what --debug is for."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__suppress_context__ = False
+        current = current.__cause__ or current.__context__
+    traceback.print_exception(exc)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import click
 
+from repo_tool.audit.anchor import config_trusted_root, read_trusted_root
 from repo_tool.audit.findings import TargetsMode
-from repo_tool.audit.options import AuditOptions, TrustedRoot
+from repo_tool.audit.options import AuditOptions
 from repo_tool.audit.report import render, render_text
 from repo_tool.audit.run import audit
 from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns, parse_time_option
@@ -22,7 +23,6 @@ from repo_tool.config import load_config
 from repo_tool.core.instant import parse_offset
 from repo_tool.errors import ConfigError, OffsetError, UsageError, VerificationError
 from repo_tool.localfs import write_atomic
-from repo_tool.publish.inputs import read_bytes
 from repo_tool.storage import open_storage
 
 _SAMPLE = re.compile(r"sample:([1-9][0-9]{0,8})")
@@ -83,15 +83,14 @@ def audit_cmd(metadata_url: str | None, targets_url: str | None, root_path: str 
         if not variant or not arch:
             raise UsageError("--config needs --variant and --arch")
         config = load_config(Path(config_path), repo_name, aws)
+        root = config_trusted_root(config)
         meta, targets = config.metadata(variant, arch), config.targets()
-        root_file = config.root
     else:
         if not (metadata_url and targets_url and root_path):
             raise UsageError("give --metadata-url, --targets-url and --root (or --config with --variant/--arch)")
+        root = read_trusted_root(root_path)  # before anything is audited: a wrong --root is exit 2
         meta = open_storage(metadata_url, Path.cwd(), aws)
         targets = open_storage(targets_url, Path.cwd(), aws)
-        root_file = Path(root_path)
-    root = TrustedRoot(read_bytes(root_file, "trusted root"), str(root_file))
     options = AuditOptions(window, within_text, mode, jobs, check_manifest, progress=progress_line(as_json))
     report = audit(meta, targets, root, at, options)
     obj = report.to_json_obj()

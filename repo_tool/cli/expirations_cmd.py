@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from repo_tool.audit.anchor import read_trusted_root
 from repo_tool.audit.expirations import DEFAULT_WITHIN, RepoRef, RepoResult, check_expirations, config_refs
 from repo_tool.audit.report import expirations_text
 from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns, parse_time_option
@@ -17,7 +18,6 @@ from repo_tool.cli.options import config_on_command_line, config_option, repo_op
 from repo_tool.config import load_config, repo_names
 from repo_tool.core.instant import add_offset
 from repo_tool.errors import RepoToolError, UsageError, one_line
-from repo_tool.publish.inputs import read_bytes
 from repo_tool.storage import open_storage
 
 
@@ -69,7 +69,8 @@ def check_expirations_cmd(within_text: str, at_text: str | None, config_path: st
         if repo_names_given or pairs:
             raise UsageError("--repo, --variant and --arch go with --config; --metadata-url names one repository")
         meta = open_storage(metadata_url, None, aws_settings())
-        refs.append(RepoRef(None, None, None, meta, read_bytes(root_path, "trusted root"), root_path))
+        root = read_trusted_root(root_path)  # before anything is checked: a wrong --root is exit 2
+        refs.append(RepoRef(None, None, None, meta, root.data, root.name))
     elif config_path is not None:
         if root_path is not None:
             raise UsageError("--root goes with --metadata-url; with --config the repo's root: is used")

@@ -13,8 +13,14 @@ def hint_for(option: str) -> str | None:
     return {"-h": HELP_HINT, "--debug": DEBUG_HINT}.get(option)
 
 
+HASH_HINT = "-h is --hash here (updata's -h/--hash, the verity hash image); help is --help"
+
+
 def usage_message(exc: click.ClickException) -> str:
-    """click's message for an error, or the hint when the unknown option is ``-h`` or ``--debug``."""
+    """click's message for an error, or the hint when the unknown option is ``-h`` or ``--debug``, or
+    ``-h`` lacks its value where it is ``--hash`` (``manifest add-update -h`` asking for help)."""
     if isinstance(exc, click.NoSuchOption):
         return hint_for(exc.option_name) or exc.format_message()
+    if isinstance(exc, click.BadOptionUsage) and exc.option_name == "-h":
+        return f"{exc.format_message()} {HASH_HINT}"
     return exc.format_message()

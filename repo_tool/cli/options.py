@@ -18,7 +18,7 @@ from click.shell_completion import CompletionItem
 
 from repo_tool.cli.common import echo_json
 from repo_tool.config import BUILTIN_POLICIES
-from repo_tool.errors import VerificationError
+from repo_tool.errors import RepoToolError, VerificationError
 
 CONFIG_ENV = "REPO_TOOL_CONFIG"
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -49,7 +49,29 @@ def complete_repo(ctx: click.Context, param: click.Parameter, incomplete: str) -
 def config_option(help_text: str, *, required: bool = False) -> Decorator:
     """``--config FILE`` (``config_path``), defaulting to $REPO_TOOL_CONFIG."""
     return click.option("--config", "config_path", required=required, envvar=CONFIG_ENV, show_envvar=True,
-                        type=click.Path(dir_okay=False), help=help_text)
+                        type=click.Path(dir_okay=False), help=help_text, callback=_note_config_from_env)
+
+
+_CONFIG_FROM_ENV = "repo_tool.config_from_env"  # in ctx.meta, which every context of one run shares
+
+
+def _note_config_from_env(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and ctx.get_parameter_source("config_path") is ParameterSource.ENVIRONMENT:
+        ctx.meta[_CONFIG_FROM_ENV] = value
+    return value
+
+
+def traced_to_env(ctx: click.Context, exc: RepoToolError) -> RepoToolError:
+    """``exc`` with ``(from REPO_TOOL_CONFIG)`` after the config file its message starts with, when that
+    file came from the variable and not the command line: a user who never typed the name sees where it
+    came from."""
+    value = ctx.meta.get(_CONFIG_FROM_ENV)
+    if not value:
+        return exc
+    for name in dict.fromkeys((value, str(Path(value)))):
+        if exc.message.startswith(f"{name}:"):
+            return exc.reworded(f"{name} (from {CONFIG_ENV}){exc.message[len(name):]}")
+    return exc
 
 
 def config_on_command_line(ctx: click.Context) -> bool:

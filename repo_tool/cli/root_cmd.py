@@ -47,10 +47,9 @@ from repo_tool.trust.model import TOP_ROLES
 
 T = TypeVar("T")
 ROLE_CHOICE = click.Choice(TOP_ROLES)
-TUFTOOL_FLAGS = """\b
-Arguments and flags follow tuftool root where it has the command: -k/--key
-(a key source), -r/--role, -c/--cross-sign, -i/--ignore-threshold.  So -r
-is --role here, not 'manifest add-update's -r/--root (a root image)."""
+# tuftool's short flags, each as the help says it; a command's epilog names those it has.
+TUFTOOL_SHORT = {"-k": "-k/--key (a key source)", "-r": "-r/--role", "-c": "-c/--cross-sign",
+                 "-i": "-i/--ignore-threshold"}
 EDIT_JSON = "Print {path, changed, signatures_cleared, ...} as JSON."
 
 
@@ -314,10 +313,10 @@ def cross_sign_cmd(path: Path, old_root: Path, sources: tuple[str, ...], as_json
              "result: fail, error} when it does not verify (exit 1 still, and the error line on stderr).")
 def verify_cmd(path: Path, previous: Path | None, check_expiry: bool, as_json: bool) -> None:
     """Verify a root: tough's parsing rules, its own thresholds, and (with --previous) the rotation."""
-    with json_verdict(as_json, path=str(path)):
+    with json_verdict(as_json, path=str(path), file=str(path)):  # file: as manifest validate's verdict
         root = verify_root_file(path, previous, now_ns() if check_expiry else None)
     if as_json:
-        echo_json({"path": str(path), "ok": True, "result": "pass", "version": root.version,
+        echo_json({"path": str(path), "file": str(path), "ok": True, "result": "pass", "version": root.version,
                    "expires": root.signed["expires"],
                    "previous": None if previous is None else str(previous), "expiry_checked": check_expiry})
         return
@@ -336,5 +335,19 @@ def show_cmd(path: Path, as_json: bool) -> None:
     click.echo("\n".join(describe_text(info)))
 
 
+def tuftool_epilog(command: click.Command) -> str:
+    """What the help of a ``root``/``keys`` command says about tuftool's flags: those it has (a group:
+    all of its commands'), and that ``-r`` is ``--role`` only where it has ``-r``."""
+    commands = list(command.commands.values()) if isinstance(command, click.Group) else [command]
+    opts = {opt for c in commands for param in c.params for opt in param.opts}
+    shorts = [text for flag, text in TUFTOOL_SHORT.items() if flag in opts]
+    text = "Arguments and flags follow tuftool root where it has the command"
+    text += f": {', '.join(shorts)}." if shorts else "."
+    if "-r" in opts:
+        where = "in its commands" if isinstance(command, click.Group) else "here"
+        text += f" So -r is --role {where}, not 'manifest add-update's -r/--root (a root image)."
+    return text
+
+
 for _command in (root_group, *root_group.commands.values(), keys_group, *keys_group.commands.values()):
-    _command.epilog = TUFTOOL_FLAGS
+    _command.epilog = tuftool_epilog(_command)

@@ -37,7 +37,20 @@ def load_yaml(text: str, error: type[ConfigError]) -> Any:
     try:
         return yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as exc:
-        raise error(f"invalid YAML: {' '.join(str(exc).split())}") from None
+        raise error(f"invalid YAML: {_why(exc)}") from None
     except (ValueError, RecursionError, TypeError) as exc:
         why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:120]
         raise error(f"invalid YAML: {why}") from None
+
+
+def _why(exc: yaml.YAMLError) -> str:
+    """What is wrong and where (``... (at line L, column C)``, as TOML errors say it), without PyYAML's
+    internals (``while parsing a flow node``, ``in "<unicode string>"``, a caret under a quoted line)."""
+    if isinstance(exc, yaml.reader.ReaderError):  # no line and column: an offset in the text
+        char = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        return f"unacceptable character {char!r}: {exc.reason} (at character {exc.position + 1})"
+    problem, mark = getattr(exc, "problem", None), getattr(exc, "problem_mark", None)
+    if not problem:
+        problem, mark = getattr(exc, "context", None) or " ".join(str(exc).split()), getattr(exc, "context_mark", None)
+    where = f" (at line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"{problem}{where}"
