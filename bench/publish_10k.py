@@ -177,8 +177,8 @@ def main() -> None:
         # Hashing is excluded: publish() looks the digests up instead of reading the images.
         real_hash_files = repo_tool.publish.release.hash_files
 
-        def precomputed(paths: Iterable[Path], jobs: int | None = None,
-                        lz4: Iterable[Path] = ()) -> dict[Path, FileDigest]:
+        def precomputed(paths: Iterable[Path], jobs: int | None = None, lz4: Iterable[Path] = (),
+                        progress: object = None) -> dict[Path, FileDigest]:
             return {path: digests[path] for path in paths}
 
         repo_tool.publish.release.hash_files = precomputed
