@@ -60,6 +60,8 @@ from repo_tool.storage.s3 import MULTIPART_THRESHOLD, PART_JOBS
 from tests.motoserver import MotoServer
 
 MIB = 1024 * 1024
+# TransferConfig's default part concurrency (set in its __init__; the type stubs do not declare it).
+MAX_CONCURRENCY: int = getattr(TransferConfig(), "max_concurrency")  # noqa: B009
 BUCKET = "bench-targets"
 STEM = "bottlerocket-aws-k8s-1.28-x86_64-1.0.0-abcdef0"
 RELEASE_KINDS = ("root.ext4.lz4", "boot.ext4.lz4", "root.verity.lz4")
@@ -277,14 +279,14 @@ def main() -> None:
                 checksums = {}
             boto_client = boto3.session.Session().client(
                 "s3", endpoint_url=server.endpoint,
-                config=Config(max_pool_connections=UPLOAD_JOBS * TransferConfig().max_concurrency, **checksums))
+                config=Config(max_pool_connections=UPLOAD_JOBS * MAX_CONCURRENCY, **checksums))
             boto_requests = Requests(boto_client)
             ours_requests = Requests(aws.client("s3"))  # the cached client S3Storage.from_url uses
             bench = Bench(server, admin)
             print(f"moto {server.endpoint} (pid {server.pid}); nproc {os.cpu_count()}; UPLOAD_JOBS {UPLOAD_JOBS}, "
                   f"PART_JOBS {PART_JOBS}, MULTIPART_THRESHOLD {MULTIPART_THRESHOLD // MIB} MiB; boto3 "
                   f"{boto3.__version__} TransferConfig defaults (multipart from "
-                  f"{TransferConfig().multipart_threshold // MIB} MiB, {TransferConfig().max_concurrency} threads), "
+                  f"{TransferConfig().multipart_threshold // MIB} MiB, {MAX_CONCURRENCY} threads), "
                   f"baseline checksums: {args.baseline_checksums}")
             print("NOTE: moto on localhost is CPU bound and shares the cores with this client: these MB/s are "
                   "not S3 numbers, only a comparison of request patterns against one slow local server.")
