@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from repo_tool.core.manifest import Manifest
-from repo_tool.errors import ManifestError, VerificationError
+from repo_tool.errors import ManifestError, UsageError, VerificationError
 from repo_tool.mirror.versions import VersionSpec, chosen_updates, needed_targets
 from repo_tool.storage.base import ConflictError, Storage, already_sized
 from repo_tool.trust.model import MetadataError, RoleFile
@@ -109,7 +109,7 @@ def _targets(repo: Repo, source: Location, versions: VersionSpec | None) -> tupl
         updates = chosen_updates(manifest, versions)
         if not updates:
             listed = ", ".join(sorted({str(u.version) for u in manifest.updates})) or "none"
-            raise VerificationError(f"--versions {versions.text}: no update of the source's manifest.json matches "
+            raise UsageError(f"--versions {versions.text}: no update of the source's manifest.json matches "
                                     f"(it lists {listed})")
         names = needed_targets(manifest, updates)
     found: dict[str, Target] = {}
