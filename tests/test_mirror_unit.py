@@ -123,7 +123,7 @@ def test_tampered_target_is_refused_and_never_stored(run: Runner, qs: QS, tmp_pa
     data[-1] ^= 1  # same length, other bytes
     path.write_bytes(bytes(data))
     result = run(*mirror_args(qs, dst))
-    assert_one_line_error(result, 1, victim, "sha256")
+    assert_one_line_error(result, 1, victim, "SHA-256 mismatch")
     assert not (dst / "targets" / victim).exists()
     assert not (dst / "meta").exists() or not os.listdir(dst / "meta")  # no metadata written
     assert not [n for n in os.listdir(dst / "targets") if n.startswith(".")]  # no temp file left
