@@ -8,12 +8,15 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from repo_tool.core.progress import NO_PROGRESS
 from repo_tool.core.semver import Version
+from repo_tool.mirror.mirror import Location, MirrorOptions, mirror
 from repo_tool.mirror.versions import parse_versions
 from repo_tool.storage.base import LocalStorage
 from repo_tool.storage.s3 import MULTIPART_THRESHOLD, S3Storage
@@ -229,3 +232,59 @@ def test_mirror_to_s3_then_rerun_and_refresh(run: Runner, qs: QS, aws: MotoServe
     assert moved["categories"]["metadata"]["copied"] == 3 and moved["categories"]["targets"]["copied"] == 0
     stored = s3.get_object(Bucket="mirror", Key="meta/aws-k8s-1.28/x86_64/timestamp.json")["Body"].read()
     assert stored == (qs.meta / "timestamp.json").read_bytes()
+
+
+class CountingStorage(LocalStorage):
+    """A destination that records every call the mirror makes of it."""
+
+    def __init__(self, root: Path, calls: list[str]) -> None:
+        super().__init__(root)
+        self.calls = calls
+
+    def size(self, name: str) -> int | None:
+        self.calls.append(f"size {name}")
+        return super().size(name)
+
+    def read(self, name: str, limit: int | None = None) -> bytes | None:
+        self.calls.append(f"read {name}")
+        return super().read(name, limit)
+
+    def create(self, name: str, data: bytes) -> bool:
+        self.calls.append(f"create {name}")
+        return super().create(name, data)
+
+    def swap(self, name: str, data: bytes, expected: bytes | None) -> None:
+        self.calls.append(f"swap {name}")
+        super().swap(name, data, expected)
+
+    def put_stream(self, name: str, chunks: Iterable[bytes], size: int, sent: Any = None) -> bool:
+        self.calls.append(f"put {name}")
+        return super().put_stream(name, chunks, size, sent)
+
+
+def test_rerun_asks_one_size_per_object_and_writes_nothing(qs: QS, tmp_path: Path) -> None:
+    source = Location(LocalStorage(qs.meta), LocalStorage(qs.targets))
+    calls: list[str] = []
+    destination = Location(CountingStorage(tmp_path / "meta", calls), CountingStorage(tmp_path / "targets", calls))
+    root = qs.root.read_bytes()
+    first = mirror(source, destination, root, timestamp_now())
+    writes = [call.split()[0] for call in calls if call.split()[0] in ("put", "create", "swap")]
+    assert writes == ["put"] * 8 + ["create"] * 3 + ["swap"] == ["put"] * first.counts["targets"].copied + [
+        "create"] * (first.copied - first.counts["targets"].copied - 1) + ["swap"]  # targets first, timestamp last
+    calls.clear()
+    again = mirror(source, destination, root, timestamp_now(), MirrorOptions(progress=NO_PROGRESS))
+    assert again.copied == 0
+    assert sorted(calls) == sorted(["read timestamp.json", *(f"size {item}" for item in _objects(tmp_path))])
+
+
+def _objects(tmp_path: Path) -> list[str]:
+    return [p.name for d in ("meta", "targets") for p in (tmp_path / d).iterdir() if p.name != "timestamp.json"]
+
+
+def test_destination_holding_other_metadata_is_refused_before_any_write(run: Runner, qs: QS, tmp_path: Path) -> None:
+    dst = tmp_path / "dst"
+    (dst / "meta").mkdir(parents=True)
+    (dst / "meta" / "1.root.json").write_bytes(b"{}")
+    result = run(*mirror_args(qs, dst))
+    assert_one_line_error(result, 1, "1.root.json", "other bytes")
+    assert os.listdir(dst / "meta") == ["1.root.json"] and not (dst / "targets").exists()
