@@ -65,7 +65,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -209,31 +209,6 @@ def _local(stream: Stream, shared: _SharedCheck | None, serve: Callable[[], obje
     else:
         digest = _ingest(stream.path, CHUNK, stream.what if stream.lz4 else None, serve, progress.advance)
     return digest.length, digest.sha256
-
-
-def checked(chunks: Iterable[bytes], length: int, sha256: str, what: str,
-            error: Callable[[str], Exception] = ImageError) -> Generator[bytes, None, None]:
-    """Pass ``chunks`` through, failing (``error(message)``, naming ``what``) as soon as more than
-    ``length`` bytes arrive, and after the last chunk if fewer arrived or their SHA-256 is not
-    ``sha256``: a writer that takes every chunk before it commits never stores wrong bytes."""
-    digest = hashlib.sha256()
-    got = 0
-    iterator = iter(chunks)
-    try:
-        for chunk in iterator:
-            got += len(chunk)
-            if got > length:
-                raise error(f"{what}: more than the expected {length} bytes")
-            digest.update(chunk)
-            yield chunk
-    finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            close()
-    if got < length:
-        raise error(f"{what}: expected {length} bytes, got {got}")
-    if digest.hexdigest() != sha256.lower():
-        raise error(f"{what}: SHA-256 mismatch: expected {sha256.lower()}, got {digest.hexdigest()}")
 
 
 def hash_chunks(chunks: Iterable[Buffer], what: str | None) -> tuple[int, str]:

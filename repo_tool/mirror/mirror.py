@@ -18,9 +18,9 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from repo_tool.core.checked import checked
 from repo_tool.core.progress import NO_PROGRESS, Progress
 from repo_tool.errors import UsageError
-from repo_tool.hashing import checked
 from repo_tool.mirror.plan import CATEGORIES, METADATA, ROOT, TARGETS, Item, Location, Plan, make_plan
 from repo_tool.mirror.versions import VersionSpec
 from repo_tool.storage.base import Storage, Streamable

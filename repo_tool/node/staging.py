@@ -22,10 +22,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 
+from repo_tool.core.checked import checked as checked  # noqa: PLC0414  (callers import it from here)
+
 # ImageError lives with the decoding rule; re-exported, as callers import it from here.
 from repo_tool.core.lz4frames import ImageError as ImageError  # noqa: PLC0414
 from repo_tool.core.lz4frames import LZ4Frames
-from repo_tool.hashing import checked as checked  # noqa: PLC0414  (callers import it from here)
 
 QUEUE_DEPTH = 4  # downloaded chunks waiting for the decoder
 OUT_CHUNK = 4 << 20  # decompressed bytes per decode call and write (lz4's largest block size)
