@@ -8,7 +8,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -163,13 +163,18 @@ def test_source_that_fails_verification_writes_nothing(run: Runner, qs: QS, tmp_
     assert not dst.exists()
 
 
+def stream(pieces: list[bytes], fail: bool) -> Iterator[bytes]:
+    """``pieces``, then (``fail``) the error a check raises after the last chunk."""
+    yield from pieces
+    if fail:
+        raise TargetError("bad bytes")
+
+
 def test_local_put_stream_commits_only_a_checked_stream(tmp_path: Path) -> None:
     store = LocalStorage(tmp_path / "t")
 
-    def chunks(fail: bool) -> Any:
-        yield b"a" * 10
-        if fail:
-            raise TargetError("bad bytes")
+    def chunks(fail: bool) -> Iterator[bytes]:
+        return stream([b"a" * 10], fail)
 
     with pytest.raises(TargetError):
         store.put_stream("x", chunks(True), 10)
@@ -186,11 +191,8 @@ def test_s3_put_stream_multipart(aws: MotoServer) -> None:
     block = os.urandom(1 << 20)
     data = (block * (size // len(block) + 1))[:size]
 
-    def chunks(fail: bool) -> Any:
-        for offset in range(0, size, 1 << 20):
-            yield data[offset:offset + (1 << 20)]
-        if fail:
-            raise TargetError("bad bytes")
+    def chunks(fail: bool) -> Iterator[bytes]:
+        return stream([data[offset:offset + (1 << 20)] for offset in range(0, size, 1 << 20)], fail)
 
     sent: list[int] = []
     with pytest.raises(TargetError):
@@ -201,10 +203,8 @@ def test_s3_put_stream_multipart(aws: MotoServer) -> None:
     assert sum(sent) == size
     body = s3.get_object(Bucket="mirror", Key="targets/big")["Body"].read()
     assert hashlib.sha256(body).digest() == hashlib.sha256(data).digest()
-    def small(fail: bool) -> Any:
-        yield b"y" * 10
-        if fail:
-            raise TargetError("bad bytes")
+    def small(fail: bool) -> Iterator[bytes]:
+        return stream([b"y" * 10], fail)
 
     with pytest.raises(TargetError):
         store.put_stream("small", small(True), 10)
