@@ -21,10 +21,10 @@ from repo_tool.mirror.versions import parse_versions
 from repo_tool.storage.base import LocalStorage
 from repo_tool.storage.s3 import MULTIPART_THRESHOLD, S3Storage
 from repo_tool.trust.model import TargetError
-from repo_tool.trust.verifier import load_repo
+from repo_tool.trust.verifier import ExpiredError, load_repo
 
 from .clirun import Runner, assert_one_line_error
-from .repohelpers import QS, copy_quickstart, tree_state
+from .repohelpers import ARCH, QS, VARIANT, copy_quickstart, serve_directory, tree_state
 
 if TYPE_CHECKING:
     from tests.motoserver import MotoServer
@@ -288,3 +288,21 @@ def test_destination_holding_other_metadata_is_refused_before_any_write(run: Run
     result = run(*mirror_args(qs, dst))
     assert_one_line_error(result, 1, "1.root.json", "other bytes")
     assert os.listdir(dst / "meta") == ["1.root.json"] and not (dst / "targets").exists()
+
+
+def test_http_source_and_an_expired_source(run: Runner, qs: QS, tmp_path: Path) -> None:
+    dst = tmp_path / "dst"
+    with serve_directory(qs.dir / "repo") as base:
+        args = mirror_args(qs, dst, "--versions", "latest", "--json")
+        args[args.index("--from-metadata-url") + 1] = f"{base}/metadata/{VARIANT}/{ARCH}/"
+        args[args.index("--from-targets-url") + 1] = f"{base}/targets/"
+        result = run(*args)
+    assert result.code == 0, result.err
+    assert result.json()["versions"] == ["1.1.0"]
+    assert (dst / "meta" / "timestamp.json").read_bytes() == (qs.meta / "timestamp.json").read_bytes()
+    later = timestamp_now() + 400 * 24 * 3600 * 10**9  # past every expiry
+    source = Location(LocalStorage(qs.meta), LocalStorage(qs.targets))
+    fresh = Location(LocalStorage(tmp_path / "m2"), LocalStorage(tmp_path / "t2"))
+    with pytest.raises(ExpiredError):
+        mirror(source, fresh, qs.root.read_bytes(), later)
+    assert not (tmp_path / "m2").exists() and not (tmp_path / "t2").exists()
