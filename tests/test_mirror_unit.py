@@ -25,6 +25,7 @@ from repo_tool.trust.verifier import ExpiredError, load_repo
 
 from .clirun import Runner, assert_one_line_error
 from .repohelpers import ARCH, QS, VARIANT, copy_quickstart, serve_directory, tree_state
+from .test_root_show import rotate_root_key
 
 if TYPE_CHECKING:
     from tests.motoserver import MotoServer
@@ -306,3 +307,27 @@ def test_http_source_and_an_expired_source(run: Runner, qs: QS, tmp_path: Path) 
     with pytest.raises(ExpiredError):
         mirror(source, fresh, qs.root.read_bytes(), later)
     assert not (tmp_path / "m2").exists() and not (tmp_path / "t2").exists()
+
+
+def test_every_root_is_copied_also_those_below_the_trusted_root(run: Runner, qs: QS, tmp_path: Path) -> None:
+    rotated, _, _ = rotate_root_key(run, qs, tmp_path)
+    shutil.copy(rotated, qs.meta / "2.root.json")
+    for trusted in (qs.root, rotated):  # upstream's first root, or the newest one
+        dst = tmp_path / f"dst-{trusted.name}"
+        args = mirror_args(qs, dst, "--json")
+        args[args.index("--root") + 1] = str(trusted)
+        result = run(*args)
+        assert result.code == 0, result.err
+        assert result.json()["categories"]["root"]["copied"] == 2
+        for name in ("1.root.json", "2.root.json"):
+            assert (dst / "meta" / name).read_bytes() == (qs.meta / name).read_bytes()
+    (qs.meta / "1.root.json").write_bytes((qs.meta / "1.root.json").read_bytes().replace(b'"version"', b'"version" '))
+    args = mirror_args(qs, tmp_path / "spaced")
+    args[args.index("--root") + 1] = str(rotated)
+    assert run(*args).code == 0  # whitespace only: the same signed root, byte for byte as stored
+    doc = json.loads((qs.meta / "1.root.json").read_bytes())
+    doc["signed"]["expires"] = "2099-01-01T00:00:00Z"  # no longer what its keys signed
+    (qs.meta / "1.root.json").write_text(json.dumps(doc))
+    assert_one_line_error(run(*args[:-4], "--to-metadata-url", str(tmp_path / "r2"), "--to-targets-url",
+                              str(tmp_path / "r2t")), 1, "1.root.json")
+    assert not (tmp_path / "r2").exists() and not (tmp_path / "r2t").exists()
