@@ -331,3 +331,57 @@ def test_every_root_is_copied_also_those_below_the_trusted_root(run: Runner, qs:
     assert_one_line_error(run(*args[:-4], "--to-metadata-url", str(tmp_path / "r2"), "--to-targets-url",
                               str(tmp_path / "r2t")), 1, "1.root.json")
     assert not (tmp_path / "r2").exists() and not (tmp_path / "r2t").exists()
+
+
+class FailingStorage(LocalStorage):
+    """A destination whose ``fail_at``-th write (counted across both storages in ``writes``) fails, as if
+    the run were killed there."""
+
+    def __init__(self, root: Path, writes: list[str], fail_at: int) -> None:
+        super().__init__(root)
+        self.writes, self.fail_at = writes, fail_at
+
+    def _count(self, name: str) -> None:
+        self.writes.append(name)
+        if len(self.writes) == self.fail_at:
+            raise OSError(f"killed before {name}")
+
+    def create(self, name: str, data: bytes) -> bool:
+        self._count(name)
+        return super().create(name, data)
+
+    def swap(self, name: str, data: bytes, expected: bytes | None) -> None:
+        self._count(name)
+        super().swap(name, data, expected)
+
+    def put_stream(self, name: str, chunks: Iterable[bytes], size: int, sent: Any = None) -> bool:
+        self._count(name)
+        return super().put_stream(name, chunks, size, sent)
+
+
+def test_a_run_stopped_at_any_write_leaves_the_previous_mirror_and_a_rerun_converges(run: Runner, qs: QS,
+                                                                                    tmp_path: Path) -> None:
+    source = Location(LocalStorage(qs.meta), LocalStorage(qs.targets))
+    root = qs.root.read_bytes()
+    old = tmp_path / "old"
+    mirror(source, Location(LocalStorage(old / "meta"), LocalStorage(old / "targets")), root, timestamp_now(),
+           MirrorOptions(versions=parse_versions("1.0.0")))
+    assert run("refresh", *qs.args()).code == 0  # upstream moves on: new targets, snapshot and timestamp files
+    new = len(listed_objects(qs)) - len(os.listdir(old / "targets"))  # 1.1.0's images and its migration
+    assert new == 4
+    for fail_at in range(1, new + 4):  # at each new target, the targets and snapshot files, timestamp.json
+        dst = tmp_path / f"at-{fail_at}"
+        shutil.copytree(old, dst)
+        writes: list[str] = []
+        failing = Location(FailingStorage(dst / "meta", writes, fail_at), FailingStorage(dst / "targets", writes,
+                                                                                          fail_at))
+        with pytest.raises(OSError, match="killed before"):
+            mirror(source, failing, root, timestamp_now())
+        repo = load_repo(LocalStorage(dst / "meta"), root, timestamp_now())  # the previous mirror, as a node sees it
+        assert repo.timestamp.raw == (old / "meta" / "timestamp.json").read_bytes()
+        again = mirror(source, Location(LocalStorage(dst / "meta"), LocalStorage(dst / "targets")), root,
+                       timestamp_now())
+        assert again.counts["targets"].copied == max(0, new - (fail_at - 1))
+        assert sorted(os.listdir(dst / "targets")) == sorted(listed_objects(qs))
+        assert (dst / "meta" / "timestamp.json").read_bytes() == (qs.meta / "timestamp.json").read_bytes()
+    assert writes[-1] == "timestamp.json"  # the last step tried was the last write
