@@ -5,11 +5,20 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from repo_tool.cli.common import now_ns
+from repo_tool.core.progress import Progress
 from repo_tool.localfs import leftover_temp_files
+from repo_tool.mirror.download import DownloadRequest, download
+from repo_tool.storage.base import LocalStorage
 from tests.clirun import Runner, assert_one_line_error
 from tests.repohelpers import ARCH, QS, VARIANT, serve_directory
+
+if TYPE_CHECKING:
+    from tests.motoserver import MotoServer
+
+pytest_plugins = ["tests.motoserver"]
 
 
 def locations(qs: QS, base: str | None = None) -> list[str]:
@@ -75,6 +84,19 @@ def test_version_over_http(run: Runner, qs: QS, tmp_path: Path) -> None:
         result = run("download", *locations(qs, url), "--version", "1.0.0", str(tmp_path / "out"))
     assert result.code == 0, result.err
     for name in images(qs, "1.0.0"):
+        assert (tmp_path / "out" / name).read_bytes() == original(qs, name)
+
+
+def test_from_s3(aws: MotoServer, run: Runner, qs: QS, tmp_path: Path) -> None:
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="updates", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    for path in (qs.dir / "repo").rglob("*"):
+        if path.is_file():
+            s3.put_object(Bucket="updates", Key=f"repo/{path.relative_to(qs.dir / 'repo')}", Body=path.read_bytes())
+    result = run("download", *locations(qs, "s3://updates/repo"), "--endpoint-url", aws.endpoint,
+                 "--version", "1.1.0", str(tmp_path / "out"))
+    assert result.code == 0, result.err
+    for name in images(qs, "1.1.0"):
         assert (tmp_path / "out" / name).read_bytes() == original(qs, name)
 
 
@@ -159,3 +181,27 @@ def test_repository_failing_verification_is_exit_1(run: Runner, qs: QS, tmp_path
     result = run("download", *locations(qs), "--version", "1.1.0", str(tmp_path / "out"))
     assert_one_line_error(result, 1, "timestamp.json")
     assert not (tmp_path / "out").exists()
+
+
+class Recorded(Progress):
+    def __init__(self) -> None:
+        self.jobs: list[tuple[str, int]] = []
+        self.done = 0
+
+    def start(self, label: str, total: int) -> None:
+        self.jobs.append((label, total))
+
+    def advance(self, count: int) -> None:
+        self.done += count
+
+
+def test_library_reports_the_bytes_downloaded(qs: QS, tmp_path: Path) -> None:
+    request = DownloadRequest(LocalStorage(qs.meta), LocalStorage(qs.targets), qs.root.read_bytes(), str(qs.root),
+                              tmp_path / "out", version="1.0.0")
+    progress = Recorded()
+    result = download(request, now_ns(), progress)
+    total = sum(listed(qs, name)["length"] for name in images(qs, "1.0.0"))
+    assert progress.jobs == [("download", total)] and progress.done == total == result.downloaded_bytes
+    again = Recorded()
+    assert download(request, now_ns(), again).downloaded_bytes == 0
+    assert again.jobs == [("download", 0)] and again.done == 0
