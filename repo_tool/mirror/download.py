@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,34 +115,43 @@ def download(request: DownloadRequest, now: int, progress: Progress = NO_PROGRES
     try:
         for target in todo:
             repo.check_fresh()
-            _save(request.outdir / target.name, verified_chunks(repo, request.targets, target), progress)
+            _save(request.outdir / target.name, target_chunks(repo, request.targets, target), progress)
     finally:
         progress.stop()
     files = [Saved(t.name, t.length, t.sha256, present[t.name]) for t in chosen]
     return DownloadResult(request.metadata.url, request.outdir, update, files)
 
 
-def verified_chunks(repo: Repo, targets: Storage, target: Target) -> Iterator[bytes]:
-    """``target``'s bytes from ``targets`` as they arrive, never more than its listed length; after
-    the last chunk, a :class:`TargetError` if fewer bytes came or their sha256 is not the listed one."""
-    where = targets.describe(repo.object_name(target))
-    chunks = targets.stream(repo.object_name(target), target.length)
+def target_chunks(repo: Repo, targets: Storage, target: Target) -> Iterator[bytes]:
+    """``target``'s bytes from ``targets`` as they arrive, checked (:func:`verified`)."""
+    name = repo.object_name(target)
+    chunks = targets.stream(name, target.length)
     if chunks is None:
-        raise TargetError(f"target {target.name}: {where} not found")
+        raise TargetError(f"target {target.name}: {targets.describe(name)} not found")
+    return verified(chunks, target, targets.describe(name))
+
+
+def verified(chunks: Iterable[bytes], target: Target, what: str) -> Iterator[bytes]:
+    """``chunks`` passed on, never more than ``target``'s listed length; after the last one a
+    :class:`TargetError` naming ``what`` if fewer bytes came or their sha256 is not the listed one (a
+    writer that commits only after the last chunk never keeps a wrong file)."""
     digest, size = hashlib.sha256(), 0
+    iterator = iter(chunks)
     try:
-        for chunk in chunks:
-            digest.update(chunk)
+        for chunk in iterator:
             size += len(chunk)
+            if size > target.length:
+                raise TargetError(f"target {target.name}: {what} is longer than the {target.length} bytes listed")
+            digest.update(chunk)
             yield chunk
     finally:
-        close = getattr(chunks, "close", None)
+        close = getattr(iterator, "close", None)
         if close is not None:
             close()
     if size != target.length:
-        raise TargetError(f"target {target.name}: {where} is {size} bytes, {target.length} listed")
+        raise TargetError(f"target {target.name}: {what} is {size} bytes, {target.length} listed")
     if digest.hexdigest() != target.sha256:
-        raise TargetError(f"target {target.name}: {where}: sha256 does not match the one listed")
+        raise TargetError(f"target {target.name}: {what}: sha256 does not match the one listed")
 
 
 def choose_update(manifest: Manifest, version: str, variant: str | None, arch: str | None) -> Update:
