@@ -20,14 +20,13 @@ from typing import Any
 
 from repo_tool.core.manifest import MANIFEST_NAME, Manifest, Update
 from repo_tool.core.progress import NO_PROGRESS, Progress, counted
+from repo_tool.core.selection import LATEST
 from repo_tool.core.semver import Version
 from repo_tool.errors import ManifestError, RepoToolError, UsageError, VerificationError
 from repo_tool.hashing import hash_file
 from repo_tool.localfs import stat_or_none, write_atomic
 from repo_tool.storage.base import Storage, StorageError
 from repo_tool.trust.verifier import TOUGH, LoadOptions, Repo, Target, TargetError, open_repo, read_target
-
-LATEST = "latest"
 
 
 @dataclass(frozen=True)
