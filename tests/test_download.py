@@ -71,7 +71,7 @@ def test_latest_is_the_newest_release(run: Runner, qs: QS, tmp_path: Path) -> No
 def test_targets_over_http(run: Runner, qs: QS, tmp_path: Path) -> None:
     wanted = ["manifest.json", images(qs, "1.0.0")[1]]
     with serve_directory(qs.dir / "repo") as url:
-        args = [arg for name in wanted for arg in ("--target", name)]
+        args = [arg for name in [*wanted, wanted[0]] for arg in ("--target", name)]  # once each
         result = run("download", *locations(qs, url), *args, "--json", str(tmp_path / "out"))
     assert result.code == 0, result.err
     assert [f["name"] for f in result.json()["files"]] == wanted

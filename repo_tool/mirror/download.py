@@ -102,7 +102,7 @@ def download(request: DownloadRequest, now: int, progress: Progress = NO_PROGRES
         update = choose_update(_manifest(repo, request.targets), request.version, request.variant, request.arch)
         chosen = [repo.require(name) for name in (update.images.boot, update.images.root, update.images.hash)]
     else:
-        chosen = [_listed(repo, name) for name in dict.fromkeys(request.names)]
+        chosen = list({t.name: t for t in (_listed(repo, name) for name in request.names)}.values())
     for target in chosen:
         if not _plain(target.name):
             raise VerificationError(f"target {target.name!r}: not a plain file name; refusing to save it in "
