@@ -137,7 +137,7 @@ def test_tampered_target_is_refused_and_nothing_written(run: Runner, qs: QS, tmp
     out = tmp_path / "out"
     out.mkdir()
     result = run("download", *locations(qs), "--target", name, str(out))
-    assert_one_line_error(result, 1, name, "sha256")
+    assert_one_line_error(result, 1, name, "SHA-256")
     assert list(out.iterdir()) == [] and leftover_temp_files(out) == []
     (out / name).write_bytes(b"an older copy")
     result = run("download", *locations(qs), "--target", name, "--force", str(out))

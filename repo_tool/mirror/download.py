@@ -11,13 +11,13 @@ Must not: buffer a whole target, or write anywhere but the output folder.
 
 from __future__ import annotations
 
-import hashlib
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from repo_tool.core.checked import checked
 from repo_tool.core.manifest import MANIFEST_NAME, Manifest, Update
 from repo_tool.core.progress import NO_PROGRESS, Progress, counted
 from repo_tool.core.selection import LATEST
@@ -122,35 +122,14 @@ def download(request: DownloadRequest, now: int, progress: Progress = NO_PROGRES
 
 
 def target_chunks(repo: Repo, targets: Storage, target: Target) -> Iterator[bytes]:
-    """``target``'s bytes from ``targets`` as they arrive, checked (:func:`verified`)."""
+    """``target``'s bytes from ``targets`` as they arrive, never more than its listed length; after the
+    last chunk a :class:`TargetError` if fewer came or their sha256 is not the listed one."""
     name = repo.object_name(target)
     chunks = targets.stream(name, target.length)
     if chunks is None:
         raise TargetError(f"target {target.name}: {targets.describe(name)} not found")
-    return verified(chunks, target, targets.describe(name))
-
-
-def verified(chunks: Iterable[bytes], target: Target, what: str) -> Iterator[bytes]:
-    """``chunks`` passed on, never more than ``target``'s listed length; after the last one a
-    :class:`TargetError` naming ``what`` if fewer bytes came or their sha256 is not the listed one (a
-    writer that commits only after the last chunk never keeps a wrong file)."""
-    digest, size = hashlib.sha256(), 0
-    iterator = iter(chunks)
-    try:
-        for chunk in iterator:
-            size += len(chunk)
-            if size > target.length:
-                raise TargetError(f"target {target.name}: {what} is longer than the {target.length} bytes listed")
-            digest.update(chunk)
-            yield chunk
-    finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            close()
-    if size != target.length:
-        raise TargetError(f"target {target.name}: {what} is {size} bytes, {target.length} listed")
-    if digest.hexdigest() != target.sha256:
-        raise TargetError(f"target {target.name}: {what}: sha256 does not match the one listed")
+    return checked(chunks, target.length, target.sha256, f"target {target.name}: {targets.describe(name)}",
+                   TargetError)
 
 
 def choose_update(manifest: Manifest, version: str, variant: str | None, arch: str | None) -> Update:
