@@ -3,6 +3,7 @@ over HTTP, by release (--version) and by name (--target); refusals leave nothing
 
 from __future__ import annotations
 
+import filecmp
 import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,7 @@ from repo_tool.localfs import leftover_temp_files
 from repo_tool.mirror.download import DownloadRequest, download
 from repo_tool.storage.base import LocalStorage
 from tests.clirun import Runner, assert_one_line_error
-from tests.repohelpers import ARCH, QS, VARIANT, serve_directory
+from tests.repohelpers import ARCH, QS, VARIANT, release_config, run_measured, serve_directory, write_stored_lz4
 
 if TYPE_CHECKING:
     from tests.motoserver import MotoServer
@@ -205,3 +206,23 @@ def test_library_reports_the_bytes_downloaded(qs: QS, tmp_path: Path) -> None:
     again = Recorded()
     assert download(request, now_ns(), again).downloaded_bytes == 0
     assert again.jobs == [("download", 0)] and again.done == 0
+
+
+def test_memory_stays_bounded(run: Runner, qs: QS, tmp_path: Path) -> None:
+    """A release with a 256 MiB root image (an LZ4 frame of sparse zeros), downloaded in a child
+    process that reports its own peak RSS: the image is streamed to the file, never held whole."""
+    images_dir = tmp_path / "big"
+    images_dir.mkdir()
+    sizes = {"boot": 16 << 20, "root": 256 << 20, "hash": 8 << 20}
+    paths = {kind: write_stored_lz4(images_dir / f"big-1.2.0-{kind}.img.lz4", size) for kind, size in sizes.items()}
+    published = run("publish", *qs.args("--version", "1.2.0", "--boot-image", str(paths["boot"]), "--root-image",
+                                        str(paths["root"]), "--hash-image", str(paths["hash"]),
+                                        *release_config(images_dir, "1.2.0")))
+    assert published.code == 0, published.err
+    out = tmp_path / "out"
+    measured = run_measured("download", *locations(qs), "--version", "1.2.0", str(out))
+    assert measured.code == 0, measured.err[-2000:]
+    for kind, path in paths.items():
+        assert (out / path.name).stat().st_size == path.stat().st_size, kind
+        assert filecmp.cmp(out / path.name, path, shallow=False)
+    assert measured.peak_mib < 150, measured.peak_mib  # holding the root image alone would take 256 MiB
