@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import filecmp
 import hashlib
+import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
 from repo_tool.cli.common import now_ns
+from repo_tool.core.manifest import Manifest
 from repo_tool.core.progress import Progress
+from repo_tool.errors import UsageError
 from repo_tool.localfs import leftover_temp_files
-from repo_tool.mirror.download import DownloadRequest, download
+from repo_tool.mirror.download import DownloadRequest, choose_update, download
 from repo_tool.storage.base import LocalStorage
 from tests.clirun import Runner, assert_one_line_error
 from tests.repohelpers import ARCH, QS, VARIANT, release_config, run_measured, serve_directory, write_stored_lz4
@@ -226,3 +232,29 @@ def test_memory_stays_bounded(run: Runner, qs: QS, tmp_path: Path) -> None:
         assert (out / path.name).stat().st_size == path.stat().st_size, kind
         assert filecmp.cmp(out / path.name, path, shallow=False)
     assert measured.peak_mib < 150, measured.peak_mib  # holding the root image alone would take 256 MiB
+
+
+def _update(variant: str, arch: str, version: str) -> dict[str, Any]:
+    return {"variant": variant, "arch": arch, "version": version, "max_version": version, "waves": {},
+            "images": {kind: f"{variant}-{arch}-{version}-{kind}" for kind in ("boot", "root", "hash")}}
+
+
+def test_the_release_of_a_manifest_with_several_variants() -> None:
+    manifest = Manifest.from_bytes(json.dumps({"updates": [
+        _update("metal-k8s-1.30", "x86_64", "1.20.0"), _update("metal-k8s-1.30", "x86_64", "1.21.0"),
+        _update("vmware-k8s-1.30", "x86_64", "1.21.0"), _update("metal-k8s-1.30", "aarch64", "1.21.0"),
+    ], "migrations": {}}))
+    several = "metal-k8s-1.30/aarch64, metal-k8s-1.30/x86_64, vmware-k8s-1.30/x86_64: choose one with --variant"
+    with pytest.raises(UsageError, match=re.escape(several)):
+        choose_update(manifest, "1.21.0", None, None)
+    with pytest.raises(UsageError, match=re.escape("metal-k8s-1.30/aarch64, metal-k8s-1.30/x86_64")):
+        choose_update(manifest, "latest", "metal-k8s-1.30", None)
+    chosen = choose_update(manifest, "1.20.0", "metal-k8s-1.30", "x86_64")
+    assert chosen.images.root == "metal-k8s-1.30-x86_64-1.20.0-root"
+    assert choose_update(manifest, "latest", "metal-k8s-1.30", "x86_64").images.boot == \
+        "metal-k8s-1.30-x86_64-1.21.0-boot"
+    assert choose_update(manifest, "latest", "vmware-k8s-1.30", None).variant == "vmware-k8s-1.30"
+    with pytest.raises(UsageError, match=r"--version 1\.19\.0: .* \(it has 1\.20\.0, 1\.21\.0\)"):
+        choose_update(manifest, "1.19.0", "metal-k8s-1.30", "x86_64")
+    with pytest.raises(UsageError, match=re.escape("no update for aws-k8s-1.30/any arch")):
+        choose_update(manifest, "1.21.0", "aws-k8s-1.30", None)
