@@ -168,6 +168,7 @@ def test_usage_errors(run: Runner, qs: QS, tmp_path: Path) -> None:
         ([], "--version or --target"),
         (["--version", "1.1.0", "--target", "manifest.json"], "--version or --target"),
         (["--target", "no-such-target"], "--target no-such-target: not listed"),
+        (["--target", "../manifest.json"], "not a plain file name"),
         (["--version", "9.9.9"], "--version 9.9.9"),
         (["--version", "nine"], "--version"),
         (["--version", "1.1.0", "--variant", "other"], "no update for other/"),

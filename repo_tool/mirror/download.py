@@ -103,10 +103,10 @@ def download(request: DownloadRequest, now: int, progress: Progress = NO_PROGRES
         chosen = [repo.require(name) for name in (update.images.boot, update.images.root, update.images.hash)]
     else:
         chosen = list({t.name: t for t in (_listed(repo, name) for name in request.names)}.values())
-    for target in chosen:
+    for target in chosen:  # Bottlerocket's are basenames (a --target name is checked before it is looked up)
         if not _plain(target.name):
-            raise VerificationError(f"target {target.name!r}: not a plain file name; refusing to save it in "
-                                    f"{request.outdir}")
+            raise VerificationError(f"{MANIFEST_NAME}: image {target.name!r} is not a plain file name; refusing "
+                                    f"to save it in {request.outdir}")
     present = {t.name: _present(request.outdir / t.name, t, request.force) for t in chosen}
     todo = [t for t in chosen if not present[t.name]]
     _make_outdir(request.outdir)
@@ -179,6 +179,8 @@ def _manifest(repo: Repo, targets: Storage) -> Manifest:
 
 
 def _listed(repo: Repo, name: str) -> Target:
+    if not _plain(name):
+        raise UsageError(f"--target {name!r}: not a plain file name (OUTDIR holds files, not folders)")
     target = repo.find(name)
     if target is None:
         raise UsageError(f"--target {name}: not listed in the repository at {repo.meta.url}")
