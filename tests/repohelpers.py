@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import threading
 import unicodedata
@@ -278,6 +279,31 @@ def sign_file(signed: dict[str, Any], signers: list[KeySigner], keyids: list[str
     if keyids is not None:
         signatures = [{"keyid": k, "sig": signatures[0]["sig"]} for k in keyids]
     return envelope_bytes(data, signatures)
+
+
+# Runs the CLI and prints its peak RSS (VmHWM, not ru_maxrss: Linux keeps ru_maxrss across fork+exec, so
+# it would report pytest's size) and exit code as the last line of stderr.
+_PEAK_RSS_SCRIPT = ("import re, sys\nfrom repo_tool.cli import main\ntry:\n    main(sys.argv[1:])\n"
+                    "except SystemExit as exc:\n    code = exc.code\n"
+                    "hwm = re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1)\n"
+                    "print('maxrss', hwm, code, file=sys.stderr)\n")
+
+
+@dataclass(frozen=True)
+class PeakRun:
+    code: int
+    peak_mib: float
+    out: str
+    err: str
+
+
+def run_measured(*args: str) -> PeakRun:
+    """``repo-tool ARGS`` in a child process of its own, with the child's peak RSS."""
+    done = subprocess.run([sys.executable, "-c", _PEAK_RSS_SCRIPT, *args], capture_output=True, text=True,
+                          check=False)
+    last = done.stderr.strip().splitlines()[-1].split() if done.stderr.strip() else []
+    assert last[:1] == ["maxrss"], done.stdout[-2000:] + done.stderr[-2000:]
+    return PeakRun(int(last[2]), int(last[1]) / 1024, done.stdout, done.stderr)
 
 
 @contextlib.contextmanager

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from repo_tool.publish.maintenance import edit_manifest
 from repo_tool.trust.model import parse_role
 from tests.clirun import Runner
 from tests.conftest import BOTTLEROCKET, UPSTREAM
-from tests.repohelpers import ARCH, QS, VARIANT, release_config, serve_directory, write_stored_lz4
+from tests.repohelpers import ARCH, QS, VARIANT, release_config, run_measured, serve_directory, write_stored_lz4
 
 TOUGH = UPSTREAM / "tough"
 
@@ -365,16 +363,9 @@ def test_memory_stays_bounded_on_more_than_2_gib_of_targets(run: Runner, qs: QS,
                     "1.2.0", "--boot-image", str(paths["boot"]), "--root-image", str(paths["root"]),
                     "--hash-image", str(paths["hash"]), *release_config(images, "1.2.0"))
     assert published.code == 0, published.err
-    # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across fork+exec, so it would report pytest's size.
-    script = ("import re, sys\nfrom repo_tool.cli import main\ntry:\n    main(sys.argv[1:])\n"
-              "except SystemExit as exc:\n    code = exc.code\n"
-              "hwm = re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1)\n"
-              "print('maxrss', hwm, code, file=sys.stderr)\n")
-    done = subprocess.run([sys.executable, "-c", script, "audit", "--metadata-url", str(qs.meta), "--targets-url",
-                           str(qs.targets), "--root", str(qs.root)], capture_output=True, text=True, check=False)
-    last = done.stderr.strip().splitlines()[-1].split()
-    assert last[0] == "maxrss" and last[2] == "0", done.stdout[-2000:] + done.stderr[-2000:]
-    checked = int(done.stdout.rsplit("(", 1)[1].split()[0])
+    measured = run_measured("audit", "--metadata-url", str(qs.meta), "--targets-url", str(qs.targets), "--root",
+                            str(qs.root))
+    assert measured.code == 0, measured.out[-2000:] + measured.err[-2000:]
+    checked = int(measured.out.rsplit("(", 1)[1].split()[0])
     assert checked > sum(sizes.values()) > 2 << 30
-    peak_mib = int(last[1]) / 1024
-    assert peak_mib < 150, peak_mib
+    assert measured.peak_mib < 150, measured.peak_mib

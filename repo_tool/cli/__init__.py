@@ -32,6 +32,7 @@ COMMANDS = {
     "audit": "audit_cmd:audit_cmd",
     "audit-diff": "audit_diff_cmd:audit_diff_cmd",
     "check-expirations": "expirations_cmd:check_expirations_cmd",
+    "download": "download_cmd:download_cmd",
     "infra": "infra_cmd:infra",
     "keys": "root_cmd:keys_group",
     "manifest": "manifest_cmd:manifest",
