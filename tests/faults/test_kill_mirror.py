@@ -1,0 +1,140 @@
+"""A real SIGKILL at every write step of `repo-tool mirror` into a local path (tests/faults/killpoint.py):
+after each, python-tuf's ngclient and this tool's node load the destination and agree on the previous
+mirror state or the new one, files there before are untouched until the new timestamp.json is in place,
+and the same mirror run again converges to a copy of the source."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.clirun import Runner
+from tests.faults.helpers import (
+    NEW,
+    OLD,
+    Killed,
+    KillServer,
+    audit_clean,
+    local_client_sees,
+    temp_files,
+    write_images,
+)
+from tests.repohelpers import ARCH, QS, VARIANT, copy_quickstart, serve_directory, tree_state
+
+PUT_IN_PLACE = ("after-replace", "after-link", "after-rename")
+
+
+def _live(killed: Killed, meta: Path) -> bool:
+    """The new timestamp.json was in place when the process died."""
+    return any(s.kind in PUT_IN_PLACE and s.detail == f"{meta}/timestamp.json" for s in killed.steps)
+
+
+class Mirror:
+    """The quickstart served over HTTP as the source; destinations under ``work``."""
+
+    def __init__(self, qs: QS, url: str, work: Path) -> None:
+        self.qs, self.url, self.work = qs, url, work
+
+    def args(self, dest: Path) -> list[str]:
+        return ["mirror", "--root", str(self.qs.root),
+                "--from-metadata-url", f"{self.url}/metadata/{VARIANT}/{ARCH}/",
+                "--from-targets-url", f"{self.url}/targets/",
+                "--to-metadata-url", str(meta(dest)), "--to-targets-url", str(dest / "targets")]
+
+
+def meta(dest: Path) -> Path:
+    return dest / "metadata" / VARIANT / ARCH
+
+
+def _same_as_source(qs: QS, dest: Path) -> None:
+    """Every metadata file at the destination is the source's byte for byte, the timestamp included,
+    and every target the source lists is there under its content address."""
+    for path in meta(dest).iterdir():
+        if not temp_files(meta(dest)) or path not in temp_files(meta(dest)):
+            assert path.read_bytes() == (qs.meta / path.name).read_bytes(), path.name
+    assert (meta(dest) / "timestamp.json").read_bytes() == (qs.meta / "timestamp.json").read_bytes()
+    targets = qs.newest("targets")["signed"]["targets"]
+    for name, entry in targets.items():
+        stored = f"{entry['hashes']['sha256']}.{name}"
+        assert (dest / "targets" / stored).read_bytes() == (qs.targets / stored).read_bytes(), stored
+
+
+@pytest.fixture
+def source(template: QS, tmp_path: Path) -> Iterator[Mirror]:
+    qs = copy_quickstart(template, tmp_path / "source")
+    with serve_directory(qs.dir / "repo") as url:
+        yield Mirror(qs, url, tmp_path)
+
+
+@pytest.mark.long
+def test_sigkill_at_every_write_step_of_a_mirror_run(source: Mirror, run: Runner, kill_server: KillServer,
+                                                      tmp_path: Path) -> None:
+    # The previous mirror state: the source at 1.1.0; then upstream publishes 1.2.0.
+    previous = tmp_path / "previous"
+    first = run(*source.args(previous))
+    assert first.code == 0, first.err
+    done = run("publish", *source.qs.args(*write_images(tmp_path / "img", NEW, 6000)))
+    assert done.code == 0, done.err
+
+    dest = tmp_path / "dest"
+    trace = tmp_path / "trace"
+    shutil.copytree(previous, dest)
+    clean = kill_server.run(0, source.args(dest), trace)
+    assert clean.returncode == 0, clean.stderr
+    assert _live(clean, meta(dest)), clean.steps
+    _same_as_source(source.qs, dest)
+    points = clean.kill_points()
+    assert points, "the mirror run wrote nothing"
+    before = tree_state(previous)
+
+    for number, point in enumerate(points, 1):
+        shutil.rmtree(dest)
+        shutil.copytree(previous, dest)
+        killed = kill_server.run(point, source.args(dest), trace)
+        where = f"step {number} ({point}): {killed.steps[-1:]}"
+        assert killed.returncode == -signal.SIGKILL, (where, killed.stderr)
+        assert killed.point == point, where
+        live = _live(killed, meta(dest))
+        seen = local_client_sees(run, tmp_path / f"client-{number}", source.qs.root, meta(dest), dest / "targets")
+        assert seen == (NEW if live else OLD), where
+        if not live:  # only new files: every file of the previous state untouched
+            after = tree_state(dest)
+            assert {name: after[name] for name in before} == before, where
+
+        rerun = run(*source.args(dest))
+        assert rerun.code == 0, (where, rerun.err)
+        _same_as_source(source.qs, dest)
+        seen = local_client_sees(run, tmp_path / f"client-{number}-rerun", source.qs.root, meta(dest),
+                                 dest / "targets")
+        assert seen == NEW, where
+        audit_clean(run, "--root", str(source.qs.root), "--metadata-url", str(meta(dest)),
+                    "--targets-url", str(dest / "targets"))
+
+
+@pytest.mark.long
+def test_sigkill_during_a_first_mirror_leaves_nothing_a_client_would_load(source: Mirror, run: Runner,
+                                                                           kill_server: KillServer,
+                                                                           tmp_path: Path) -> None:
+    """Into an empty destination: until timestamp.json is in place there is no repository (a client
+    finds no timestamp.json), after it the whole copy; a rerun converges."""
+    dest = tmp_path / "dest"
+    trace = tmp_path / "trace"
+    clean = kill_server.run(0, source.args(dest), trace)
+    assert clean.returncode == 0, clean.stderr
+    for number, point in enumerate(clean.kill_points(), 1):
+        shutil.rmtree(dest, ignore_errors=True)
+        killed = kill_server.run(point, source.args(dest), trace)
+        where = f"step {number} ({point}): {killed.steps[-1:]}"
+        assert killed.returncode == -signal.SIGKILL, (where, killed.stderr)
+        if _live(killed, meta(dest)):
+            seen = local_client_sees(run, tmp_path / f"client-{number}", source.qs.root, meta(dest), dest / "targets")
+            assert seen == OLD, where
+        else:
+            assert not (meta(dest) / "timestamp.json").exists(), where
+        rerun = run(*source.args(dest))
+        assert rerun.code == 0, (where, rerun.err)
+        _same_as_source(source.qs, dest)

@@ -1,0 +1,280 @@
+"""`repo-tool mirror` end to end: a quickstart source served over HTTP, mirrored to a path and to the
+moto S3 server; the copy is upstream's metadata byte for byte, audits clean, and python-tuf and a node
+(upstream's root) read it; reruns copy nothing, a new upstream release is picked up incrementally, and a
+source that fails verification (tampered target, rolled-back or expired timestamp) is refused with
+nothing written."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from repo_tool.cli.common import now_ns
+from repo_tool.core.instant import NANOS_PER_HOUR, format_whole_seconds
+from tests.clirun import Run, Runner, assert_one_line_error
+from tests.faults.helpers import audit_clean, local_client_sees
+from tests.repohelpers import (
+    ARCH,
+    QS,
+    VARIANT,
+    serve_directory,
+    sign_file,
+    signer,
+    tree_state,
+    write_images,
+    write_node_config,
+)
+from tests.s3helpers import bucket_objects, node_view
+
+if TYPE_CHECKING:
+    from tests.motoserver import MotoServer
+
+pytest_plugins = ["tests.motoserver"]
+
+BUCKET = "private-mirror"
+
+
+@dataclass
+class Source:
+    """The quickstart ``qs`` served over HTTP at ``url``."""
+
+    qs: QS
+    url: str
+
+    @property
+    def meta_url(self) -> str:
+        return f"{self.url}/metadata/{VARIANT}/{ARCH}/"
+
+    @property
+    def targets_url(self) -> str:
+        return f"{self.url}/targets/"
+
+    def from_args(self) -> list[str]:
+        return ["--root", str(self.qs.root), "--from-metadata-url", self.meta_url,
+                "--from-targets-url", self.targets_url]
+
+
+@dataclass
+class Dest:
+    """A destination on disk: ``dir/metadata/VARIANT/ARCH`` and ``dir/targets``."""
+
+    dir: Path
+
+    @property
+    def meta(self) -> Path:
+        return self.dir / "metadata" / VARIANT / ARCH
+
+    @property
+    def targets(self) -> Path:
+        return self.dir / "targets"
+
+    def to_args(self) -> list[str]:
+        return ["--to-metadata-url", str(self.meta), "--to-targets-url", str(self.targets)]
+
+
+@pytest.fixture
+def source(qs: QS) -> Iterator[Source]:
+    with serve_directory(qs.dir / "repo") as url:
+        yield Source(qs, url)
+
+
+@pytest.fixture
+def dest(tmp_path: Path) -> Dest:
+    return Dest(tmp_path / "mirror")
+
+
+def mirror(run: Runner, source: Source, to: list[str], *extra: str) -> Run:
+    return run("mirror", *source.from_args(), *to, *extra)
+
+
+def mirrored(run: Runner, source: Source, to: list[str], *extra: str) -> dict[str, Any]:
+    """A mirror run with ``--json`` that succeeds; its report."""
+    result = mirror(run, source, to, "--json", *extra)
+    assert result.code == 0, result.err
+    report: dict[str, Any] = result.json()
+    return report
+
+
+def copied_bytes(report: dict[str, Any]) -> int:
+    value: int = report["copied_bytes"]
+    return value
+
+
+def listed_targets(qs: QS) -> dict[str, dict[str, Any]]:
+    listed: dict[str, dict[str, Any]] = qs.newest("targets")["signed"]["targets"]
+    return listed
+
+
+def publish_release(run: Runner, qs: QS, work: Path, version: str) -> None:
+    done = run("publish", *qs.args("--version", version, *write_images(work / f"img-{version}", version)))
+    assert done.code == 0, done.err
+
+
+def assert_same_repository(qs: QS, meta: dict[str, bytes], targets: dict[str, bytes]) -> None:
+    """``meta`` (name: bytes) is the source's metadata byte for byte: every root, the snapshot and
+    targets files the timestamp names, timestamp.json; ``targets`` holds each listed target under
+    ``<sha256>.<name>`` with its bytes."""
+    for name, data in meta.items():
+        assert data == (qs.meta / name).read_bytes(), name
+    roots = {p.name for p in qs.meta.glob("*.root.json")}
+    snapshot_v = qs.newest("timestamp")["signed"]["meta"]["snapshot.json"]["version"]
+    targets_v = qs.newest("snapshot")["signed"]["meta"]["targets.json"]["version"]
+    assert roots | {f"{snapshot_v}.snapshot.json", f"{targets_v}.targets.json", "timestamp.json"} <= set(meta)
+    for name, entry in listed_targets(qs).items():
+        stored = f"{entry['hashes']['sha256']}.{name}"
+        assert stored in targets, stored
+        assert targets[stored] == (qs.targets / stored).read_bytes(), stored
+        assert hashlib.sha256(targets[stored]).hexdigest() == entry["hashes"]["sha256"]
+
+
+def files(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")}
+
+
+# --- to a path ---------------------------------------------------------------------------------
+
+
+def test_mirror_to_a_path_is_upstream_byte_for_byte(run: Runner, source: Source, dest: Dest, tmp_path: Path) -> None:
+    report = mirrored(run, source, dest.to_args())
+    assert copied_bytes(report) > 0
+    assert_same_repository(source.qs, files(dest.meta), files(dest.targets))
+    audit_clean(run, "--root", str(source.qs.root), "--metadata-url", str(dest.meta),
+                "--targets-url", str(dest.targets))
+    assert local_client_sees(run, tmp_path / "clients", source.qs.root, dest.meta, dest.targets) == "1.1.0"
+
+    again = mirrored(run, source, dest.to_args())
+    assert copied_bytes(again) == 0, again
+
+
+def test_new_upstream_release_is_copied_incrementally(run: Runner, source: Source, dest: Dest, tmp_path: Path) -> None:
+    mirrored(run, source, dest.to_args())
+    before = tree_state(dest.dir)
+    publish_release(run, source.qs, tmp_path, "1.2.0")
+    report = mirrored(run, source, dest.to_args())
+    after = tree_state(dest.dir)
+    assert {name: after[name] for name in before if name != f"metadata/{VARIANT}/{ARCH}/timestamp.json"} == {
+        name: digest for name, digest in before.items() if name != f"metadata/{VARIANT}/{ARCH}/timestamp.json"}
+    new_targets = {name for name in after if name.startswith("targets/")} - set(before)
+    # Only 1.2.0's images and the new manifest.json: the older targets were not copied again.
+    assert sorted(name.split(".", 1)[1] for name in new_targets) == sorted(
+        ["manifest.json", *(f"bottlerocket-{VARIANT}-{ARCH}-1.2.0-0123abc-{s}"
+                            for s in ("boot.ext4.lz4", "root.ext4.lz4", "root.verity.lz4"))])
+    new_bytes = sum((dest.dir / name).stat().st_size for name in set(after) - set(before))
+    assert copied_bytes(report) == new_bytes, (report, new_bytes)
+    assert_same_repository(source.qs, files(dest.meta), files(dest.targets))
+    assert local_client_sees(run, tmp_path / "clients", source.qs.root, dest.meta, dest.targets) == "1.2.0"
+
+
+def test_plan_writes_nothing(run: Runner, source: Source, dest: Dest) -> None:
+    planned = mirror(run, source, dest.to_args(), "--plan", "--json")
+    assert planned.code == 0, planned.err
+    assert not dest.dir.exists() or tree_state(dest.dir) == {}
+    done = mirrored(run, source, dest.to_args())
+    assert copied_bytes(done) > 0
+
+
+def test_node_updates_from_the_mirror_over_http(run: Runner, source: Source, dest: Dest, tmp_path: Path) -> None:
+    mirrored(run, source, dest.to_args())
+    host = tmp_path / "host"
+    host.mkdir()
+    with serve_directory(dest.dir) as url:
+        write_node_config(host, f"{url}/metadata/{VARIANT}/{ARCH}/", f"{url}/targets/")
+        made = run("node", "make-disk", str(host / "disk.img"), "--boot-size", "4MiB", "--root-size", "16MiB",
+                   "--hash-size", "1MiB", "--private-size", "1MiB")
+        assert made.code == 0, made.err
+        node = ["node", "--config", str(host / "updog.toml"), "--trusted-root", str(source.qs.root),
+                "--os-release", str(host / "os-release"), "--disk", str(host / "disk.img"),
+                "--metadata-cache", str(host / "cache"), "--migrations-dir", str(host / "migrations"),
+                "--reboot-command", "true", "--arch", ARCH]
+        check = run(*node, "check-update", "-n")
+        assert (check.code, check.out) == (0, f"{VARIANT} 1.1.0\n"), check.err
+        done = run(*node, "update", "--ignore-waves")
+        assert (done.code, done.out) == (0, f"Update applied: {VARIANT} 1.1.0\n"), done.err
+
+
+# --- to S3 -------------------------------------------------------------------------------------
+
+
+def test_mirror_to_s3_then_rerun_copies_nothing(aws: MotoServer, run: Runner, source: Source, tmp_path: Path) -> None:
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    meta_url, targets_url = f"s3://{BUCKET}/metadata/{VARIANT}/{ARCH}/", f"s3://{BUCKET}/targets/"
+    to = ["--to-metadata-url", meta_url, "--to-targets-url", targets_url, "--endpoint-url", aws.endpoint]
+    report = mirrored(run, source, to)
+    assert copied_bytes(report) > 0
+    keys = bucket_objects(s3, BUCKET)
+
+    def body(key: str) -> bytes:
+        data: bytes = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        return data
+
+    meta_prefix = f"metadata/{VARIANT}/{ARCH}/"
+    meta = {k.removeprefix(meta_prefix): body(k) for k in keys if k.startswith(meta_prefix)}
+    targets = {k.removeprefix("targets/"): body(k) for k in keys if k.startswith("targets/")}
+    assert set(keys) == {meta_prefix + k for k in meta} | {"targets/" + k for k in targets}
+    assert_same_repository(source.qs, meta, targets)
+    audit_clean(run, "--root", str(source.qs.root), "--metadata-url", meta_url, "--targets-url", targets_url,
+                "--endpoint-url", aws.endpoint)
+    view = node_view(s3, meta_url, targets_url, source.qs.root.read_bytes(), tmp_path / "ngclient", VARIANT, ARCH)
+    assert view.latest == "1.1.0"
+
+    again = mirrored(run, source, to)
+    assert copied_bytes(again) == 0, again
+    assert bucket_objects(s3, BUCKET) == keys  # same ETags: nothing rewritten
+
+
+# --- refusals: nothing written -----------------------------------------------------------------
+
+
+def test_tampered_source_target_is_refused(run: Runner, source: Source, dest: Dest, tmp_path: Path) -> None:
+    mirrored(run, source, dest.to_args())
+    publish_release(run, source.qs, tmp_path, "1.2.0")
+    entry = listed_targets(source.qs)[name := f"bottlerocket-{VARIANT}-{ARCH}-1.2.0-0123abc-root.ext4.lz4"]
+    stored = source.qs.targets / f"{entry['hashes']['sha256']}.{name}"
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, other bytes
+    stored.write_bytes(bytes(data))
+    before = tree_state(dest.dir)
+    refused = mirror(run, source, dest.to_args())
+    assert_one_line_error(refused, 1, name)
+    assert tree_state(dest.dir) == before
+
+
+def test_rolled_back_source_timestamp_is_refused(run: Runner, source: Source, dest: Dest, tmp_path: Path) -> None:
+    old = tmp_path / "old-repo"
+    shutil.copytree(source.qs.dir / "repo", old)
+    publish_release(run, source.qs, tmp_path, "1.2.0")
+    mirrored(run, source, dest.to_args())
+    before = tree_state(dest.dir)
+    with serve_directory(old) as url:  # upstream replaced by its older copy
+        rolled_back = Source(source.qs, url)
+        refused = mirror(run, rolled_back, dest.to_args())
+    assert_one_line_error(refused, 1, "timestamp")
+    assert tree_state(dest.dir) == before
+
+
+def test_expired_source_is_refused(run: Runner, source: Source, dest: Dest) -> None:
+    """The source's timestamp.json, validly signed by its timestamp key, expired an hour ago."""
+    qs = source.qs
+    timestamp = qs.newest("timestamp")
+    timestamp["signed"]["expires"] = format_whole_seconds(now_ns() - NANOS_PER_HOUR)
+    key = signer(qs.dir / "keys" / "timestamp.pem")
+    (qs.meta / "timestamp.json").write_bytes(sign_file(timestamp["signed"], [key]))
+    refused = mirror(run, source, dest.to_args())
+    assert_one_line_error(refused, 1, "timestamp", "expired")
+    assert not dest.dir.exists() or tree_state(dest.dir) == {}
+
+
+def test_usage_errors_exit_2(run: Runner, source: Source, dest: Dest, tmp_path: Path) -> None:
+    missing = run("mirror", "--root", str(source.qs.root), "--from-metadata-url", source.meta_url, *dest.to_args())
+    assert missing.code == 2, missing.err
+    to_http = mirror(run, source, ["--to-metadata-url", source.meta_url, "--to-targets-url", source.targets_url])
+    assert_one_line_error(to_http, 2, "--to-metadata-url")
+    assert json.loads((source.qs.meta / "timestamp.json").read_bytes())  # the source untouched
