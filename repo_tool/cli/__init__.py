@@ -35,6 +35,7 @@ COMMANDS = {
     "infra": "infra_cmd:infra",
     "keys": "root_cmd:keys_group",
     "manifest": "manifest_cmd:manifest",
+    "mirror": "mirror_cmd:mirror_cmd",
     "node": "node_cmd:node_cmd",
     "publish": "publish_cmd:publish_cmd",
     "publish-release": "publish_cmd:publish_release_cmd",

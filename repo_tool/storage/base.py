@@ -13,6 +13,8 @@ adds are the ones the upload rules of SPEC §4 need:
 * ``size`` (to skip content-addressed objects already present),
 * ``create`` (write-once: fails if the object exists with other bytes),
 * ``put_file`` (write-once copy of a local file, streamed),
+* ``put_stream`` (write-once copy of chunks from elsewhere, only once they are all in: a
+  :class:`Streamable` storage, local or S3),
 * ``swap`` (replace ``timestamp.json`` only if it still holds what we loaded).
 
 Local and S3 storages can also list the directories right below them (:class:`Listable`:
@@ -31,7 +33,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
@@ -89,6 +91,16 @@ class Listable(Protocol):
     def list_dirs(self) -> list[str]:
         """Names of the sub-directories, sorted; none (not an error) if the location does not exist."""
         ...
+
+
+@runtime_checkable
+class Streamable(Protocol):
+    """A storage that stores an object from chunks produced elsewhere (a mirror's download), write-once:
+    ``name`` appears only after the last chunk was taken without error (the producer checks the bytes and
+    raises at the end if they are wrong), so a refused stream never shows under ``name``.  False if
+    ``name`` is already stored with ``size`` bytes (nothing read from ``chunks``)."""
+
+    def put_stream(self, name: str, chunks: Iterable[bytes], size: int, sent: Sent | None = None) -> bool: ...
 
 
 @runtime_checkable
@@ -183,14 +195,14 @@ class LocalStorage:
         except OSError as exc:
             raise StorageError(f"{self.describe(name)}: {exc.strerror or exc}") from None
 
-    def _link_new(self, name: str, fill: bytes | Path, sent: Sent | None = None) -> bool:
+    def _link_new(self, name: str, fill: bytes | Path | Iterable[bytes], sent: Sent | None = None) -> bool:
         """Write to a temp file, fsync, hard-link to ``name``; False if ``name`` already existed."""
         try:
             return self._link_new_unchecked(name, fill, sent)
         except OSError as exc:
             raise StorageError(f"{self.describe(name)}: cannot write: {exc.strerror or exc}") from None
 
-    def _link_new_unchecked(self, name: str, fill: bytes | Path, sent: Sent | None) -> bool:
+    def _link_new_unchecked(self, name: str, fill: bytes | Path | Iterable[bytes], sent: Sent | None) -> bool:
         path = self._path(name)
         self.root.mkdir(parents=True, exist_ok=True)
         fd, tmp = make_temp(self.root, name)
@@ -198,9 +210,14 @@ class LocalStorage:
             with os.fdopen(fd, "wb") as handle:
                 if isinstance(fill, bytes):
                     handle.write(fill)
-                else:
+                elif isinstance(fill, Path):
                     with fill.open("rb") as source:
                         _copy(source, handle, sent)
+                else:
+                    for chunk in fill:  # to the end: the producer's last check runs before the link
+                        handle.write(chunk)
+                        if sent:
+                            sent(len(chunk))
                 handle.flush()
                 os.fchmod(handle.fileno(), 0o644)
                 os.fsync(handle.fileno())
@@ -223,6 +240,12 @@ class LocalStorage:
         if existing is not None:
             return already_sized(self, name, existing, size)
         return self._link_new(name, path, sent)
+
+    def put_stream(self, name: str, chunks: Iterable[bytes], size: int, sent: Sent | None = None) -> bool:
+        existing = self.size(name)
+        if existing is not None:
+            return already_sized(self, name, existing, size)
+        return self._link_new(name, chunks, sent)
 
     def link_problem(self, path: Path) -> str | None:
         """Tries the link (to a temporary name, removed at once) where the targets go: comparing

@@ -31,7 +31,7 @@ import math
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, TypedDict
 from urllib.parse import urlparse
 
 from repo_tool.aws import AwsSettings, error_code, http_status, never_connected, reason
-from repo_tool.errors import ConfigError
+from repo_tool.errors import ConfigError, RepoToolError
 from repo_tool.storage.base import (
     STREAM_CHUNK,
     ConflictError,
@@ -62,6 +62,7 @@ MULTIPART_THRESHOLD = 16 * 1024 * 1024
 MIN_PART_SIZE = 16 * 1024 * 1024
 MAX_PARTS = 10_000
 PART_JOBS = 8
+STREAM_PARTS_IN_FLIGHT = 4  # a streamed upload's parts held in memory at once (16 MiB each)
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 TIMESTAMP_CACHE = "no-cache"
@@ -246,19 +247,36 @@ class S3Storage:
 
     def put_file(self, name: str, path: Path, size: int, sent: Sent | None = None) -> bool:
         """Upload ``path`` unless an object of the same size is there (content-addressed names)."""
+
+        def send() -> None:
+            if size < MULTIPART_THRESHOLD:
+                self._put_small(name, _read_exactly(path, 0, size, size), sent)
+            else:
+                self._multipart(name, size, lambda upload: self._file_parts(upload, path, sent))
+
+        return self._put_new(name, size, send)
+
+    def put_stream(self, name: str, chunks: Iterable[bytes], size: int, sent: Sent | None = None) -> bool:
+        """Upload chunks produced elsewhere (see :class:`~repo_tool.storage.base.Streamable`): a small
+        object once all of it is in, a large one as a multipart upload completed only after the last
+        chunk was taken (a few parts in flight, so memory stays bounded)."""
+
+        def send() -> None:
+            if size < MULTIPART_THRESHOLD:
+                self._put_small(name, b"".join(chunks), sent)
+            else:
+                self._multipart(name, size, lambda upload: self._stream_parts(upload, chunks, sent))
+
+        return self._put_new(name, size, send)
+
+    def _put_new(self, name: str, size: int, send: Callable[[], None]) -> bool:
+        """Write-once upload of a content-addressed object by ``send`` unless it is there with ``size`` bytes."""
         existing = self.size(name)
         if existing is not None:
             return already_sized(self, name, existing, size)
         try:
-            if size < MULTIPART_THRESHOLD:
-                data = _read_exactly(path, 0, size, size)
-                self.client.put_object(Bucket=self.bucket, Key=self._key(name), Body=data, IfNoneMatch="*",
-                                       **object_headers(name))
-                if sent:
-                    sent(len(data))
-            else:
-                self._multipart(name, path, size, sent)
-        except StorageError:
+            send()
+        except RepoToolError:
             raise
         except Exception as exc:  # botocore's (some of its network errors are OSErrors too)
             if not _precondition(exc):
@@ -267,23 +285,21 @@ class S3Storage:
             return already_sized(self, name, self.size(name), size)
         return True
 
-    def _multipart(self, name: str, path: Path, size: int, sent: Sent | None) -> None:
+    def _put_small(self, name: str, data: bytes, sent: Sent | None) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(name), Body=data, IfNoneMatch="*",
+                               **object_headers(name))
+        if sent:
+            sent(len(data))
+
+    def _multipart(self, name: str, size: int, send_parts: Callable[[_Upload], list[CompletedPartTypeDef]]) -> None:
+        """One multipart upload: ``send_parts`` sends every part; completed (if no object took the name
+        meanwhile) only if it returns, aborted on any error."""
         key = self._key(name)
         part_size = max(MIN_PART_SIZE, math.ceil(size / MAX_PARTS))
         answer = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **object_headers(name))
         upload_id = answer["UploadId"]
-        upload = _Multipart(key, upload_id, path, size, part_size, sent)
         try:
-            count = math.ceil(size / part_size)
-            futures: list[Future[CompletedPartTypeDef]] = [
-                _PARTS.submit(self._upload_part, upload, number) for number in range(1, count + 1)
-            ]
-            try:
-                parts = [future.result() for future in futures]
-            finally:
-                for future in futures:
-                    future.cancel()
-            _read_exactly(path, size, 0, size)  # still the size that was hashed, before it goes live
+            parts = send_parts(_Upload(key, upload_id, size, part_size))
             self.client.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id,
                                                   MultipartUpload={"Parts": parts}, IfNoneMatch="*")
         except BaseException:
@@ -291,13 +307,51 @@ class S3Storage:
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
             raise
 
-    def _upload_part(self, upload: _Multipart, number: int) -> CompletedPartTypeDef:
-        offset = (number - 1) * upload.part_size
-        data = _read_exactly(upload.path, offset, min(upload.part_size, upload.size - offset), upload.size)
+    def _file_parts(self, upload: _Upload, path: Path, sent: Sent | None) -> list[CompletedPartTypeDef]:
+        count = math.ceil(upload.size / upload.part_size)
+
+        def part(number: int) -> CompletedPartTypeDef:
+            offset = (number - 1) * upload.part_size
+            data = _read_exactly(path, offset, min(upload.part_size, upload.size - offset), upload.size)
+            return self._upload_part(upload, number, data, sent)
+
+        futures: list[Future[CompletedPartTypeDef]] = [_PARTS.submit(part, number) for number in range(1, count + 1)]
+        try:
+            parts = [future.result() for future in futures]
+        finally:
+            for future in futures:
+                future.cancel()
+        _read_exactly(path, upload.size, 0, upload.size)  # still the size that was hashed, before it goes live
+        return parts
+
+    def _stream_parts(self, upload: _Upload, chunks: Iterable[bytes], sent: Sent | None) -> list[CompletedPartTypeDef]:
+        """Parts cut from ``chunks`` as they come, at most ``STREAM_PARTS_IN_FLIGHT`` sent at once."""
+        futures: list[Future[CompletedPartTypeDef]] = []
+        buffer = bytearray()
+
+        def submit(data: bytes) -> None:
+            while sum(not future.done() for future in futures) >= STREAM_PARTS_IN_FLIGHT:
+                next(future for future in futures if not future.done()).result()
+            futures.append(_PARTS.submit(self._upload_part, upload, len(futures) + 1, data, sent))
+
+        try:
+            for chunk in chunks:
+                buffer += chunk
+                while len(buffer) >= upload.part_size:
+                    submit(bytes(buffer[:upload.part_size]))
+                    del buffer[:upload.part_size]
+            if buffer or not futures:
+                submit(bytes(buffer))
+            return [future.result() for future in futures]
+        finally:
+            for future in futures:
+                future.cancel()
+
+    def _upload_part(self, upload: _Upload, number: int, data: bytes, sent: Sent | None) -> CompletedPartTypeDef:
         answer = self.client.upload_part(Bucket=self.bucket, Key=upload.key, UploadId=upload.upload_id,
                                          PartNumber=number, Body=data)
-        if upload.sent:
-            upload.sent(len(data))
+        if sent:
+            sent(len(data))
         return {"PartNumber": number, "ETag": answer["ETag"]}
 
     def swap(self, name: str, data: bytes, expected: bytes | None) -> None:
@@ -329,16 +383,13 @@ class S3Storage:
 
 
 @dataclass(frozen=True)
-class _Multipart:
-    """One multipart upload under way: its key and upload id, the file it sends (which must stay
-    ``size`` bytes long), the size of each part, and who is told of the bytes sent."""
+class _Upload:
+    """One multipart upload under way: its key and upload id, the object's size and each part's."""
 
     key: str
     upload_id: str
-    path: Path
     size: int
     part_size: int
-    sent: Sent | None
 
 
 def _read_exactly(path: Path, offset: int, count: int, size: int) -> bytes:

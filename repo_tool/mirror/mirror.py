@@ -1,0 +1,198 @@
+"""``mirror``: copy a verified upstream repository to a destination of one's own, incrementally and in
+the safe order of SPEC §4, metadata byte for byte (nodes keep upstream's root and signatures).
+
+Order: the targets (each streamed from the source, its length and sha256 checked as it passes, stored
+under its final name only once the check passed), then every ``N.root.json`` (write-once), the
+versioned delegated, targets and snapshot files (write-once), and ``timestamp.json`` last (replaced
+only if it still holds what the plan read).  A run stopped at any point leaves the destination's
+previous state reachable (new objects are not referenced until the timestamp moves), and a rerun
+skips what is there with the same name and size.
+
+Must not: write anything before the whole source verified (:mod:`repo_tool.mirror.plan`), or buffer a
+whole target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Generator, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from repo_tool.core.progress import NO_PROGRESS, Progress
+from repo_tool.errors import UsageError
+from repo_tool.mirror.plan import CATEGORIES, METADATA, ROOT, TARGETS, Item, Location, Plan, make_plan
+from repo_tool.mirror.versions import VersionSpec
+from repo_tool.storage.base import Storage, Streamable
+from repo_tool.trust.verifier import TIMESTAMP, Target, TargetError
+
+__all__ = ["CATEGORIES", "METADATA", "ROOT", "TARGETS", "Counts", "Location", "MirrorOptions", "MirrorResult",
+           "mirror"]
+
+
+@dataclass(frozen=True)
+class MirrorOptions:
+    """``versions`` None: every listed target; ``plan``: compute what would be copied, write nothing;
+    ``root_name``: the trusted root as messages name it; ``progress``: the bytes of targets copied."""
+
+    versions: VersionSpec | None = None
+    plan: bool = False
+    root_name: str = "trusted root"
+    progress: Progress = NO_PROGRESS
+
+
+@dataclass
+class Counts:
+    """Objects and bytes copied and skipped (already at the destination) in one category."""
+
+    copied: int = 0
+    copied_bytes: int = 0
+    skipped: int = 0
+    skipped_bytes: int = 0
+
+    def to_json_obj(self) -> dict[str, int]:
+        return {"copied": self.copied, "copied_bytes": self.copied_bytes, "skipped": self.skipped,
+                "skipped_bytes": self.skipped_bytes}
+
+
+@dataclass
+class MirrorResult:
+    """What a run copied (``plan``: would copy) from ``source`` to ``destination`` (metadata URLs and
+    targets URLs), per category (``root``, ``metadata``, ``targets``); the manifest versions it carries
+    and the timestamp version the destination moves from (None: it had none) and to."""
+
+    source: tuple[str, str]
+    destination: tuple[str, str]
+    plan: bool
+    versions: list[str]
+    timestamp_version: int
+    previous_timestamp_version: int | None
+    counts: dict[str, Counts] = field(default_factory=lambda: {c: Counts() for c in CATEGORIES})
+
+    @property
+    def copied(self) -> int:
+        return sum(c.copied for c in self.counts.values())
+
+    @property
+    def copied_bytes(self) -> int:
+        return sum(c.copied_bytes for c in self.counts.values())
+
+    @property
+    def skipped(self) -> int:
+        return sum(c.skipped for c in self.counts.values())
+
+    @property
+    def skipped_bytes(self) -> int:
+        return sum(c.skipped_bytes for c in self.counts.values())
+
+    def to_json_obj(self) -> dict[str, Any]:
+        return {
+            "source": {"metadata_url": self.source[0], "targets_url": self.source[1]},
+            "destination": {"metadata_url": self.destination[0], "targets_url": self.destination[1]},
+            "plan": self.plan,
+            "versions": self.versions,
+            "timestamp_version": self.timestamp_version,
+            "previous_timestamp_version": self.previous_timestamp_version,
+            "copied": self.copied, "copied_bytes": self.copied_bytes,
+            "skipped": self.skipped, "skipped_bytes": self.skipped_bytes,
+            "categories": {name: counts.to_json_obj() for name, counts in self.counts.items()},
+        }
+
+    def text_lines(self) -> list[str]:
+        """The result for people: where from and to, the versions, and per category what was copied."""
+        verb = "would copy" if self.plan else "copied"
+        moved = ("timestamp version unchanged" if self.previous_timestamp_version == self.timestamp_version else
+                 f"timestamp version {self.previous_timestamp_version or 'none'} -> {self.timestamp_version}")
+        lines = [f"{'plan: ' if self.plan else ''}mirror {self.source[0]} -> {self.destination[0]} ({moved})",
+                 f"versions: {', '.join(self.versions) or 'none (no manifest.json)'}"]
+        for name, counts in self.counts.items():
+            lines.append(f"{name}: {verb} {counts.copied} ({_bytes(counts.copied_bytes)}), skipped "
+                         f"{counts.skipped} already there ({_bytes(counts.skipped_bytes)})")
+        lines.append(f"total: {verb} {self.copied} objects, {_bytes(self.copied_bytes)}")
+        return lines
+
+
+def _bytes(count: int) -> str:
+    return f"{count} bytes" if count < 1 << 20 else f"{count / (1 << 20):.1f} MiB"
+
+
+def mirror(source: Location, destination: Location, trusted_root: bytes, now: int,
+           options: MirrorOptions = MirrorOptions()) -> MirrorResult:
+    """Verify ``source`` from ``trusted_root`` at ``now`` and copy what ``destination`` lacks (see the
+    module docstring); with ``options.plan`` only count it."""
+    for store, what in ((destination.metadata, "destination metadata"), (destination.targets, "destination targets")):
+        if not store.writable or not isinstance(store, Streamable):
+            raise UsageError(f"{what} {store.url}: cannot be written (use a path or s3://BUCKET/PREFIX/)")
+    plan = make_plan(source, destination, (trusted_root, options.root_name), now, options.versions)
+    result = MirrorResult((source.metadata.url, source.targets.url),
+                          (destination.metadata.url, destination.targets.url), options.plan, plan.versions,
+                          plan.repo.timestamp.version, plan.previous_version)
+    for item in plan.items:
+        counts = result.counts[item.category]
+        if item.present:
+            counts.skipped += 1
+            counts.skipped_bytes += item.size
+        else:
+            counts.copied += 1
+            counts.copied_bytes += item.size
+    if not options.plan:
+        _run(plan, source, destination, options.progress, result.counts[TARGETS].copied_bytes)
+    return result
+
+
+def _run(plan: Plan, source: Location, destination: Location, progress: Progress, total: int) -> None:
+    progress.start("mirror", total)
+    try:
+        for item in plan.items:
+            if not item.present:
+                _write(item, plan, source, destination, progress)
+    finally:
+        progress.stop()
+
+
+def _write(item: Item, plan: Plan, source: Location, destination: Location, progress: Progress) -> None:
+    meta = destination.metadata
+    if item.target is not None:
+        _copy_target(item.target, item.name, source.targets, destination.targets, progress)
+    elif item.name == TIMESTAMP:
+        assert item.raw is not None
+        meta.swap(TIMESTAMP, item.raw, plan.destination_timestamp)
+    else:
+        assert item.raw is not None
+        meta.create(item.name, item.raw)
+
+
+def _copy_target(target: Target, name: str, source: Storage, destination: Storage, progress: Progress) -> None:
+    """Stream ``target`` from ``source`` to ``destination`` under ``name``, checked as it passes."""
+    assert isinstance(destination, Streamable)
+    chunks = source.stream(name, target.length)
+    if chunks is None:
+        raise TargetError(f"target {target.name}: {source.describe(name)} not found")
+    with contextlib.closing(verified(chunks, target, source.describe(name))) as checked:
+        destination.put_stream(name, checked, target.length, progress.advance)
+
+
+def verified(chunks: Iterable[bytes], target: Target, what: str) -> Generator[bytes, None, None]:
+    """``chunks`` passed on while their length and sha256 are checked against ``target``: a
+    :class:`TargetError` naming ``what`` as soon as there are too many bytes, or after the last chunk
+    when the length or the digest is wrong (so a writer that takes every chunk before it commits never
+    stores a wrong file)."""
+    digest = hashlib.sha256()
+    total = 0
+    iterator = iter(chunks)
+    try:
+        for chunk in iterator:
+            total += len(chunk)
+            if total > target.length:
+                raise TargetError(f"target {target.name}: {what} is longer than the {target.length} bytes listed")
+            digest.update(chunk)
+            yield chunk
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+    if total != target.length:
+        raise TargetError(f"target {target.name}: {what} is {total} bytes, {target.length} listed")
+    if digest.hexdigest() != target.sha256:
+        raise TargetError(f"target {target.name}: {what} has sha256 {digest.hexdigest()}, {target.sha256} listed")

@@ -1,0 +1,91 @@
+"""Which targets a mirror needs for ``--versions``: the chosen updates' images, ``manifest.json`` and
+the migrations nodes run to reach those versions (pure: a manifest in, target names out).
+
+``--versions`` is ``latest`` (the newest update of each variant/arch), ``all`` (every update), or a
+comma list of versions (``1.19.0``) and requirements (``>=1.19.0``, ``<2.0.0``): a version is chosen
+if it is one of those listed, or if it meets every requirement given.  The migration walk is updog's
+(:class:`repo_tool.core.selection.MigrationChain`): for each chosen update, the migrations of the walk
+from every lower version the manifest lists for its variant/arch (where nodes may be running).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from repo_tool.core.manifest import MANIFEST_NAME, Manifest, Update
+from repo_tool.core.selection import LATEST, MigrationChain
+from repo_tool.core.semver import Version
+from repo_tool.errors import MigrationError, UsageError, VersionError
+
+ALL = "all"
+_OPERATORS: dict[str, Callable[[Version, Version], bool]] = {
+    ">=": operator.ge, "<=": operator.le, "==": operator.eq, ">": operator.gt, "<": operator.lt, "=": operator.eq,
+}
+
+
+@dataclass(frozen=True)
+class VersionSpec:
+    """A parsed ``--versions``: ``latest``, ``all``, or exact versions and requirements."""
+
+    text: str
+    exact: frozenset[Version] = frozenset()
+    requirements: tuple[tuple[str, Version], ...] = ()
+
+    def chooses(self, version: Version) -> bool:
+        if self.text in (ALL, LATEST):
+            return True
+        if version in self.exact:
+            return True
+        return bool(self.requirements) and all(_OPERATORS[op](version, bound) for op, bound in self.requirements)
+
+
+def parse_versions(text: str, flag: str = "--versions") -> VersionSpec:
+    """``text`` as a :class:`VersionSpec`; a :class:`UsageError` naming ``flag`` if it is not one."""
+    text = text.strip()
+    if text in (ALL, LATEST):
+        return VersionSpec(text)
+    exact: set[Version] = set()
+    requirements: list[tuple[str, Version]] = []
+    for item in (part.strip() for part in text.split(",")):
+        op = next((op for op in _OPERATORS if item.startswith(op)), "")
+        try:
+            version = Version.parse(item[len(op):].strip().removeprefix("v"))
+        except VersionError:
+            raise UsageError(f"{flag}: {item!r} is not a version or a requirement such as >=1.19.0 "
+                             "(expected latest, all, or a comma list)") from None
+        if op:
+            requirements.append((op, version))
+        else:
+            exact.add(version)
+    return VersionSpec(text, frozenset(exact), tuple(requirements))
+
+
+def chosen_updates(manifest: Manifest, spec: VersionSpec) -> list[Update]:
+    """The manifest's updates ``spec`` chooses (``latest``: the newest of each variant/arch), in manifest order."""
+    if spec.text == LATEST:
+        newest: dict[tuple[str, str], Version] = {}
+        for update in manifest.updates:
+            group = (update.variant, update.arch)
+            newest[group] = max(newest.get(group, update.version), update.version)
+        return [u for u in manifest.updates if u.version == newest[(u.variant, u.arch)]]
+    return [u for u in manifest.updates if spec.chooses(u.version)]
+
+
+def needed_targets(manifest: Manifest, updates: list[Update]) -> list[str]:
+    """``manifest.json``, the images of ``updates`` and the migrations of the walks to each of them from
+    every lower version listed for its variant/arch (a walk that breaks is left out: the publisher's
+    chain check reports breaks; a mirror copies what upstream has)."""
+    chain = MigrationChain(manifest.migrations)
+    names = [MANIFEST_NAME]
+    for update in updates:
+        names += [update.images.boot, update.images.root, update.images.hash]
+        lower = {u.version for u in manifest.updates
+                 if (u.variant, u.arch) == (update.variant, update.arch) and u.version < update.version}
+        for version in sorted(lower):
+            try:
+                names += chain.names(version, update.version)
+            except MigrationError:
+                continue
+    return list(dict.fromkeys(names))
