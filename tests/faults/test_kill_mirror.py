@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +27,11 @@ from tests.faults.helpers import (
 from tests.repohelpers import ARCH, QS, VARIANT, copy_quickstart, serve_directory, tree_state
 
 PUT_IN_PLACE = ("after-replace", "after-link", "after-rename")
+# 1.2.0's 4 new targets (three 3-chunk images, manifest.json), then 3.targets.json and 3.snapshot.json
+# (write-once links) and timestamp.json (replaced): each written to a temp file, fsynced, put in place
+# (a step before and one after), its directory fsynced.
+EXPECTED_STEPS = Counter({"write": 13, "fsync": 7, "before-link": 6, "after-link": 6, "before-replace": 1,
+                          "after-replace": 1, "fsync-dir": 7})
 
 
 def _live(killed: Killed, meta: Path) -> bool:
@@ -77,7 +83,8 @@ def test_sigkill_at_every_write_step_of_a_mirror_run(source: Mirror, run: Runner
     previous = tmp_path / "previous"
     first = run(*source.args(previous))
     assert first.code == 0, first.err
-    done = run("publish", *source.qs.args(*write_images(tmp_path / "img", NEW, 6000)))
+    # Images of 2.2 MB of noise: three 1 MiB chunks each, so some kills land inside a target's copy.
+    done = run("publish", *source.qs.args(*write_images(tmp_path / "img", NEW, 2_200_000, noise=True)))
     assert done.code == 0, done.err
 
     dest = tmp_path / "dest"
@@ -85,7 +92,15 @@ def test_sigkill_at_every_write_step_of_a_mirror_run(source: Mirror, run: Runner
     shutil.copytree(previous, dest)
     clean = kill_server.run(0, source.args(dest), trace)
     assert clean.returncode == 0, clean.stderr
-    assert _live(clean, meta(dest)), clean.steps
+    assert Counter(step.kind for step in clean.steps) == EXPECTED_STEPS, clean.steps
+    # Targets first, then the versioned metadata, timestamp.json last.
+    assert [str(s) for s in clean.steps[-8:]] == [
+        f"before-link {meta(dest)}/3.snapshot.json", f"after-link {meta(dest)}/3.snapshot.json",
+        f"fsync-dir {meta(dest)}", f"write {clean.steps[-5].detail}", f"fsync {clean.steps[-5].detail}",
+        f"before-replace {meta(dest)}/timestamp.json", f"after-replace {meta(dest)}/timestamp.json",
+        f"fsync-dir {meta(dest)}"]
+    assert all("/targets/" in s.detail or (s.kind == "fsync-dir" and s.detail.endswith("/targets"))
+               for s in clean.steps[:-15]), clean.steps
     _same_as_source(source.qs, dest)
     points = clean.kill_points()
     assert points, "the mirror run wrote nothing"
@@ -138,3 +153,4 @@ def test_sigkill_during_a_first_mirror_leaves_nothing_a_client_would_load(source
         rerun = run(*source.args(dest))
         assert rerun.code == 0, (where, rerun.err)
         _same_as_source(source.qs, dest)
+
