@@ -131,7 +131,7 @@ def test_checked_closes_the_download_when_abandoned() -> None:
 
     passing = checked(download(), 3, sha(b"abc"), "x")
     next(passing)
-    passing.close()  # type: ignore[attr-defined]
+    passing.close()
     assert closed == [True]
 
 

@@ -15,11 +15,10 @@ whole target.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from repo_tool.core.checked import checked
 from repo_tool.core.progress import NO_PROGRESS, Progress
 from repo_tool.errors import UsageError
 from repo_tool.mirror.plan import CATEGORIES, METADATA, ROOT, TARGETS, Item, Location, Plan, make_plan
@@ -169,30 +168,7 @@ def _copy_target(target: Target, name: str, source: Storage, destination: Storag
     chunks = source.stream(name, target.length)
     if chunks is None:
         raise TargetError(f"target {target.name}: {source.describe(name)} not found")
-    with contextlib.closing(verified(chunks, target, source.describe(name))) as checked:
-        destination.put_stream(name, checked, target.length, progress.advance)
-
-
-def verified(chunks: Iterable[bytes], target: Target, what: str) -> Generator[bytes, None, None]:
-    """``chunks`` passed on while their length and sha256 are checked against ``target``: a
-    :class:`TargetError` naming ``what`` as soon as there are too many bytes, or after the last chunk
-    when the length or the digest is wrong (so a writer that takes every chunk before it commits never
-    stores a wrong file)."""
-    digest = hashlib.sha256()
-    total = 0
-    iterator = iter(chunks)
-    try:
-        for chunk in iterator:
-            total += len(chunk)
-            if total > target.length:
-                raise TargetError(f"target {target.name}: {what} is longer than the {target.length} bytes listed")
-            digest.update(chunk)
-            yield chunk
-    finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            close()
-    if total != target.length:
-        raise TargetError(f"target {target.name}: {what} is {total} bytes, {target.length} listed")
-    if digest.hexdigest() != target.sha256:
-        raise TargetError(f"target {target.name}: {what} has sha256 {digest.hexdigest()}, {target.sha256} listed")
+    what = f"target {target.name}: {source.describe(name)}"
+    stream = checked(chunks, target.length, target.sha256, what, TargetError)
+    with contextlib.closing(stream):
+        destination.put_stream(name, stream, target.length, progress.advance)

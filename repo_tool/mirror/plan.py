@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from repo_tool.core.manifest import Manifest
-from repo_tool.errors import ManifestError, VerificationError
+from repo_tool.errors import ManifestError, UsageError, VerificationError
 from repo_tool.mirror.versions import VersionSpec, chosen_updates, needed_targets
 from repo_tool.storage.base import ConflictError, Storage, already_sized
 from repo_tool.trust.model import MetadataError, RoleFile
@@ -85,14 +85,14 @@ def make_plan(source: Location, destination: Location, trusted_root: tuple[bytes
             already_sized(destination.targets, name, existing, target.length)
         plan.items.append(Item(TARGETS, name, target.length, existing is not None, target=target))
     meta = destination.metadata
+    settled = plan.destination_timestamp == repo.timestamp.raw
     for name, raw in _root_files(repo, source.metadata):
-        plan.items.append(_metadata_item(meta, ROOT, name, raw))
+        plan.items.append(_metadata_item(meta, ROOT, name, raw, settled))
     role_files = [(role_file_name(role, f.version, True), f.raw) for role, f in repo.delegated.items()]
     role_files += [(name, f.raw) for f, name in reversed(repo.role_files()) if f.role != "timestamp"]
     for name, raw in role_files:
-        plan.items.append(_metadata_item(meta, METADATA, name, raw))
-    timestamp = repo.timestamp.raw
-    plan.items.append(Item(METADATA, TIMESTAMP, len(timestamp), plan.destination_timestamp == timestamp, timestamp))
+        plan.items.append(_metadata_item(meta, METADATA, name, raw, settled))
+    plan.items.append(Item(METADATA, TIMESTAMP, len(repo.timestamp.raw), settled, repo.timestamp.raw))
     return plan
 
 
@@ -109,7 +109,7 @@ def _targets(repo: Repo, source: Location, versions: VersionSpec | None) -> tupl
         updates = chosen_updates(manifest, versions)
         if not updates:
             listed = ", ".join(sorted({str(u.version) for u in manifest.updates})) or "none"
-            raise VerificationError(f"--versions {versions.text}: no update of the source's manifest.json matches "
+            raise UsageError(f"--versions {versions.text}: no update of the source's manifest.json matches "
                                     f"(it lists {listed})")
         names = needed_targets(manifest, updates)
     found: dict[str, Target] = {}
@@ -158,13 +158,17 @@ def _root_files(repo: Repo, meta: Storage) -> list[tuple[str, bytes]]:
     return files
 
 
-def _metadata_item(meta: Storage, category: str, name: str, raw: bytes) -> Item:
-    """A versioned metadata file: present if the destination holds these very bytes; other bytes refuse."""
-    held = meta.read(name)
-    if held is not None and held != raw:
+def _metadata_item(meta: Storage, category: str, name: str, raw: bytes, settled: bool) -> Item:
+    """A versioned metadata file: present if the destination holds these very bytes; other bytes refuse.
+    ``settled`` (the destination's timestamp is the source's, and it is written last): a file of the
+    right size is taken as present on its size alone (one HEAD, no GET, on a rerun with nothing new)."""
+    size = meta.size(name)
+    if size is None:
+        return Item(category, name, len(raw), False, raw)
+    if size != len(raw) or (not settled and meta.read(name) != raw):
         raise ConflictError(f"{meta.describe(name)}: holds other bytes than the source's {name} (another "
                             "repository, or a different upstream?); refusing to mirror into it")
-    return Item(category, name, len(raw), held is not None, raw)
+    return Item(category, name, len(raw), True, raw)
 
 
 def _check_timestamp(plan: Plan, meta: Storage) -> None:

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import queue
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
+
+from repo_tool.core.checked import checked as checked  # noqa: PLC0414  (callers import it from here)
 
 # ImageError lives with the decoding rule; re-exported, as callers import it from here.
 from repo_tool.core.lz4frames import ImageError as ImageError  # noqa: PLC0414
@@ -31,29 +32,6 @@ QUEUE_DEPTH = 4  # downloaded chunks waiting for the decoder
 OUT_CHUNK = 4 << 20  # decompressed bytes per decode call and write (lz4's largest block size)
 OUT_DEPTH = 2  # decompressed pieces waiting to be written
 FLUSH_EVERY = 16 << 20  # start writeback of what was written, and drop what was written back, this often
-
-
-def checked(chunks: Iterable[bytes], length: int, sha256: str, what: str) -> Iterator[bytes]:
-    """Pass ``chunks`` through, failing as soon as more than ``length`` bytes arrive, and at the end
-    if fewer arrived or their SHA-256 is not ``sha256``."""
-    digest = hashlib.sha256()
-    got = 0
-    iterator = iter(chunks)
-    try:
-        for chunk in iterator:
-            got += len(chunk)
-            if got > length:
-                raise ImageError(f"{what}: more than the expected {length} bytes")
-            digest.update(chunk)
-            yield chunk
-    finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            close()
-    if got < length:
-        raise ImageError(f"{what}: expected {length} bytes, got {got}")
-    if digest.hexdigest() != sha256.lower():
-        raise ImageError(f"{what}: SHA-256 mismatch: expected {sha256.lower()}, got {digest.hexdigest()}")
 
 
 def write_image(chunks: Iterable[bytes], device: Path, offset: int, capacity: int, what: str) -> int:

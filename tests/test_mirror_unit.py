@@ -1,0 +1,290 @@
+"""``repo-tool mirror`` (issue 18, item 1) on quickstart repositories: plan against run, --versions,
+incremental reruns, and the refusals (a tampered target, a destination newer than the source), with
+the streaming writes of both storages."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from repo_tool.core.progress import NO_PROGRESS
+from repo_tool.core.semver import Version
+from repo_tool.mirror.mirror import Location, MirrorOptions, mirror
+from repo_tool.mirror.versions import parse_versions
+from repo_tool.storage.base import LocalStorage
+from repo_tool.storage.s3 import MULTIPART_THRESHOLD, S3Storage
+from repo_tool.trust.model import TargetError
+from repo_tool.trust.verifier import load_repo
+
+from .clirun import Runner, assert_one_line_error
+from .repohelpers import QS, copy_quickstart, tree_state
+
+if TYPE_CHECKING:
+    from tests.motoserver import MotoServer
+
+pytest_plugins = ["tests.motoserver"]
+
+
+def mirror_args(qs: QS, dst: Path, *extra: str) -> list[str]:
+    return ["mirror", "--root", str(qs.root), "--from-metadata-url", str(qs.meta), "--from-targets-url",
+            str(qs.targets), "--to-metadata-url", str(dst / "meta"), "--to-targets-url", str(dst / "targets"), *extra]
+
+
+def listed_objects(qs: QS) -> dict[str, str]:
+    """Object name -> target name of every target the newest targets.json lists (plain json)."""
+    targets = qs.newest("targets")["signed"]["targets"]
+    return {f"{entry['hashes']['sha256']}.{name}": name for name, entry in targets.items()}
+
+
+def test_plan_writes_nothing_and_the_run_copies_what_it_said(run: Runner, qs: QS, tmp_path: Path) -> None:
+    dst = tmp_path / "dst"
+    planned = run(*mirror_args(qs, dst, "--plan", "--json"))
+    assert planned.code == 0, planned.err
+    assert not dst.exists()
+    plan = planned.json()
+    assert plan["plan"] is True and plan["versions"] == ["1.0.0", "1.1.0"]
+    assert plan["previous_timestamp_version"] is None and plan["skipped"] == 0
+    done = run(*mirror_args(qs, dst, "--json")).json()
+    assert {k: v for k, v in done.items() if k != "plan"} == {k: v for k, v in plan.items() if k != "plan"}
+    assert sorted(os.listdir(dst / "targets")) == sorted(listed_objects(qs))
+    timestamp = json.loads((qs.meta / "timestamp.json").read_bytes())["signed"]
+    snapshot_version = timestamp["meta"]["snapshot.json"]["version"]
+    for name in ("1.root.json", "timestamp.json", f"{snapshot_version}.snapshot.json"):
+        assert (dst / "meta" / name).read_bytes() == (qs.meta / name).read_bytes()  # byte for byte
+    copied = sum((dst / "targets" / name).stat().st_size for name in os.listdir(dst / "targets"))
+    assert done["categories"]["targets"]["copied_bytes"] == copied
+    # a node's load of the mirror, from upstream's root
+    repo = load_repo(LocalStorage(dst / "meta"), qs.root.read_bytes(), timestamp_now())
+    assert repo.timestamp.version == timestamp["version"]
+    text = run(*mirror_args(qs, dst))
+    assert text.code == 0 and "total: copied 0 objects, 0 bytes" in text.out, text.out
+
+
+def timestamp_now() -> int:
+    from repo_tool.cli.common import now_ns
+
+    return now_ns()
+
+
+def test_rerun_copies_nothing_and_a_new_timestamp_only_metadata(run: Runner, qs: QS, tmp_path: Path) -> None:
+    dst = tmp_path / "dst"
+    assert run(*mirror_args(qs, dst)).code == 0
+    before = tree_state(dst)
+    again = run(*mirror_args(qs, dst, "--json")).json()
+    assert again["copied"] == 0 and again["copied_bytes"] == 0 and again["skipped"] > 0
+    assert tree_state(dst) == before
+    assert run("refresh", *qs.args()).code == 0  # upstream re-signs: new targets, snapshot, timestamp
+    moved = run(*mirror_args(qs, dst, "--json")).json()
+    assert moved["categories"]["targets"]["copied"] == 0
+    assert moved["categories"]["metadata"]["copied"] == 3
+    assert moved["timestamp_version"] == moved["previous_timestamp_version"] + 1
+    assert (dst / "meta" / "timestamp.json").read_bytes() == (qs.meta / "timestamp.json").read_bytes()
+
+
+def test_versions_choose_the_images_manifest_and_migrations(run: Runner, qs: QS, tmp_path: Path) -> None:
+    manifest = qs.manifest()
+    by_version = {u["version"]: set(u["images"].values()) for u in manifest["updates"]}
+    migrations = {name for names in manifest["migrations"].values() for name in names}
+    assert migrations, "the quickstart has a migration to 1.1.0"
+    cases = {"latest": {"1.1.0"}, "1.0.0": {"1.0.0"}, ">=1.0.1": {"1.1.0"}, "1.0.0,1.1.0": {"1.0.0", "1.1.0"},
+             "all": {"1.0.0", "1.1.0"}}
+    for spec, versions in cases.items():
+        dst = tmp_path / spec.replace(">", "gt").replace(",", "_")
+        result = run(*mirror_args(qs, dst, "--versions", spec, "--json"))
+        assert result.code == 0, result.err
+        assert result.json()["versions"] == sorted(versions)
+        names = {listed_objects(qs)[name] for name in os.listdir(dst / "targets")}
+        wanted = {"manifest.json"} | set().union(*(by_version[v] for v in versions))
+        if "1.1.0" in versions:
+            wanted |= migrations  # the walk from 1.0.0 up to it
+        assert names == wanted, spec
+    assert_one_line_error(run(*mirror_args(qs, tmp_path / "bad", "--versions", "1.x")), 2, "--versions", "1.x")
+    assert_one_line_error(run(*mirror_args(qs, tmp_path / "none", "--versions", ">=9.0.0")), 2, "--versions")
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "none").exists()
+
+
+def test_version_spec_parsing() -> None:
+    spec = parse_versions(">=1.19.0, <2.0.0, 1.2.3")
+    assert spec.chooses(Version.parse("1.2.3")) and spec.chooses(Version.parse("1.20.1"))
+    assert not spec.chooses(Version.parse("2.0.0")) and not spec.chooses(Version.parse("1.18.9"))
+    assert parse_versions("v1.0.0").exact == frozenset({Version.parse("1.0.0")})
+
+
+def test_tampered_target_is_refused_and_never_stored(run: Runner, qs: QS, tmp_path: Path) -> None:
+    dst = tmp_path / "dst"
+    objects = listed_objects(qs)
+    victim = next(name for name, target in objects.items() if "root.ext4" in target)
+    path = qs.targets / victim
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1  # same length, other bytes
+    path.write_bytes(bytes(data))
+    result = run(*mirror_args(qs, dst))
+    assert_one_line_error(result, 1, victim, "SHA-256 mismatch")
+    assert not (dst / "targets" / victim).exists()
+    assert not (dst / "meta").exists() or not os.listdir(dst / "meta")  # no metadata written
+    assert not [n for n in os.listdir(dst / "targets") if n.startswith(".")]  # no temp file left
+
+
+def test_destination_newer_than_the_source_is_refused(run: Runner, qs: QS, tmp_path: Path) -> None:
+    old = copy_quickstart(qs, tmp_path / "old")
+    assert run("refresh", *qs.args()).code == 0
+    dst = tmp_path / "dst"
+    assert run(*mirror_args(qs, dst)).code == 0
+    before = tree_state(dst)
+    result = run(*mirror_args(old, dst))
+    assert_one_line_error(result, 1, "timestamp.json", "newer than the source")
+    assert tree_state(dst) == before
+    plan = run(*mirror_args(old, dst, "--plan"))
+    assert plan.code == 1
+
+
+def test_source_that_fails_verification_writes_nothing(run: Runner, qs: QS, tmp_path: Path) -> None:
+    other = tmp_path / "other-root.json"
+    shutil.copy(qs.root, other)
+    raw = json.loads(other.read_bytes())
+    raw["signed"]["version"] = 7  # no longer meets its own threshold
+    other.write_text(json.dumps(raw))
+    dst = tmp_path / "dst"
+    args = mirror_args(qs, dst)
+    args[args.index("--root") + 1] = str(other)
+    assert_one_line_error(run(*args), 2, "--root", str(other))
+    timestamp = qs.meta / "timestamp.json"
+    forged = json.loads(timestamp.read_bytes())
+    forged["signed"]["version"] += 1  # its signatures no longer match
+    timestamp.write_text(json.dumps(forged))
+    assert_one_line_error(run(*mirror_args(qs, dst)), 1, "timestamp.json")
+    assert not dst.exists()
+
+
+def test_local_put_stream_commits_only_a_checked_stream(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path / "t")
+
+    def chunks(fail: bool) -> Any:
+        yield b"a" * 10
+        if fail:
+            raise TargetError("bad bytes")
+
+    with pytest.raises(TargetError):
+        store.put_stream("x", chunks(True), 10)
+    assert store.size("x") is None and os.listdir(tmp_path / "t") == []
+    assert store.put_stream("x", chunks(False), 10) is True
+    assert store.put_stream("x", chunks(True), 10) is False  # already there: nothing read
+
+
+def test_s3_put_stream_multipart(aws: MotoServer) -> None:
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="mirror", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    store = S3Storage(s3, "mirror", "targets/")
+    size = MULTIPART_THRESHOLD + 3 * 1024 * 1024 + 5
+    block = os.urandom(1 << 20)
+    data = (block * (size // len(block) + 1))[:size]
+
+    def chunks(fail: bool) -> Any:
+        for offset in range(0, size, 1 << 20):
+            yield data[offset:offset + (1 << 20)]
+        if fail:
+            raise TargetError("bad bytes")
+
+    sent: list[int] = []
+    with pytest.raises(TargetError):
+        store.put_stream("big", chunks(True), size)
+    assert store.size("big") is None
+    assert s3.list_multipart_uploads(Bucket="mirror").get("Uploads", []) == []
+    assert store.put_stream("big", chunks(False), size, sent.append) is True
+    assert sum(sent) == size
+    body = s3.get_object(Bucket="mirror", Key="targets/big")["Body"].read()
+    assert hashlib.sha256(body).digest() == hashlib.sha256(data).digest()
+    def small(fail: bool) -> Any:
+        yield b"y" * 10
+        if fail:
+            raise TargetError("bad bytes")
+
+    with pytest.raises(TargetError):
+        store.put_stream("small", small(True), 10)
+    assert store.size("small") is None
+    assert store.put_stream("small", small(False), 10) is True
+    assert store.put_stream("small", small(True), 10) is False
+
+
+def test_mirror_to_s3_then_rerun_and_refresh(run: Runner, qs: QS, aws: MotoServer, tmp_path: Path) -> None:
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="mirror", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    args = ["mirror", "--root", str(qs.root), "--from-metadata-url", str(qs.meta), "--from-targets-url",
+            str(qs.targets), "--to-metadata-url", "s3://mirror/meta/aws-k8s-1.28/x86_64/", "--to-targets-url",
+            "s3://mirror/targets/", "--json"]
+    first = run(*args)
+    assert first.code == 0, first.err
+    assert first.json()["categories"]["targets"]["copied"] == len(listed_objects(qs))
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="mirror")["Contents"]}
+    assert {f"targets/{name}" for name in listed_objects(qs)} <= keys
+    stored = s3.get_object(Bucket="mirror", Key="meta/aws-k8s-1.28/x86_64/timestamp.json")["Body"].read()
+    assert stored == (qs.meta / "timestamp.json").read_bytes()
+    assert run(*args).json()["copied_bytes"] == 0
+    assert run("refresh", *qs.args()).code == 0
+    moved = run(*args).json()
+    assert moved["categories"]["metadata"]["copied"] == 3 and moved["categories"]["targets"]["copied"] == 0
+    stored = s3.get_object(Bucket="mirror", Key="meta/aws-k8s-1.28/x86_64/timestamp.json")["Body"].read()
+    assert stored == (qs.meta / "timestamp.json").read_bytes()
+
+
+class CountingStorage(LocalStorage):
+    """A destination that records every call the mirror makes of it."""
+
+    def __init__(self, root: Path, calls: list[str]) -> None:
+        super().__init__(root)
+        self.calls = calls
+
+    def size(self, name: str) -> int | None:
+        self.calls.append(f"size {name}")
+        return super().size(name)
+
+    def read(self, name: str, limit: int | None = None) -> bytes | None:
+        self.calls.append(f"read {name}")
+        return super().read(name, limit)
+
+    def create(self, name: str, data: bytes) -> bool:
+        self.calls.append(f"create {name}")
+        return super().create(name, data)
+
+    def swap(self, name: str, data: bytes, expected: bytes | None) -> None:
+        self.calls.append(f"swap {name}")
+        super().swap(name, data, expected)
+
+    def put_stream(self, name: str, chunks: Iterable[bytes], size: int, sent: Any = None) -> bool:
+        self.calls.append(f"put {name}")
+        return super().put_stream(name, chunks, size, sent)
+
+
+def test_rerun_asks_one_size_per_object_and_writes_nothing(qs: QS, tmp_path: Path) -> None:
+    source = Location(LocalStorage(qs.meta), LocalStorage(qs.targets))
+    calls: list[str] = []
+    destination = Location(CountingStorage(tmp_path / "meta", calls), CountingStorage(tmp_path / "targets", calls))
+    root = qs.root.read_bytes()
+    first = mirror(source, destination, root, timestamp_now())
+    writes = [call.split()[0] for call in calls if call.split()[0] in ("put", "create", "swap")]
+    assert writes == ["put"] * 8 + ["create"] * 3 + ["swap"] == ["put"] * first.counts["targets"].copied + [
+        "create"] * (first.copied - first.counts["targets"].copied - 1) + ["swap"]  # targets first, timestamp last
+    calls.clear()
+    again = mirror(source, destination, root, timestamp_now(), MirrorOptions(progress=NO_PROGRESS))
+    assert again.copied == 0
+    assert sorted(calls) == sorted(["read timestamp.json", *(f"size {item}" for item in _objects(tmp_path))])
+
+
+def _objects(tmp_path: Path) -> list[str]:
+    return [p.name for d in ("meta", "targets") for p in (tmp_path / d).iterdir() if p.name != "timestamp.json"]
+
+
+def test_destination_holding_other_metadata_is_refused_before_any_write(run: Runner, qs: QS, tmp_path: Path) -> None:
+    dst = tmp_path / "dst"
+    (dst / "meta").mkdir(parents=True)
+    (dst / "meta" / "1.root.json").write_bytes(b"{}")
+    result = run(*mirror_args(qs, dst))
+    assert_one_line_error(result, 1, "1.root.json", "other bytes")
+    assert os.listdir(dst / "meta") == ["1.root.json"] and not (dst / "targets").exists()
