@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ from tests.repohelpers import (
     write_images,
     write_node_config,
 )
-from tests.s3helpers import bucket_objects, node_view
+from tests.s3helpers import bucket_objects, fault_proxy, node_view
 
 if TYPE_CHECKING:
     from tests.motoserver import MotoServer
@@ -177,6 +178,21 @@ def test_new_upstream_release_is_copied_incrementally(run: Runner, source: Sourc
     assert local_client_sees(run, tmp_path / "clients", source.qs.root, dest.meta, dest.targets) == "1.2.0"
 
 
+def test_rerun_puts_back_what_the_destination_lost(run: Runner, source: Source, dest: Dest) -> None:
+    """Same timestamp at the destination, but a target and the snapshot file gone: a rerun copies
+    exactly those two back."""
+    mirrored(run, source, dest.to_args())
+    lost_target = next(p for p in dest.targets.iterdir() if p.name.endswith("-root.ext4.lz4"))
+    snapshot_v = source.qs.newest("timestamp")["signed"]["meta"]["snapshot.json"]["version"]
+    lost_meta = dest.meta / f"{snapshot_v}.snapshot.json"
+    sizes = lost_target.stat().st_size + lost_meta.stat().st_size
+    lost_target.unlink()
+    lost_meta.unlink()
+    again = mirrored(run, source, dest.to_args())
+    assert (again["copied"], copied_bytes(again)) == (2, sizes), again
+    assert_same_repository(source.qs, files(dest.meta), files(dest.targets))
+
+
 def test_plan_writes_nothing(run: Runner, source: Source, dest: Dest) -> None:
     planned = mirror(run, source, dest.to_args(), "--plan", "--json")
     assert planned.code == 0, planned.err
@@ -190,6 +206,25 @@ def test_plan_writes_nothing(run: Runner, source: Source, dest: Dest) -> None:
     assert done["versions"] == ["1.0.0", "1.1.0"]
     text = mirror(run, source, dest.to_args(), "--plan")
     assert text.code == 0 and "would copy 0 objects" in text.out, text.out
+
+
+def test_versions_latest_copies_what_its_manifest_needs(run: Runner, source: Source, dest: Dest,
+                                                        tmp_path: Path) -> None:
+    """`--versions latest`: the newest release's images, manifest.json and the migrations it chains
+    through; the metadata whole; a node updates from it; `--versions all` later adds only the rest."""
+    report = mirrored(run, source, dest.to_args(), "--versions", "latest")
+    assert report["versions"] == ["1.1.0"]
+    listed = listed_targets(source.qs)
+    update = next(u for u in source.qs.manifest()["updates"] if u["version"] == "1.1.0")
+    wanted = {"manifest.json", *update["images"].values(), *source.qs.manifest()["migrations"]["(1.0.0, 1.1.0)"]}
+    assert {p.name for p in dest.targets.iterdir()} == {f"{listed[n]['hashes']['sha256']}.{n}" for n in wanted}
+    assert files(dest.meta) == {name: (source.qs.meta / name).read_bytes() for name in files(dest.meta)}
+    assert local_client_sees(run, tmp_path / "clients", source.qs.root, dest.meta, dest.targets) == "1.1.0"
+
+    rest = mirrored(run, source, dest.to_args(), "--versions", "all")
+    assert rest["versions"] == ["1.0.0", "1.1.0"]
+    assert (rest["categories"]["targets"]["copied"], rest["copied"]) == (len(listed) - len(wanted),) * 2, rest
+    assert_same_repository(source.qs, files(dest.meta), files(dest.targets))
 
 
 def test_node_updates_from_the_mirror_over_http(run: Runner, source: Source, dest: Dest, tmp_path: Path) -> None:
@@ -237,9 +272,12 @@ def test_mirror_to_s3_then_rerun_copies_nothing(aws: MotoServer, run: Runner, so
     view = node_view(s3, meta_url, targets_url, source.qs.root.read_bytes(), tmp_path / "ngclient", VARIANT, ARCH)
     assert view.latest == "1.1.0"
 
-    again = mirrored(run, source, to)
+    with fault_proxy(aws.endpoint) as proxy:  # the rerun: no PUT, at most one HEAD per object
+        again = mirrored(run, source, [*to[:-1], proxy.url])
     assert copied_bytes(again) == 0, again
     assert bucket_objects(s3, BUCKET) == keys  # same ETags: nothing rewritten
+    methods = Counter(r.method for r in proxy.requests)
+    assert set(methods) <= {"GET", "HEAD"} and methods["HEAD"] <= len(keys), methods
 
 
 # --- refusals: nothing written -----------------------------------------------------------------
@@ -266,6 +304,28 @@ def test_tampered_source_target_is_refused(run: Runner, source: Source, dest: De
     for key, digest in after.items():
         assert before.get(key) in (None, digest), key
         assert key in before or key.startswith(f"targets/{digest}."), key
+
+
+def test_tampered_source_metadata_is_refused_before_any_write(run: Runner, source: Source, dest: Dest) -> None:
+    path = source.qs.meta / "2.targets.json"
+    path.write_bytes(path.read_bytes().replace(b'"version":2', b'"version":3', 1))
+    refused = mirror(run, source, dest.to_args())
+    assert_one_line_error(refused, 1, "targets")
+    assert not dest.dir.exists() or tree_state(dest.dir) == {}
+
+
+def test_missing_source_target_is_refused(run: Runner, source: Source, dest: Dest, tmp_path: Path) -> None:
+    mirrored(run, source, dest.to_args())
+    publish_release(run, source.qs, tmp_path, "1.2.0")
+    entry = listed_targets(source.qs)[name := f"bottlerocket-{VARIANT}-{ARCH}-1.2.0-0123abc-boot.ext4.lz4"]
+    (source.qs.targets / f"{entry['hashes']['sha256']}.{name}").unlink()
+    before = tree_state(dest.dir)
+    refused = mirror(run, source, dest.to_args())
+    assert_one_line_error(refused, 1, name)
+    after = tree_state(dest.dir)
+    assert {k: v for k, v in after.items() if k.startswith("metadata/")} == {
+        k: v for k, v in before.items() if k.startswith("metadata/")}
+    assert local_client_sees(run, tmp_path / "clients", source.qs.root, dest.meta, dest.targets) == "1.1.0"
 
 
 def test_rolled_back_source_timestamp_is_refused(run: Runner, source: Source, dest: Dest, tmp_path: Path) -> None:
