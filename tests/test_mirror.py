@@ -33,6 +33,7 @@ from tests.repohelpers import (
     write_node_config,
 )
 from tests.s3helpers import bucket_objects, fault_proxy, node_view
+from tests.test_node import Node, _rotate_timestamp_key
 
 if TYPE_CHECKING:
     from tests.motoserver import MotoServer
@@ -244,6 +245,26 @@ def test_node_updates_from_the_mirror_over_http(run: Runner, source: Source, des
         assert (check.code, check.out) == (0, f"{VARIANT} 1.1.0\n"), check.err
         done = run(*node, "update", "--ignore-waves")
         assert (done.code, done.out) == (0, f"Update applied: {VARIANT} 1.1.0\n"), done.err
+
+
+def test_rotated_upstream_root_is_mirrored_whole(run: Runner, source: Source, dest: Dest, tmp_path: Path) -> None:
+    """Upstream's root 2 replaces the timestamp key: a rerun adds 2.root.json and the re-signed files;
+    a node shipped with root 1 walks the chain on the mirror; mirroring from root 2 (the trusted root
+    newer than 1) still copies 1.root.json (nodes ship either)."""
+    mirrored(run, source, dest.to_args())
+    new_root = _rotate_timestamp_key(Node(tmp_path, source.qs, source.url, [], run))
+    rerun = mirrored(run, source, dest.to_args())
+    assert rerun["categories"]["root"]["copied"] == 1, rerun
+    assert (dest.meta / "2.root.json").read_bytes() == new_root.read_bytes()
+    assert_same_repository(source.qs, files(dest.meta), files(dest.targets))
+    assert local_client_sees(run, tmp_path / "clients", source.qs.root, dest.meta, dest.targets) == "1.1.0"
+
+    fresh = Dest(tmp_path / "fresh")
+    from_root_2 = run("mirror", "--root", str(new_root), "--from-metadata-url", source.meta_url,
+                      "--from-targets-url", source.targets_url, *fresh.to_args())
+    assert from_root_2.code == 0, from_root_2.err
+    assert {"1.root.json", "2.root.json"} <= set(files(fresh.meta))
+    assert_same_repository(source.qs, files(fresh.meta), files(fresh.targets))
 
 
 # --- to S3 -------------------------------------------------------------------------------------
