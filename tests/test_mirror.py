@@ -275,9 +275,17 @@ def test_mirror_to_s3_then_rerun_copies_nothing(aws: MotoServer, run: Runner, so
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
     meta_url, targets_url = f"s3://{BUCKET}/metadata/{VARIANT}/{ARCH}/", f"s3://{BUCKET}/targets/"
     to = ["--to-metadata-url", meta_url, "--to-targets-url", targets_url, "--endpoint-url", aws.endpoint]
-    report = mirrored(run, source, to)
+    with fault_proxy(aws.endpoint) as proxy:
+        report = mirrored(run, source, [*to[:-1], proxy.url])
     assert copied_bytes(report) > 0
     keys = bucket_objects(s3, BUCKET)
+    # The upload order: targets, then the roots, the versioned files, timestamp.json last.
+    written = [r.key.split("/", 2)[2] for r in proxy.writes()]
+    assert len(written) == len(set(written)) == len(keys), written
+    kinds = ["targets" if w.startswith("targets/") else "root" if w.endswith(".root.json") else
+             "timestamp" if w.endswith("/timestamp.json") else "versioned" for w in written]
+    assert kinds == sorted(kinds, key=["targets", "root", "versioned", "timestamp"].index), written
+    assert kinds[-1] == "timestamp", written
 
     def body(key: str) -> bytes:
         data: bytes = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
