@@ -1,7 +1,8 @@
 """A real SIGKILL at every write step of `repo-tool mirror` into a local path (tests/faults/killpoint.py):
 after each, python-tuf's ngclient and this tool's node load the destination and agree on the previous
 mirror state or the new one, files there before are untouched until the new timestamp.json is in place,
-and the same mirror run again converges to a copy of the source."""
+and the same mirror run again converges to a copy of the source; the same into S3 (moto), where the
+killed run's objects are found, not uploaded again."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import signal
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -21,10 +23,20 @@ from tests.faults.helpers import (
     KillServer,
     audit_clean,
     local_client_sees,
+    s3_client_sees,
     temp_files,
     write_images,
 )
 from tests.repohelpers import ARCH, QS, VARIANT, copy_quickstart, serve_directory, tree_state
+from tests.s3helpers import fault_proxy
+from tests.test_s3 import BUCKET, REPO_META, TARGETS_URL, S3Repo, _restore
+
+if TYPE_CHECKING:
+    from tests.motoserver import MotoServer
+
+pytest_plugins = ["tests.motoserver"]
+
+TIMESTAMP_KEY = f"metadata/{VARIANT}/{ARCH}/timestamp.json"
 
 PUT_IN_PLACE = ("after-replace", "after-link", "after-rename")
 # 1.2.0's 4 new targets (three 3-chunk images, manifest.json), then 3.targets.json and 3.snapshot.json
@@ -154,3 +166,58 @@ def test_sigkill_during_a_first_mirror_leaves_nothing_a_client_would_load(source
         assert rerun.code == 0, (where, rerun.err)
         _same_as_source(source.qs, dest)
 
+
+
+# S3: the mirror run's write requests, killed just before each is sent and just after its answer. 1.2.0's
+# boot, hash and manifest.json (PutObject), its root image in 2 parts (Create, UploadPart x2, Complete),
+# then N.targets.json, N.snapshot.json and timestamp.json (PutObject).
+EXPECTED_S3_STEPS = Counter({
+    "before-send PutObject": 6, "after-call PutObject": 6,
+    "before-send CreateMultipartUpload": 1, "after-call CreateMultipartUpload": 1,
+    "before-send UploadPart": 2, "after-call UploadPart": 2,
+    "before-send CompleteMultipartUpload": 1, "after-call CompleteMultipartUpload": 1,
+})
+
+
+@pytest.mark.long
+def test_sigkill_at_every_s3_write_step_of_a_mirror_run(source: Mirror, run: Runner, aws: MotoServer,
+                                                         kill_server: KillServer, tmp_path: Path) -> None:
+    bucket = S3Repo(source.qs.dir, aws)  # the mirror, where tests/test_s3.py's repositories live
+    bucket.s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    args = [*source.args(tmp_path / "unused")[:-4], "--to-metadata-url", REPO_META, "--to-targets-url", TARGETS_URL]
+    first = run(*args)
+    assert first.code == 0, first.err
+    baseline = bucket.objects()
+    baseline_timestamp = bucket.s3.get_object(Bucket=BUCKET, Key=TIMESTAMP_KEY)["Body"].read()
+    done = run("publish", *source.qs.args(*bucket.images(NEW, big=True)))  # the root image goes multipart
+    assert done.code == 0, done.err
+
+    env = aws.subprocess_env()
+    trace = tmp_path / "trace"
+    clean = kill_server.run(0, args, trace, env, s3=True)
+    assert clean.returncode == 0, clean.stderr
+    assert Counter(step.kind for step in clean.steps) == EXPECTED_S3_STEPS, clean.steps
+    assert str(clean.last) == f"after-call PutObject /{BUCKET}/{TIMESTAMP_KEY} 200", clean.steps
+
+    with fault_proxy(aws.endpoint) as proxy:
+        for number, point in enumerate(clean.kill_points(), 1):
+            _restore(bucket, baseline, TIMESTAMP_KEY, baseline_timestamp)
+            killed = kill_server.run(point, args, trace, env, s3=True)
+            where = f"step {number} ({point}): {killed.steps[-1:]}"
+            assert killed.returncode == -signal.SIGKILL, (where, killed.stderr)
+            assert killed.point == point, where
+            live = killed.reached("after-call PutObject", "/timestamp.json 200")
+            assert s3_client_sees(run, bucket, tmp_path / f"client-{number}") == (NEW if live else OLD), where
+
+            stored = bucket.objects()
+            proxy.reset()
+            rerun = run(*args, "--endpoint-url", proxy.url)
+            assert rerun.code == 0, (where, rerun.err)
+            again = [r.key for r in proxy.writes() if r.key.split("/", 2)[2] in stored
+                     and not r.key.endswith("/timestamp.json")]
+            assert again == [], (where, again)  # what the killed run stored is found, not written again
+            if live:
+                assert proxy.writes() == [], where
+            assert bucket.s3.get_object(Bucket=BUCKET, Key=TIMESTAMP_KEY)["Body"].read() == (
+                source.qs.meta / "timestamp.json").read_bytes(), where
+            assert s3_client_sees(run, bucket, tmp_path / f"client-{number}-rerun") == NEW, where
