@@ -25,6 +25,7 @@ from tests.repohelpers import (
     ARCH,
     QS,
     VARIANT,
+    make_quickstart,
     serve_directory,
     sign_file,
     signer,
@@ -360,6 +361,20 @@ def test_missing_source_target_is_refused(run: Runner, source: Source, dest: Des
     assert_one_line_error(refused, 1, name)
     assert metadata_state(tree_state(dest.dir)) == metadata_state(before)
     assert local_client_sees(run, tmp_path / "clients", source.qs.root, dest.meta, dest.targets) == "1.1.0"
+
+
+def test_a_destination_holding_another_repository_is_refused(run: Runner, source: Source, dest: Dest,
+                                                             tmp_path: Path) -> None:
+    """Another upstream (its own root) mirrored there first, at the same or a newer version than the
+    source: refused, naming the file that differs, nothing written."""
+    other = make_quickstart(tmp_path / "other")
+    with serve_directory(other.dir / "repo") as url:
+        mirrored(run, Source(other, url), dest.to_args())
+    before = tree_state(dest.dir)
+    assert_one_line_error(mirror(run, source, dest.to_args()), 1, "timestamp.json", "other bytes")
+    publish_release(run, source.qs, tmp_path, "1.2.0")
+    assert_one_line_error(mirror(run, source, dest.to_args()), 1, "1.root.json", "other bytes")
+    assert tree_state(dest.dir) == before
 
 
 def test_rolled_back_source_timestamp_is_refused(run: Runner, source: Source, dest: Dest, tmp_path: Path) -> None:
