@@ -8,7 +8,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,10 +21,11 @@ from repo_tool.mirror.versions import parse_versions
 from repo_tool.storage.base import LocalStorage
 from repo_tool.storage.s3 import MULTIPART_THRESHOLD, S3Storage
 from repo_tool.trust.model import TargetError
-from repo_tool.trust.verifier import load_repo
+from repo_tool.trust.verifier import ExpiredError, load_repo
 
 from .clirun import Runner, assert_one_line_error
-from .repohelpers import QS, copy_quickstart, tree_state
+from .repohelpers import ARCH, QS, VARIANT, copy_quickstart, serve_directory, tree_state
+from .test_root_show import rotate_root_key
 
 if TYPE_CHECKING:
     from tests.motoserver import MotoServer
@@ -163,13 +164,18 @@ def test_source_that_fails_verification_writes_nothing(run: Runner, qs: QS, tmp_
     assert not dst.exists()
 
 
+def stream(pieces: list[bytes], fail: bool) -> Iterator[bytes]:
+    """``pieces``, then (``fail``) the error a check raises after the last chunk."""
+    yield from pieces
+    if fail:
+        raise TargetError("bad bytes")
+
+
 def test_local_put_stream_commits_only_a_checked_stream(tmp_path: Path) -> None:
     store = LocalStorage(tmp_path / "t")
 
-    def chunks(fail: bool) -> Any:
-        yield b"a" * 10
-        if fail:
-            raise TargetError("bad bytes")
+    def chunks(fail: bool) -> Iterator[bytes]:
+        return stream([b"a" * 10], fail)
 
     with pytest.raises(TargetError):
         store.put_stream("x", chunks(True), 10)
@@ -186,11 +192,8 @@ def test_s3_put_stream_multipart(aws: MotoServer) -> None:
     block = os.urandom(1 << 20)
     data = (block * (size // len(block) + 1))[:size]
 
-    def chunks(fail: bool) -> Any:
-        for offset in range(0, size, 1 << 20):
-            yield data[offset:offset + (1 << 20)]
-        if fail:
-            raise TargetError("bad bytes")
+    def chunks(fail: bool) -> Iterator[bytes]:
+        return stream([data[offset:offset + (1 << 20)] for offset in range(0, size, 1 << 20)], fail)
 
     sent: list[int] = []
     with pytest.raises(TargetError):
@@ -201,10 +204,8 @@ def test_s3_put_stream_multipart(aws: MotoServer) -> None:
     assert sum(sent) == size
     body = s3.get_object(Bucket="mirror", Key="targets/big")["Body"].read()
     assert hashlib.sha256(body).digest() == hashlib.sha256(data).digest()
-    def small(fail: bool) -> Any:
-        yield b"y" * 10
-        if fail:
-            raise TargetError("bad bytes")
+    def small(fail: bool) -> Iterator[bytes]:
+        return stream([b"y" * 10], fail)
 
     with pytest.raises(TargetError):
         store.put_stream("small", small(True), 10)
@@ -288,3 +289,99 @@ def test_destination_holding_other_metadata_is_refused_before_any_write(run: Run
     result = run(*mirror_args(qs, dst))
     assert_one_line_error(result, 1, "1.root.json", "other bytes")
     assert os.listdir(dst / "meta") == ["1.root.json"] and not (dst / "targets").exists()
+
+
+def test_http_source_and_an_expired_source(run: Runner, qs: QS, tmp_path: Path) -> None:
+    dst = tmp_path / "dst"
+    with serve_directory(qs.dir / "repo") as base:
+        args = mirror_args(qs, dst, "--versions", "latest", "--json")
+        args[args.index("--from-metadata-url") + 1] = f"{base}/metadata/{VARIANT}/{ARCH}/"
+        args[args.index("--from-targets-url") + 1] = f"{base}/targets/"
+        result = run(*args)
+    assert result.code == 0, result.err
+    assert result.json()["versions"] == ["1.1.0"]
+    assert (dst / "meta" / "timestamp.json").read_bytes() == (qs.meta / "timestamp.json").read_bytes()
+    later = timestamp_now() + 400 * 24 * 3600 * 10**9  # past every expiry
+    source = Location(LocalStorage(qs.meta), LocalStorage(qs.targets))
+    fresh = Location(LocalStorage(tmp_path / "m2"), LocalStorage(tmp_path / "t2"))
+    with pytest.raises(ExpiredError):
+        mirror(source, fresh, qs.root.read_bytes(), later)
+    assert not (tmp_path / "m2").exists() and not (tmp_path / "t2").exists()
+
+
+def test_every_root_is_copied_also_those_below_the_trusted_root(run: Runner, qs: QS, tmp_path: Path) -> None:
+    rotated, _, _ = rotate_root_key(run, qs, tmp_path)
+    shutil.copy(rotated, qs.meta / "2.root.json")
+    for trusted in (qs.root, rotated):  # upstream's first root, or the newest one
+        dst = tmp_path / f"dst-{trusted.name}"
+        args = mirror_args(qs, dst, "--json")
+        args[args.index("--root") + 1] = str(trusted)
+        result = run(*args)
+        assert result.code == 0, result.err
+        assert result.json()["categories"]["root"]["copied"] == 2
+        for name in ("1.root.json", "2.root.json"):
+            assert (dst / "meta" / name).read_bytes() == (qs.meta / name).read_bytes()
+    (qs.meta / "1.root.json").write_bytes((qs.meta / "1.root.json").read_bytes().replace(b'"version"', b'"version" '))
+    args = mirror_args(qs, tmp_path / "spaced")
+    args[args.index("--root") + 1] = str(rotated)
+    assert run(*args).code == 0  # whitespace only: the same signed root, byte for byte as stored
+    doc = json.loads((qs.meta / "1.root.json").read_bytes())
+    doc["signed"]["expires"] = "2099-01-01T00:00:00Z"  # no longer what its keys signed
+    (qs.meta / "1.root.json").write_text(json.dumps(doc))
+    assert_one_line_error(run(*args[:-4], "--to-metadata-url", str(tmp_path / "r2"), "--to-targets-url",
+                              str(tmp_path / "r2t")), 1, "1.root.json")
+    assert not (tmp_path / "r2").exists() and not (tmp_path / "r2t").exists()
+
+
+class FailingStorage(LocalStorage):
+    """A destination whose ``fail_at``-th write (counted across both storages in ``writes``) fails, as if
+    the run were killed there."""
+
+    def __init__(self, root: Path, writes: list[str], fail_at: int) -> None:
+        super().__init__(root)
+        self.writes, self.fail_at = writes, fail_at
+
+    def _count(self, name: str) -> None:
+        self.writes.append(name)
+        if len(self.writes) == self.fail_at:
+            raise OSError(f"killed before {name}")
+
+    def create(self, name: str, data: bytes) -> bool:
+        self._count(name)
+        return super().create(name, data)
+
+    def swap(self, name: str, data: bytes, expected: bytes | None) -> None:
+        self._count(name)
+        super().swap(name, data, expected)
+
+    def put_stream(self, name: str, chunks: Iterable[bytes], size: int, sent: Any = None) -> bool:
+        self._count(name)
+        return super().put_stream(name, chunks, size, sent)
+
+
+def test_a_run_stopped_at_any_write_leaves_the_previous_mirror_and_a_rerun_converges(run: Runner, qs: QS,
+                                                                                    tmp_path: Path) -> None:
+    source = Location(LocalStorage(qs.meta), LocalStorage(qs.targets))
+    root = qs.root.read_bytes()
+    old = tmp_path / "old"
+    mirror(source, Location(LocalStorage(old / "meta"), LocalStorage(old / "targets")), root, timestamp_now(),
+           MirrorOptions(versions=parse_versions("1.0.0")))
+    assert run("refresh", *qs.args()).code == 0  # upstream moves on: new targets, snapshot and timestamp files
+    new = len(listed_objects(qs)) - len(os.listdir(old / "targets"))  # 1.1.0's images and its migration
+    assert new == 4
+    for fail_at in range(1, new + 4):  # at each new target, the targets and snapshot files, timestamp.json
+        dst = tmp_path / f"at-{fail_at}"
+        shutil.copytree(old, dst)
+        writes: list[str] = []
+        failing = Location(FailingStorage(dst / "meta", writes, fail_at), FailingStorage(dst / "targets", writes,
+                                                                                          fail_at))
+        with pytest.raises(OSError, match="killed before"):
+            mirror(source, failing, root, timestamp_now())
+        repo = load_repo(LocalStorage(dst / "meta"), root, timestamp_now())  # the previous mirror, as a node sees it
+        assert repo.timestamp.raw == (old / "meta" / "timestamp.json").read_bytes()
+        again = mirror(source, Location(LocalStorage(dst / "meta"), LocalStorage(dst / "targets")), root,
+                       timestamp_now())
+        assert again.counts["targets"].copied == max(0, new - (fail_at - 1))
+        assert sorted(os.listdir(dst / "targets")) == sorted(listed_objects(qs))
+        assert (dst / "meta" / "timestamp.json").read_bytes() == (qs.meta / "timestamp.json").read_bytes()
+    assert writes[-1] == "timestamp.json"  # the last step tried was the last write

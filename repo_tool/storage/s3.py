@@ -62,7 +62,9 @@ MULTIPART_THRESHOLD = 16 * 1024 * 1024
 MIN_PART_SIZE = 16 * 1024 * 1024
 MAX_PARTS = 10_000
 PART_JOBS = 8
-STREAM_PARTS_IN_FLIGHT = 4  # a streamed upload's parts held in memory at once (16 MiB each)
+STREAM_PART_SIZE = 8 * 1024 * 1024  # a streamed upload's parts (held in memory: smaller than a file's)
+STREAM_PARTS_IN_FLIGHT = 4  # ... and how many are in memory and sent at once (measured, 300 MiB from a local file into
+# moto: 2.4 s against upload_fileobj's 2.7-3.1 s, peak RSS 132 MiB; 8 at once was no faster and went past 150 MiB)
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 TIMESTAMP_CACHE = "no-cache"
@@ -265,7 +267,7 @@ class S3Storage:
             if size < MULTIPART_THRESHOLD:
                 self._put_small(name, b"".join(chunks), sent)
             else:
-                self._multipart(name, size, lambda upload: self._stream_parts(upload, chunks, sent))
+                self._multipart(name, size, lambda upload: self._stream_parts(upload, chunks, sent), STREAM_PART_SIZE)
 
         return self._put_new(name, size, send)
 
@@ -291,11 +293,12 @@ class S3Storage:
         if sent:
             sent(len(data))
 
-    def _multipart(self, name: str, size: int, send_parts: Callable[[_Upload], list[CompletedPartTypeDef]]) -> None:
+    def _multipart(self, name: str, size: int, send_parts: Callable[[_Upload], list[CompletedPartTypeDef]],
+                   min_part: int = MIN_PART_SIZE) -> None:
         """One multipart upload: ``send_parts`` sends every part; completed (if no object took the name
         meanwhile) only if it returns, aborted on any error."""
         key = self._key(name)
-        part_size = max(MIN_PART_SIZE, math.ceil(size / MAX_PARTS))
+        part_size = max(min_part, math.ceil(size / MAX_PARTS))
         answer = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **object_headers(name))
         upload_id = answer["UploadId"]
         try:
@@ -337,9 +340,14 @@ class S3Storage:
         try:
             for chunk in chunks:
                 buffer += chunk
-                while len(buffer) >= upload.part_size:
-                    submit(bytes(buffer[:upload.part_size]))
-                    del buffer[:upload.part_size]
+                if len(buffer) >= upload.part_size:
+                    view = memoryview(buffer)
+                    whole = len(buffer) - len(buffer) % upload.part_size
+                    for offset in range(0, whole, upload.part_size):
+                        submit(bytes(view[offset:offset + upload.part_size]))
+                    rest = bytes(view[whole:])
+                    view.release()
+                    buffer = bytearray(rest)
             if buffer or not futures:
                 submit(bytes(buffer))
             return [future.result() for future in futures]
