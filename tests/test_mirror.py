@@ -208,6 +208,8 @@ def test_plan_writes_nothing(run: Runner, source: Source, dest: Dest) -> None:
     assert done["versions"] == ["1.0.0", "1.1.0"]
     text = mirror(run, source, dest.to_args(), "--plan")
     assert text.code == 0 and "would copy 0 objects" in text.out, text.out
+    plain = mirror(run, source, dest.to_args())  # not a terminal: the summary, no progress
+    assert (plain.code, plain.err) == (0, "") and "total: copied 0 objects, 0 bytes" in plain.out, plain.out
 
 
 def test_versions_latest_copies_what_its_manifest_needs(run: Runner, source: Source, dest: Dest,
@@ -277,7 +279,10 @@ def test_mirror_to_s3_then_rerun_copies_nothing(aws: MotoServer, run: Runner, so
     meta_url, targets_url = f"s3://{BUCKET}/metadata/{VARIANT}/{ARCH}/", f"s3://{BUCKET}/targets/"
     to = ["--to-metadata-url", meta_url, "--to-targets-url", targets_url, "--endpoint-url", aws.endpoint]
     with fault_proxy(aws.endpoint) as proxy:
+        planned = mirrored(run, source, [*to[:-1], proxy.url], "--plan")
+        assert proxy.writes() == [] and planned["copied"] > 0, planned
         report = mirrored(run, source, [*to[:-1], proxy.url])
+    assert {k: planned[k] for k in ("copied", "copied_bytes")} == {k: report[k] for k in ("copied", "copied_bytes")}
     assert copied_bytes(report) > 0
     keys = bucket_objects(s3, BUCKET)
     # The upload order: targets, then the roots, the versioned files, timestamp.json last.
