@@ -331,11 +331,17 @@ def metadata_state(state: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in state.items() if k.startswith("metadata/")}
 
 
-def test_tampered_source_target_is_refused(run: Runner, source: Source, dest: Dest, tmp_path: Path) -> None:
+TAMPERINGS = {
+    "flipped": lambda data: data[: len(data) // 2] + bytes([data[len(data) // 2] ^ 0xFF]) + data[len(data) // 2 + 1:],
+    "longer": lambda data: data + b"\0" * 4096,
+    "shorter": lambda data: data[:-1],
+}
+
+
+@pytest.mark.parametrize("how", sorted(TAMPERINGS))
+def test_tampered_source_target_is_refused(run: Runner, source: Source, dest: Dest, tmp_path: Path, how: str) -> None:
     name, stored = mirrored_then_released(run, source, dest, tmp_path, "root.ext4.lz4")
-    data = bytearray(stored.read_bytes())
-    data[len(data) // 2] ^= 0xFF  # same size, other bytes
-    stored.write_bytes(bytes(data))
+    stored.write_bytes(TAMPERINGS[how](stored.read_bytes()))
     before = tree_state(dest.dir)
     refused = mirror(run, source, dest.to_args())
     assert_one_line_error(refused, 1, name)
