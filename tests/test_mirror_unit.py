@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from repo_tool.core.progress import NO_PROGRESS
+from repo_tool.core.manifest import Manifest
+from repo_tool.core.progress import NO_PROGRESS, Progress
 from repo_tool.core.semver import Version
 from repo_tool.mirror.mirror import Location, MirrorOptions, mirror
-from repo_tool.mirror.versions import parse_versions
+from repo_tool.mirror.versions import chosen_updates, parse_versions
 from repo_tool.storage.base import LocalStorage
 from repo_tool.storage.s3 import MULTIPART_THRESHOLD, S3Storage
 from repo_tool.trust.model import TargetError
@@ -385,3 +386,41 @@ def test_a_run_stopped_at_any_write_leaves_the_previous_mirror_and_a_rerun_conve
         assert sorted(os.listdir(dst / "targets")) == sorted(listed_objects(qs))
         assert (dst / "meta" / "timestamp.json").read_bytes() == (qs.meta / "timestamp.json").read_bytes()
     assert writes[-1] == "timestamp.json"  # the last step tried was the last write
+
+
+def test_latest_is_the_version_nodes_are_offered(qs: QS) -> None:
+    doc = qs.manifest()
+    assert chosen_versions(doc, "latest") == ["1.1.0"]
+    for update in doc["updates"]:
+        update["max_version"] = "1.0.0"  # 1.1.0 pulled: updog offers 1.0.0
+    assert chosen_versions(doc, "latest") == ["1.0.0"]
+    assert chosen_versions(doc, "all") == ["1.0.0", "1.1.0"]
+
+
+def chosen_versions(doc: dict[str, Any], spec: str) -> list[str]:
+    manifest = Manifest.from_bytes(json.dumps(doc))
+    return sorted(str(u.version) for u in chosen_updates(manifest, parse_versions(spec)))
+
+
+class Recorded(Progress):
+    def __init__(self) -> None:
+        self.events: list[tuple[str, int]] = []
+
+    def start(self, label: str, total: int) -> None:
+        self.events.append((label, total))
+
+    def advance(self, count: int) -> None:
+        self.events.append(("advance", count))
+
+    def stop(self) -> None:
+        self.events.append(("stop", 0))
+
+
+def test_progress_counts_the_target_bytes_copied(qs: QS, tmp_path: Path) -> None:
+    progress = Recorded()
+    source = Location(LocalStorage(qs.meta), LocalStorage(qs.targets))
+    destination = Location(LocalStorage(tmp_path / "m"), LocalStorage(tmp_path / "t"))
+    result = mirror(source, destination, qs.root.read_bytes(), timestamp_now(), MirrorOptions(progress=progress))
+    total = result.counts["targets"].copied_bytes
+    assert progress.events[0] == ("mirror", total) and progress.events[-1] == ("stop", 0)
+    assert sum(count for label, count in progress.events[1:-1] if label == "advance") == total

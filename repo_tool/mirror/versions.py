@@ -14,12 +14,14 @@ import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from repo_tool.core.chain import offered
 from repo_tool.core.manifest import MANIFEST_NAME, Manifest, Update
 from repo_tool.core.selection import LATEST, MigrationChain
 from repo_tool.core.semver import Version
 from repo_tool.errors import MigrationError, UsageError, VersionError
 
 ALL = "all"
+_NOTHING = Version.parse("0.0.0")  # a node below every release: offered the version updog picks
 _OPERATORS: dict[str, Callable[[Version, Version], bool]] = {
     ">=": operator.ge, "<=": operator.le, "==": operator.eq, ">": operator.gt, "<": operator.lt, "=": operator.eq,
 }
@@ -63,13 +65,16 @@ def parse_versions(text: str, flag: str = "--versions") -> VersionSpec:
 
 
 def chosen_updates(manifest: Manifest, spec: VersionSpec) -> list[Update]:
-    """The manifest's updates ``spec`` chooses (``latest``: the newest of each variant/arch), in manifest order."""
+    """The manifest's updates ``spec`` chooses, in manifest order.  ``latest``: per variant/arch the
+    version updog offers (waves aside: the newest not above its ``max_version``), else the newest listed."""
     if spec.text == LATEST:
-        newest: dict[tuple[str, str], Version] = {}
+        latest: dict[tuple[str, str], Version] = {}
         for update in manifest.updates:
             group = (update.variant, update.arch)
-            newest[group] = max(newest.get(group, update.version), update.version)
-        return [u for u in manifest.updates if u.version == newest[(u.variant, u.arch)]]
+            if group not in latest:
+                newest = max(u.version for u in manifest.updates if (u.variant, u.arch) == group)
+                latest[group] = offered(manifest, update.variant, update.arch, _NOTHING) or newest
+        return [u for u in manifest.updates if u.version == latest[(u.variant, u.arch)]]
     return [u for u in manifest.updates if spec.chooses(u.version)]
 
 
