@@ -6,6 +6,7 @@ killed run's objects are found, not uploaded again."""
 
 from __future__ import annotations
 
+import math
 import shutil
 import signal
 from collections import Counter
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from repo_tool.storage.s3 import STREAM_PART_SIZE
 from tests.clirun import Runner
 from tests.faults.helpers import (
     NEW,
@@ -168,15 +170,12 @@ def test_sigkill_during_a_first_mirror_leaves_nothing_a_client_would_load(source
 
 
 
-# S3: the mirror run's write requests, killed just before each is sent and just after its answer. 1.2.0's
-# boot, hash and manifest.json (PutObject), its root image in 2 parts (Create, UploadPart x2, Complete),
-# then N.targets.json, N.snapshot.json and timestamp.json (PutObject).
-EXPECTED_S3_STEPS = Counter({
-    "before-send PutObject": 6, "after-call PutObject": 6,
-    "before-send CreateMultipartUpload": 1, "after-call CreateMultipartUpload": 1,
-    "before-send UploadPart": 2, "after-call UploadPart": 2,
-    "before-send CompleteMultipartUpload": 1, "after-call CompleteMultipartUpload": 1,
-})
+def _s3_steps(parts: int) -> Counter[str]:
+    """The S3 steps of a mirror run (each write request killed just before it is sent and just after
+    its answer): 1.2.0's boot, hash and manifest.json (PutObject), its root image in ``parts`` parts
+    (Create, UploadPart each, Complete), then N.targets.json, N.snapshot.json and timestamp.json."""
+    writes = Counter({"PutObject": 6, "CreateMultipartUpload": 1, "UploadPart": parts, "CompleteMultipartUpload": 1})
+    return Counter({f"{when} {op}": n for op, n in writes.items() for when in ("before-send", "after-call")})
 
 
 @pytest.mark.long
@@ -189,14 +188,16 @@ def test_sigkill_at_every_s3_write_step_of_a_mirror_run(source: Mirror, run: Run
     assert first.code == 0, first.err
     baseline = bucket.objects()
     baseline_timestamp = bucket.s3.get_object(Bucket=BUCKET, Key=TIMESTAMP_KEY)["Body"].read()
-    done = run("publish", *source.qs.args(*bucket.images(NEW, big=True)))  # the root image goes multipart
+    images = bucket.images(NEW, big=True)  # the root image goes multipart
+    done = run("publish", *source.qs.args(*images))
     assert done.code == 0, done.err
+    parts = math.ceil(Path(images[images.index("--root-image") + 1]).stat().st_size / STREAM_PART_SIZE)
 
     env = aws.subprocess_env()
     trace = tmp_path / "trace"
     clean = kill_server.run(0, args, trace, env, s3=True)
     assert clean.returncode == 0, clean.stderr
-    assert Counter(step.kind for step in clean.steps) == EXPECTED_S3_STEPS, clean.steps
+    assert Counter(step.kind for step in clean.steps) == _s3_steps(parts), clean.steps
     assert str(clean.last) == f"after-call PutObject /{BUCKET}/{TIMESTAMP_KEY} 200", clean.steps
 
     with fault_proxy(aws.endpoint) as proxy:
