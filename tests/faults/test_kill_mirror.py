@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import signal
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from tests.faults.helpers import (
     Killed,
     KillServer,
     audit_clean,
+    killed_at,
     local_client_sees,
     s3_client_sees,
     temp_files,
@@ -123,10 +123,7 @@ def test_sigkill_at_every_write_step_of_a_mirror_run(source: Mirror, run: Runner
     for number, point in enumerate(points, 1):
         shutil.rmtree(dest)
         shutil.copytree(previous, dest)
-        killed = kill_server.run(point, source.args(dest), trace)
-        where = f"step {number} ({point}): {killed.steps[-1:]}"
-        assert killed.returncode == -signal.SIGKILL, (where, killed.stderr)
-        assert killed.point == point, where
+        killed, where = killed_at(kill_server, number, point, source.args(dest), trace)
         live = _live(killed, meta(dest))
         seen = local_client_sees(run, tmp_path / f"client-{number}", source.qs.root, meta(dest), dest / "targets")
         assert seen == (NEW if live else OLD), where
@@ -156,9 +153,7 @@ def test_sigkill_during_a_first_mirror_leaves_nothing_a_client_would_load(source
     assert clean.returncode == 0, clean.stderr
     for number, point in enumerate(clean.kill_points(), 1):
         shutil.rmtree(dest, ignore_errors=True)
-        killed = kill_server.run(point, source.args(dest), trace)
-        where = f"step {number} ({point}): {killed.steps[-1:]}"
-        assert killed.returncode == -signal.SIGKILL, (where, killed.stderr)
+        killed, where = killed_at(kill_server, number, point, source.args(dest), trace)
         if _live(killed, meta(dest)):
             seen = local_client_sees(run, tmp_path / f"client-{number}", source.qs.root, meta(dest), dest / "targets")
             assert seen == OLD, where
@@ -203,10 +198,7 @@ def test_sigkill_at_every_s3_write_step_of_a_mirror_run(source: Mirror, run: Run
     with fault_proxy(aws.endpoint) as proxy:
         for number, point in enumerate(clean.kill_points(), 1):
             _restore(bucket, baseline, TIMESTAMP_KEY, baseline_timestamp)
-            killed = kill_server.run(point, args, trace, env, s3=True)
-            where = f"step {number} ({point}): {killed.steps[-1:]}"
-            assert killed.returncode == -signal.SIGKILL, (where, killed.stderr)
-            assert killed.point == point, where
+            killed, where = killed_at(kill_server, number, point, args, trace, env, s3=True)
             live = killed.reached("after-call PutObject", "/timestamp.json 200")
             assert s3_client_sees(run, bucket, tmp_path / f"client-{number}") == (NEW if live else OLD), where
 
