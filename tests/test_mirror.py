@@ -314,6 +314,14 @@ def test_mirror_to_s3_then_rerun_copies_nothing(aws: MotoServer, run: Runner, so
     methods = Counter(r.method for r in proxy.requests)
     assert set(methods) <= {"GET", "HEAD"} and methods["HEAD"] <= len(keys), methods
 
+    # The bucket as a source (s3://), mirrored on to a path given as a file:// URL.
+    onward = Dest(tmp_path / "onward")
+    again_from_s3 = run("mirror", "--root", str(source.qs.root), "--from-metadata-url", meta_url,
+                        "--from-targets-url", targets_url, "--to-metadata-url", onward.meta.as_uri(),
+                        "--to-targets-url", onward.targets.as_uri(), "--endpoint-url", aws.endpoint)
+    assert again_from_s3.code == 0, again_from_s3.err
+    assert (files(onward.meta), files(onward.targets)) == (meta, targets)
+
 
 # --- refusals: nothing written -----------------------------------------------------------------
 
