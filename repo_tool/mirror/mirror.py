@@ -69,21 +69,11 @@ class MirrorResult:
     previous_timestamp_version: int | None
     counts: dict[str, Counts] = field(default_factory=lambda: {c: Counts() for c in CATEGORIES})
 
-    @property
-    def copied(self) -> int:
-        return sum(c.copied for c in self.counts.values())
-
-    @property
-    def copied_bytes(self) -> int:
-        return sum(c.copied_bytes for c in self.counts.values())
-
-    @property
-    def skipped(self) -> int:
-        return sum(c.skipped for c in self.counts.values())
-
-    @property
-    def skipped_bytes(self) -> int:
-        return sum(c.skipped_bytes for c in self.counts.values())
+    def totals(self) -> Counts:
+        """The counts of every category added up."""
+        every = list(self.counts.values())
+        return Counts(sum(c.copied for c in every), sum(c.copied_bytes for c in every),
+                      sum(c.skipped for c in every), sum(c.skipped_bytes for c in every))
 
     def to_json_obj(self) -> dict[str, Any]:
         return {
@@ -93,8 +83,7 @@ class MirrorResult:
             "versions": self.versions,
             "timestamp_version": self.timestamp_version,
             "previous_timestamp_version": self.previous_timestamp_version,
-            "copied": self.copied, "copied_bytes": self.copied_bytes,
-            "skipped": self.skipped, "skipped_bytes": self.skipped_bytes,
+            **self.totals().to_json_obj(),
             "categories": {name: counts.to_json_obj() for name, counts in self.counts.items()},
         }
 
@@ -108,7 +97,8 @@ class MirrorResult:
         for name, counts in self.counts.items():
             lines.append(f"{name}: {verb} {counts.copied} ({_bytes(counts.copied_bytes)}), skipped "
                          f"{counts.skipped} already there ({_bytes(counts.skipped_bytes)})")
-        lines.append(f"total: {verb} {self.copied} objects, {_bytes(self.copied_bytes)}")
+        totals = self.totals()
+        lines.append(f"total: {verb} {totals.copied} objects, {_bytes(totals.copied_bytes)}")
         return lines
 
 
