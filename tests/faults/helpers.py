@@ -7,6 +7,7 @@ import json
 import os
 import re
 import select
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -205,3 +206,14 @@ def audit_clean(run: Runner, *args: str) -> list[dict[str, str]]:
 def temp_files(directory: Path) -> list[Path]:
     """Files under ``directory`` named like the storage's temporary files."""
     return sorted(p for p in directory.rglob(".*") if p.is_file() and TEMP_FILE.match(p.name))
+
+
+def killed_at(kill_server: KillServer, number: int, point: str, args: list[str], trace: Path,
+              env: Mapping[str, str] | None = None, s3: bool = False) -> tuple[Killed, str]:
+    """Run ``args`` killed at step ``number`` (``point``, see :meth:`Killed.kill_points`); check it died
+    there; return the run and where, for messages."""
+    killed = kill_server.run(point, args, trace, env, s3)
+    where = f"step {number} ({point}): {killed.steps[-1:]}"
+    assert killed.returncode == -signal.SIGKILL, (where, killed.stderr)
+    assert killed.point == point, where
+    return killed, where
