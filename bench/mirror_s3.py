@@ -16,7 +16,10 @@ each run into a fresh S3 prefix (the last run's objects deleted first) and check
             --to-metadata-url s3://... --to-targets-url s3://... --endpoint-url ... (verifies the source,
             checks every target's length and sha256 as it streams, timestamp.json last)
 
-Both run as processes under audit_targets.py's ``Child`` (wall, peak RSS from ``os.wait4``, CPU);
+  plan:     the same with ``--plan`` into an empty prefix (verify the source, HEAD each object, copy
+            nothing): the mirror's fixed cost, shown to say where the time goes
+
+All run as processes under audit_targets.py's ``Child`` (wall, peak RSS from ``os.wait4``, CPU);
 moto's CPU is read from /proc.  The ratio is best(baseline) / best(ours) (target >= 0.9x), peak RSS of
 the mirror < 150 MiB.  Last, the mirror runs again into the prefix it filled, through tests/s3helpers.py's
 proxy (which records every request): a rerun with nothing new must send no PUT/POST and at most one HEAD
@@ -147,7 +150,7 @@ def main() -> None:
                 return pairs
 
             total = sum(expected.values())
-            sides = ("baseline", "ours")
+            sides = ("baseline", "ours", "plan")
             times: dict[str, list[float]] = {s: [] for s in sides}
             rss: dict[str, list[float]] = {s: [] for s in sides}
             cpu: dict[str, list[float]] = {s: [] for s in sides}
@@ -163,18 +166,19 @@ def main() -> None:
                         argv = [sys.executable, "-c", BASELINE, str(listing), BUCKET]
                     else:
                         argv = mirror_argv(root, base_url, prefix, moto.endpoint)
+                        argv += ["--plan"] if side == "plan" else []
                     before = server_cpu(moto.pid or 0)
                     child = run_child(side, argv)
                     used = server_cpu(moto.pid or 0) - before
                     stored = s3.listed(prefix)
-                    if stored != expected:
+                    if stored != ({} if side == "plan" else expected):
                         raise SystemExit(f"{side}: {prefix} holds {stored}, expected {expected}")
                     if round_ > 0:
                         times[side].append(child.wall)
                         rss[side].append(child.rss_mib)
                         cpu[side].append(child.cpu)
                         moto_cpu[side].append(used)
-            # The rerun: into the prefix the last run filled (a mirror's, if the last side was ours).
+            # The rerun: into a prefix a mirror filled (the last run's, if that was ours).
             if order[-1] != "ours":
                 prefix = s3.fresh()
                 run_child("mirror", mirror_argv(root, base_url, prefix, moto.endpoint))
@@ -205,6 +209,9 @@ def main() -> None:
         print(f"ratio baseline / ours: {ratio:.2f}x (per round {min(rounds):.2f} / {statistics.median(rounds):.2f} / "
               f"{max(rounds):.2f}); target >= 0.9x: {'met' if ratio >= 0.9 else 'NOT met'}; peak RSS {peak:.0f} MiB "
               f"(< 150: {'met' if peak < 150 else 'NOT met'})")
+        phase = best["ours"] - best["plan"]
+        print(f"mirror copy phase (best ours - best plan): {phase * 1000:.0f} ms; baseline / that phase "
+              f"{best['baseline'] / phase:.2f}x")
         most_heads = max(heads.values(), default=0)
         print(f"rerun, nothing new: {rerun.wall * 1000:.0f} ms, requests to S3: "
               f"{', '.join(f'{k} {v}' for k, v in sorted(requests.items())) or 'none'}; writes {writes}; "
@@ -215,7 +222,7 @@ def main() -> None:
             "baseline_s": best["baseline"], "mirror_s": best["ours"], "ratio": ratio, "round_ratios": rounds,
             "spread_s": {k: [min(v), statistics.median(v), max(v)] for k, v in times.items()},
             "cpu_s": {k: min(v) for k, v in cpu.items()}, "moto_cpu_s": {k: min(v) for k, v in moto_cpu.items()},
-            "peak_rss_mib": peak, "baseline_rss_mib": max(rss["baseline"]),
+            "plan_s": best["plan"], "peak_rss_mib": peak, "baseline_rss_mib": max(rss["baseline"]),
             "rerun_requests": dict(requests), "rerun_writes": writes, "rerun_max_heads_per_object": most_heads,
             "rerun_s": rerun.wall,
         }
