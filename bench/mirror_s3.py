@@ -35,7 +35,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from audit_targets import ARCH, REPO_TOOL, VARIANT, Child, make_repo, spread  # bench/audit_targets.py
+from audit_targets import ARCH, REPO_TOOL, VARIANT, Child, make_repo, served, spread  # bench/audit_targets.py
 from timing import add_json_out, clean_up, write_json_out  # bench/timing.py (scripts run from bench/)
 from upload_s3 import server_cpu  # bench/upload_s3.py (puts the repo root on sys.path, for tests.*)
 
@@ -53,7 +52,6 @@ from tests.s3helpers import fault_proxy
 
 MIB = 1 << 20
 BUCKET = "bench-mirror"
-AUDIT_TARGETS = Path(__file__).resolve().with_name("audit_targets.py")
 
 
 # The baseline, run as its own small process (only boto3 and urllib imported, as a user's script would):
@@ -118,16 +116,11 @@ def main() -> None:
     args = parser.parse_args()
     directory = args.dir or Path(tempfile.mkdtemp(prefix="mirror-s3-"))
     directory.mkdir(parents=True, exist_ok=True)
-    http_server = None
     try:
         t0 = time.perf_counter()
         qs = make_repo(directory, args.size_mib)
         made = time.perf_counter() - t0
-        http_server = subprocess.Popen([sys.executable, str(AUDIT_TARGETS), "--serve", str(qs / "repo")],
-                                       stdout=subprocess.PIPE, text=True)
-        assert http_server.stdout is not None
-        base_url = f"http://127.0.0.1:{http_server.stdout.readline().strip()}"
-        with MotoServer() as moto:
+        with served(qs / "repo") as base_url, MotoServer() as moto:
             for name in [k for k in os.environ if k.startswith("AWS_")]:
                 del os.environ[name]
             os.environ.update(moto.env())
@@ -204,7 +197,8 @@ def main() -> None:
         print(f"{'':10} {'best':>8} {'MB/s':>6} {'min / median / max ms':>24} {'peak RSS':>9} "
               f"{'CPU client':>11} {'CPU moto':>9}")
         for side in sides:
-            print(f"{side:10} {best[side] * 1000:5.0f} ms {total / best[side] / 1e6:6.1f} {spread(times[side]):>24} "
+            rate = "-" if side == "plan" else f"{total / best[side] / 1e6:.1f}"  # the plan copies nothing
+            print(f"{side:10} {best[side] * 1000:5.0f} ms {rate:>6} {spread(times[side]):>24} "
                   f"{max(rss[side]):6.0f} MiB {min(cpu[side]):9.2f} s {min(moto_cpu[side]):7.2f} s")
         print(f"ratio baseline / ours: {ratio:.2f}x (per round {min(rounds):.2f} / {statistics.median(rounds):.2f} / "
               f"{max(rounds):.2f}); target >= 0.9x: {'met' if ratio >= 0.9 else 'NOT met'}; peak RSS {peak:.0f} MiB "
@@ -228,9 +222,6 @@ def main() -> None:
         }
         write_json_out(args.json_out, figures)
     finally:
-        if http_server is not None:
-            http_server.terminate()
-            http_server.wait()
         clean_up(directory, args.keep, args.dir is not None, [])  # a --dir keeps the repository for the next run
 
 
