@@ -26,6 +26,7 @@ Usage: python bench/audit_targets.py [--repeat N] [--size-mib MIB] [--jobs N] [-
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import pty
@@ -36,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -87,6 +89,19 @@ def serve(directory: Path) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     print(server.server_address[1], flush=True)
     server.serve_forever()
+
+
+@contextlib.contextmanager
+def served(directory: Path) -> Iterator[str]:
+    """This script's ``--serve`` of ``directory`` as a separate process, for as long as the block runs:
+    its base URL (http://127.0.0.1:PORT)."""
+    server = subprocess.Popen([sys.executable, __file__, "--serve", str(directory)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        yield f"http://127.0.0.1:{server.stdout.readline().strip()}"
+    finally:
+        server.terminate()
+        server.wait()
 
 
 def run_cli(args: list[str], check: bool = True) -> str:
