@@ -425,6 +425,7 @@ def test_usage_errors_exit_2(run: Runner, source: Source, dest: Dest, tmp_path: 
     missing = run("mirror", "--root", str(source.qs.root), "--from-metadata-url", source.meta_url, *dest.to_args())
     assert missing.code == 2, missing.err
     to_http = mirror(run, source, ["--to-metadata-url", source.meta_url, "--to-targets-url", source.targets_url])
-    assert_one_line_error(to_http, 2, source.meta_url, "cannot be written")
+    # names the flag (was "destination metadata URL: cannot be written")
+    assert_one_line_error(to_http, 2, f"--to-metadata-url {source.meta_url}", "cannot be written")
     assert json.loads((source.qs.meta / "timestamp.json").read_bytes())  # the source untouched
 

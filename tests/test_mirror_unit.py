@@ -17,6 +17,7 @@ import pytest
 from repo_tool.core.manifest import Manifest
 from repo_tool.core.progress import NO_PROGRESS, Progress
 from repo_tool.core.semver import Version
+from repo_tool.errors import UsageError
 from repo_tool.mirror.mirror import Location, MirrorOptions, mirror
 from repo_tool.mirror.versions import chosen_updates, parse_versions
 from repo_tool.storage.base import LocalStorage
@@ -117,6 +118,11 @@ def test_version_spec_parsing() -> None:
     assert spec.chooses(Version.parse("1.2.3")) and spec.chooses(Version.parse("1.20.1"))
     assert not spec.chooses(Version.parse("2.0.0")) and not spec.chooses(Version.parse("1.18.9"))
     assert parse_versions("v1.0.0").exact == frozenset({Version.parse("1.0.0")})
+    # A bound may leave out its minor or patch number (was refused: "'>=9.0' is not a version ...")
+    assert parse_versions(">=1.19").requirements == ((">=", Version.parse("1.19.0")),)
+    assert parse_versions("<2").requirements == (("<", Version.parse("2.0.0")),)
+    with pytest.raises(UsageError, match=r"'1\.19' is not a version"):  # an exact version stays whole
+        parse_versions("1.19")
 
 
 def test_tampered_target_is_refused_and_never_stored(run: Runner, qs: QS, tmp_path: Path) -> None:

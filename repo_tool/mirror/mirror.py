@@ -110,9 +110,9 @@ def mirror(source: Location, destination: Location, trusted_root: bytes, now: in
            options: MirrorOptions = MirrorOptions()) -> MirrorResult:
     """Verify ``source`` from ``trusted_root`` at ``now`` and copy what ``destination`` lacks (see the
     module docstring); with ``options.plan`` only count it."""
-    for store, what in ((destination.metadata, "destination metadata"), (destination.targets, "destination targets")):
+    for store, flag in ((destination.metadata, "--to-metadata-url"), (destination.targets, "--to-targets-url")):
         if not store.writable or not isinstance(store, Streamable):
-            raise UsageError(f"{what} {store.url}: cannot be written (use a path or s3://BUCKET/PREFIX/)")
+            raise UsageError(f"{flag} {store.url}: cannot be written (use a path or s3://BUCKET/PREFIX/)")
     plan = make_plan(source, destination, (trusted_root, options.root_name), now, options.versions)
     result = MirrorResult((source.metadata.url, source.targets.url),
                           (destination.metadata.url, destination.targets.url), options.plan, plan.versions,

@@ -11,6 +11,7 @@ from every lower version the manifest lists for its variant/arch (where nodes ma
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from repo_tool.errors import MigrationError, UsageError, VersionError
 
 ALL = "all"
 _NOTHING = Version.parse("0.0.0")  # a node below every release: offered the version updog picks
+_SHORT = re.compile(r"\d+(\.\d+)?")  # a requirement's bound without its patch (or minor) number
 _OPERATORS: dict[str, Callable[[Version, Version], bool]] = {
     ">=": operator.ge, "<=": operator.le, "==": operator.eq, ">": operator.gt, "<": operator.lt, "=": operator.eq,
 }
@@ -52,8 +54,11 @@ def parse_versions(text: str, flag: str = "--versions") -> VersionSpec:
     requirements: list[tuple[str, Version]] = []
     for item in (part.strip() for part in text.split(",")):
         op = next((op for op in _OPERATORS if item.startswith(op)), "")
+        bare = item[len(op):].strip().removeprefix("v")
+        if op and _SHORT.fullmatch(bare):  # a bound may leave out its minor or patch: >=1.19 is >=1.19.0
+            bare += ".0" * (2 - bare.count("."))
         try:
-            version = Version.parse(item[len(op):].strip().removeprefix("v"))
+            version = Version.parse(bare)
         except VersionError:
             raise UsageError(f"{flag}: {item!r} is not a version or a requirement such as >=1.19.0 "
                              "(expected latest, all, or a comma list)") from None
