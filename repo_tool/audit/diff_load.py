@@ -19,13 +19,13 @@ from repo_tool.audit.anchor import read_trusted_root
 from repo_tool.audit.diff import AuditDiff, Side, diff
 from repo_tool.audit.options import TrustedRoot
 from repo_tool.aws import AwsSettings
-from repo_tool.core.manifest import MANIFEST_NAME, Manifest
-from repo_tool.errors import ManifestError, RepoToolError, UsageError, VerificationError, mentions
+from repo_tool.core.manifest import MANIFEST_NAME
+from repo_tool.errors import RepoToolError, UsageError, mentions
 from repo_tool.localfs import stat_or_none
 from repo_tool.storage import open_storage
 from repo_tool.storage.base import LocalStorage
 from repo_tool.trust.model import MIB
-from repo_tool.trust.verifier import LoadOptions, Source, open_repo, read_target
+from repo_tool.trust.verifier import LoadOptions, Source, open_repo, read_manifest
 
 ANCHOR_FILE = "1.root.json"
 
@@ -72,14 +72,9 @@ def load_side(label: str, meta: Source, anchor: TrustedRoot | None, targets: Sou
         if targets is None:
             note = "not compared (no --targets-url)"
         else:
-            data = read_target(repo, targets, MANIFEST_NAME)
-            if data is None:
+            manifest = read_manifest(repo, targets)
+            if manifest is None:
                 note = f"{MANIFEST_NAME} is not listed"
-            else:
-                try:
-                    manifest = Manifest.from_bytes(data)
-                except ManifestError as exc:  # it verified, so this is a published, broken file
-                    raise VerificationError(f"{MANIFEST_NAME}: {exc.message}") from None
     except RepoToolError as exc:  # the side named, and its location once
         raise (exc.reworded(f"{label}: {exc.message}") if mentions(exc.message, meta.url)
                else exc.within(f"{label} {meta.url}")) from None

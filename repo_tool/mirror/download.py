@@ -17,16 +17,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from repo_tool.core.checked import checked
 from repo_tool.core.manifest import MANIFEST_NAME, Manifest, Update
 from repo_tool.core.progress import NO_PROGRESS, Progress, counted
 from repo_tool.core.selection import LATEST
 from repo_tool.core.semver import Version
-from repo_tool.errors import ManifestError, RepoToolError, UsageError, VerificationError
+from repo_tool.errors import RepoToolError, UsageError, VerificationError
 from repo_tool.hashing import hash_file
 from repo_tool.localfs import stat_or_none, write_atomic
+from repo_tool.mirror.source import target_chunks
 from repo_tool.storage.base import Storage, StorageError
-from repo_tool.trust.verifier import TOUGH, LoadOptions, Repo, Target, TargetError, open_repo, read_target
+from repo_tool.trust.verifier import (
+    TOUGH,
+    LoadOptions,
+    Repo,
+    Target,
+    open_repo,
+    read_manifest,
+)
 
 
 @dataclass(frozen=True)
@@ -114,22 +121,12 @@ def download(request: DownloadRequest, now: int, progress: Progress = NO_PROGRES
     try:
         for target in todo:
             repo.check_fresh()
-            _save(request.outdir / target.name, target_chunks(repo, request.targets, target), progress)
+            chunks = target_chunks(request.targets, repo.object_name(target), target)
+            _save(request.outdir / target.name, chunks, progress)
     finally:
         progress.stop()
     files = [Saved(t.name, t.length, t.sha256, present[t.name]) for t in chosen]
     return DownloadResult(request.metadata.url, request.outdir, update, files)
-
-
-def target_chunks(repo: Repo, targets: Storage, target: Target) -> Iterator[bytes]:
-    """``target``'s bytes from ``targets`` as they arrive, never more than its listed length; after the
-    last chunk a :class:`TargetError` if fewer came or their sha256 is not the listed one."""
-    name = repo.object_name(target)
-    chunks = targets.stream(name, target.length)
-    if chunks is None:
-        raise TargetError(f"target {target.name}: {targets.describe(name)} not found")
-    return checked(chunks, target.length, target.sha256, f"target {target.name}: {targets.describe(name)}",
-                   TargetError)
 
 
 def choose_update(manifest: Manifest, version: str, variant: str | None, arch: str | None) -> Update:
@@ -169,13 +166,10 @@ def _pairs(pairs: list[tuple[str, str]]) -> str:
 
 
 def _manifest(repo: Repo, targets: Storage) -> Manifest:
-    data = read_target(repo, targets, MANIFEST_NAME)
-    if data is None:
+    manifest = read_manifest(repo, targets)
+    if manifest is None:
         raise UsageError(f"--version: the repository at {repo.meta.url} lists no {MANIFEST_NAME}")
-    try:
-        return Manifest.from_bytes(data)
-    except ManifestError as exc:  # it verified, so this is a published, broken file
-        raise VerificationError(f"{MANIFEST_NAME}: {exc.message}") from None
+    return manifest
 
 
 def _listed(repo: Repo, name: str) -> Target:

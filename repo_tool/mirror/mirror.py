@@ -18,13 +18,13 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from repo_tool.core.checked import checked
 from repo_tool.core.progress import NO_PROGRESS, Progress
 from repo_tool.errors import UsageError
 from repo_tool.mirror.plan import CATEGORIES, METADATA, ROOT, TARGETS, Item, Location, Plan, make_plan
+from repo_tool.mirror.source import target_chunks
 from repo_tool.mirror.versions import VersionSpec
 from repo_tool.storage.base import Storage, Streamable
-from repo_tool.trust.verifier import TIMESTAMP, Target, TargetError
+from repo_tool.trust.verifier import TIMESTAMP, Target
 
 __all__ = ["CATEGORIES", "METADATA", "ROOT", "TARGETS", "Counts", "Location", "MirrorOptions", "MirrorResult",
            "mirror"]
@@ -155,10 +155,6 @@ def _write(item: Item, plan: Plan, source: Location, destination: Location, prog
 def _copy_target(target: Target, name: str, source: Storage, destination: Storage, progress: Progress) -> None:
     """Stream ``target`` from ``source`` to ``destination`` under ``name``, checked as it passes."""
     assert isinstance(destination, Streamable)
-    chunks = source.stream(name, target.length)
-    if chunks is None:
-        raise TargetError(f"target {target.name}: {source.describe(name)} not found")
-    what = f"target {target.name}: {source.describe(name)}"
-    stream = checked(chunks, target.length, target.sha256, what, TargetError)
+    stream = target_chunks(source, name, target)
     with contextlib.closing(stream):
         destination.put_stream(name, stream, target.length, progress.advance)

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from repo_tool.core.manifest import Manifest
-from repo_tool.errors import ManifestError, UsageError, VerificationError
+from repo_tool.errors import UsageError, VerificationError
 from repo_tool.mirror.versions import VersionSpec, chosen_updates, needed_targets
 from repo_tool.storage.base import ConflictError, Storage, already_sized
 from repo_tool.trust.model import MetadataError, RoleFile
@@ -22,7 +21,7 @@ from repo_tool.trust.verifier import (
     Target,
     TargetError,
     open_repo,
-    read_target,
+    read_manifest,
     role_file_name,
     verify_next_root,
     verify_trusted_root,
@@ -98,7 +97,7 @@ def make_plan(source: Location, destination: Location, trusted_root: tuple[bytes
 
 def _targets(repo: Repo, source: Location, versions: VersionSpec | None) -> tuple[list[Target], list[str]]:
     """The targets to copy and the versions of the manifest they carry."""
-    manifest = _manifest(repo, source.targets)
+    manifest = read_manifest(repo, source.targets)
     if versions is None:
         names = [name for role in [repo.targets, *repo.delegated.values()] for name in _listed(repo, role)]
         updates = manifest.updates if manifest is not None else []
@@ -124,16 +123,6 @@ def _targets(repo: Repo, source: Location, versions: VersionSpec | None) -> tupl
 
 def _listed(repo: Repo, role: RoleFile) -> list[str]:
     return list(repo.policy.listed_targets(role))
-
-
-def _manifest(repo: Repo, targets: Storage) -> Manifest | None:
-    data = read_target(repo, targets, "manifest.json")
-    if data is None:
-        return None
-    try:
-        return Manifest.from_bytes(data)
-    except ManifestError as exc:  # it verified: a signed, broken file
-        raise VerificationError(f"manifest.json: {exc.message}") from None
 
 
 def _root_files(repo: Repo, meta: Storage) -> list[tuple[str, bytes]]:

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from repo_tool.errors import VerificationError
+from repo_tool.core.manifest import MANIFEST_NAME, Manifest
+from repo_tool.errors import ManifestError, VerificationError
 from repo_tool.trust.loader import LoadKeywords, LoadOptions, load_repo, open_repo
 from repo_tool.trust.lookup import Repo, Source, Store, Target, find_target, object_name
 from repo_tool.trust.model import Limits, TargetError
@@ -66,6 +67,7 @@ __all__ = [
     "load_repo",
     "object_name",
     "open_repo",
+    "read_manifest",
     "read_target",
     "resolve_name",
     "role_file_name",
@@ -80,6 +82,18 @@ def read_target(repo: Repo, targets_store: Source, name: str) -> bytes | None:
     """Download a small target fully verified; None if it is not listed."""
     target = repo.find(name)
     return None if target is None else fetch_target(targets_store, target, repo.policy, repo.consistent)
+
+
+def read_manifest(repo: Repo, targets_store: Source) -> Manifest | None:
+    """The repository's ``manifest.json`` target, verified and parsed; None if it is not listed.  One
+    that verified but does not parse is a published, broken file: a :class:`VerificationError`."""
+    data = read_target(repo, targets_store, MANIFEST_NAME)
+    if data is None:
+        return None
+    try:
+        return Manifest.from_bytes(data)
+    except ManifestError as exc:
+        raise VerificationError(f"{MANIFEST_NAME}: {exc.message}") from None
 
 
 def fetch_target(targets_store: Source, target: Target, policy: Policy, consistent: bool) -> bytes:
