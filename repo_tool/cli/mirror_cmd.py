@@ -1,39 +1,96 @@
 """``repo-tool mirror``: copy a verified upstream repository (metadata byte for byte, the targets it
-needs) to a path or S3, incrementally and in the safe order.  The work is :mod:`repo_tool.mirror.mirror`'s."""
+needs) to a path or S3, incrementally and in the safe order (:mod:`repo_tool.mirror.mirror`); or, with
+``--resign``, re-root it: publish upstream's releases into the config's repository, signed by the
+operator's keys on the operator's waves (:mod:`repo_tool.publish.reroot`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from repo_tool.audit.anchor import read_trusted_root
-from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns
+from repo_tool.cli.common import aws_options, aws_settings, echo_json, expires_options, now_ns, parse_time_option
+from repo_tool.cli.options import complete_policy, config_on_command_line, config_option, repo_option
 from repo_tool.cli.progress import progress_line
+from repo_tool.cli.publish_cmd import ALLOW_EXPIRED_HELP, StartSource, _already_published, _location, _output, show
+from repo_tool.core.instant import format_instant
+from repo_tool.core.selection import LATEST
+from repo_tool.core.versionspec import parse_versions
+from repo_tool.errors import UsageError
 from repo_tool.mirror.mirror import Location, MirrorOptions, mirror
-from repo_tool.mirror.versions import parse_versions
+from repo_tool.publish.inputs import load_policy
+from repo_tool.publish.load import LoadOptions
+from repo_tool.publish.release import AlreadyPublished
+from repo_tool.publish.reroot import RerootOptions, Upstream, reroot
 from repo_tool.storage import open_storage
 
+RESIGN_ONLY = ("repo_name", "variant", "arch", "wave_policy", "start_text", "init", "allow_expired")
+EXPIRES = ("targets_expires", "snapshot_expires", "timestamp_expires")
 
-@click.command("mirror")
+EPILOG = """\b
+Re-root (--resign): publish upstream's verified releases into the
+config's repository (--config, --repo, --variant, --arch), signed by
+your keys, with waves from your --wave-policy counted from
+--release-start-time and your expirations; a first run into a new
+repository takes --init.  --versions defaults to latest there."""
+
+
+@click.command("mirror", epilog=EPILOG)
 @click.option("--root", "root_path", required=True, type=click.Path(dir_okay=False),
               help="The trusted root.json the source is verified from (the one nodes ship).")
 @click.option("--from-metadata-url", required=True, metavar="URL",
               help="The source's variant/arch metadata (path, file://, http(s)://, s3://).")
 @click.option("--from-targets-url", required=True, metavar="URL", help="The source's targets.")
-@click.option("--to-metadata-url", required=True, metavar="URL",
-              help="Where the metadata goes (path, file:// or s3://BUCKET/PREFIX/).")
-@click.option("--to-targets-url", required=True, metavar="URL", help="Where the targets go (path, file:// or s3://).")
+@click.option("--to-metadata-url", default=None, metavar="URL",
+              help="Where the metadata goes (path, file:// or s3://BUCKET/PREFIX/); not with --resign.")
+@click.option("--to-targets-url", default=None, metavar="URL",
+              help="Where the targets go (path, file:// or s3://); not with --resign.")
 @click.option("--versions", "versions_text", default=None, metavar="latest|all|SPEC",
               help="Only the targets these manifest versions need (images, manifest.json, migrations): latest, "
-                   "all, or a comma list of versions and requirements such as >=1.19.0.  Default: every target.")
-@click.option("--plan", is_flag=True, help="Only say what would be copied (objects, bytes, versions); write nothing.")
+                   "all, or a comma list of versions and requirements such as >=1.19.0.  Default: every target "
+                   "(--resign: latest).")
+@click.option("--plan", is_flag=True, help="Only say what would be copied or published; write and sign nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--resign", is_flag=True,
+              help="Re-root: publish upstream's releases into --config's repository with your keys and waves.")
+@config_option("--resign: repo-tool.yaml (or a pubsys Infra.toml) naming the repository to publish into.")
+@repo_option("--resign: repository name in the config (if several).")
+@click.option("--variant", default=None, help="--resign: the variant re-rooted, e.g. aws-k8s-1.28.")
+@click.option("--arch", default=None, help="--resign: the architecture re-rooted: x86_64 or aarch64.")
+@click.option("--wave-policy", default=None, shell_complete=complete_policy,
+              help="--resign: your wave policy, a file or a shipped name (default: the repo's wave_policy).")
+@click.option("--release-start-time", "start_text", default=None,
+              help="--resign: RFC 3339 time or offset ('in 2 hours') your waves and expirations count from "
+                   "(default: now).")
+@click.option("--init", is_flag=True, help="--resign: start the repository (refused if one exists).")
+@click.option("--allow-expired", is_flag=True, help=f"--resign: {ALLOW_EXPIRED_HELP}")
+@expires_options("--release-start-time (else now); --resign only")
 @aws_options
-def mirror_cmd(root_path: str, from_metadata_url: str, from_targets_url: str, to_metadata_url: str,
-               to_targets_url: str, versions_text: str | None, plan: bool, as_json: bool) -> None:
+@click.pass_context
+def mirror_cmd(ctx: click.Context, root_path: str, from_metadata_url: str, from_targets_url: str,
+               to_metadata_url: str | None, to_targets_url: str | None, versions_text: str | None, plan: bool,
+               as_json: bool, resign: bool, config_path: str | None, repo_name: str | None, variant: str | None,
+               arch: str | None, wave_policy: str | None, start_text: str | None, init: bool,
+               allow_expired: bool) -> None:
     """Mirror a repository: verify the source as a node does, then copy what the destination lacks
-    (targets, roots, snapshot and targets files, timestamp.json last).  A rerun copies nothing new."""
+    (targets, roots, snapshot and targets files, timestamp.json last).  A rerun copies nothing new.
+    With --resign, publish the source's releases into your own repository instead."""
+    if resign:
+        _check_resign(ctx, to_metadata_url, to_targets_url, config_path, variant, arch)
+        assert config_path is not None and variant is not None and arch is not None
+        _reroot(ctx, root_path, (from_metadata_url, from_targets_url), versions_text, plan, as_json,
+                (config_path, repo_name, variant, arch), (wave_policy, start_text, init, allow_expired))
+        return
+    given = [name for name in (*RESIGN_ONLY, *EXPIRES) if _given(ctx, name)]
+    if given or (config_path is not None and config_on_command_line(ctx)):
+        flag = _flag(given[0]) if given else "--config"
+        raise UsageError(f"{flag} goes with --resign (a mirror copies upstream's signed metadata as it is)")
+    if to_metadata_url is None or to_targets_url is None:
+        missing = "--to-metadata-url" if to_metadata_url is None else "--to-targets-url"
+        raise UsageError(f"missing option {missing} (where the mirror goes; or --resign to publish into a config's "
+                         "repository)")
     versions = parse_versions(versions_text) if versions_text is not None else None
     root = read_trusted_root(root_path)
     aws = aws_settings()
@@ -46,3 +103,51 @@ def mirror_cmd(root_path: str, from_metadata_url: str, from_targets_url: str, to
         echo_json(result.to_json_obj())
     else:
         click.echo("\n".join(result.text_lines()))
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    if name in EXPIRES:
+        return name.removesuffix("_expires") in ctx.meta.get("repo_tool.expires", {})
+    source = ctx.get_parameter_source(name)
+    return source is click.core.ParameterSource.COMMANDLINE
+
+
+def _flag(name: str) -> str:
+    return {"repo_name": "--repo", "start_text": "--release-start-time"}.get(name, f"--{name.replace('_', '-')}")
+
+
+def _check_resign(ctx: click.Context, to_metadata_url: str | None, to_targets_url: str | None,
+                  config_path: str | None, variant: str | None, arch: str | None) -> None:
+    if to_metadata_url is not None or to_targets_url is not None:
+        flag = "--to-metadata-url" if to_metadata_url is not None else "--to-targets-url"
+        raise UsageError(f"{flag}: --resign publishes into the config's repository (--config, --repo); "
+                         "leave the --to-* URLs out")
+    for value, flag in ((config_path, "--config"), (variant, "--variant"), (arch, "--arch")):
+        if value is None:
+            raise UsageError(f"--resign needs {flag}" + (" (or REPO_TOOL_CONFIG)" if flag == "--config" else ""))
+
+
+def _reroot(ctx: click.Context, root_path: str, source: tuple[str, str], versions_text: str | None, plan: bool,
+            as_json: bool, where: tuple[str, str | None, str, str],
+            schedule: tuple[str | None, str | None, bool, bool]) -> None:
+    """``mirror --resign``: publish upstream's chosen releases into the config's repository."""
+    config_path, repo_name, variant, arch = where
+    wave_policy, start_text, init, allow_expired = schedule
+    now = now_ns()
+    versions = parse_versions(versions_text if versions_text is not None else LATEST)
+    location = _location(config_path, repo_name, variant, arch)
+    policy, _ = load_policy(wave_policy or location.config.wave_policy)
+    start = now if start_text is None else parse_time_option(start_text, now, "--release-start-time")
+    root = read_trusted_root(root_path)
+    aws = aws_settings()
+    here = Path.cwd()
+    upstream = Upstream(open_storage(source[0], here, aws), open_storage(source[1], here, aws), root.data, root.name)
+    options = RerootOptions(versions, policy, start,
+                            None if start_text is None else f"--release-start-time {format_instant(start)}",
+                            LoadOptions(init=init, allow_expired=allow_expired))
+    result = reroot(location, upstream, now, _output(plan, as_json), options)
+    answer: dict[str, Any] = {"variant": variant, "arch": arch, "versions": versions.text}
+    if isinstance(result, AlreadyPublished):
+        _already_published(result, as_json, answer)
+        return
+    show(result, as_json, StartSource.of("--release-start-time", start_text, now))

@@ -200,11 +200,16 @@ class MigrationChain:
         if from_version == to_version:
             return []
         low, high = sorted((from_version, to_version))
+        names = [name for key in self.steps(low, high) for name in self._migrations[key]]
+        return names if from_version < to_version else names[::-1]
+
+    def steps(self, low: Version, high: Version) -> list[MigrationKey]:
+        """The steps (migration keys) of the walk from ``low`` up to ``high``; :class:`MigrationError`
+        (updog's message) if it cannot get there."""
         steps, _, error = self._walk(low, high)
         if error is not None:
             raise MigrationError(error)
-        names = [name for key in steps for name in self._migrations[key]]
-        return names if from_version < to_version else names[::-1]
+        return steps
 
     def stop(self, low: Version, high: Version) -> tuple[Version, str] | None:
         """None if the walk from ``low`` reaches ``high``; else the version it stops at, and why.

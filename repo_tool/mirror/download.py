@@ -24,7 +24,6 @@ from repo_tool.core.semver import Version
 from repo_tool.errors import RepoToolError, UsageError, VerificationError
 from repo_tool.hashing import hash_file
 from repo_tool.localfs import stat_or_none, write_atomic
-from repo_tool.mirror.source import target_chunks
 from repo_tool.storage.base import Storage, StorageError
 from repo_tool.trust.verifier import (
     TOUGH,
@@ -33,6 +32,7 @@ from repo_tool.trust.verifier import (
     Target,
     open_repo,
     read_manifest,
+    stream_target,
 )
 
 
@@ -121,7 +121,7 @@ def download(request: DownloadRequest, now: int, progress: Progress = NO_PROGRES
     try:
         for target in todo:
             repo.check_fresh()
-            chunks = target_chunks(request.targets, repo.object_name(target), target)
+            chunks = stream_target(repo, request.targets, target)
             _save(request.outdir / target.name, chunks, progress)
     finally:
         progress.stop()

@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from repo_tool.core.progress import NO_PROGRESS, Progress
+from repo_tool.core.versionspec import VersionSpec
 from repo_tool.errors import UsageError
 from repo_tool.mirror.plan import CATEGORIES, METADATA, ROOT, TARGETS, Item, Location, Plan, make_plan
-from repo_tool.mirror.source import target_chunks
-from repo_tool.mirror.versions import VersionSpec
 from repo_tool.storage.base import Storage, Streamable
-from repo_tool.trust.verifier import TIMESTAMP, Target
+from repo_tool.trust.verifier import TIMESTAMP, Repo, Target, stream_target
 
 __all__ = ["CATEGORIES", "METADATA", "ROOT", "TARGETS", "Counts", "Location", "MirrorOptions", "MirrorResult",
            "mirror"]
@@ -143,7 +142,7 @@ def _run(plan: Plan, source: Location, destination: Location, progress: Progress
 def _write(item: Item, plan: Plan, source: Location, destination: Location, progress: Progress) -> None:
     meta = destination.metadata
     if item.target is not None:
-        _copy_target(item.target, item.name, source.targets, destination.targets, progress)
+        _copy_target(plan.repo, item.target, source.targets, destination.targets, progress)
     elif item.name == TIMESTAMP:
         assert item.raw is not None
         meta.swap(TIMESTAMP, item.raw, plan.destination_timestamp)
@@ -152,9 +151,9 @@ def _write(item: Item, plan: Plan, source: Location, destination: Location, prog
         meta.create(item.name, item.raw)
 
 
-def _copy_target(target: Target, name: str, source: Storage, destination: Storage, progress: Progress) -> None:
-    """Stream ``target`` from ``source`` to ``destination`` under ``name``, checked as it passes."""
+def _copy_target(repo: Repo, target: Target, source: Storage, destination: Storage, progress: Progress) -> None:
+    """Stream ``target`` from ``source`` to ``destination`` under its object name, checked as it passes."""
     assert isinstance(destination, Streamable)
-    stream = target_chunks(source, name, target)
+    stream = stream_target(repo, source, target)
     with contextlib.closing(stream):
-        destination.put_stream(name, stream, target.length, progress.advance)
+        destination.put_stream(repo.object_name(target), stream, target.length, progress.advance)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from repo_tool.core.versionspec import VersionSpec, chosen_updates, needed_targets
 from repo_tool.errors import UsageError, VerificationError
-from repo_tool.mirror.versions import VersionSpec, chosen_updates, needed_targets
 from repo_tool.storage.base import ConflictError, Storage, already_sized
 from repo_tool.trust.model import MetadataError, RoleFile
 from repo_tool.trust.verifier import (

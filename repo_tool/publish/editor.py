@@ -16,9 +16,10 @@ Must not: load or verify a repository, or write a plan that is unsigned or faile
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from repo_tool.core.instant import NANOS_PER_SECOND, format_instant
 from repo_tool.errors import RepoToolError, VerificationError
 from repo_tool.signing.sign import sign_role
 from repo_tool.signing.signers import KeySigner
-from repo_tool.storage.base import ConflictError, Linkable, Storage, StorageError
+from repo_tool.storage.base import ConflictError, Linkable, Storage, StorageError, Streamable
 from repo_tool.trust.metadata import Expirations, new_snapshot, new_targets, new_timestamp, target_entry
 from repo_tool.trust.model import SIZE_LIMITS, RoleFile, SignedPart, parse_role
 from repo_tool.trust.rules import write_problems
@@ -38,12 +39,22 @@ from repo_tool.trust.verifier import TIMESTAMP, Repo
 # --- editing ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Streamed:
+    """A target's bytes held elsewhere (a re-root's upstream): ``open`` starts a stream that checks
+    them as they pass and fails after the last chunk if they are not the listed ones; ``where`` says
+    where they come from, for reports."""
+
+    open: Callable[[], Generator[bytes, None, None]]
+    where: str
+
+
 @dataclass
 class NewTarget:
     name: str
     length: int
     sha256: str
-    source: Path | bytes
+    source: Path | bytes | Streamed
     mtime_ns: int | None = None  # of a source file when it was hashed
     link: bool = False  # stored as a link to the source file (--link-target), not a copy
 
@@ -254,6 +265,8 @@ def _store_target(target: NewTarget, store: Storage, progress: Progress) -> bool
         changed = store.create(target.object_name, target.source)
         progress.advance(target.length)
         return changed
+    if isinstance(target.source, Streamed):
+        return _store_streamed(target, target.source, store, progress)
     _check_unchanged(target)
     if target.link:
         assert isinstance(store, Linkable)
@@ -271,6 +284,27 @@ def _store_target(target: NewTarget, store: Storage, progress: Progress) -> bool
     changed = store.put_file(target.object_name, target.source, target.length, sent)
     if not changed:
         progress.advance(target.length - sent_before)  # already stored: count it as done
+    return changed
+
+
+def _store_streamed(target: NewTarget, source: Streamed, store: Storage, progress: Progress) -> bool:
+    """Stream ``source`` into ``store`` (nothing is opened if the object is there already)."""
+    if not isinstance(store, Streamable):
+        raise StorageError(f"{store.url}: cannot store a target streamed from elsewhere")
+    sent_before = 0
+
+    def sent(count: int) -> None:
+        nonlocal sent_before
+        sent_before += count
+        progress.advance(count)
+
+    def chunks() -> Iterator[bytes]:  # opened on the first chunk taken
+        with contextlib.closing(source.open()) as stream:
+            yield from stream
+
+    changed = store.put_stream(target.object_name, chunks(), target.length, sent)
+    if not changed:
+        progress.advance(target.length - sent_before)
     return changed
 
 

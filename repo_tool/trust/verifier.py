@@ -11,7 +11,8 @@ the auditor.  It is four modules behind this one:
 * :mod:`~repo_tool.trust.loader` — the shell: fetch from a ``Source``, keep in ``Store`` s
   (:func:`open_repo`, :func:`load_repo`).
 
-This module adds only the target fetch (:func:`fetch_target` takes the target, the policy and the
+This module adds only the target fetches (:func:`stream_target`, checked as the chunks pass, for
+images; :func:`fetch_target` takes the target, the policy and the
 repository's consistent flag, not a ``Repo``: the auditor also fetches over files a node refused);
 it reads no clock and opens no file but the one
 :func:`stored_copy` is asked about.
@@ -19,9 +20,12 @@ it reads no clock and opens no file but the one
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from pathlib import Path
 
+from repo_tool.core.checked import checked
 from repo_tool.core.manifest import MANIFEST_NAME, Manifest
+from repo_tool.core.reader import StreamReader
 from repo_tool.errors import ManifestError, VerificationError
 from repo_tool.trust.loader import LoadKeywords, LoadOptions, load_repo, open_repo
 from repo_tool.trust.lookup import Repo, Source, Store, Target, find_target, object_name
@@ -72,6 +76,7 @@ __all__ = [
     "resolve_name",
     "role_file_name",
     "stored_copy",
+    "stream_target",
     "verify_next_root",
     "verify_trusted_root",
     "walk_roots",
@@ -108,6 +113,19 @@ def fetch_target(targets_store: Source, target: Target, policy: Policy, consiste
                           f"{target.length} listed")
     policy.check_hashes(data, target.hashes, f"target {target.name}: {targets_store.describe(name)}")
     return data
+
+
+def stream_target(repo: Repo, targets_store: StreamReader, target: Target) -> Generator[bytes, None, None]:
+    """``target``'s bytes as they stream from ``targets_store``, checked as they pass (what ``mirror``
+    copies, ``download`` saves and a re-root publishes): never more than the listed length, and a
+    :class:`TargetError` after the last chunk if fewer came or the sha256 is not the listed one, so a
+    writer that stores only after the last chunk never stores wrong bytes."""
+    name = repo.object_name(target)
+    chunks = targets_store.stream(name, target.length)
+    if chunks is None:
+        raise TargetError(f"target {target.name}: {targets_store.describe(name)} not found")
+    return checked(chunks, target.length, target.sha256, f"target {target.name}: {targets_store.describe(name)}",
+                   TargetError)
 
 
 def stored_copy(path: Path, target: Target, policy: Policy) -> bytes | None:

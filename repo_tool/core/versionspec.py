@@ -1,5 +1,6 @@
-"""Which targets a mirror needs for ``--versions``: the chosen updates' images, ``manifest.json`` and
-the migrations nodes run to reach those versions (pure: a manifest in, target names out).
+"""Which updates ``--versions`` chooses from an upstream manifest, and what they need: their images,
+``manifest.json`` and the migrations nodes run to reach them (pure: a manifest in, names and steps out).
+A mirror copies those targets; a re-root publishes them with the steps.
 
 ``--versions`` is ``latest`` (the newest update of each variant/arch), ``all`` (every update), or a
 comma list of versions (``1.19.0``) and requirements (``>=1.19.0``, ``<2.0.0``): a version is chosen
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from repo_tool.core.chain import offered
-from repo_tool.core.manifest import MANIFEST_NAME, Manifest, Update
+from repo_tool.core.manifest import MANIFEST_NAME, Manifest, MigrationKey, Update
 from repo_tool.core.selection import LATEST, MigrationChain
 from repo_tool.core.semver import Version
 from repo_tool.errors import MigrationError, UsageError, VersionError
@@ -83,19 +84,29 @@ def chosen_updates(manifest: Manifest, spec: VersionSpec) -> list[Update]:
     return [u for u in manifest.updates if spec.chooses(u.version)]
 
 
-def needed_targets(manifest: Manifest, updates: list[Update]) -> list[str]:
-    """``manifest.json``, the images of ``updates`` and the migrations of the walks to each of them from
-    every lower version listed for its variant/arch (a walk that breaks is left out: the publisher's
-    chain check reports breaks; a mirror copies what upstream has)."""
+def needed_steps(manifest: Manifest, updates: list[Update]) -> dict[MigrationKey, list[str]]:
+    """The migration steps (key: names) of the walks to each of ``updates`` from every lower version
+    listed for its variant/arch, in walk order (a walk that breaks is left out: the publisher's chain
+    check reports breaks; a mirror copies what upstream has)."""
     chain = MigrationChain(manifest.migrations)
-    names = [MANIFEST_NAME]
+    steps: dict[MigrationKey, list[str]] = {}
     for update in updates:
-        names += [update.images.boot, update.images.root, update.images.hash]
         lower = {u.version for u in manifest.updates
                  if (u.variant, u.arch) == (update.variant, update.arch) and u.version < update.version}
         for version in sorted(lower):
             try:
-                names += chain.names(version, update.version)
+                keys = chain.steps(version, update.version)
             except MigrationError:
                 continue
+            steps.update((key, list(manifest.migrations[key])) for key in keys)
+    return steps
+
+
+def needed_targets(manifest: Manifest, updates: list[Update]) -> list[str]:
+    """``manifest.json``, the images of ``updates`` and the migrations of :func:`needed_steps`."""
+    names = [MANIFEST_NAME]
+    for update in updates:
+        names += [update.images.boot, update.images.root, update.images.hash]
+    for step in needed_steps(manifest, updates).values():
+        names += step
     return list(dict.fromkeys(names))

@@ -1,0 +1,178 @@
+"""Re-root (``mirror --resign``): publish upstream's verified releases into a repository signed by the
+operator's own keys, on the operator's own waves and expirations.
+
+Upstream is loaded and verified as a node loads it (tough's rules, from the trusted root the operator
+was given, every delegated role); its ``manifest.json`` gives the updates ``--versions`` chooses for
+one variant/arch.  Each one the operator's repository lacks is added as ``publish`` adds a release:
+its images and the migrations of every walk to it (upstream's steps, so nodes running any version
+upstream lists can reach it), with waves from the operator's policy counted from the operator's start.
+The targets keep upstream's names and bytes; they are streamed from upstream into the operator's
+targets storage, checked against upstream's listing as they pass, while the edit is written
+(:func:`~.editor.write_plan`: targets first, ``timestamp.json`` last), so nothing is stored before
+every check has passed and no image is held whole in memory.
+
+An update the operator already has is left as it is (its waves, ``max_version`` and any pause are the
+operator's); one upstream pulled (above its ``max_version``) is not added; a run with nothing new is
+:class:`~.release.AlreadyPublished`.
+
+Must not: write anything of the operator's before upstream has verified, or change an update the
+operator's repository already holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from repo_tool.core.manifest import MANIFEST_NAME, Manifest, Update
+from repo_tool.core.semver import Version
+from repo_tool.core.versionspec import VersionSpec, chosen_updates, needed_steps
+from repo_tool.core.waves import WavePolicy
+from repo_tool.errors import UsageError, VerificationError
+from repo_tool.publish.editor import NewTarget, Streamed
+from repo_tool.publish.live import ChainPolicy, LiveEdit, Outcome, Output, live_edit
+from repo_tool.publish.load import LoadOptions, Location
+from repo_tool.publish.release import AlreadyPublished
+from repo_tool.storage.base import Storage
+from repo_tool.trust.verifier import TOUGH, Repo, TargetError, open_repo, read_manifest, stream_target
+from repo_tool.trust.verifier import LoadOptions as ClientLoad
+
+UPSTREAM_CHAIN = ChainPolicy(hint="upstream's manifest.json has no such step; re-root a version upstream's "
+                                  "migration chain reaches from the versions already re-rooted")
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """The repository re-rooted from: its variant/arch metadata, its targets, and the trusted root it is
+    verified from (its bytes, and its name for messages)."""
+
+    metadata: Storage
+    targets: Storage
+    root: bytes
+    root_name: str = "trusted root"
+
+
+@dataclass
+class RerootOptions:
+    """Which upstream updates (``versions``), and the operator's waves: ``policy`` counted from ``start``
+    (``start_from``: what set it, for messages); how the operator's repository is loaded (``--init``)."""
+
+    versions: VersionSpec
+    policy: WavePolicy
+    start: int
+    start_from: str | None = None
+    load: LoadOptions = field(default_factory=LoadOptions)
+
+
+@dataclass(frozen=True)
+class Verified:
+    """Upstream, verified: the loaded repository and its manifest."""
+
+    upstream: Upstream
+    repo: Repo
+    manifest: Manifest
+
+
+def verify_upstream(upstream: Upstream, now: int) -> Verified:
+    """Load and verify ``upstream`` as a node does at ``now``; it must list a ``manifest.json``."""
+    repo = open_repo(upstream.metadata, upstream.root, now, TOUGH,
+                     ClientLoad(trusted_root_name=upstream.root_name, eager=True))
+    manifest = read_manifest(repo, upstream.targets)
+    if manifest is None:
+        raise VerificationError(f"{upstream.metadata.url}: lists no manifest.json (not a Bottlerocket "
+                                "repository?); a re-root publishes upstream's updates")
+    return Verified(upstream, repo, manifest)
+
+
+def reroot(location: Location, upstream: Upstream, now: int, output: Output,
+           options: RerootOptions) -> Outcome | AlreadyPublished:
+    """Publish the updates of ``upstream`` that ``options.versions`` chooses for the location's
+    variant/arch into the operator's repository at ``location`` (see the module docstring)."""
+    source = verify_upstream(upstream, now)
+    with live_edit(location, now, output, options.load) as edit:
+        added = add_upstream(edit, source, options)
+        if not added:
+            edit.cancel()
+            return AlreadyPublished(f"{location.variant}/{location.arch}: every chosen upstream update "
+                                    f"({', '.join(map(str, _versions(source, location, options)))}) is already "
+                                    "re-rooted; nothing to do (their waves stay as published: change them with "
+                                    "rollout reschedule)")
+    return edit.outcome
+
+
+def _versions(source: Verified, location: Location, options: RerootOptions) -> list[Version]:
+    return [u.version for u in _chosen(source, location, options)[0]]
+
+
+def _chosen(source: Verified, location: Location, options: RerootOptions) -> tuple[list[Update], list[str]]:
+    """Upstream's updates for the variant/arch that ``options.versions`` chooses, ascending, without
+    those upstream pulled (above its ``max_version``); and a warning for each pulled one."""
+    variant, arch = location.variant, location.arch
+    mine = [u for u in source.manifest.updates if (u.variant, u.arch) == (variant, arch)]
+    if not mine:
+        pairs = sorted({f"{u.variant}/{u.arch}" for u in source.manifest.updates})
+        raise UsageError(f"--variant {variant} --arch {arch}: upstream's manifest.json "
+                         f"({source.upstream.metadata.url}) has no update for it (it has {', '.join(pairs) or 'none'})")
+    chosen = [u for u in chosen_updates(source.manifest, options.versions) if (u.variant, u.arch) == (variant, arch)]
+    if not chosen:
+        listed = ", ".join(sorted({str(u.version) for u in mine}))
+        raise UsageError(f"--versions {options.versions.text}: no {variant}/{arch} update of upstream's "
+                         f"manifest.json matches (it lists {listed})")
+    kept = [u for u in chosen if u.version <= u.max_version]
+    warnings = [f"upstream pulled {u.version} (its max_version is {u.max_version}); not re-rooted"
+                for u in chosen if u.version > u.max_version]
+    if not kept:
+        raise UsageError(f"--versions {options.versions.text}: upstream pulled every {variant}/{arch} update "
+                         f"chosen ({', '.join(str(u.version) for u in chosen)}); nothing to re-root")
+    return sorted(kept, key=lambda u: u.version), warnings
+
+
+def add_upstream(edit: LiveEdit, source: Verified, options: RerootOptions) -> bool:
+    """Add to ``edit`` the chosen upstream updates it lacks (targets, migrations, waves); False if none."""
+    location = edit.location
+    chosen, warnings = _chosen(source, location, options)
+    manifest = edit.manifest()
+    new: list[Update] = []
+    for update in chosen:
+        held = next((u for u in manifest.updates if u.matches(location.variant, location.arch, update.version)), None)
+        if held is None:
+            new.append(update)
+        elif held.images != update.images:
+            raise VerificationError(f"{location.variant}/{location.arch} {update.version}: the repository already "
+                                    f"holds it with other images than upstream's ({held.images.root}, upstream "
+                                    f"{update.images.root}); is this repository re-rooted from another upstream?")
+    if not new:
+        return False
+    steps = needed_steps(source.manifest, new)
+    names = [n for u in new for n in (u.images.boot, u.images.root, u.images.hash)]
+    names += [n for step in steps.values() for n in step]
+    for name in dict.fromkeys(names):
+        if name != MANIFEST_NAME:
+            edit.editor.add_target(_streamed(source, name))
+    edit.start = edit.waves_start = options.start
+    edit.start_from = options.start_from
+    edit.chain = UPSTREAM_CHAIN
+    for update in new:
+        current = [u.max_version for u in manifest.updates if (u.variant, u.arch) == (location.variant, location.arch)]
+        warnings += manifest.add_update(update.version, max([update.version, *current]), location.arch,
+                                        location.variant, update.images)
+        warnings += manifest.set_waves(location.variant, location.arch, update.version, options.start, options.policy)
+    warnings += manifest.merge_migrations(steps)
+    missing = [n for n in manifest.target_names() if n not in edit.editor.targets]
+    if missing:
+        raise VerificationError(f"manifest.json would name targets the repository does not list: "
+                                f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+    newest = new[-1]
+    edit.waves = next(u.waves for u in manifest.updates if u.matches(location.variant, location.arch, newest.version))
+    edit.warnings += warnings
+    return True
+
+
+def _streamed(source: Verified, name: str) -> NewTarget:
+    """Upstream's target ``name`` as a new target of the operator's, its bytes streamed (and checked
+    against upstream's listing) when the edit is written."""
+    repo, store = source.repo, source.upstream.targets
+    target = repo.find(name)
+    if target is None:
+        raise TargetError(f"upstream's manifest.json names {name!r}, which {repo.what('targets')} does not list")
+    where = store.describe(repo.object_name(target))
+    return NewTarget(name, target.length, target.sha256, Streamed(lambda: stream_target(repo, store, target), where))
