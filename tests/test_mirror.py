@@ -429,3 +429,71 @@ def test_usage_errors_exit_2(run: Runner, source: Source, dest: Dest, tmp_path: 
     assert_one_line_error(to_http, 2, f"--to-metadata-url {source.meta_url}", "cannot be written")
     assert json.loads((source.qs.meta / "timestamp.json").read_bytes())  # the source untouched
 
+
+
+# --- many variant/arch repositories in one run ---------------------------------------------------------
+
+
+def test_many_variant_arch_repositories_in_one_run(run: Runner, source: Source, tmp_path: Path) -> None:
+    """{variant}/{arch} in the URLs (updog's placeholders), every --variant with every --arch: each
+    repository mirrored whole, the shared targets once; one whose source fails is named, the others done."""
+    other = "aarch64"
+    made = run("publish", "--config", str(source.qs.config), "--variant", VARIANT, "--arch", other, "--init",
+               "--version", "1.1.0", *write_images(tmp_path / "arm", "1.1.0", arch=other, after=None))
+    assert made.code == 0, made.err
+    dest = tmp_path / "many"
+    args = ["--root", str(source.qs.root), "--from-metadata-url", f"{source.url}/metadata/{{variant}}/{{arch}}/",
+            "--from-targets-url", source.targets_url, "--to-metadata-url", f"{dest}/metadata/{{variant}}/{{arch}}",
+            "--to-targets-url", str(dest / "targets"), "--variant", VARIANT, "--arch", ARCH, "--arch", other]
+    result = run("mirror", *args, "--json")
+    assert result.code == 0, result.err
+    report = result.json()
+    assert report["ok"] and report["failed"] == [], report
+    assert [(r["variant"], r["arch"]) for r in report["repositories"]] == [(VARIANT, ARCH), (VARIANT, other)]
+    for arch in (ARCH, other):
+        meta = dest / "metadata" / VARIANT / arch
+        assert (meta / "timestamp.json").read_bytes() == (source.qs.dir / "repo/metadata" / VARIANT / arch /
+                                                          "timestamp.json").read_bytes()
+    copied = files(dest / "targets")
+    for arch in (ARCH, other):  # each repository's listed targets, upstream's bytes; nothing else
+        meta = source.qs.dir / "repo/metadata" / VARIANT / arch
+        snapshot_v = json.loads((meta / "timestamp.json").read_bytes())["signed"]["meta"]["snapshot.json"]["version"]
+        snapshot = json.loads((meta / f"{snapshot_v}.snapshot.json").read_bytes())
+        targets_v = snapshot["signed"]["meta"]["targets.json"]["version"]
+        listed = json.loads((meta / f"{targets_v}.targets.json").read_bytes())["signed"]["targets"]
+        for name, entry in listed.items():
+            stored = f"{entry['hashes']['sha256']}.{name}"
+            assert copied.pop(stored, None) == (source.qs.targets / stored).read_bytes(), (arch, name)
+    assert copied == {}
+    assert run("mirror", *args, "--json").json()["copied"] == 0
+    # One source tampered: that one named (exit 1), the other still mirrored.
+    publish_release(run, source.qs, tmp_path, "1.2.0")
+    broken = source.qs.dir / "repo/metadata" / VARIANT / other / "timestamp.json"
+    doc = json.loads(broken.read_bytes())
+    doc["signed"]["version"] += 1
+    broken.write_text(json.dumps(doc))
+    partial = run("mirror", *args)
+    assert partial.code == 1, partial.err
+    assert partial.err.strip().splitlines()[-1].startswith(
+        f"repo-tool: error: 1 of 2 repositories failed (1 mirrored): {VARIANT}/{other}: "), partial.err
+    assert f"{VARIANT}/{ARCH}:" in partial.out and f"{VARIANT}/{other}: FAILED" in partial.out, partial.out
+    assert (dest / "metadata" / VARIANT / ARCH / "timestamp.json").read_bytes() == (
+        source.qs.meta / "timestamp.json").read_bytes()
+
+
+def test_placeholder_usage_errors(run: Runner, source: Source, tmp_path: Path) -> None:
+    base = ["--root", str(source.qs.root), "--from-targets-url", source.targets_url, "--to-targets-url",
+            str(tmp_path / "t")]
+    templated = f"{source.url}/metadata/{{variant}}/{{arch}}/"
+    cases = [
+        (["--from-metadata-url", templated, "--to-metadata-url", str(tmp_path / "m")], "give --variant and --arch"),
+        (["--from-metadata-url", templated, "--to-metadata-url", str(tmp_path / "m"), "--variant", VARIANT],
+         "--arch: give both --variant and --arch"),
+        (["--from-metadata-url", source.meta_url, "--to-metadata-url", str(tmp_path / "m"), "--variant", VARIANT,
+          "--arch", ARCH], "--from-metadata-url " + source.meta_url + ": has no {variant}"),
+        (["--from-metadata-url", templated, "--to-metadata-url", str(tmp_path / "m"), "--variant", VARIANT,
+          "--arch", ARCH, "--arch", "aarch64"], "--to-metadata-url " + str(tmp_path / "m") + ": has no {variant}"),
+    ]
+    for args, needle in cases:
+        assert_one_line_error(run("mirror", *base, *args), 2, needle)
+    assert not (tmp_path / "m").exists() and not (tmp_path / "t").exists()

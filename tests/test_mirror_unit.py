@@ -17,9 +17,9 @@ import pytest
 from repo_tool.core.manifest import Manifest
 from repo_tool.core.progress import NO_PROGRESS, Progress
 from repo_tool.core.semver import Version
+from repo_tool.core.versionspec import chosen_updates, parse_versions
 from repo_tool.errors import UsageError
 from repo_tool.mirror.mirror import Location, MirrorOptions, mirror
-from repo_tool.core.versionspec import chosen_updates, parse_versions
 from repo_tool.storage.base import LocalStorage
 from repo_tool.storage.s3 import MULTIPART_THRESHOLD, S3Storage
 from repo_tool.trust.model import TargetError

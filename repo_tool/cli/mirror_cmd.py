@@ -19,14 +19,15 @@ from repo_tool.core.instant import format_instant
 from repo_tool.core.selection import LATEST
 from repo_tool.core.versionspec import parse_versions
 from repo_tool.errors import UsageError
-from repo_tool.mirror.mirror import Location, MirrorOptions, mirror
+from repo_tool.mirror.mirror import Location, MirrorOptions, Pair, mirror, mirror_each
 from repo_tool.publish.inputs import load_policy
 from repo_tool.publish.load import LoadOptions
 from repo_tool.publish.release import AlreadyPublished
 from repo_tool.publish.reroot import RerootOptions, Upstream, reroot
 from repo_tool.storage import open_storage
 
-RESIGN_ONLY = ("repo_name", "variant", "arch", "wave_policy", "start_text", "init", "allow_expired")
+RESIGN_ONLY = ("repo_name", "wave_policy", "start_text", "init", "allow_expired")
+PLACEHOLDERS = ("{variant}", "{arch}")
 EXPIRES = ("targets_expires", "snapshot_expires", "timestamp_expires")
 
 EPILOG = """\b
@@ -41,10 +42,12 @@ repository takes --init.  --versions defaults to latest there."""
 @click.option("--root", "root_path", required=True, type=click.Path(dir_okay=False),
               help="The trusted root.json the source is verified from (the one nodes ship).")
 @click.option("--from-metadata-url", required=True, metavar="URL",
-              help="The source's variant/arch metadata (path, file://, http(s)://, s3://).")
+              help="The source's variant/arch metadata (path, file://, http(s)://, s3://); {variant} and {arch} in "
+                   "it stand for each --variant and --arch, as in updog's metadata-base-url.")
 @click.option("--from-targets-url", required=True, metavar="URL", help="The source's targets.")
 @click.option("--to-metadata-url", default=None, metavar="URL",
-              help="Where the metadata goes (path, file:// or s3://BUCKET/PREFIX/); not with --resign.")
+              help="Where the metadata goes (path, file:// or s3://BUCKET/PREFIX/; {variant} and {arch} as in "
+                   "--from-metadata-url); not with --resign.")
 @click.option("--to-targets-url", default=None, metavar="URL",
               help="Where the targets go (path, file:// or s3://); not with --resign.")
 @click.option("--versions", "versions_text", default=None, metavar="latest|all|SPEC",
@@ -57,8 +60,12 @@ repository takes --init.  --versions defaults to latest there."""
               help="Re-root: publish upstream's releases into --config's repository with your keys and waves.")
 @config_option("--resign: repo-tool.yaml (or a pubsys Infra.toml) naming the repository to publish into.")
 @repo_option("--resign: repository name in the config (if several).")
-@click.option("--variant", default=None, help="--resign: the variant re-rooted, e.g. aws-k8s-1.28.")
-@click.option("--arch", default=None, help="--resign: the architecture re-rooted: x86_64 or aarch64.")
+@click.option("--variant", "variants", multiple=True,
+              help="A variant, e.g. aws-k8s-1.28: what {variant} in the metadata URLs stands for; repeat to mirror "
+                   "several (every --variant with every --arch).  --resign: the one variant re-rooted.")
+@click.option("--arch", "arches", multiple=True,
+              help="An architecture (x86_64, aarch64): what {arch} in the metadata URLs stands for; repeatable.  "
+                   "--resign: the one architecture re-rooted.")
 @click.option("--wave-policy", default=None, shell_complete=complete_policy,
               help="--resign: your wave policy, a file or a shipped name (default: the repo's wave_policy).")
 @click.option("--release-start-time", "start_text", default=None,
@@ -71,17 +78,18 @@ repository takes --init.  --versions defaults to latest there."""
 @click.pass_context
 def mirror_cmd(ctx: click.Context, root_path: str, from_metadata_url: str, from_targets_url: str,
                to_metadata_url: str | None, to_targets_url: str | None, versions_text: str | None, plan: bool,
-               as_json: bool, resign: bool, config_path: str | None, repo_name: str | None, variant: str | None,
-               arch: str | None, wave_policy: str | None, start_text: str | None, init: bool,
+               as_json: bool, resign: bool, config_path: str | None, repo_name: str | None, variants: tuple[str, ...],
+               arches: tuple[str, ...], wave_policy: str | None, start_text: str | None, init: bool,
                allow_expired: bool) -> None:
     """Mirror a repository: verify the source as a node does, then copy what the destination lacks
     (targets, roots, snapshot and targets files, timestamp.json last).  A rerun copies nothing new.
     With --resign, publish the source's releases into your own repository instead."""
     if resign:
-        _check_resign(ctx, to_metadata_url, to_targets_url, config_path, variant, arch)
-        assert config_path is not None and variant is not None and arch is not None
-        _reroot(ctx, root_path, (from_metadata_url, from_targets_url), versions_text, plan, as_json,
-                (config_path, repo_name, variant, arch), (wave_policy, start_text, init, allow_expired))
+        variant, arch = _check_resign(to_metadata_url, to_targets_url, config_path, variants, arches)
+        assert config_path is not None
+        upstream = (_expand(from_metadata_url, variant, arch), from_targets_url)
+        _reroot(root_path, upstream, versions_text, plan, as_json, (config_path, repo_name, variant, arch),
+                (wave_policy, start_text, init, allow_expired))
         return
     given = [name for name in (*RESIGN_ONLY, *EXPIRES) if _given(ctx, name)]
     if given or (config_path is not None and config_on_command_line(ctx)):
@@ -92,18 +100,57 @@ def mirror_cmd(ctx: click.Context, root_path: str, from_metadata_url: str, from_
         raise UsageError(f"missing option {missing} (where the mirror goes; or --resign to publish into a config's "
                          "repository)")
     versions = parse_versions(versions_text) if versions_text is not None else None
+    pairs = _pairs(from_metadata_url, to_metadata_url, variants, arches)
     root = read_trusted_root(root_path)
     aws = aws_settings()
     here = Path.cwd()
-    source = Location(open_storage(from_metadata_url, here, aws), open_storage(from_targets_url, here, aws))
-    destination = Location(open_storage(to_metadata_url, here, aws), open_storage(to_targets_url, here, aws))
     options = MirrorOptions(versions, plan, root.name, progress_line(as_json))
-    result = mirror(source, destination, root.data, now_ns(), options)
-    if as_json:
-        echo_json(result.to_json_obj())
-    else:
-        click.echo("\n".join(result.text_lines()))
+    if not pairs:
+        source = Location(open_storage(from_metadata_url, here, aws), open_storage(from_targets_url, here, aws))
+        destination = Location(open_storage(to_metadata_url, here, aws), open_storage(to_targets_url, here, aws))
+        result = mirror(source, destination, root.data, now_ns(), options)
+        _show(result.to_json_obj(), result.text_lines(), as_json)
+        return
+    from_targets, to_targets = open_storage(from_targets_url, here, aws), open_storage(to_targets_url, here, aws)
+    each = [Pair(variant, arch, Location(open_storage(_expand(from_metadata_url, variant, arch), here, aws),
+                                         from_targets),
+                 Location(open_storage(_expand(to_metadata_url, variant, arch), here, aws), to_targets))
+            for variant, arch in pairs]
+    many = mirror_each(each, root.data, now_ns(), options)
+    _show(many.to_json_obj(), many.text_lines(), as_json)
+    error = many.error()
+    if error is not None:
+        raise error
 
+
+def _show(data: dict[str, Any], lines: list[str], as_json: bool) -> None:
+    if as_json:
+        echo_json(data)
+    else:
+        click.echo("\n".join(lines))
+
+
+def _expand(url: str, variant: str, arch: str) -> str:
+    """``url`` with ``{variant}`` and ``{arch}`` replaced (updog's metadata-base-url placeholders)."""
+    return url.replace("{variant}", variant).replace("{arch}", arch)
+
+
+def _pairs(from_url: str, to_url: str, variants: tuple[str, ...], arches: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The variant/arch pairs of the run: none (the URLs name one repository), or every --variant with
+    every --arch, which the metadata URLs then hold as ``{variant}`` and ``{arch}``."""
+    templated = any(p in from_url for p in PLACEHOLDERS)
+    if not variants and not arches:
+        if templated:
+            raise UsageError("--from-metadata-url holds {variant}/{arch}: give --variant and --arch for them")
+        return []
+    if not variants or not arches:
+        raise UsageError(f"{'--arch' if variants else '--variant'}: give both --variant and --arch (each repeatable)")
+    for url, flag in ((from_url, "--from-metadata-url"), (to_url, "--to-metadata-url")):
+        missing = [p for p in PLACEHOLDERS if p not in url]
+        if missing and (len(variants) > 1 or len(arches) > 1 or flag == "--from-metadata-url"):
+            raise UsageError(f"{flag} {url}: has no {missing[0]}; with --variant/--arch each repository's URL "
+                             "holds {variant} and {arch} (e.g. https://updates.example/{variant}/{arch}/)")
+    return [(variant, arch) for variant in dict.fromkeys(variants) for arch in dict.fromkeys(arches)]
 
 def _given(ctx: click.Context, name: str) -> bool:
     if name in EXPIRES:
@@ -116,18 +163,24 @@ def _flag(name: str) -> str:
     return {"repo_name": "--repo", "start_text": "--release-start-time"}.get(name, f"--{name.replace('_', '-')}")
 
 
-def _check_resign(ctx: click.Context, to_metadata_url: str | None, to_targets_url: str | None,
-                  config_path: str | None, variant: str | None, arch: str | None) -> None:
+def _check_resign(to_metadata_url: str | None, to_targets_url: str | None, config_path: str | None,
+                  variants: tuple[str, ...], arches: tuple[str, ...]) -> tuple[str, str]:
+    """The one variant and arch of a re-root, once the flags that go with it are checked."""
     if to_metadata_url is not None or to_targets_url is not None:
         flag = "--to-metadata-url" if to_metadata_url is not None else "--to-targets-url"
         raise UsageError(f"{flag}: --resign publishes into the config's repository (--config, --repo); "
                          "leave the --to-* URLs out")
-    for value, flag in ((config_path, "--config"), (variant, "--variant"), (arch, "--arch")):
-        if value is None:
-            raise UsageError(f"--resign needs {flag}" + (" (or REPO_TOOL_CONFIG)" if flag == "--config" else ""))
+    if config_path is None:
+        raise UsageError("--resign needs --config (or REPO_TOOL_CONFIG)")
+    for values, flag in ((variants, "--variant"), (arches, "--arch")):
+        if not values:
+            raise UsageError(f"--resign needs {flag}")
+        if len(set(values)) > 1:
+            raise UsageError(f"{flag}: --resign re-roots one variant/arch repository a run; got {', '.join(values)}")
+    return variants[0], arches[0]
 
 
-def _reroot(ctx: click.Context, root_path: str, source: tuple[str, str], versions_text: str | None, plan: bool,
+def _reroot(root_path: str, source: tuple[str, str], versions_text: str | None, plan: bool,
             as_json: bool, where: tuple[str, str | None, str, str],
             schedule: tuple[str | None, str | None, bool, bool]) -> None:
     """``mirror --resign``: publish upstream's chosen releases into the config's repository."""

@@ -20,13 +20,13 @@ from typing import Any
 
 from repo_tool.core.progress import NO_PROGRESS, Progress
 from repo_tool.core.versionspec import VersionSpec
-from repo_tool.errors import UsageError
+from repo_tool.errors import RepoToolError, UsageError
 from repo_tool.mirror.plan import CATEGORIES, METADATA, ROOT, TARGETS, Item, Location, Plan, make_plan
 from repo_tool.storage.base import Storage, Streamable
 from repo_tool.trust.verifier import TIMESTAMP, Repo, Target, stream_target
 
-__all__ = ["CATEGORIES", "METADATA", "ROOT", "TARGETS", "Counts", "Location", "MirrorOptions", "MirrorResult",
-           "mirror"]
+__all__ = ["CATEGORIES", "METADATA", "ROOT", "TARGETS", "Counts", "Location", "ManyResult", "MirrorOptions",
+           "MirrorResult", "Pair", "mirror", "mirror_each"]
 
 
 @dataclass(frozen=True)
@@ -127,6 +127,71 @@ def mirror(source: Location, destination: Location, trusted_root: bytes, now: in
     if not options.plan:
         _run(plan, source, destination, options.progress, result.counts[TARGETS].copied_bytes)
     return result
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One variant/arch repository of a run over many: its source and destination."""
+
+    variant: str
+    arch: str
+    source: Location
+    destination: Location
+
+    @property
+    def label(self) -> str:
+        return f"{self.variant}/{self.arch}"
+
+
+@dataclass
+class ManyResult:
+    """A run over many variant/arch repositories: each one's result, and each one that failed (and why)."""
+
+    results: list[tuple[Pair, MirrorResult]] = field(default_factory=list)
+    failures: list[tuple[Pair, RepoToolError]] = field(default_factory=list)
+
+    def error(self) -> RepoToolError | None:
+        """None if every repository was mirrored; else the first failure's kind, naming every failure."""
+        if not self.failures:
+            return None
+        done = len(self.results)
+        first = self.failures[0][1]
+        named = "; ".join(f"{pair.label}: {exc.message}" for pair, exc in self.failures)
+        return first.reworded(f"{len(self.failures)} of {done + len(self.failures)} repositories failed "
+                              f"({done} mirrored): {named}")
+
+    def to_json_obj(self) -> dict[str, Any]:
+        results = [{"variant": pair.variant, "arch": pair.arch, **result.to_json_obj()}
+                   for pair, result in self.results]
+        return {
+            "ok": not self.failures,
+            "repositories": results,
+            "failed": [{"variant": pair.variant, "arch": pair.arch, "error": exc.message}
+                       for pair, exc in self.failures],
+            "copied": sum(r["copied"] for r in results),
+            "copied_bytes": sum(r["copied_bytes"] for r in results),
+        }
+
+    def text_lines(self) -> list[str]:
+        lines: list[str] = []
+        for pair, result in self.results:
+            lines += [f"{pair.label}:", *(f"  {line}" for line in result.text_lines())]
+        for pair, exc in self.failures:
+            lines.append(f"{pair.label}: FAILED: {exc.message}")
+        return lines
+
+
+def mirror_each(pairs: list[Pair], trusted_root: bytes, now: int, options: MirrorOptions = MirrorOptions()
+                ) -> ManyResult:
+    """:func:`mirror` each of ``pairs`` in turn (their targets shared: each object is copied once); one
+    that fails (a source that does not verify, a write refused) is reported and the others go on."""
+    many = ManyResult()
+    for pair in pairs:
+        try:
+            many.results.append((pair, mirror(pair.source, pair.destination, trusted_root, now, options)))
+        except RepoToolError as exc:
+            many.failures.append((pair, exc))
+    return many
 
 
 def _run(plan: Plan, source: Location, destination: Location, progress: Progress, total: int) -> None:
