@@ -224,6 +224,21 @@ def test_versions_latest_copies_what_its_manifest_needs(run: Runner, source: Sou
     assert {p.name for p in dest.targets.iterdir()} == {f"{listed[n]['hashes']['sha256']}.{n}" for n in wanted}
     assert files(dest.meta) == {name: (source.qs.meta / name).read_bytes() for name in files(dest.meta)}
     assert local_client_sees(run, tmp_path / "clients", source.qs.root, dest.meta, dest.targets) == "1.1.0"
+    # The auditor's view of a partial mirror: a full audit misses the older release's targets; --targets
+    # present checks what is there and requires what nodes need now.
+    where = ["--root", str(source.qs.root), "--metadata-url", str(dest.meta), "--targets-url", str(dest.targets)]
+    assert run("audit", *where).code == 1
+    infos = [f for f in json.loads(run("audit", *where, "--targets", "present", "--json").out)["findings"]
+             if f["check"] == "targets"]
+    assert [f["message"].split(" (")[0] for f in infos] == [
+        f"{len(listed) - len(wanted)} of {len(listed)} listed targets are not stored here"]
+    assert audit_clean(run, *where, "--targets", "present") == []
+    image = update["images"]["root"]
+    (dest.targets / f"{listed[image]['hashes']['sha256']}.{image}").rename(tmp_path / "held")
+    missing = run("audit", *where, "--targets", "present", "--json")
+    errors = [f["message"] for f in json.loads(missing.out)["findings"] if f["severity"] == "error"]
+    assert missing.code == 1 and errors == [f"target {image} is listed but its object is missing"], errors
+    (tmp_path / "held").rename(dest.targets / f"{listed[image]['hashes']['sha256']}.{image}")
 
     rest = mirrored(run, source, dest.to_args(), "--versions", "all")
     assert rest["versions"] == ["1.0.0", "1.1.0"]

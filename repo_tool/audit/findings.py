@@ -16,7 +16,8 @@ from repo_tool.core.instant import format_instant
 from repo_tool.errors import unnamed
 
 Severity = Literal["error", "warning", "info"]
-TargetsMode = Literal["all", "none"] | int  # an int: a sample of that many targets
+# an int: a sample of that many targets; present: those stored (a partial mirror)
+TargetsMode = Literal["all", "none", "present"] | int
 
 
 @dataclass(frozen=True)

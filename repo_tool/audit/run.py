@@ -37,7 +37,10 @@ from repo_tool.audit.role_checks import (
 )
 from repo_tool.audit.roleset import RoleSet
 from repo_tool.audit.stored import read_as_stored, root_chain
-from repo_tool.audit.target_checks import check_targets
+from repo_tool.audit.target_checks import Named, check_targets
+from repo_tool.core.manifest import MANIFEST_NAME, Manifest
+from repo_tool.core.selection import LATEST
+from repo_tool.core.versionspec import chosen_updates, needed_targets, parse_versions
 from repo_tool.errors import RepoToolError
 from repo_tool.localfs import leftover_temp_files
 from repo_tool.storage.base import LocalStorage, Storage
@@ -87,8 +90,16 @@ def audit(meta: Storage, targets: Storage, anchor: TrustedRoot, now: int, option
     if options.check_manifest:
         manifest = manifest_checks.check_manifest(report, files, targets, options.targets != "none")
     decoded = set(manifest.target_names()) if manifest is not None else set()
-    check_targets(report, files, targets, options, decoded)
+    check_targets(report, files, targets, options, Named(decoded, _required(manifest)))
     return report
+
+
+def _required(manifest: Manifest | None) -> list[str]:
+    """The targets nodes need now (``manifest.json``, the offered release's images and the migrations to
+    it): what even a partial mirror (``mirror --versions latest``) must hold."""
+    if manifest is None:
+        return [MANIFEST_NAME]
+    return needed_targets(manifest, chosen_updates(manifest, parse_versions(LATEST)))
 
 
 def _leftovers(report: Report, *stores: Storage) -> None:

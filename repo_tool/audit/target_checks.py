@@ -32,11 +32,22 @@ REMOTE_CHUNK = 4 << 20  # bytes per read from storage that is not a local direct
 # A local directory's files are read as the publisher reads them (hashing.Stream.path).
 
 
+@dataclass(frozen=True)
+class Named:
+    """What the manifest says of the targets: those nodes decode as LZ4 frames (its images and
+    migrations), and those nodes need now (``manifest.json``, the offered release's images and the
+    migrations to it), which even a partial mirror must hold."""
+
+    decoded: Collection[str] = ()
+    required: Collection[str] = ()
+
+
 def check_targets(report: Report, files: RoleSet, store: Storage, options: AuditOptions,
-                  decoded: Collection[str] = ()) -> None:
+                  named: Named = Named()) -> None:
     """Download targets (``options.targets``: all, a sample, or none; ``options.jobs`` at once) checking
-    length and SHA-256; those in ``decoded`` (the images and migrations the manifest names) are also
-    decoded as LZ4 frames, as nodes read them."""
+    length and SHA-256; those ``named.decoded`` are also decoded as LZ4 frames, as nodes read them.
+    ``present`` (a partial mirror): every target whose object is there is checked; one that is missing
+    is an error only if ``named.required``, else counted in one info."""
     mode = options.targets
     names = sorted({name for role in (files.targets, *files.delegated.values())
                     for name in (role.signed.get("targets") or {})})
@@ -49,15 +60,23 @@ def check_targets(report: Report, files: RoleSet, store: Storage, options: Audit
         if MANIFEST_NAME in names and MANIFEST_NAME not in chosen:
             chosen = [MANIFEST_NAME, *chosen[: max(0, mode - 1)]]
         names = chosen
-    checks = [check for name in names if (check := _prepare(report, files, store, name, name in decoded))]
+    checks = [check for name in names if (check := _prepare(report, files, store, name, name in named.decoded))]
     progress = options.progress
     progress.start("checking targets", sum(check.target.length for check in checks))
     try:
         results = hash_streams([check.stream for check in checks], _jobs(store, options.jobs), progress)
     finally:
         progress.stop()
+    absent = 0
     for check, result in zip(checks, results):
+        if result is None and mode == "present" and check.name not in named.required:
+            absent += 1
+            continue
         report.count_checked(1, _judge(report, check, result))
+    if absent:
+        report.add("info", "targets", store.url, f"{absent} of {len(names)} listed targets are not stored here "
+                   "(--targets present: a partial mirror); every target there, and each one nodes need for the "
+                   "release they are offered, was checked")
 
 
 def _jobs(store: Storage, jobs: int) -> int:

@@ -29,11 +29,11 @@ _SAMPLE = re.compile(r"sample:([1-9][0-9]{0,8})")
 
 
 def parse_targets_mode(text: str) -> TargetsMode:
-    if text in ("all", "none"):
+    if text in ("all", "none", "present"):
         return text  # type: ignore[return-value]
     match = _SAMPLE.fullmatch(text)
     if not match:
-        raise UsageError(f"--targets: expected all, none or sample:N, found {text!r}")
+        raise UsageError(f"--targets: expected all, present, none or sample:N, found {text!r}")
     return int(match.group(1))
 
 
@@ -48,7 +48,8 @@ def parse_targets_mode(text: str) -> TargetsMode:
 @click.option("--variant", default=None, help="Variant (with --config).")
 @click.option("--arch", default=None, help="Architecture (with --config).")
 @click.option("--targets", "targets_text", default="all", show_default=True,
-              help="Which targets to download and check: all, none, or sample:N.")
+              help="Which targets to download and check: all, none, sample:N, or present (a partial mirror: "
+                   "those stored, and each one nodes need for the release they are offered).")
 @click.option("--at", "at_text", default="now", show_default=True,
               help="The instant to judge expiry at (RFC 3339, now, or 'in 2 days').")
 @click.option("--within", "within_text", default="3 days", show_default=True,
