@@ -432,3 +432,22 @@ def test_progress_counts_the_target_bytes_copied(qs: QS, tmp_path: Path) -> None
     total = result.counts["targets"].copied_bytes
     assert progress.events[0] == ("mirror", total) and progress.events[-1] == ("stop", 0)
     assert sum(count for label, count in progress.events[1:-1] if label == "advance") == total
+
+
+def test_needed_steps_are_the_walks_from_every_lower_version() -> None:
+    """The migration steps a chosen update needs: each walk to it from every lower version listed (the
+    shortcut updog takes where there is one), in walk order, with their names."""
+    from repo_tool.core.versionspec import needed_steps, needed_targets
+
+    doc = {"updates": [{"variant": "v", "arch": "a", "version": version, "max_version": "1.3.0", "waves": {},
+                        "images": {"boot": f"b{version}", "root": f"r{version}", "hash": f"h{version}"}}
+                       for version in ("1.0.0", "1.1.0", "1.2.0", "1.3.0")],
+           "migrations": {"(1.0.0, 1.1.0)": ["m1"], "(1.1.0, 1.2.0)": ["m2"], "(1.2.0, 1.3.0)": ["m3"],
+                          "(1.1.0, 1.3.0)": ["shortcut"], "(0.9.0, 1.0.0)": ["old"]}}
+    manifest = Manifest.from_bytes(json.dumps(doc).encode())
+    newest = [u for u in manifest.updates if u.version == Version.parse("1.3.0")]
+    steps = needed_steps(manifest, newest)
+    key = Version.parse
+    assert steps == {(key("1.0.0"), key("1.1.0")): ["m1"], (key("1.1.0"), key("1.3.0")): ["shortcut"],
+                     (key("1.2.0"), key("1.3.0")): ["m3"]}
+    assert needed_targets(manifest, newest) == ["manifest.json", "b1.3.0", "r1.3.0", "h1.3.0", "m1", "shortcut", "m3"]

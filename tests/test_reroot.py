@@ -333,3 +333,18 @@ def test_reroot_into_s3_streams_upstream_targets(aws: MotoServer, run: Runner, s
         again = reroot(run, source, operator, "--endpoint-url", proxy.url)
     assert again.code == 0 and "nothing to do" in again.err, again.err
     assert proxy.writes() == [] and bucket_objects(s3, BUCKET) == keys
+
+
+def test_a_release_upstream_pulled_is_not_rerooted(run: Runner, source: Source, operator: Operator) -> None:
+    """Upstream lowered max_version below its newest release (a pull): `all` takes the rest with a
+    warning naming the pulled one; `latest` is the release upstream still offers."""
+    pulled = run("set-max-version", *source.qs.args("--max-version", "1.0.0"))
+    assert pulled.code == 0, pulled.err
+    done = reroot(run, source, operator, "--init", "--versions", "all")
+    assert done.code == 0, done.err
+    assert "upstream pulled 1.1.0 (its max_version is 1.0.0); not re-rooted" in done.err
+    assert [str(u.version) for u in operator.operator_updates()] == ["1.0.0"]
+    assert reroot(run, source, operator, "--versions", "latest").code == 0
+    assert [str(u.version) for u in operator.operator_updates()] == ["1.0.0"]
+    refused = reroot(run, source, operator, "--versions", "1.1.0")
+    assert_one_line_error(refused, 2, "--versions 1.1.0: upstream pulled every aws-k8s-1.28/x86_64 update chosen")
