@@ -73,7 +73,7 @@ repository takes --init.  --versions defaults to latest there."""
                    "(default: now).")
 @click.option("--init", is_flag=True, help="--resign: start the repository (refused if one exists).")
 @click.option("--allow-expired", is_flag=True, help=f"--resign: {ALLOW_EXPIRED_HELP}")
-@expires_options("--release-start-time (else now); --resign only")
+@expires_options("--release-start-time, else now (--resign only)")
 @aws_options
 @click.pass_context
 def mirror_cmd(ctx: click.Context, root_path: str, from_metadata_url: str, from_targets_url: str,
