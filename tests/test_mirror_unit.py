@@ -20,7 +20,7 @@ from repo_tool.core.semver import Version
 from repo_tool.core.versionspec import chosen_updates, parse_versions
 from repo_tool.errors import UsageError
 from repo_tool.mirror.mirror import Location, MirrorOptions, mirror
-from repo_tool.storage.base import LocalStorage
+from repo_tool.storage.base import LocalStorage, Staged, StagedBatch, StorageError
 from repo_tool.storage.s3 import MULTIPART_THRESHOLD, S3Storage
 from repo_tool.trust.model import TargetError
 from repo_tool.trust.verifier import ExpiredError, load_repo
@@ -221,6 +221,48 @@ def test_s3_put_stream_multipart(aws: MotoServer) -> None:
     assert store.put_stream("small", small(True), 10) is False
 
 
+def test_staged_objects_show_only_when_committed(aws: MotoServer, tmp_path: Path) -> None:
+    """stage_stream takes every chunk (a failing stream raises, nothing kept) but shows nothing until
+    commit; a discarded one leaves nothing (no temporary file, no multipart upload); a name stored
+    meanwhile with the same size makes the commit a no-op (False), with another size an error."""
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="stage", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    size = MULTIPART_THRESHOLD + 5
+    data = os.urandom(size)
+
+    def chunks(fail: bool = False, payload: bytes = data) -> Iterator[bytes]:
+        return stream([payload[offset:offset + (1 << 20)] for offset in range(0, len(payload), 1 << 20)], fail)
+
+    def temp_files() -> list[str]:
+        return [name for name in os.listdir(tmp_path / "local") if name.startswith(".")]
+
+    for store, pending in ((LocalStorage(tmp_path / "local"), temp_files),
+                           (S3Storage(s3, "stage", "t/"),
+                            lambda: [u["Key"] for u in s3.list_multipart_uploads(Bucket="stage").get("Uploads", [])])):
+        for name, payload in (("big", data), ("small", b"s" * 10)):
+            with pytest.raises(TargetError):
+                store.stage_stream(name, chunks(True, payload), len(payload))
+            assert store.size(name) is None and pending() == [], store.url
+            batch = StagedBatch()
+            assert batch.stage(store, name, chunks(payload=payload), len(payload)) is True
+            assert store.size(name) is None, store.url  # staged: not visible
+            batch.discard()
+            assert store.size(name) is None and pending() == [], store.url
+            assert batch.stage(store, name, chunks(payload=payload), len(payload)) is True
+            batch.commit()
+            assert store.read(name) == payload and pending() == [], store.url
+            assert batch.stage(store, name, chunks(True, payload), len(payload)) is False  # there: nothing read
+        staged = store.stage_stream("race", chunks(payload=b"r" * 10), 10)
+        assert staged is not None
+        assert store.put_stream("race", chunks(payload=b"R" * 10), 10)  # another run stored it meanwhile
+        assert staged.commit() is False and store.read("race") == b"R" * 10
+        other = store.stage_stream("race2", chunks(payload=b"r" * 10), 10)
+        assert other is not None and store.put_stream("race2", chunks(payload=b"R" * 11), 11)
+        with pytest.raises(StorageError):
+            other.commit()
+        assert pending() == []
+
+
 def test_mirror_to_s3_then_rerun_and_refresh(run: Runner, qs: QS, aws: MotoServer, tmp_path: Path) -> None:
     s3 = aws.client("s3")
     s3.create_bucket(Bucket="mirror", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
@@ -268,6 +310,10 @@ class CountingStorage(LocalStorage):
     def put_stream(self, name: str, chunks: Iterable[bytes], size: int, sent: Any = None) -> bool:
         self.calls.append(f"put {name}")
         return super().put_stream(name, chunks, size, sent)
+
+    def stage_stream(self, name: str, chunks: Iterable[bytes], size: int, sent: Any = None) -> Staged | None:
+        self.calls.append(f"put {name}")
+        return super().stage_stream(name, chunks, size, sent)
 
 
 def test_rerun_asks_one_size_per_object_and_writes_nothing(qs: QS, tmp_path: Path) -> None:
@@ -363,9 +409,9 @@ class FailingStorage(LocalStorage):
         self._count(name)
         super().swap(name, data, expected)
 
-    def put_stream(self, name: str, chunks: Iterable[bytes], size: int, sent: Any = None) -> bool:
+    def stage_stream(self, name: str, chunks: Iterable[bytes], size: int, sent: Any = None) -> Staged | None:
         self._count(name)
-        return super().put_stream(name, chunks, size, sent)
+        return super().stage_stream(name, chunks, size, sent)
 
 
 def test_a_run_stopped_at_any_write_leaves_the_previous_mirror_and_a_rerun_converges(run: Runner, qs: QS,
@@ -390,7 +436,8 @@ def test_a_run_stopped_at_any_write_leaves_the_previous_mirror_and_a_rerun_conve
         assert repo.timestamp.raw == (old / "meta" / "timestamp.json").read_bytes()
         again = mirror(source, Location(LocalStorage(dst / "meta"), LocalStorage(dst / "targets")), root,
                        timestamp_now())
-        assert again.counts["targets"].copied == max(0, new - (fail_at - 1))
+        # Stopped while staging the targets: none of them was shown (all copied again); after: all were.
+        assert again.counts["targets"].copied == (new if fail_at <= new else 0)
         assert sorted(os.listdir(dst / "targets")) == sorted(listed_objects(qs))
         assert (dst / "meta" / "timestamp.json").read_bytes() == (qs.meta / "timestamp.json").read_bytes()
     assert writes[-1] == "timestamp.json"  # the last step tried was the last write

@@ -1,15 +1,17 @@
 """``mirror``: copy a verified upstream repository to a destination of one's own, incrementally and in
 the safe order of SPEC §4, metadata byte for byte (nodes keep upstream's root and signatures).
 
-Order: the targets (each streamed from the source, its length and sha256 checked as it passes, stored
-under its final name only once the check passed), then every ``N.root.json`` (write-once), the
+Order: the targets (each streamed from the source, its length and sha256 checked as it passes, and
+staged: a temporary file, an uncompleted multipart upload), then, only once every one of them verified,
+the targets shown under their names; then every ``N.root.json`` (write-once), the
 versioned delegated, targets and snapshot files (write-once), and ``timestamp.json`` last (replaced
 only if it still holds what the plan read).  A run stopped at any point leaves the destination's
 previous state reachable (new objects are not referenced until the timestamp moves), and a rerun
 skips what is there with the same name and size.
 
-Must not: write anything before the whole source verified (:mod:`repo_tool.mirror.plan`), or buffer a
-whole target.
+Must not: write anything before the whole source verified (:mod:`repo_tool.mirror.plan`), show any
+target under its name before every target verified, or buffer a whole large target (a small one, below
+the S3 multipart threshold, is held until the commit).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from repo_tool.core.progress import NO_PROGRESS, Progress
 from repo_tool.core.versionspec import VersionSpec
 from repo_tool.errors import RepoToolError, UsageError
 from repo_tool.mirror.plan import CATEGORIES, METADATA, ROOT, TARGETS, Item, Location, Plan, make_plan
-from repo_tool.storage.base import Storage, Streamable
+from repo_tool.storage.base import StagedBatch, Storage, Streamable
 from repo_tool.trust.verifier import TIMESTAMP, Repo, Target, stream_target
 
 __all__ = ["CATEGORIES", "METADATA", "ROOT", "TARGETS", "Counts", "Location", "ManyResult", "MirrorOptions",
@@ -195,30 +197,40 @@ def mirror_each(pairs: list[Pair], trusted_root: bytes, now: int, options: Mirro
 
 
 def _run(plan: Plan, source: Location, destination: Location, progress: Progress, total: int) -> None:
+    """Stage every missing target (streamed, checked); only if all of them verified, commit them, then
+    write the metadata, ``timestamp.json`` last.  A target that fails discards every one staged."""
+    batch = StagedBatch()
     progress.start("mirror", total)
     try:
         for item in plan.items:
-            if not item.present:
-                _write(item, plan, source, destination, progress)
+            if item.target is not None and not item.present:
+                _stage_target(plan.repo, item.target, (source.targets, destination.targets), batch, progress)
+    except BaseException:
+        batch.discard()
+        raise
     finally:
         progress.stop()
+    batch.commit()
+    for item in plan.items:
+        if item.target is None and not item.present:
+            _write(item, plan, destination)
 
 
-def _write(item: Item, plan: Plan, source: Location, destination: Location, progress: Progress) -> None:
+def _write(item: Item, plan: Plan, destination: Location) -> None:
     meta = destination.metadata
-    if item.target is not None:
-        _copy_target(plan.repo, item.target, source.targets, destination.targets, progress)
-    elif item.name == TIMESTAMP:
-        assert item.raw is not None
+    assert item.raw is not None
+    if item.name == TIMESTAMP:
         meta.swap(TIMESTAMP, item.raw, plan.destination_timestamp)
     else:
-        assert item.raw is not None
         meta.create(item.name, item.raw)
 
 
-def _copy_target(repo: Repo, target: Target, source: Storage, destination: Storage, progress: Progress) -> None:
-    """Stream ``target`` from ``source`` to ``destination`` under its object name, checked as it passes."""
+def _stage_target(repo: Repo, target: Target, stores: tuple[Storage, Storage], batch: StagedBatch,
+                  progress: Progress) -> None:
+    """Stream ``target`` from the source's targets into the destination's (``stores``) under its object
+    name, checked as it passes, staged in ``batch`` (not visible until the batch commits)."""
+    source, destination = stores
     assert isinstance(destination, Streamable)
     stream = stream_target(repo, source, target)
     with contextlib.closing(stream):
-        destination.put_stream(repo.object_name(target), stream, target.length, progress.advance)
+        batch.stage(destination, repo.object_name(target), stream, target.length, progress.advance)

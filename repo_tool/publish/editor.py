@@ -30,7 +30,7 @@ from repo_tool.core.instant import NANOS_PER_SECOND, format_instant
 from repo_tool.errors import RepoToolError, VerificationError
 from repo_tool.signing.sign import sign_role
 from repo_tool.signing.signers import KeySigner
-from repo_tool.storage.base import ConflictError, Linkable, Storage, StorageError, Streamable
+from repo_tool.storage.base import ConflictError, Linkable, StagedBatch, Storage, StorageError, Streamable
 from repo_tool.trust.metadata import Expirations, new_snapshot, new_targets, new_timestamp, target_entry
 from repo_tool.trust.model import SIZE_LIMITS, RoleFile, SignedPart, parse_role
 from repo_tool.trust.rules import write_problems
@@ -260,13 +260,19 @@ def _check_unchanged(target: NewTarget, info: os.stat_result | None = None) -> N
         raise StorageError(f"{target.source} changed after it was hashed", retry="publish again")
 
 
-def _store_target(target: NewTarget, store: Storage, progress: Progress) -> bool:
+def _store_target(target: NewTarget, store: Storage, progress: Progress, batch: StagedBatch | None) -> bool:
+    """Store one target; with a ``batch`` (an edit with targets streamed from elsewhere) stage the
+    streamed and in-memory ones in it instead, to be shown together once all are stored."""
+    if isinstance(target.source, bytes) and batch is not None:
+        data = target.source
+        return _stage_streamed(target, Streamed(lambda: (chunk for chunk in [data]), "memory"), store, progress, batch)
     if isinstance(target.source, bytes):
         changed = store.create(target.object_name, target.source)
         progress.advance(target.length)
         return changed
     if isinstance(target.source, Streamed):
-        return _store_streamed(target, target.source, store, progress)
+        assert batch is not None
+        return _stage_streamed(target, target.source, store, progress, batch)
     _check_unchanged(target)
     if target.link:
         assert isinstance(store, Linkable)
@@ -287,8 +293,10 @@ def _store_target(target: NewTarget, store: Storage, progress: Progress) -> bool
     return changed
 
 
-def _store_streamed(target: NewTarget, source: Streamed, store: Storage, progress: Progress) -> bool:
-    """Stream ``source`` into ``store`` (nothing is opened if the object is there already)."""
+def _stage_streamed(target: NewTarget, source: Streamed, store: Storage, progress: Progress,
+                    batch: StagedBatch) -> bool:
+    """Stream ``source`` into ``store``, staged in ``batch`` (nothing is opened if the object is there
+    already); False if it is."""
     if not isinstance(store, Streamable):
         raise StorageError(f"{store.url}: cannot store a target streamed from elsewhere")
     sent_before = 0
@@ -302,10 +310,10 @@ def _store_streamed(target: NewTarget, source: Streamed, store: Storage, progres
         with contextlib.closing(source.open()) as stream:
             yield from stream
 
-    changed = store.put_stream(target.object_name, chunks(), target.length, sent)
-    if not changed:
+    staged = batch.stage(store, target.object_name, chunks(), target.length, sent)
+    if not staged:
         progress.advance(target.length - sent_before)
-    return changed
+    return staged
 
 
 def write_targets(targets: list[NewTarget], store: Storage, progress: Progress,
@@ -315,19 +323,27 @@ def write_targets(targets: list[NewTarget], store: Storage, progress: Progress,
 
     On a failure the uploads already running finish, none is started, and the
     first error is raised.  Objects already present are skipped, so a rerun
-    sends only what is missing.
+    sends only what is missing.  Targets streamed from elsewhere (a re-root's
+    upstream) are staged and shown only once every target was stored: one
+    that fails verification leaves none of them under its name.
     """
     written: list[str] = []
+    staged: list[str] = []
+    batch = StagedBatch() if any(isinstance(t.source, Streamed) for t in targets) else None
     progress.start("uploading", sum(t.length for t in targets))
     try:
         with ThreadPoolExecutor(max(1, min(jobs, len(targets))), thread_name_prefix="upload") as pool:
-            futures = {pool.submit(_store_target, t, store, progress): t for t in targets}
+            futures = {pool.submit(_store_target, t, store, progress, batch): t for t in targets}
             failure: BaseException | None = None
             for future in as_completed(futures):
                 try:
                     if future.result():
-                        written.append(f"targets/{futures[future].object_name}")
-                        progress.wrote(written[-1])
+                        target = futures[future]
+                        if batch is not None and not isinstance(target.source, Path):
+                            staged.append(f"targets/{target.object_name}")
+                        else:
+                            written.append(f"targets/{target.object_name}")
+                            progress.wrote(written[-1])
                 except BaseException as exc:
                     if failure is None:
                         failure = exc
@@ -335,8 +351,17 @@ def write_targets(targets: list[NewTarget], store: Storage, progress: Progress,
                             other.cancel()
             if failure is not None:
                 raise failure
+    except BaseException:
+        if batch is not None:
+            batch.discard()
+        raise
     finally:
         progress.stop()
+    if batch is not None:
+        batch.commit()
+    for name in staged:
+        written.append(name)
+        progress.wrote(name)
     return written
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,14 +94,76 @@ class Listable(Protocol):
         ...
 
 
+class Staged(Protocol):
+    """An object whose bytes are all stored but not yet visible under its name (a temporary file, an
+    S3 multipart upload not completed): :meth:`commit` makes it appear (write-once), :meth:`discard`
+    drops it.  One of the two must be called."""
+
+    def commit(self) -> bool:
+        """Show it under its name; False if the name already held an object of the same size."""
+        ...
+
+    def discard(self) -> None:
+        """Drop the stored bytes (best effort: never raises)."""
+        ...
+
+
 @runtime_checkable
 class Streamable(Protocol):
     """A storage that stores an object from chunks produced elsewhere (a mirror's download), write-once:
     ``name`` appears only after the last chunk was taken without error (the producer checks the bytes and
     raises at the end if they are wrong), so a refused stream never shows under ``name``.  False if
-    ``name`` is already stored with ``size`` bytes (nothing read from ``chunks``)."""
+    ``name`` is already stored with ``size`` bytes (nothing read from ``chunks``).
+
+    :meth:`stage_stream` takes every chunk the same way but leaves the object unseen until its
+    :class:`Staged` is committed: a job that stages every object first commits none of them unless all
+    verified (:class:`StagedBatch`)."""
 
     def put_stream(self, name: str, chunks: Iterable[bytes], size: int, sent: Sent | None = None) -> bool: ...
+
+    def stage_stream(self, name: str, chunks: Iterable[bytes], size: int, sent: Sent | None = None
+                     ) -> Staged | None:
+        """Store the chunks unseen; None (nothing read) if ``name`` is already stored with ``size`` bytes."""
+        ...
+
+
+class StagedBatch:
+    """Objects staged by one job (from several threads at once), committed together once every one of
+    them was taken whole and checked, or all discarded: a source that fails anywhere leaves nothing of
+    it under any name."""
+
+    def __init__(self) -> None:
+        self._staged: list[Staged] = []
+        self._lock = threading.Lock()
+
+    def stage(self, store: Streamable, name: str, chunks: Iterable[bytes], size: int, sent: Sent | None = None
+              ) -> bool:
+        """Stage ``chunks`` as ``name`` in ``store``; False if it is stored already (nothing to commit)."""
+        staged = store.stage_stream(name, chunks, size, sent)
+        if staged is None:
+            return False
+        with self._lock:
+            self._staged.append(staged)
+        return True
+
+    def commit(self) -> None:
+        """Show every staged object (in the order staged); on a failure the rest are discarded."""
+        with self._lock:
+            pending, self._staged = self._staged, []
+        for index, staged in enumerate(pending):
+            try:
+                staged.commit()
+            except BaseException:
+                for rest in pending[index + 1:]:
+                    rest.discard()
+                raise
+
+    def discard(self) -> None:
+        """Drop every staged object."""
+        with self._lock:
+            pending, self._staged = self._staged, []
+        for staged in pending:
+            staged.discard()
 
 
 @runtime_checkable
@@ -116,6 +179,33 @@ class Linkable(Protocol):
         """Store ``name`` as a hard link to ``path``, write-once (False if ``name`` is already stored
         with ``size`` bytes); ``check`` sees the linked file before ``name`` appears and may refuse it."""
         ...
+
+
+@dataclass
+class _LocalStaged:
+    """A local object held in a temporary file beside its name, linked to the name on commit."""
+
+    store: LocalStorage
+    name: str
+    tmp: Path
+    size: int
+
+    def commit(self) -> bool:
+        try:
+            try:
+                os.link(self.tmp, self.store._path(self.name))
+            except FileExistsError:
+                return already_sized(self.store, self.name, self.store.size(self.name), self.size)
+            fsync_dir(self.store.root)
+            return True
+        except OSError as exc:
+            raise StorageError(f"{self.store.describe(self.name)}: cannot write: {exc.strerror or exc}") from None
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self.tmp)
 
 
 class LinkRefusedError(UsageError):
@@ -246,6 +336,35 @@ class LocalStorage:
         if existing is not None:
             return already_sized(self, name, existing, size)
         return self._link_new(name, chunks, sent)
+
+    def stage_stream(self, name: str, chunks: Iterable[bytes], size: int, sent: Sent | None = None
+                     ) -> Staged | None:
+        existing = self.size(name)
+        if existing is not None:
+            already_sized(self, name, existing, size)
+            return None
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, tmp = make_temp(self.root, name)
+        except OSError as exc:
+            raise StorageError(f"{self.describe(name)}: cannot write: {exc.strerror or exc}") from None
+        staged = _LocalStaged(self, name, Path(tmp), size)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                for chunk in chunks:  # to the end: the producer's last check runs before it is kept
+                    handle.write(chunk)
+                    if sent:
+                        sent(len(chunk))
+                handle.flush()
+                os.fchmod(handle.fileno(), 0o644)
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            staged.discard()
+            raise StorageError(f"{self.describe(name)}: cannot write: {exc.strerror or exc}") from None
+        except BaseException:
+            staged.discard()
+            raise
+        return staged
 
     def link_problem(self, path: Path) -> str | None:
         """Tries the link (to a temporary name, removed at once) where the targets go: comparing

@@ -45,6 +45,7 @@ from repo_tool.storage.base import (
     ConflictError,
     ReadErrors,
     Sent,
+    Staged,
     StorageError,
     StorageUnreachableError,
     already_sized,
@@ -271,6 +272,36 @@ class S3Storage:
 
         return self._put_new(name, size, send)
 
+    def stage_stream(self, name: str, chunks: Iterable[bytes], size: int, sent: Sent | None = None
+                     ) -> Staged | None:
+        """Take the chunks as :meth:`put_stream` does but leave the object unseen: a small one held in
+        memory, a large one as a multipart upload whose parts are all sent but not completed (see
+        :class:`~repo_tool.storage.base.StagedBatch`)."""
+        existing = self.size(name)
+        if existing is not None:
+            already_sized(self, name, existing, size)
+            return None
+        if size < MULTIPART_THRESHOLD:
+            data = b"".join(chunks)  # to the end: the producer's last check runs before it is held
+            if sent:
+                sent(len(data))
+            return _S3Staged(self, name, size, data)
+        key = self._key(name)
+        try:
+            answer = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **object_headers(name))
+        except Exception as exc:
+            raise self._fail(name, "CreateMultipartUpload", exc) from None
+        upload = _Upload(key, answer["UploadId"], size, max(STREAM_PART_SIZE, math.ceil(size / MAX_PARTS)))
+        staged = _S3Staged(self, name, size, upload=upload)
+        try:
+            staged.parts = self._stream_parts(upload, chunks, sent)
+        except BaseException as exc:
+            staged.discard()
+            if isinstance(exc, Exception) and not isinstance(exc, RepoToolError):
+                raise self._fail(name, "UploadPart", exc) from None
+            raise
+        return staged
+
     def _put_new(self, name: str, size: int, send: Callable[[], None]) -> bool:
         """Write-once upload of a content-addressed object by ``send`` unless it is there with ``size`` bytes."""
         existing = self.size(name)
@@ -398,6 +429,46 @@ class _Upload:
     upload_id: str
     size: int
     part_size: int
+
+
+@dataclass
+class _S3Staged:
+    """An object taken whole but not yet visible: small, its bytes; large, a multipart upload with every
+    part sent.  Committed write-once (``If-None-Match: *``)."""
+
+    store: S3Storage
+    name: str
+    size: int
+    data: bytes | None = None
+    upload: _Upload | None = None
+    parts: list[CompletedPartTypeDef] | None = None
+
+    def commit(self) -> bool:
+        store, upload = self.store, self.upload
+        try:
+            if upload is None:
+                assert self.data is not None
+                store.client.put_object(Bucket=store.bucket, Key=store._key(self.name), Body=self.data,
+                                        IfNoneMatch="*", **object_headers(self.name))
+            else:
+                store.client.complete_multipart_upload(Bucket=store.bucket, Key=upload.key,
+                                                       UploadId=upload.upload_id,
+                                                       MultipartUpload={"Parts": self.parts or []}, IfNoneMatch="*")
+        except Exception as exc:
+            self.discard()
+            if not _precondition(exc):
+                raise store._fail(self.name, "upload", exc) from None
+            return already_sized(store, self.name, store.size(self.name), self.size)  # stored meanwhile
+        self.data = None
+        return True
+
+    def discard(self) -> None:
+        self.data = None
+        upload, self.upload = self.upload, None
+        if upload is not None:
+            with contextlib.suppress(Exception):  # best effort; an incomplete upload is never visible
+                self.store.client.abort_multipart_upload(Bucket=self.store.bucket, Key=upload.key,
+                                                         UploadId=upload.upload_id)
 
 
 def _read_exactly(path: Path, offset: int, count: int, size: int) -> bytes:
