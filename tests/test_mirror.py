@@ -300,8 +300,11 @@ def test_mirror_to_s3_then_rerun_copies_nothing(aws: MotoServer, run: Runner, so
     assert {k: planned[k] for k in ("copied", "copied_bytes")} == {k: report[k] for k in ("copied", "copied_bytes")}
     assert copied_bytes(report) > 0
     keys = bucket_objects(s3, BUCKET)
-    # The upload order: targets, then the roots, the versioned files, timestamp.json last.
-    written = [r.key.split("/", 2)[2] for r in proxy.writes()]
+    # The upload order: targets, then the roots, the versioned files, timestamp.json last; the targets are
+    # staged (every part sent) before the first one is shown (its multipart upload completed).
+    steps = [r.step for r in proxy.writes()]
+    assert max(i for i, step in enumerate(steps) if step == "UploadPart") < steps.index("CompleteMultipartUpload")
+    written = [r.key.split("/", 2)[2] for r in proxy.writes() if r.step in ("PutObject", "CompleteMultipartUpload")]
     assert len(written) == len(set(written)) == len(keys), written
     kinds = ["targets" if w.startswith("targets/") else "root" if w.endswith(".root.json") else
              "timestamp" if w.endswith("/timestamp.json") else "versioned" for w in written]

@@ -274,18 +274,14 @@ class S3Storage:
 
     def stage_stream(self, name: str, chunks: Iterable[bytes], size: int, sent: Sent | None = None
                      ) -> Staged | None:
-        """Take the chunks as :meth:`put_stream` does but leave the object unseen: a small one held in
-        memory, a large one as a multipart upload whose parts are all sent but not completed (see
-        :class:`~repo_tool.storage.base.StagedBatch`)."""
+        """Take the chunks as :meth:`put_stream` does but leave the object unseen: a multipart upload
+        whose parts are all sent but not completed (see :class:`~repo_tool.storage.base.StagedBatch`).
+        Small objects too (one part): a first mirror stages hundreds of migrations of a few MiB each,
+        which must not wait in memory."""
         existing = self.size(name)
         if existing is not None:
             already_sized(self, name, existing, size)
             return None
-        if size < MULTIPART_THRESHOLD:
-            data = b"".join(chunks)  # to the end: the producer's last check runs before it is held
-            if sent:
-                sent(len(data))
-            return _S3Staged(self, name, size, data)
         key = self._key(name)
         try:
             answer = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **object_headers(name))
@@ -433,37 +429,30 @@ class _Upload:
 
 @dataclass
 class _S3Staged:
-    """An object taken whole but not yet visible: small, its bytes; large, a multipart upload with every
-    part sent.  Committed write-once (``If-None-Match: *``)."""
+    """An object taken whole but not yet visible: a multipart upload with every part sent.  Committed
+    write-once (``If-None-Match: *``)."""
 
     store: S3Storage
     name: str
     size: int
-    data: bytes | None = None
     upload: _Upload | None = None
     parts: list[CompletedPartTypeDef] | None = None
 
     def commit(self) -> bool:
         store, upload = self.store, self.upload
+        assert upload is not None, "committed twice, or after discard"
         try:
-            if upload is None:
-                assert self.data is not None
-                store.client.put_object(Bucket=store.bucket, Key=store._key(self.name), Body=self.data,
-                                        IfNoneMatch="*", **object_headers(self.name))
-            else:
-                store.client.complete_multipart_upload(Bucket=store.bucket, Key=upload.key,
-                                                       UploadId=upload.upload_id,
-                                                       MultipartUpload={"Parts": self.parts or []}, IfNoneMatch="*")
+            store.client.complete_multipart_upload(Bucket=store.bucket, Key=upload.key, UploadId=upload.upload_id,
+                                                   MultipartUpload={"Parts": self.parts or []}, IfNoneMatch="*")
         except Exception as exc:
             self.discard()
             if not _precondition(exc):
-                raise store._fail(self.name, "upload", exc) from None
+                raise store._fail(self.name, "CompleteMultipartUpload", exc) from None
             return already_sized(store, self.name, store.size(self.name), self.size)  # stored meanwhile
-        self.data = None
+        self.upload = None
         return True
 
     def discard(self) -> None:
-        self.data = None
         upload, self.upload = self.upload, None
         if upload is not None:
             with contextlib.suppress(Exception):  # best effort; an incomplete upload is never visible
