@@ -167,9 +167,11 @@ def test_sigkill_during_a_first_mirror_leaves_nothing_a_client_would_load(source
 
 def _s3_steps(parts: int) -> Counter[str]:
     """The S3 steps of a mirror run (each write request killed just before it is sent and just after
-    its answer): 1.2.0's boot, hash and manifest.json (PutObject), its root image in ``parts`` parts
-    (Create, UploadPart each, Complete), then N.targets.json, N.snapshot.json and timestamp.json."""
-    writes = Counter({"PutObject": 6, "CreateMultipartUpload": 1, "UploadPart": parts, "CompleteMultipartUpload": 1})
+    its answer): 1.2.0's boot, hash and manifest.json (one part each) and its root image (``parts``
+    parts) staged as multipart uploads (Create, UploadPart each) and completed once all are sent, then
+    N.targets.json, N.snapshot.json and timestamp.json (PutObject)."""
+    writes = Counter({"PutObject": 3, "CreateMultipartUpload": 4, "UploadPart": parts + 3,
+                      "CompleteMultipartUpload": 4})
     return Counter({f"{when} {op}": n for op, n in writes.items() for when in ("before-send", "after-call")})
 
 
