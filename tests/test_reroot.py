@@ -113,6 +113,7 @@ def test_reroot_is_signed_by_the_operator_and_read_by_every_client(run: Runner, 
     start = hours_ago(4)
     report = rerooted(run, source, operator, "--init", "--wave-policy", "ohno", "--release-start-time", start)
     assert report["created"] and not report["planned_only"], report
+    assert report["upstream"] == {"metadata_url": source.meta_url, "added": ["1.1.0"]}, report
     op, up = operator.qs, source.qs
     # Signed by the operator's root, not upstream's.
     assert (op.meta / "1.root.json").read_bytes() == op.root.read_bytes()

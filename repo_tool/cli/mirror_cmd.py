@@ -14,7 +14,7 @@ from repo_tool.audit.anchor import read_trusted_root
 from repo_tool.cli.common import aws_options, aws_settings, echo_json, expires_options, now_ns, parse_time_option
 from repo_tool.cli.options import complete_policy, config_on_command_line, config_option, repo_option
 from repo_tool.cli.progress import progress_line
-from repo_tool.cli.publish_cmd import ALLOW_EXPIRED_HELP, StartSource, _already_published, _location, _output, show
+from repo_tool.cli.publish_cmd import ALLOW_EXPIRED_HELP, StartSource, _already_published, _location, _output, report
 from repo_tool.core.instant import format_instant
 from repo_tool.core.selection import LATEST
 from repo_tool.core.versionspec import parse_versions
@@ -203,4 +203,8 @@ def _reroot(root_path: str, source: tuple[str, str], versions_text: str | None, 
     if isinstance(result, AlreadyPublished):
         _already_published(result, as_json, answer)
         return
-    show(result, as_json, StartSource.of("--release-start-time", start_text, now))
+    data = report(result.outcome, as_json, StartSource.of("--release-start-time", start_text, now))
+    if as_json:
+        echo_json({**data, "upstream": result.upstream_json()})
+    else:
+        click.echo(f"re-rooted from {result.upstream_url}: {', '.join(map(str, result.added))}")

@@ -22,6 +22,7 @@ operator's repository already holds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from repo_tool.core.manifest import MANIFEST_NAME, Manifest, Update
 from repo_tool.core.semver import Version
@@ -83,8 +84,22 @@ def verify_upstream(upstream: Upstream, now: int) -> Verified:
     return Verified(upstream, repo, manifest)
 
 
+@dataclass
+class Rerooted:
+    """What a re-root did: the edit's outcome (as ``publish`` reports it) and the upstream versions it
+    added, from where."""
+
+    outcome: Outcome
+    added: list[Version]
+    upstream_url: str
+
+    def upstream_json(self) -> dict[str, Any]:
+        """The ``upstream`` member of the JSON answer (beside the outcome's, as ``publish`` reports it)."""
+        return {"metadata_url": self.upstream_url, "added": [str(v) for v in self.added]}
+
+
 def reroot(location: Location, upstream: Upstream, now: int, output: Output,
-           options: RerootOptions) -> Outcome | AlreadyPublished:
+           options: RerootOptions) -> Rerooted | AlreadyPublished:
     """Publish the updates of ``upstream`` that ``options.versions`` chooses for the location's
     variant/arch into the operator's repository at ``location`` (see the module docstring)."""
     source = verify_upstream(upstream, now)
@@ -96,7 +111,7 @@ def reroot(location: Location, upstream: Upstream, now: int, output: Output,
                                     f"({', '.join(map(str, _versions(source, location, options)))}) is already "
                                     "re-rooted; nothing to do (their waves stay as published: change them with "
                                     "rollout reschedule)")
-    return edit.outcome
+    return Rerooted(edit.outcome, added, upstream.metadata.url)
 
 
 def _versions(source: Verified, location: Location, options: RerootOptions) -> list[Version]:
@@ -126,8 +141,9 @@ def _chosen(source: Verified, location: Location, options: RerootOptions) -> tup
     return sorted(kept, key=lambda u: u.version), warnings
 
 
-def add_upstream(edit: LiveEdit, source: Verified, options: RerootOptions) -> bool:
-    """Add to ``edit`` the chosen upstream updates it lacks (targets, migrations, waves); False if none."""
+def add_upstream(edit: LiveEdit, source: Verified, options: RerootOptions) -> list[Version]:
+    """Add to ``edit`` the chosen upstream updates it lacks (targets, migrations, waves); their versions
+    (none: nothing to do)."""
     location = edit.location
     chosen, warnings = _chosen(source, location, options)
     manifest = edit.manifest()
@@ -141,7 +157,7 @@ def add_upstream(edit: LiveEdit, source: Verified, options: RerootOptions) -> bo
                                     f"holds it with other images than upstream's ({held.images.root}, upstream "
                                     f"{update.images.root}); is this repository re-rooted from another upstream?")
     if not new:
-        return False
+        return []
     steps = needed_steps(source.manifest, new)
     names = [n for u in new for n in (u.images.boot, u.images.root, u.images.hash)]
     names += [n for step in steps.values() for n in step]
@@ -164,7 +180,7 @@ def add_upstream(edit: LiveEdit, source: Verified, options: RerootOptions) -> bo
     newest = new[-1]
     edit.waves = next(u.waves for u in manifest.updates if u.matches(location.variant, location.arch, newest.version))
     edit.warnings += warnings
-    return True
+    return [u.version for u in new]
 
 
 def _streamed(source: Verified, name: str) -> NewTarget:
