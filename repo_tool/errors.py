@@ -93,6 +93,17 @@ class RepoToolError(Exception):
         return self.message
 
 
+def some_failed(failures: list[tuple[str, RepoToolError]], done: int, verb: str) -> RepoToolError | None:
+    """One error for a run over many repositories (``label``, its error) where ``done`` others were
+    ``verb`` (e.g. "mirrored"): None if none failed; else the first failure's kind (its exit code),
+    naming every failure."""
+    if not failures:
+        return None
+    named = "; ".join(f"{label}: {exc.message}" for label, exc in failures)
+    return failures[0][1].reworded(f"{len(failures)} of {done + len(failures)} repositories failed "
+                                   f"({done} {verb}): {named}")
+
+
 class InputError(RepoToolError):
     """The kind "usage or configuration": what the user gave is wrong (exit 2)."""
 

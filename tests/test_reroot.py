@@ -36,6 +36,7 @@ from tests.repohelpers import (
     serve_directory,
     tough_rule_violations,
     tree_state,
+    write_images,
 )
 from tests.s3helpers import bucket_objects, fault_proxy
 from tests.test_mirror import BUCKET, Source, publish_release
@@ -346,3 +347,45 @@ def test_a_release_upstream_pulled_is_not_rerooted(run: Runner, source: Source, 
     assert [str(u.version) for u in operator.operator_updates()] == ["1.0.0"]
     refused = reroot(run, source, operator, "--versions", "1.1.0")
     assert_one_line_error(refused, 2, "--versions 1.1.0: upstream pulled every aws-k8s-1.28/x86_64 update chosen")
+
+
+def test_many_variant_arch_repositories_rerooted_in_one_run(run: Runner, source: Source, operator: Operator,
+                                                             tmp_path: Path) -> None:
+    """{variant}/{arch} in the upstream URL and repeated --variant/--arch: each repository re-rooted into
+    the config's repository for it (--init starts those that do not exist); one whose upstream fails is
+    named (exit 1) and the others are still done."""
+    other = "aarch64"
+    made = run("publish", "--config", str(source.qs.config), "--variant", VARIANT, "--arch", other, "--init",
+               "--version", "1.1.0", *write_images(tmp_path / "arm", "1.1.0", arch=other, after=None))
+    assert made.code == 0, made.err
+    args = ["--root", str(source.qs.root), "--from-metadata-url", f"{source.url}/metadata/{{variant}}/{{arch}}/",
+            "--from-targets-url", source.targets_url, "--resign", "--config", str(operator.qs.config),
+            "--variant", VARIANT, "--arch", ARCH, "--arch", other]
+    done = run("mirror", *args, "--init", "--json")
+    assert done.code == 0, done.err
+    report = done.json()
+    assert report["ok"] and report["failed"] == [], report
+    assert [(r["variant"], r["arch"], r["upstream"]["added"]) for r in report["repositories"]] == [
+        (VARIANT, ARCH, ["1.1.0"]), (VARIANT, other, ["1.1.0"])]
+    op = operator.qs
+    for arch in (ARCH, other):
+        meta = op.dir / "repo" / "metadata" / VARIANT / arch
+        assert audit_clean(run, "--root", str(op.root), "--metadata-url", str(meta), "--targets-url",
+                           str(op.targets)) == []
+    again = run("mirror", *args, "--json")
+    assert again.code == 0 and all(r["already_published"] for r in again.json()["repositories"]), again.out
+    # A new release upstream for x86_64, and aarch64's upstream broken: x86_64 done, aarch64 named.
+    publish_release(run, source.qs, tmp_path, "1.2.0")
+    broken = source.qs.dir / "repo/metadata" / VARIANT / other / "timestamp.json"
+    doc = json.loads(broken.read_bytes())
+    doc["signed"]["version"] += 1
+    broken.write_text(json.dumps(doc))
+    partial = run("mirror", *args)
+    assert partial.code == 1, partial.err
+    assert partial.err.strip().splitlines()[-1].startswith(
+        f"repo-tool: error: 1 of 2 repositories failed (1 re-rooted): {VARIANT}/{other}: "), partial.err
+    assert [str(u.version) for u in operator.operator_updates()] == ["1.1.0", "1.2.0"]
+    several = run("mirror", "--root", str(source.qs.root), "--from-metadata-url", source.meta_url,
+                  "--from-targets-url", source.targets_url, "--resign", "--config", str(op.config),
+                  "--variant", VARIANT, "--arch", ARCH, "--arch", other)
+    assert_one_line_error(several, 2, f"--from-metadata-url {source.meta_url}: has no {{variant}}")

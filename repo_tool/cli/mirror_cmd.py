@@ -22,8 +22,9 @@ from repo_tool.errors import UsageError
 from repo_tool.mirror.mirror import Location, MirrorOptions, Pair, mirror, mirror_each
 from repo_tool.publish.inputs import load_policy
 from repo_tool.publish.load import LoadOptions
+from repo_tool.publish.load import Location as RepoLocation
 from repo_tool.publish.release import AlreadyPublished
-from repo_tool.publish.reroot import RerootOptions, Upstream, reroot
+from repo_tool.publish.reroot import Rerooted, RerootOptions, Upstream, reroot, reroot_each
 from repo_tool.storage import open_storage
 
 RESIGN_ONLY = ("repo_name", "wave_policy", "start_text", "init", "allow_expired")
@@ -62,16 +63,17 @@ repository takes --init.  --versions defaults to latest there."""
 @repo_option("--resign: repository name in the config (if several).")
 @click.option("--variant", "variants", multiple=True,
               help="A variant, e.g. aws-k8s-1.28: what {variant} in the metadata URLs stands for; repeat to mirror "
-                   "several (every --variant with every --arch).  --resign: the one variant re-rooted.")
+                   "or re-root several (every --variant with every --arch).  --resign: the config's repository "
+                   "for it.")
 @click.option("--arch", "arches", multiple=True,
-              help="An architecture (x86_64, aarch64): what {arch} in the metadata URLs stands for; repeatable.  "
-                   "--resign: the one architecture re-rooted.")
+              help="An architecture (x86_64, aarch64): what {arch} in the metadata URLs stands for; repeatable.")
 @click.option("--wave-policy", default=None, shell_complete=complete_policy,
               help="--resign: your wave policy, a file or a shipped name (default: the repo's wave_policy).")
 @click.option("--release-start-time", "start_text", default=None,
               help="--resign: RFC 3339 time or offset ('in 2 hours') your waves and expirations count from "
                    "(default: now).")
-@click.option("--init", is_flag=True, help="--resign: start the repository (refused if one exists).")
+@click.option("--init", is_flag=True,
+              help="--resign: start the repository if it does not exist yet (one that exists is added to).")
 @click.option("--allow-expired", is_flag=True, help=f"--resign: {ALLOW_EXPIRED_HELP}")
 @expires_options("--release-start-time, else now (--resign only)")
 @aws_options
@@ -85,11 +87,11 @@ def mirror_cmd(ctx: click.Context, root_path: str, from_metadata_url: str, from_
     (targets, roots, snapshot and targets files, timestamp.json last).  A rerun copies nothing new.
     With --resign, publish the source's releases into your own repository instead."""
     if resign:
-        variant, arch = _check_resign(to_metadata_url, to_targets_url, config_path, variants, arches)
+        _check_resign(to_metadata_url, to_targets_url, config_path, variants, arches)
         assert config_path is not None
-        upstream = (_expand(from_metadata_url, variant, arch), from_targets_url)
-        _reroot(root_path, upstream, versions_text, plan, as_json, (config_path, repo_name, variant, arch),
-                (wave_policy, start_text, init, allow_expired))
+        pairs = _pairs(from_metadata_url, None, variants, arches)
+        _reroot(root_path, (from_metadata_url, from_targets_url), versions_text, plan, as_json,
+                (config_path, repo_name, pairs), (wave_policy, start_text, init, allow_expired))
         return
     given = [name for name in (*RESIGN_ONLY, *EXPIRES) if _given(ctx, name)]
     if given or (config_path is not None and config_on_command_line(ctx)):
@@ -135,9 +137,11 @@ def _expand(url: str, variant: str, arch: str) -> str:
     return url.replace("{variant}", variant).replace("{arch}", arch)
 
 
-def _pairs(from_url: str, to_url: str, variants: tuple[str, ...], arches: tuple[str, ...]) -> list[tuple[str, str]]:
+def _pairs(from_url: str, to_url: str | None, variants: tuple[str, ...], arches: tuple[str, ...]
+           ) -> list[tuple[str, str]]:
     """The variant/arch pairs of the run: none (the URLs name one repository), or every --variant with
-    every --arch, which the metadata URLs then hold as ``{variant}`` and ``{arch}``."""
+    every --arch, which the metadata URLs then hold as ``{variant}`` and ``{arch}`` (``to_url`` None: a
+    re-root, whose source names one repository without them)."""
     templated = any(p in from_url for p in PLACEHOLDERS)
     if not variants and not arches:
         if templated:
@@ -145,9 +149,12 @@ def _pairs(from_url: str, to_url: str, variants: tuple[str, ...], arches: tuple[
         return []
     if not variants or not arches:
         raise UsageError(f"{'--arch' if variants else '--variant'}: give both --variant and --arch (each repeatable)")
+    several = len(set(variants)) > 1 or len(set(arches)) > 1
     for url, flag in ((from_url, "--from-metadata-url"), (to_url, "--to-metadata-url")):
+        if url is None:
+            continue
         missing = [p for p in PLACEHOLDERS if p not in url]
-        if missing and (len(variants) > 1 or len(arches) > 1 or flag == "--from-metadata-url"):
+        if missing and (several or (flag == "--from-metadata-url" and to_url is not None)):
             raise UsageError(f"{flag} {url}: has no {missing[0]}; with --variant/--arch each repository's URL "
                              "holds {variant} and {arch} (e.g. https://updates.example/{variant}/{arch}/)")
     return [(variant, arch) for variant in dict.fromkeys(variants) for arch in dict.fromkeys(arches)]
@@ -164,8 +171,8 @@ def _flag(name: str) -> str:
 
 
 def _check_resign(to_metadata_url: str | None, to_targets_url: str | None, config_path: str | None,
-                  variants: tuple[str, ...], arches: tuple[str, ...]) -> tuple[str, str]:
-    """The one variant and arch of a re-root, once the flags that go with it are checked."""
+                  variants: tuple[str, ...], arches: tuple[str, ...]) -> None:
+    """The flags a re-root needs, and none that go with a mirror only."""
     if to_metadata_url is not None or to_targets_url is not None:
         flag = "--to-metadata-url" if to_metadata_url is not None else "--to-targets-url"
         raise UsageError(f"{flag}: --resign publishes into the config's repository (--config, --repo); "
@@ -175,36 +182,60 @@ def _check_resign(to_metadata_url: str | None, to_targets_url: str | None, confi
     for values, flag in ((variants, "--variant"), (arches, "--arch")):
         if not values:
             raise UsageError(f"--resign needs {flag}")
-        if len(set(values)) > 1:
-            raise UsageError(f"{flag}: --resign re-roots one variant/arch repository a run; got {', '.join(values)}")
-    return variants[0], arches[0]
 
 
 def _reroot(root_path: str, source: tuple[str, str], versions_text: str | None, plan: bool,
-            as_json: bool, where: tuple[str, str | None, str, str],
+            as_json: bool, where: tuple[str, str | None, list[tuple[str, str]]],
             schedule: tuple[str | None, str | None, bool, bool]) -> None:
-    """``mirror --resign``: publish upstream's chosen releases into the config's repository."""
-    config_path, repo_name, variant, arch = where
+    """``mirror --resign``: publish upstream's chosen releases into the config's repository, for each
+    variant/arch pair (their upstream metadata URL: ``source``'s with ``{variant}``/``{arch}`` filled)."""
+    config_path, repo_name, pairs = where
     wave_policy, start_text, init, allow_expired = schedule
     now = now_ns()
     versions = parse_versions(versions_text if versions_text is not None else LATEST)
-    location = _location(config_path, repo_name, variant, arch)
-    policy, _ = load_policy(wave_policy or location.config.wave_policy)
+    locations = [_location(config_path, repo_name, variant, arch) for variant, arch in pairs]
+    policy, _ = load_policy(wave_policy or locations[0].config.wave_policy)
     start = now if start_text is None else parse_time_option(start_text, now, "--release-start-time")
     root = read_trusted_root(root_path)
     aws = aws_settings()
     here = Path.cwd()
-    upstream = Upstream(open_storage(source[0], here, aws), open_storage(source[1], here, aws), root.data, root.name)
+    targets = open_storage(source[1], here, aws)
+    jobs = [(location, Upstream(open_storage(_expand(source[0], location.variant, location.arch), here, aws),
+                                targets, root.data, root.name)) for location in locations]
     options = RerootOptions(versions, policy, start,
                             None if start_text is None else f"--release-start-time {format_instant(start)}",
-                            LoadOptions(init=init, allow_expired=allow_expired))
-    result = reroot(location, upstream, now, _output(plan, as_json), options)
-    answer: dict[str, Any] = {"variant": variant, "arch": arch, "versions": versions.text}
-    if isinstance(result, AlreadyPublished):
-        _already_published(result, as_json, answer)
+                            LoadOptions(init=init, or_continue=init, allow_expired=allow_expired))
+    start_source = StartSource.of("--release-start-time", start_text, now)
+    output = _output(plan, as_json)
+    if len(jobs) == 1:  # one repository: its answer as publish gives it (an error is the error)
+        _show_rerooted(reroot(jobs[0][0], jobs[0][1], now, output, options), jobs[0][0], versions.text, as_json,
+                       start_source, echo=True)
         return
-    data = report(result.outcome, as_json, StartSource.of("--release-start-time", start_text, now))
+    many = reroot_each(jobs, now, output, options)
+    answers = [_show_rerooted(result, location, versions.text, as_json, start_source, echo=False)
+               for location, result in many.done]
+    failed = [{"variant": loc.variant, "arch": loc.arch, "error": exc.message} for loc, exc in many.failures]
     if as_json:
-        echo_json({**data, "upstream": result.upstream_json()})
+        echo_json({"ok": not failed, "repositories": answers, "failed": failed})
     else:
+        for item in failed:
+            click.echo(f"{item['variant']}/{item['arch']}: FAILED: {item['error']}")
+    error = many.error()
+    if error is not None:
+        raise error
+
+
+def _show_rerooted(result: Rerooted | AlreadyPublished, location: RepoLocation, versions: str, as_json: bool,
+                   start: StartSource, echo: bool) -> dict[str, Any]:
+    """Print one repository's re-root (text; JSON too if ``echo``); return its JSON answer."""
+    answer: dict[str, Any] = {"variant": location.variant, "arch": location.arch, "versions": versions}
+    if isinstance(result, AlreadyPublished):
+        if echo or not as_json:
+            _already_published(result, as_json, answer)
+        return {**answer, "already_published": True, "message": result.message}
+    data = {**report(result.outcome, as_json, start), "upstream": result.upstream_json()}
+    if not as_json:
         click.echo(f"re-rooted from {result.upstream_url}: {', '.join(map(str, result.added))}")
+    elif echo:
+        echo_json(data)
+    return data

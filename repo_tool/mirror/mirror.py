@@ -22,7 +22,7 @@ from typing import Any
 
 from repo_tool.core.progress import NO_PROGRESS, Progress
 from repo_tool.core.versionspec import VersionSpec
-from repo_tool.errors import RepoToolError, UsageError
+from repo_tool.errors import RepoToolError, UsageError, some_failed
 from repo_tool.mirror.plan import CATEGORIES, METADATA, ROOT, TARGETS, Item, Location, Plan, make_plan
 from repo_tool.storage.base import StagedBatch, Storage, Streamable
 from repo_tool.trust.verifier import TIMESTAMP, Repo, Target, stream_target
@@ -154,13 +154,7 @@ class ManyResult:
 
     def error(self) -> RepoToolError | None:
         """None if every repository was mirrored; else the first failure's kind, naming every failure."""
-        if not self.failures:
-            return None
-        done = len(self.results)
-        first = self.failures[0][1]
-        named = "; ".join(f"{pair.label}: {exc.message}" for pair, exc in self.failures)
-        return first.reworded(f"{len(self.failures)} of {done + len(self.failures)} repositories failed "
-                              f"({done} mirrored): {named}")
+        return some_failed([(pair.label, exc) for pair, exc in self.failures], len(self.results), "mirrored")
 
     def to_json_obj(self) -> dict[str, Any]:
         results = [{"variant": pair.variant, "arch": pair.arch, **result.to_json_obj()}

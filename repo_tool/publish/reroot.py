@@ -28,7 +28,7 @@ from repo_tool.core.manifest import MANIFEST_NAME, Manifest, Update
 from repo_tool.core.semver import Version
 from repo_tool.core.versionspec import VersionSpec, chosen_updates, needed_steps
 from repo_tool.core.waves import WavePolicy
-from repo_tool.errors import UsageError, VerificationError
+from repo_tool.errors import RepoToolError, UsageError, VerificationError, some_failed
 from repo_tool.publish.editor import NewTarget, Streamed
 from repo_tool.publish.live import ChainPolicy, LiveEdit, Outcome, Output, live_edit
 from repo_tool.publish.load import LoadOptions, Location
@@ -96,6 +96,31 @@ class Rerooted:
     def upstream_json(self) -> dict[str, Any]:
         """The ``upstream`` member of the JSON answer (beside the outcome's, as ``publish`` reports it)."""
         return {"metadata_url": self.upstream_url, "added": [str(v) for v in self.added]}
+
+
+@dataclass
+class RerootMany:
+    """A re-root of many variant/arch repositories: each one's result, and each one that failed."""
+
+    done: list[tuple[Location, Rerooted | AlreadyPublished]] = field(default_factory=list)
+    failures: list[tuple[Location, RepoToolError]] = field(default_factory=list)
+
+    def error(self) -> RepoToolError | None:
+        """None if every repository was re-rooted (or had nothing to do); else one error naming each failure."""
+        return some_failed([(f"{loc.variant}/{loc.arch}", exc) for loc, exc in self.failures], len(self.done),
+                           "re-rooted")
+
+
+def reroot_each(jobs: list[tuple[Location, Upstream]], now: int, output: Output,
+                options: RerootOptions) -> RerootMany:
+    """:func:`reroot` each (repository, upstream) in turn; one that fails is reported and the others go on."""
+    many = RerootMany()
+    for location, upstream in jobs:
+        try:
+            many.done.append((location, reroot(location, upstream, now, output, options)))
+        except RepoToolError as exc:
+            many.failures.append((location, exc))
+    return many
 
 
 def reroot(location: Location, upstream: Upstream, now: int, output: Output,
