@@ -71,7 +71,9 @@ repository takes --init.  --versions defaults to latest there."""
 @click.option("--release-start-time", "start_text", default=None,
               help="--resign: RFC 3339 time or offset ('in 2 hours') your waves and expirations count from "
                    "(default: now).")
-@click.option("--init", is_flag=True, help="--resign: start the repository (refused if one exists).")
+@click.option("--init", is_flag=True,
+              help="--resign: start the repository if it does not exist yet, or continue it if it does (a rerun of "
+                   "a first run); one half made with another root is refused.")
 @click.option("--allow-expired", is_flag=True, help=f"--resign: {ALLOW_EXPIRED_HELP}")
 @expires_options("--release-start-time (else now); --resign only")
 @aws_options
@@ -197,7 +199,7 @@ def _reroot(root_path: str, source: tuple[str, str], versions_text: str | None, 
     upstream = Upstream(open_storage(source[0], here, aws), open_storage(source[1], here, aws), root.data, root.name)
     options = RerootOptions(versions, policy, start,
                             None if start_text is None else f"--release-start-time {format_instant(start)}",
-                            LoadOptions(init=init, allow_expired=allow_expired))
+                            LoadOptions(init=init, or_continue=True, allow_expired=allow_expired))
     result = reroot(location, upstream, now, _output(plan, as_json), options)
     answer: dict[str, Any] = {"variant": variant, "arch": arch, "versions": versions.text}
     if isinstance(result, AlreadyPublished):
