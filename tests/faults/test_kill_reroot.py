@@ -5,18 +5,23 @@ node, both trusting the operator's root, load the operator's repository and agre
 or the new one (for the first run, --init: no repository at all until timestamp.json is in place); files
 there before are untouched until then; and the same command run again converges: exit 0, the new
 release live, the auditor clean with the operator's root, and what the killed run stored found, not
-written again."""
+written again.  The same into S3 (moto), each write request killed before it is sent and after its
+answer."""
 
 from __future__ import annotations
 
+import math
 import shutil
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+import yaml
 
+from repo_tool.storage.s3 import STREAM_PART_SIZE
 from tests.clirun import Run, Runner
 from tests.faults.helpers import (
     NEW,
@@ -26,10 +31,20 @@ from tests.faults.helpers import (
     audit_clean,
     killed_at,
     local_client_sees,
+    s3_client_sees,
     write_images,
 )
 from tests.repohelpers import ARCH, QS, VARIANT, copy_quickstart, make_quickstart, serve_directory, tree_state
+from tests.s3helpers import FaultProxy, fault_proxy
 from tests.test_mirror import Source
+from tests.test_s3 import BUCKET, META_URL, REPO_META, TARGETS_URL, S3Repo, _restore
+
+if TYPE_CHECKING:
+    from tests.motoserver import MotoServer
+
+pytest_plugins = ["tests.motoserver"]
+
+TIMESTAMP_KEY = f"metadata/{VARIANT}/{ARCH}/timestamp.json"
 
 # The first run (--init) stores upstream's 1.1.0: its 3 images, the migration of the step from 1.0.0 and
 # manifest.json (one write each), then 1.targets.json, 1.snapshot.json, 1.root.json (write-once links) and
@@ -175,3 +190,105 @@ def test_a_first_reroot_killed_after_its_timestamp_is_rerun_as_is(reroot: Reroot
     rerun = reroot.rerun(run, "after-replace#1", "--init")
     assert rerun.json()["already_published"] and "nothing to do" in rerun.json()["message"], rerun.out
     assert reroot.sees(run, tmp_path / "client") == OLD
+
+
+def _s3_steps(parts: int) -> Counter[str]:
+    """The S3 steps of a re-root adding 1.2.0 (each write request killed just before it is sent and just
+    after its answer): its boot and hash images and manifest.json (PutObject), its root image streamed in
+    ``parts`` parts (Create, UploadPart each, Complete), then 2.targets.json, 2.snapshot.json and
+    timestamp.json."""
+    writes = Counter({"PutObject": 6, "CreateMultipartUpload": 1, "UploadPart": parts, "CompleteMultipartUpload": 1})
+    return Counter({f"{when} {op}": n for op, n in writes.items() for when in ("before-send", "after-call")})
+
+
+def _operator_in_s3(reroot: Reroot, aws: MotoServer) -> S3Repo:
+    """The operator's config pointed at a new moto bucket; the bucket (its view and client checks trust
+    the operator's root.json)."""
+    bucket = S3Repo(reroot.operator.dir, aws)
+    bucket.s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    config = yaml.safe_load(reroot.operator.config.read_text())
+    for repo in config["repos"].values():
+        repo["metadata_url"], repo["targets_url"] = META_URL, TARGETS_URL
+    reroot.operator.config.write_text(yaml.safe_dump(config))
+    return bucket
+
+
+def _s3_rerun(run: Runner, reroot: Reroot, bucket: S3Repo, proxy: FaultProxy, where: str, live: bool,
+              *extra: str) -> None:
+    """The same command again through the proxy: exit 0; the targets the killed run stored found, not
+    uploaded again (nothing written at all if its timestamp.json had landed); no object it stored
+    changed (a metadata file it stored, 1.root.json, is only offered again with ``If-None-Match: *``,
+    the write-once rule); the auditor clean with the operator's root."""
+    stored = bucket.objects()
+    proxy.reset()
+    rerun = run(*reroot.args(*extra), "--json", "--endpoint-url", proxy.url)
+    assert rerun.code == 0, (where, rerun.err)
+    assert rerun.json().get("already_published", False) == live, (where, rerun.out)
+    keys = [r.key.split("/", 2)[2] for r in proxy.writes()]
+    again = [key for key in keys if key in stored and key.startswith("targets/")]
+    assert again == [], (where, again)
+    after = bucket.objects()
+    changed = [key for key, etag in stored.items() if after.get(key) != etag and key != TIMESTAMP_KEY]
+    assert changed == [], (where, changed)
+    if live:
+        assert keys == [], where
+    audit_clean(run, "--root", str(reroot.operator.root), "--metadata-url", REPO_META, "--targets-url", TARGETS_URL,
+                "--endpoint-url", bucket.aws.endpoint)
+
+
+@pytest.mark.long
+def test_sigkill_at_every_s3_write_step_of_a_first_reroot(reroot: Reroot, run: Runner, aws: MotoServer,
+                                                          kill_server: KillServer, tmp_path: Path) -> None:
+    """``--init`` into an empty bucket: no timestamp.json until the last PutObject; a rerun converges."""
+    bucket = _operator_in_s3(reroot, aws)
+    args, env, trace = reroot.args("--init"), aws.subprocess_env(), tmp_path / "trace"
+    clean = kill_server.run(0, args, trace, env, s3=True)
+    assert clean.returncode == 0, clean.stderr
+    # 5 targets (3 images, a migration, manifest.json), 1.targets.json, 1.snapshot.json, 1.root.json, timestamp.json.
+    assert Counter(step.kind for step in clean.steps) == Counter({"before-send PutObject": 9,
+                                                                  "after-call PutObject": 9}), clean.steps
+    assert str(clean.last) == f"after-call PutObject /{BUCKET}/{TIMESTAMP_KEY} 200", clean.steps
+    with fault_proxy(aws.endpoint) as proxy:
+        for number, point in enumerate(clean.kill_points(), 1):
+            for key in bucket.objects():
+                bucket.s3.delete_object(Bucket=BUCKET, Key=key)
+            killed, where = killed_at(kill_server, number, point, args, trace, env, s3=True)
+            live = killed.reached("after-call PutObject", "/timestamp.json 200")
+            if live:
+                assert s3_client_sees(run, bucket, tmp_path / f"client-{number}") == OLD, where
+            else:
+                assert TIMESTAMP_KEY not in bucket.objects(), where
+            _s3_rerun(run, reroot, bucket, proxy, where, live, "--init")
+            assert s3_client_sees(run, bucket, tmp_path / f"client-{number}-rerun") == OLD, where
+
+
+@pytest.mark.long
+def test_sigkill_at_every_s3_write_step_of_a_reroot_adding_a_release(reroot: Reroot, run: Runner, aws: MotoServer,
+                                                                      kill_server: KillServer, tmp_path: Path) -> None:
+    """The operator's repository in a moto bucket at upstream's 1.1.0; the re-root adding 1.2.0 (its root
+    image streamed from upstream's HTTP into a multipart upload) killed at each S3 write: clients see 1.1.0
+    or 1.2.0; the same run again converges, finding what the killed run stored (not uploading it again)."""
+    bucket = _operator_in_s3(reroot, aws)
+    first = run(*reroot.args("--init"))
+    assert first.code == 0, first.err
+    baseline = bucket.objects()
+    baseline_timestamp = bucket.s3.get_object(Bucket=BUCKET, Key=TIMESTAMP_KEY)["Body"].read()
+    images = bucket.images(NEW, big=True)  # the root image streams into a multipart upload
+    done = run("publish", *reroot.upstream.qs.args(*images))
+    assert done.code == 0, done.err
+    parts = math.ceil(Path(images[images.index("--root-image") + 1]).stat().st_size / STREAM_PART_SIZE)
+    assert parts > 1
+
+    args, env, trace = reroot.args(), aws.subprocess_env(), tmp_path / "trace"
+    clean = kill_server.run(0, args, trace, env, s3=True)
+    assert clean.returncode == 0, clean.stderr
+    assert Counter(step.kind for step in clean.steps) == _s3_steps(parts), clean.steps
+    assert str(clean.last) == f"after-call PutObject /{BUCKET}/{TIMESTAMP_KEY} 200", clean.steps
+    with fault_proxy(aws.endpoint) as proxy:
+        for number, point in enumerate(clean.kill_points(), 1):
+            _restore(bucket, baseline, TIMESTAMP_KEY, baseline_timestamp)
+            killed, where = killed_at(kill_server, number, point, args, trace, env, s3=True)
+            live = killed.reached("after-call PutObject", "/timestamp.json 200")
+            assert s3_client_sees(run, bucket, tmp_path / f"client-{number}") == (NEW if live else OLD), where
+            _s3_rerun(run, reroot, bucket, proxy, where, live)
+            assert s3_client_sees(run, bucket, tmp_path / f"client-{number}-rerun") == NEW, where
