@@ -73,7 +73,8 @@ repository takes --init.  --versions defaults to latest there."""
               help="--resign: RFC 3339 time or offset ('in 2 hours') your waves and expirations count from "
                    "(default: now).")
 @click.option("--init", is_flag=True,
-              help="--resign: start the repository if it does not exist yet (one that exists is added to).")
+              help="--resign: start the repository if it does not exist yet, or continue it if it does (a rerun of "
+                   "a first run); one half made with another root is refused.")
 @click.option("--allow-expired", is_flag=True, help=f"--resign: {ALLOW_EXPIRED_HELP}")
 @expires_options("--release-start-time, else now (--resign only)")
 @aws_options
