@@ -194,10 +194,11 @@ def test_a_first_reroot_killed_after_its_timestamp_is_rerun_as_is(reroot: Reroot
 
 def _s3_steps(parts: int) -> Counter[str]:
     """The S3 steps of a re-root adding 1.2.0 (each write request killed just before it is sent and just
-    after its answer): its boot and hash images and manifest.json (PutObject), its root image streamed in
-    ``parts`` parts (Create, UploadPart each, Complete), then 2.targets.json, 2.snapshot.json and
-    timestamp.json."""
-    writes = Counter({"PutObject": 6, "CreateMultipartUpload": 1, "UploadPart": parts, "CompleteMultipartUpload": 1})
+    after its answer): its boot and hash images and manifest.json (one part each) and its root image
+    (``parts`` parts) staged as multipart uploads (Create, UploadPart each), completed once all are sent,
+    then 2.targets.json, 2.snapshot.json and timestamp.json (PutObject)."""
+    writes = Counter({"PutObject": 3, "CreateMultipartUpload": 4, "UploadPart": parts + 3,
+                      "CompleteMultipartUpload": 4})
     return Counter({f"{when} {op}": n for op, n in writes.items() for when in ("before-send", "after-call")})
 
 
@@ -244,9 +245,11 @@ def test_sigkill_at_every_s3_write_step_of_a_first_reroot(reroot: Reroot, run: R
     args, env, trace = reroot.args("--init"), aws.subprocess_env(), tmp_path / "trace"
     clean = kill_server.run(0, args, trace, env, s3=True)
     assert clean.returncode == 0, clean.stderr
-    # 5 targets (3 images, a migration, manifest.json), 1.targets.json, 1.snapshot.json, 1.root.json, timestamp.json.
-    assert Counter(step.kind for step in clean.steps) == Counter({"before-send PutObject": 9,
-                                                                  "after-call PutObject": 9}), clean.steps
+    # 5 targets (3 images, a migration, manifest.json) staged as one-part multipart uploads and completed
+    # once all are sent; 1.targets.json, 1.snapshot.json, 1.root.json, timestamp.json.
+    writes = Counter({"PutObject": 4, "CreateMultipartUpload": 5, "UploadPart": 5, "CompleteMultipartUpload": 5})
+    assert Counter(step.kind for step in clean.steps) == Counter(
+        {f"{when} {op}": n for op, n in writes.items() for when in ("before-send", "after-call")}), clean.steps
     assert str(clean.last) == f"after-call PutObject /{BUCKET}/{TIMESTAMP_KEY} 200", clean.steps
     with fault_proxy(aws.endpoint) as proxy:
         for number, point in enumerate(clean.kill_points(), 1):
