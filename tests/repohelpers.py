@@ -353,3 +353,11 @@ def serve_directory(directory: Path, log: list[str] | None = None, verbatim_name
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def roll_timestamp_forward(meta: Path) -> None:
+    """Break ``meta``'s timestamp.json as an attacker would: its version raised, its signature now wrong."""
+    path = meta / "timestamp.json"
+    doc = json.loads(path.read_bytes())
+    doc["signed"]["version"] += 1
+    path.write_text(json.dumps(doc))

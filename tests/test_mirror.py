@@ -26,6 +26,7 @@ from tests.repohelpers import (
     QS,
     VARIANT,
     make_quickstart,
+    roll_timestamp_forward,
     serve_directory,
     sign_file,
     signer,
@@ -481,10 +482,7 @@ def test_many_variant_arch_repositories_in_one_run(run: Runner, source: Source, 
     assert run("mirror", *args, "--json").json()["copied"] == 0
     # One source tampered: that one named (exit 1), the other still mirrored.
     publish_release(run, source.qs, tmp_path, "1.2.0")
-    broken = source.qs.dir / "repo/metadata" / VARIANT / other / "timestamp.json"
-    doc = json.loads(broken.read_bytes())
-    doc["signed"]["version"] += 1
-    broken.write_text(json.dumps(doc))
+    roll_timestamp_forward(source.qs.dir / "repo/metadata" / VARIANT / other)
     partial = run("mirror", *args)
     assert partial.code == 1, partial.err
     assert partial.err.strip().splitlines()[-1].startswith(

@@ -33,6 +33,7 @@ from tests.repohelpers import (
     VARIANT,
     copy_quickstart,
     make_quickstart,
+    roll_timestamp_forward,
     serve_directory,
     tough_rule_violations,
     tree_state,
@@ -376,10 +377,7 @@ def test_many_variant_arch_repositories_rerooted_in_one_run(run: Runner, source:
     assert again.code == 0 and all(r["already_published"] for r in again.json()["repositories"]), again.out
     # A new release upstream for x86_64, and aarch64's upstream broken: x86_64 done, aarch64 named.
     publish_release(run, source.qs, tmp_path, "1.2.0")
-    broken = source.qs.dir / "repo/metadata" / VARIANT / other / "timestamp.json"
-    doc = json.loads(broken.read_bytes())
-    doc["signed"]["version"] += 1
-    broken.write_text(json.dumps(doc))
+    roll_timestamp_forward(source.qs.dir / "repo/metadata" / VARIANT / other)
     partial = run("mirror", *args)
     assert partial.code == 1, partial.err
     assert partial.err.strip().splitlines()[-1].startswith(

@@ -285,14 +285,14 @@ class LocalStorage:
         except OSError as exc:
             raise StorageError(f"{self.describe(name)}: {exc.strerror or exc}") from None
 
-    def _link_new(self, name: str, fill: bytes | Path | Iterable[bytes], sent: Sent | None = None) -> bool:
+    def _link_new(self, name: str, fill: bytes | Path, sent: Sent | None = None) -> bool:
         """Write to a temp file, fsync, hard-link to ``name``; False if ``name`` already existed."""
         try:
             return self._link_new_unchecked(name, fill, sent)
         except OSError as exc:
             raise StorageError(f"{self.describe(name)}: cannot write: {exc.strerror or exc}") from None
 
-    def _link_new_unchecked(self, name: str, fill: bytes | Path | Iterable[bytes], sent: Sent | None) -> bool:
+    def _link_new_unchecked(self, name: str, fill: bytes | Path, sent: Sent | None) -> bool:
         path = self._path(name)
         self.root.mkdir(parents=True, exist_ok=True)
         fd, tmp = make_temp(self.root, name)
@@ -300,14 +300,9 @@ class LocalStorage:
             with os.fdopen(fd, "wb") as handle:
                 if isinstance(fill, bytes):
                     handle.write(fill)
-                elif isinstance(fill, Path):
+                else:
                     with fill.open("rb") as source:
                         _copy(source, handle, sent)
-                else:
-                    for chunk in fill:  # to the end: the producer's last check runs before the link
-                        handle.write(chunk)
-                        if sent:
-                            sent(len(chunk))
                 handle.flush()
                 os.fchmod(handle.fileno(), 0o644)
                 os.fsync(handle.fileno())
@@ -332,10 +327,8 @@ class LocalStorage:
         return self._link_new(name, path, sent)
 
     def put_stream(self, name: str, chunks: Iterable[bytes], size: int, sent: Sent | None = None) -> bool:
-        existing = self.size(name)
-        if existing is not None:
-            return already_sized(self, name, existing, size)
-        return self._link_new(name, chunks, sent)
+        staged = self.stage_stream(name, chunks, size, sent)
+        return False if staged is None else staged.commit()
 
     def stage_stream(self, name: str, chunks: Iterable[bytes], size: int, sent: Sent | None = None
                      ) -> Staged | None:
