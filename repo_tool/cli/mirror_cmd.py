@@ -236,7 +236,8 @@ def _show_rerooted(result: Rerooted | AlreadyPublished, location: RepoLocation, 
         return {**answer, "already_published": True, "message": result.message}
     data = {**report(result.outcome, as_json, start), "upstream": result.upstream_json()}
     if not as_json:
-        click.echo(f"re-rooted from {result.upstream_url}: {', '.join(map(str, result.added))}")
+        verb = "would re-root (plan)" if result.outcome.planned_only else "re-rooted"
+        click.echo(f"{verb} from {result.upstream_url}: {', '.join(map(str, result.added))}")
     elif echo:
         echo_json(data)
     return data
