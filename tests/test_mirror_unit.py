@@ -96,7 +96,7 @@ def test_versions_choose_the_images_manifest_and_migrations(run: Runner, qs: QS,
     by_version = {u["version"]: set(u["images"].values()) for u in manifest["updates"]}
     migrations = {name for names in manifest["migrations"].values() for name in names}
     assert migrations, "the quickstart has a migration to 1.1.0"
-    cases = {"latest": {"1.1.0"}, "1.0.0": {"1.0.0"}, ">=1.0.1": {"1.1.0"}, "1.0.0,1.1.0": {"1.0.0", "1.1.0"},
+    cases = {"latest": {"1.1.0"}, ">=1.0.1": {"1.1.0"}, "1.0.0,1.1.0": {"1.0.0", "1.1.0"},
              "all": {"1.0.0", "1.1.0"}}
     for spec, versions in cases.items():
         dst = tmp_path / spec.replace(">", "gt").replace(",", "_")
@@ -110,7 +110,11 @@ def test_versions_choose_the_images_manifest_and_migrations(run: Runner, qs: QS,
         assert names == wanted, spec
     assert_one_line_error(run(*mirror_args(qs, tmp_path / "bad", "--versions", "1.x")), 2, "--versions", "1.x")
     assert_one_line_error(run(*mirror_args(qs, tmp_path / "none", "--versions", ">=9.0.0")), 2, "--versions")
-    assert not (tmp_path / "bad").exists() and not (tmp_path / "none").exists()
+    # Without the release nodes are offered the copied manifest would send them to images not there.
+    assert_one_line_error(run(*mirror_args(qs, tmp_path / "old", "--versions", "1.0.0")), 2,
+                          "--versions 1.0.0: leaves out 1.1.0 (aws-k8s-1.28/x86_64), the release the source's "
+                          "manifest.json offers nodes now", "--versions 1.0.0,1.1.0")
+    assert not [p for p in ("bad", "none", "old") if (tmp_path / p).exists()]
 
 
 def test_version_spec_parsing() -> None:
@@ -419,11 +423,13 @@ def test_a_run_stopped_at_any_write_leaves_the_previous_mirror_and_a_rerun_conve
     source = Location(LocalStorage(qs.meta), LocalStorage(qs.targets))
     root = qs.root.read_bytes()
     old = tmp_path / "old"
+    assert run("set-max-version", *qs.args("--max-version", "1.0.0")).code == 0  # 1.1.0 pulled: 1.0.0 offered
     mirror(source, Location(LocalStorage(old / "meta"), LocalStorage(old / "targets")), root, timestamp_now(),
            MirrorOptions(versions=parse_versions("1.0.0")))
-    assert run("refresh", *qs.args()).code == 0  # upstream moves on: new targets, snapshot and timestamp files
-    new = len(listed_objects(qs)) - len(os.listdir(old / "targets"))  # 1.1.0's images and its migration
-    assert new == 4
+    # Upstream moves on (1.1.0 offered again): new targets, snapshot and timestamp files.
+    assert run("set-max-version", *qs.args("--max-version", "1.1.0")).code == 0
+    new = len(set(listed_objects(qs)) - set(os.listdir(old / "targets")))  # 1.1.0's images, migration, manifest
+    assert new == 5
     for fail_at in range(1, new + 4):  # at each new target, the targets and snapshot files, timestamp.json
         dst = tmp_path / f"at-{fail_at}"
         shutil.copytree(old, dst)
@@ -438,7 +444,7 @@ def test_a_run_stopped_at_any_write_leaves_the_previous_mirror_and_a_rerun_conve
                        timestamp_now())
         # Stopped while staging the targets: none of them was shown (all copied again); after: all were.
         assert again.counts["targets"].copied == (new if fail_at <= new else 0)
-        assert sorted(os.listdir(dst / "targets")) == sorted(listed_objects(qs))
+        assert set(os.listdir(dst / "targets")) == set(listed_objects(qs)) | set(os.listdir(old / "targets"))
         assert (dst / "meta" / "timestamp.json").read_bytes() == (qs.meta / "timestamp.json").read_bytes()
     assert writes[-1] == "timestamp.json"  # the last step tried was the last write
 

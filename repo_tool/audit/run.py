@@ -39,8 +39,7 @@ from repo_tool.audit.roleset import RoleSet
 from repo_tool.audit.stored import read_as_stored, root_chain
 from repo_tool.audit.target_checks import Named, check_targets
 from repo_tool.core.manifest import MANIFEST_NAME, Manifest
-from repo_tool.core.selection import LATEST
-from repo_tool.core.versionspec import chosen_updates, needed_targets, parse_versions
+from repo_tool.core.versionspec import required_targets
 from repo_tool.errors import RepoToolError
 from repo_tool.localfs import leftover_temp_files
 from repo_tool.storage.base import LocalStorage, Storage
@@ -97,9 +96,7 @@ def audit(meta: Storage, targets: Storage, anchor: TrustedRoot, now: int, option
 def _required(manifest: Manifest | None) -> list[str]:
     """The targets nodes need now (``manifest.json``, the offered release's images and the migrations to
     it): what even a partial mirror (``mirror --versions latest``) must hold."""
-    if manifest is None:
-        return [MANIFEST_NAME]
-    return needed_targets(manifest, chosen_updates(manifest, parse_versions(LATEST)))
+    return [MANIFEST_NAME] if manifest is None else required_targets(manifest)
 
 
 def _leftovers(report: Report, *stores: Storage) -> None:

@@ -84,6 +84,17 @@ def chosen_updates(manifest: Manifest, spec: VersionSpec) -> list[Update]:
     return [u for u in manifest.updates if spec.chooses(u.version)]
 
 
+def offered_now(manifest: Manifest) -> list[Update]:
+    """The release nodes are offered now, per variant/arch (``latest``): what a mirror must always hold."""
+    return chosen_updates(manifest, VersionSpec(LATEST))
+
+
+def required_targets(manifest: Manifest) -> list[str]:
+    """The targets nodes need now: ``manifest.json``, the images of :func:`offered_now` and the
+    migrations to it.  A partial mirror without one of them sends nodes to an image it does not hold."""
+    return needed_targets(manifest, offered_now(manifest))
+
+
 def needed_steps(manifest: Manifest, updates: list[Update]) -> dict[MigrationKey, list[str]]:
     """The migration steps (key: names) of the walks to each of ``updates`` from every lower version
     listed for its variant/arch, in walk order (a walk that breaks is left out: the publisher's chain

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from repo_tool.core.versionspec import VersionSpec, chosen_updates, needed_targets
+from repo_tool.core.versionspec import VersionSpec, chosen_updates, needed_targets, offered_now
 from repo_tool.errors import UsageError, VerificationError
 from repo_tool.storage.base import ConflictError, Storage, already_sized
 from repo_tool.trust.model import MetadataError, RoleFile
@@ -109,7 +109,15 @@ def _targets(repo: Repo, source: Location, versions: VersionSpec | None) -> tupl
         if not updates:
             listed = ", ".join(sorted({str(u.version) for u in manifest.updates})) or "none"
             raise UsageError(f"--versions {versions.text}: no update of the source's manifest.json matches "
-                                    f"(it lists {listed})")
+                             f"(it lists {listed})")
+        left_out = [u for u in offered_now(manifest) if u not in updates]
+        if left_out:
+            update = left_out[0]
+            group = f"{update.variant}/{update.arch}"
+            raise UsageError(f"--versions {versions.text}: leaves out {update.version} ({group}), "
+                             "the release the source's manifest.json offers nodes now; the mirror's copy of that "
+                             "manifest would send them to images it does not hold (add it: --versions "
+                             f"{versions.text},{update.version})")
         names = needed_targets(manifest, updates)
     found: dict[str, Target] = {}
     for name in dict.fromkeys(names):
