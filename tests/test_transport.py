@@ -707,7 +707,7 @@ def test_size_of_local_files(tmp_path: Path) -> None:
 
 
 def test_http_storage_reads_through_the_transport(server: Server, sleeps: list[float]) -> None:
-    from repo_tool.storage.base import StorageError
+    from repo_tool.storage.base import StorageError, TooLargeError
     from repo_tool.storage.http import HttpStorage
 
     server.put("metadata/aws-k8s/x86_64/timestamp.json", b'{"signed": {}}')
@@ -717,7 +717,8 @@ def test_http_storage_reads_through_the_transport(server: Server, sleeps: list[f
     assert storage.read("timestamp.json") == b'{"signed": {}}'
     assert storage.size("timestamp.json") == 14
     assert storage.read("1.root.json") is None and storage.size("1.root.json") is None
-    with pytest.raises(StorageError, match=r"timestamp\.json: the answer exceeds the 10-byte limit$"):
+    # Too large: the object is wrong, not the connection (as local and S3 storage say it: TooLargeError).
+    with pytest.raises(TooLargeError, match=r"timestamp\.json: the answer exceeds the 10-byte limit$"):
         storage.read("timestamp.json", 10)
     assert server.behaviour.connections == 1
     with pytest.raises(StorageError, match="read-only"):

@@ -192,15 +192,16 @@ def mirror_each(pairs: list[Pair], trusted_root: bytes, now: int, options: Mirro
 
 def _run(plan: Plan, source: Location, destination: Location, progress: Progress, total: int) -> None:
     """Stage every missing target (streamed, checked); only if all of them verified, commit them, then
-    write the metadata, ``timestamp.json`` last.  A target that fails discards every one staged."""
+    write the metadata, ``timestamp.json`` last.  A target that fails verification discards every one
+    staged; a run stopped by anything else keeps those that verified (a rerun resumes)."""
     batch = StagedBatch()
     progress.start("mirror", total)
     try:
         for item in plan.items:
             if item.target is not None and not item.present:
                 _stage_target(plan.repo, item.target, (source.targets, destination.targets), batch, progress)
-    except BaseException:
-        batch.discard()
+    except BaseException as exc:
+        batch.end(exc)
         raise
     finally:
         progress.stop()

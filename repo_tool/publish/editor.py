@@ -325,7 +325,8 @@ def write_targets(targets: list[NewTarget], store: Storage, progress: Progress,
     first error is raised.  Objects already present are skipped, so a rerun
     sends only what is missing.  Targets streamed from elsewhere (a re-root's
     upstream) are staged and shown only once every target was stored: one
-    that fails verification leaves none of them under its name.
+    that fails verification leaves none of them under its name (any other
+    failure keeps those that were stored whole, for the rerun).
     """
     written: list[str] = []
     staged: list[str] = []
@@ -351,9 +352,9 @@ def write_targets(targets: list[NewTarget], store: Storage, progress: Progress,
                             other.cancel()
             if failure is not None:
                 raise failure
-    except BaseException:
+    except BaseException as exc:
         if batch is not None:
-            batch.discard()
+            batch.end(exc)
         raise
     finally:
         progress.stop()

@@ -165,6 +165,18 @@ class StagedBatch:
         for staged in pending:
             staged.discard()
 
+    def end(self, failure: BaseException) -> None:
+        """After ``failure``: a source that failed verification leaves nothing (every staged object
+        dropped); anything else (the network, the destination, an interrupt) keeps what was staged, each
+        object whole and verified, so a rerun resumes after it (best effort: the failure is what to report)."""
+        if isinstance(failure, VerificationError):
+            self.discard()
+            return
+        try:
+            self.commit()
+        except Exception:  # a second failure: the first one is what the caller raises
+            self.discard()
+
 
 @runtime_checkable
 class Linkable(Protocol):

@@ -24,8 +24,8 @@ from urllib.parse import quote, urlparse, urlsplit
 
 from repo_tool.core.reader import Reader
 from repo_tool.errors import ConfigError, UnreachableError
-from repo_tool.storage.base import STREAM_CHUNK, Sent, StorageError, StorageUnreachableError, object_name
-from repo_tool.storage.transport import CHUNK, FetchError, Transport
+from repo_tool.storage.base import STREAM_CHUNK, Sent, StorageError, StorageUnreachableError, TooLargeError, object_name
+from repo_tool.storage.transport import CHUNK, AnswerTooLargeError, FetchError, Transport
 
 
 class RemoteDir:
@@ -112,6 +112,8 @@ def _storage_errors() -> Iterator[None]:
     """The transport's failure as this storage's, keeping whether the server could be reached at all."""
     try:
         yield
+    except AnswerTooLargeError as exc:
+        raise TooLargeError(exc.message) from None
     except FetchError as exc:
         raise (StorageUnreachableError if isinstance(exc, UnreachableError) else StorageError)(exc.message) from None
 

@@ -52,6 +52,11 @@ class FetchError(IOFailedError):
     started = True  # a connection was made: the server was asked
 
 
+class AnswerTooLargeError(FetchError):
+    """More bytes than the most that may be read (a target's signed length, tough's role limits): what
+    the server holds is wrong, so reading it again would not help."""
+
+
 class NotConnectedError(FetchError, UnreachableError):
     """No connection could be made at all, on any try (the TUF root walk then stops)."""
 
@@ -93,7 +98,7 @@ def _port(parts: SplitResult, default: int) -> int:
 
 
 def _too_large(url: str, limit: int) -> FetchError:
-    return FetchError(f"{url}: the answer exceeds the {limit}-byte limit")
+    return AnswerTooLargeError(f"{url}: the answer exceeds the {limit}-byte limit")
 
 
 def _local_path(url: str) -> Path | None:
