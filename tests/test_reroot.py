@@ -346,8 +346,40 @@ def test_a_release_upstream_pulled_is_not_rerooted(run: Runner, source: Source, 
     assert [str(u.version) for u in operator.operator_updates()] == ["1.0.0"]
     assert reroot(run, source, operator, "--versions", "latest").code == 0
     assert [str(u.version) for u in operator.operator_updates()] == ["1.0.0"]
-    refused = reroot(run, source, operator, "--versions", "1.1.0")
-    assert_one_line_error(refused, 2, "--versions 1.1.0: upstream pulled every aws-k8s-1.28/x86_64 update chosen")
+    nothing = reroot(run, source, operator, "--versions", "1.1.0")
+    assert nothing.code == 0 and "upstream pulled every update chosen; nothing to do" in nothing.err, nothing.err
+    assert "upstream pulled 1.1.0 (its max_version is 1.0.0); not re-rooted" in nothing.err
+
+
+def test_upstream_pulling_a_release_the_operator_serves_is_named(run: Runner, source: Source,
+                                                                 operator: Operator) -> None:
+    rerooted(run, source, operator, "--init")
+    assert run("set-max-version", *source.qs.args("--max-version", "1.0.0")).code == 0
+    again = reroot(run, source, operator, "--json", "--versions", "1.1.0")
+    assert again.code == 0 and again.json()["already_published"], again.out
+    assert again.json()["warnings"] == [
+        "upstream pulled 1.1.0 (its max_version is 1.0.0); not re-rooted",
+        "upstream pulled 1.1.0 (its max_version is 1.0.0), which this repository serves; pull it here too with "
+        "set-max-version or remove-update --version 1.1.0"]
+    assert operator.update("1.1.0").max_version == Version.parse("1.1.0")  # the operator's call, not upstream's
+
+
+def test_a_release_the_operator_pulled_is_not_offered_again(run: Runner, source: Source, operator: Operator,
+                                                            tmp_path: Path) -> None:
+    """Adding 1.2.0 raises max_version to it (publish's rule), which would offer the 1.1.0 the operator
+    pulled again: refused until the operator removes it; then added."""
+    rerooted(run, source, operator, "--init", "--versions", "all")
+    assert run("set-max-version", *operator.qs.args("--max-version", "1.0.0")).code == 0
+    publish_release(run, source.qs, tmp_path, "1.2.0")
+    before = tree_state(operator.qs.dir / "repo")
+    refused = reroot(run, source, operator)
+    assert_one_line_error(refused, 2, "aws-k8s-1.28/x86_64: 1.1.0 is pulled here (max_version 1.0.0); adding "
+                          "1.2.0 would raise max_version to 1.2.0 and offer 1.1.0 again")
+    assert tree_state(operator.qs.dir / "repo") == before
+    assert run("remove-update", *operator.qs.args("--version", "1.1.0")).code == 0
+    rerooted(run, source, operator)
+    assert [(str(u.version), str(u.max_version)) for u in operator.operator_updates()] == [
+        ("1.0.0", "1.2.0"), ("1.2.0", "1.2.0")]
 
 
 def test_many_variant_arch_repositories_rerooted_in_one_run(run: Runner, source: Source, operator: Operator,

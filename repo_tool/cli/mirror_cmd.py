@@ -233,7 +233,7 @@ def _show_rerooted(result: Rerooted | AlreadyPublished, location: RepoLocation, 
     if isinstance(result, AlreadyPublished):
         if echo or not as_json:
             _already_published(result, as_json, answer)
-        return {**answer, "already_published": True, "message": result.message}
+        return {**answer, "already_published": True, "message": result.message, "warnings": list(result.warnings)}
     data = {**report(result.outcome, as_json, start), "upstream": result.upstream_json()}
     if not as_json:
         verb = "would re-root (plan)" if result.outcome.planned_only else "re-rooted"

@@ -94,8 +94,10 @@ def _output(plan_only: bool, as_json: bool) -> Output:
 
 def _already_published(result: AlreadyPublished, as_json: bool, answer: dict[str, Any]) -> None:
     """A rerun of a publish that already landed: nothing to do, a success (exit code 0)."""
+    for message in result.warnings:
+        warn(message)
     if as_json:
-        echo_json({**answer, "already_published": True, "message": result.message})
+        echo_json({**answer, "already_published": True, "message": result.message, "warnings": list(result.warnings)})
     else:
         click.echo(f"repo-tool: {one_line(result.message)}", err=True)
 

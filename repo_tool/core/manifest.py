@@ -179,7 +179,7 @@ class Manifest:
         check_migration_keys(migrations)
         self.migrations = {k: list(v) for k, v in migrations.items()}
 
-    def merge_migrations(self, migrations: Mapping[MigrationKey, list[str]]) -> list[str]:
+    def merge_migrations(self, migrations: Mapping[MigrationKey, list[str]], source: str = "Release.toml") -> list[str]:
         """Put Release.toml's steps over the manifest's; steps it does not list are kept (a
         Release.toml holding only the newest step must not cut older nodes off).  Return a warning
         for each step whose migration list changes."""
@@ -193,7 +193,7 @@ class Manifest:
             old = self.migrations.get(key)
             if old is not None and old != list(names):
                 warnings.append(f"migration step {migration_key_text(key)} changes from {old or '[]'} to "
-                                f"{list(names) or '[]'} (Release.toml replaces the live manifest's list)")
+                                f"{list(names) or '[]'} ({source} replaces the live manifest's list)")
             self.migrations[key] = list(names)
         return warnings
 

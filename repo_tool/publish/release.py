@@ -89,9 +89,10 @@ class PublishOptions:
 @dataclass(frozen=True)
 class AlreadyPublished:
     """Nothing to do: the version is live with exactly these files (a rerun after success, or
-    after a lost answer).  ``message`` says so."""
+    after a lost answer).  ``message`` says so; ``warnings``, what the run noticed all the same."""
 
     message: str
+    warnings: tuple[str, ...] = ()
 
 
 def check_files(images: ReleaseImages) -> None:

@@ -132,10 +132,11 @@ def reroot(location: Location, upstream: Upstream, now: int, output: Output,
         added = add_upstream(edit, source, options)
         if not added:
             edit.cancel()
-            return AlreadyPublished(f"{location.variant}/{location.arch}: every chosen upstream update "
-                                    f"({', '.join(map(str, _versions(source, location, options)))}) is already "
-                                    "re-rooted; nothing to do (their waves stay as published: change them with "
-                                    "rollout reschedule)")
+            chosen = _versions(source, location, options)
+            what = (f"every chosen upstream update ({', '.join(map(str, chosen))}) is already re-rooted" if chosen
+                    else "upstream pulled every update chosen")
+            return AlreadyPublished(f"{location.variant}/{location.arch}: {what}; nothing to do (waves stay as "
+                                    "published: change them with rollout reschedule)", tuple(edit.warnings))
     return Rerooted(edit.outcome, added, upstream.metadata.url)
 
 
@@ -160,10 +161,30 @@ def _chosen(source: Verified, location: Location, options: RerootOptions) -> tup
     kept = [u for u in chosen if u.version <= u.max_version]
     warnings = [f"upstream pulled {u.version} (its max_version is {u.max_version}); not re-rooted"
                 for u in chosen if u.version > u.max_version]
-    if not kept:
-        raise UsageError(f"--versions {options.versions.text}: upstream pulled every {variant}/{arch} update "
-                         f"chosen ({', '.join(str(u.version) for u in chosen)}); nothing to re-root")
     return sorted(kept, key=lambda u: u.version), warnings
+
+
+def _pull_warnings(source: Verified, manifest: Manifest, variant: str, arch: str) -> list[str]:
+    """A warning for each release this repository serves that upstream has pulled since (above
+    upstream's ``max_version``): upstream's pull is not the operator's until the operator makes it."""
+    upstream = {u.version: u.max_version for u in source.manifest.updates if (u.variant, u.arch) == (variant, arch)}
+    return [f"upstream pulled {u.version} (its max_version is {upstream[u.version]}), which this repository "
+            f"serves; pull it here too with set-max-version or remove-update --version {u.version}"
+            for u in manifest.updates if (u.variant, u.arch) == (variant, arch) and u.version in upstream
+            and u.version > upstream[u.version] and u.version <= u.max_version]
+
+
+def _check_pulls_kept(manifest: Manifest, variant: str, arch: str, new: list[Update]) -> None:
+    """Refuse to add a release above a pull the operator made: raising ``max_version`` to the new
+    release would offer the pulled one again (updog takes the newest ready update up to it)."""
+    pulled = [u for u in manifest.updates if (u.variant, u.arch) == (variant, arch) and u.version > u.max_version]
+    newest = max(u.version for u in new)
+    for update in sorted(pulled, key=lambda u: u.version):
+        if update.version < newest:
+            raise UsageError(f"{variant}/{arch}: {update.version} is pulled here (max_version {update.max_version}); "
+                             f"adding {newest} would raise max_version to {newest} and offer {update.version} again: "
+                             f"remove it first (remove-update --version {update.version}), or choose --versions "
+                             f"at or below {update.max_version}")
 
 
 def add_upstream(edit: LiveEdit, source: Verified, options: RerootOptions) -> list[Version]:
@@ -172,6 +193,8 @@ def add_upstream(edit: LiveEdit, source: Verified, options: RerootOptions) -> li
     location = edit.location
     chosen, warnings = _chosen(source, location, options)
     manifest = edit.manifest()
+    warnings += _pull_warnings(source, manifest, location.variant, location.arch)
+    edit.warnings += warnings
     new: list[Update] = []
     for update in chosen:
         held = next((u for u in manifest.updates if u.matches(location.variant, location.arch, update.version)), None)
@@ -183,6 +206,8 @@ def add_upstream(edit: LiveEdit, source: Verified, options: RerootOptions) -> li
                                     f"{update.images.root}); is this repository re-rooted from another upstream?")
     if not new:
         return []
+    _check_pulls_kept(manifest, location.variant, location.arch, new)
+    warnings = []
     steps = needed_steps(source.manifest, new)
     names = [n for u in new for n in (u.images.boot, u.images.root, u.images.hash)]
     names += [n for step in steps.values() for n in step]
@@ -192,16 +217,14 @@ def add_upstream(edit: LiveEdit, source: Verified, options: RerootOptions) -> li
     edit.start = edit.waves_start = options.start
     edit.start_from = options.start_from
     edit.chain = UPSTREAM_CHAIN
-    for update in new:
-        current = [u.max_version for u in manifest.updates if (u.variant, u.arch) == (location.variant, location.arch)]
-        warnings += manifest.add_update(update.version, max([update.version, *current]), location.arch,
-                                        location.variant, update.images)
+    for update in new:  # max_version rises to the newest release, as publish raises it (updata's rule)
+        warnings += manifest.add_update(update.version, None, location.arch, location.variant, update.images)
         warnings += manifest.set_waves(location.variant, location.arch, update.version, options.start, options.policy)
-    warnings += manifest.merge_migrations(steps)
+    warnings += manifest.merge_migrations(steps, "upstream's manifest.json")
     missing = [n for n in manifest.target_names() if n not in edit.editor.targets]
     if missing:
-        raise VerificationError(f"manifest.json would name targets the repository does not list: "
-                                f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+        raise VerificationError(f"{location.meta.url}: manifest.json would name targets the repository does not "
+                                f"list: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
     newest = new[-1]
     edit.waves = next(u.waves for u in manifest.updates if u.matches(location.variant, location.arch, newest.version))
     edit.warnings += warnings
