@@ -95,12 +95,13 @@ class RepoToolError(Exception):
 
 def some_failed(failures: list[tuple[str, RepoToolError]], done: int, verb: str) -> RepoToolError | None:
     """One error for a run over many repositories (``label``, its error) where ``done`` others were
-    ``verb`` (e.g. "mirrored"): None if none failed; else the first failure's kind (its exit code),
-    naming every failure."""
+    ``verb`` (e.g. "mirrored"): None if none failed; else naming every failure, of the kind of the first
+    that failed verification or a write (exit 1) if any did, else of the first (a usage error, exit 2)."""
     if not failures:
         return None
     named = "; ".join(f"{label}: {exc.message}" for label, exc in failures)
-    return failures[0][1].reworded(f"{len(failures)} of {done + len(failures)} repositories failed "
+    kind = next((exc for _, exc in failures if exc.exit_code == 1), failures[0][1])
+    return kind.reworded(f"{len(failures)} of {done + len(failures)} repositories failed "
                                    f"({done} {verb}): {named}")
 
 

@@ -19,6 +19,7 @@ import pytest
 
 from repo_tool.cli.common import now_ns
 from repo_tool.core.instant import NANOS_PER_HOUR, format_whole_seconds
+from repo_tool.errors import UsageError, VerificationError, some_failed
 from tests.clirun import Run, Runner, assert_one_line_error
 from tests.faults.helpers import audit_clean, local_client_sees
 from tests.repohelpers import (
@@ -507,4 +508,21 @@ def test_placeholder_usage_errors(run: Runner, source: Source, tmp_path: Path) -
     ]
     for args, needle in cases:
         assert_one_line_error(run("mirror", *base, *args), 2, needle)
+    shared = run("mirror", *base[:-1], str(tmp_path / "{arch}"), "--from-metadata-url", templated,
+                 "--to-metadata-url", str(tmp_path / "m" / "{variant}" / "{arch}"), "--variant", VARIANT,
+                 "--arch", ARCH)
+    assert_one_line_error(shared, 2, f"--to-targets-url {tmp_path}/{{arch}}: targets are shared by every variant")
     assert not (tmp_path / "m").exists() and not (tmp_path / "t").exists()
+
+
+def test_a_run_over_many_fails_with_the_exit_code_of_a_failed_check() -> None:
+    """A usage error in one repository and a failed verification in another: exit 1 (the repository is
+    bad), both named; usage errors alone: exit 2."""
+    usage, bad = UsageError("--versions 9: no update matches"), VerificationError("timestamp.json: expired")
+    both = some_failed([("a/x86_64", usage), ("b/x86_64", bad)], 3, "mirrored")
+    assert both is not None and both.exit_code == 1
+    assert both.message == ("2 of 5 repositories failed (3 mirrored): a/x86_64: --versions 9: no update matches; "
+                            "b/x86_64: timestamp.json: expired")
+    alone = some_failed([("a/x86_64", usage)], 0, "mirrored")
+    assert alone is not None and alone.exit_code == 2
+    assert some_failed([], 4, "mirrored") is None

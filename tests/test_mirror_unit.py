@@ -127,6 +127,12 @@ def test_version_spec_parsing() -> None:
     assert parse_versions("<2").requirements == (("<", Version.parse("2.0.0")),)
     with pytest.raises(UsageError, match=r"'1\.19' is not a version"):  # an exact version stays whole
         parse_versions("1.19")
+    # A short bound stands for every version it names (review: <=1.19 left out 1.19.5).
+    versions = [Version.parse(v) for v in ("1.18.9", "1.19.0", "1.19.5", "1.20.0")]
+    for text, chosen in {"<=1.19": ["1.18.9", "1.19.0", "1.19.5"], ">1.19": ["1.20.0"], "<1.19": ["1.18.9"],
+                         "==1.19": ["1.19.0", "1.19.5"], ">=1.19": ["1.19.0", "1.19.5", "1.20.0"],
+                         "<=1": ["1.18.9", "1.19.0", "1.19.5", "1.20.0"]}.items():
+        assert [str(v) for v in versions if parse_versions(text).chooses(v)] == chosen, text
 
 
 def test_tampered_target_is_refused_and_never_stored(run: Runner, qs: QS, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from repo_tool.cli.common import now_ns
-from repo_tool.core.instant import NANOS_PER_HOUR, NANOS_PER_MINUTE, format_instant, parse_instant
+from repo_tool.core.instant import NANOS_PER_HOUR, NANOS_PER_MINUTE, format_instant, format_whole_seconds, parse_instant
 from repo_tool.core.manifest import Manifest
 from repo_tool.core.readiness import update_ready
 from repo_tool.core.selection import Host, select
@@ -35,6 +35,8 @@ from tests.repohelpers import (
     make_quickstart,
     roll_timestamp_forward,
     serve_directory,
+    sign_file,
+    signer,
     tough_rule_violations,
     tree_state,
     write_images,
@@ -419,3 +421,18 @@ def test_many_variant_arch_repositories_rerooted_in_one_run(run: Runner, source:
                   "--from-targets-url", source.targets_url, "--resign", "--config", str(op.config),
                   "--variant", VARIANT, "--arch", ARCH, "--arch", other)
     assert_one_line_error(several, 2, f"--from-metadata-url {source.meta_url}: has no {{variant}}")
+
+
+def test_expired_upstream_is_refused_even_with_allow_expired(run: Runner, source: Source,
+                                                             operator: Operator) -> None:
+    """Upstream's timestamp.json, validly signed, expired an hour ago: refused, nothing written;
+    --allow-expired is about the operator's own repository, never upstream."""
+    qs = source.qs
+    timestamp = qs.newest("timestamp")
+    timestamp["signed"]["expires"] = format_whole_seconds(now_ns() - NANOS_PER_HOUR)
+    (qs.meta / "timestamp.json").write_bytes(sign_file(timestamp["signed"], [signer(qs.dir / "keys" /
+                                                                                    "timestamp.pem")]))
+    for extra in ((), ("--allow-expired",)):
+        refused = reroot(run, source, operator, "--init", *extra)
+        assert_one_line_error(refused, 1, "timestamp", "expired")
+    assert not (operator.qs.dir / "repo").exists()

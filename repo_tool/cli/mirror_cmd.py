@@ -87,6 +87,7 @@ def mirror_cmd(ctx: click.Context, root_path: str, from_metadata_url: str, from_
     """Mirror a repository: verify the source as a node does, then copy what the destination lacks
     (targets, roots, snapshot and targets files, timestamp.json last).  A rerun copies nothing new.
     With --resign, publish the source's releases into your own repository instead."""
+    _check_targets_urls((from_targets_url, "--from-targets-url"), (to_targets_url, "--to-targets-url"))
     if resign:
         _check_resign(to_metadata_url, to_targets_url, config_path, variants, arches)
         assert config_path is not None
@@ -136,6 +137,15 @@ def _show(data: dict[str, Any], lines: list[str], as_json: bool) -> None:
 def _expand(url: str, variant: str, arch: str) -> str:
     """``url`` with ``{variant}`` and ``{arch}`` replaced (updog's metadata-base-url placeholders)."""
     return url.replace("{variant}", variant).replace("{arch}", arch)
+
+
+def _check_targets_urls(*urls: tuple[str | None, str]) -> None:
+    """Targets are shared by every variant/arch: their URLs take no placeholders."""
+    for url, flag in urls:
+        found = next((p for p in PLACEHOLDERS if url is not None and p in url), None)
+        if found is not None:
+            raise UsageError(f"{flag} {url}: targets are shared by every variant and arch; {found} goes in the "
+                             "metadata URLs only")
 
 
 def _pairs(from_url: str, to_url: str | None, variants: tuple[str, ...], arches: tuple[str, ...]

@@ -3,10 +3,11 @@
 A mirror copies those targets; a re-root publishes them with the steps.
 
 ``--versions`` is ``latest`` (the newest update of each variant/arch), ``all`` (every update), or a
-comma list of versions (``1.19.0``) and requirements (``>=1.19.0``, ``<2.0.0``): a version is chosen
-if it is one of those listed, or if it meets every requirement given.  The migration walk is updog's
-(:class:`repo_tool.core.selection.MigrationChain`): for each chosen update, the migrations of the walk
-from every lower version the manifest lists for its variant/arch (where nodes may be running).
+comma list of versions (``1.19.0``) and requirements (``>=1.19.0``, ``<2.0.0``, ``<=1.19`` for every
+1.19.x): a version is chosen if it is one of those listed, or if it meets every requirement given.
+The migration walk is updog's (:class:`repo_tool.core.selection.MigrationChain`): for each chosen
+update, the migrations of the walk from every lower version the manifest lists for its variant/arch
+(where nodes may be running).
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ def parse_versions(text: str, flag: str = "--versions") -> VersionSpec:
     for item in (part.strip() for part in text.split(",")):
         op = next((op for op in _OPERATORS if item.startswith(op)), "")
         bare = item[len(op):].strip().removeprefix("v")
-        if op and _SHORT.fullmatch(bare):  # a bound may leave out its minor or patch: >=1.19 is >=1.19.0
-            bare += ".0" * (2 - bare.count("."))
+        if op and _SHORT.fullmatch(bare):  # a bound may leave out its minor or patch number
+            requirements += _short_bound(op, bare)
+            continue
         try:
             version = Version.parse(bare)
         except VersionError:
@@ -68,6 +70,18 @@ def parse_versions(text: str, flag: str = "--versions") -> VersionSpec:
         else:
             exact.add(version)
     return VersionSpec(text, frozenset(exact), tuple(requirements))
+
+
+def _short_bound(op: str, bare: str) -> list[tuple[str, Version]]:
+    """A bound without its patch (or minor) number stands for every version it names, as in npm and
+    Cargo: ``>=1.19`` and ``<1.19`` from 1.19.0, ``<=1.19`` up to every 1.19.x (``<1.20.0``), ``>1.19`` past
+    them (``>=1.20.0``), ``==1.19`` exactly those."""
+    numbers = [int(n) for n in bare.split(".")]
+    low = Version.parse(".".join(map(str, [*numbers, 0, 0][:3])))
+    numbers[-1] += 1
+    high = Version.parse(".".join(map(str, [*numbers, 0, 0][:3])))
+    return {">=": [(">=", low)], "<": [("<", low)], "<=": [("<", high)], ">": [(">=", high)],
+            "==": [(">=", low), ("<", high)], "=": [(">=", low), ("<", high)]}[op]
 
 
 def chosen_updates(manifest: Manifest, spec: VersionSpec) -> list[Update]:

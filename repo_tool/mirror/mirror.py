@@ -10,8 +10,7 @@ previous state reachable (new objects are not referenced until the timestamp mov
 skips what is there with the same name and size.
 
 Must not: write anything before the whole source verified (:mod:`repo_tool.mirror.plan`), show any
-target under its name before every target verified, or buffer a whole large target (a small one, below
-the S3 multipart threshold, is held until the commit).
+target under its name before every target verified, or buffer a whole target.
 """
 
 from __future__ import annotations
