@@ -415,7 +415,7 @@ def test_many_variant_arch_repositories_rerooted_in_one_run(run: Runner, source:
     partial = run("mirror", *args)
     assert partial.code == 1, partial.err
     assert partial.err.strip().splitlines()[-1].startswith(
-        f"repo-tool: error: 1 of 2 repositories failed (1 re-rooted): {VARIANT}/{other}: "), partial.err
+        f"repo-tool: error: 1 of 2 repositories failed (1 done): {VARIANT}/{other}: "), partial.err
     assert [str(u.version) for u in operator.operator_updates()] == ["1.1.0", "1.2.0"]
     several = run("mirror", "--root", str(source.qs.root), "--from-metadata-url", source.meta_url,
                   "--from-targets-url", source.targets_url, "--resign", "--config", str(op.config),

@@ -12,9 +12,9 @@ import click
 
 from repo_tool.audit.anchor import read_trusted_root
 from repo_tool.cli.common import aws_options, aws_settings, echo_json, expires_options, now_ns, parse_time_option
+from repo_tool.cli.editing import ALLOW_EXPIRED_HELP, StartSource, already_published, location_of, output_for, report
 from repo_tool.cli.options import complete_policy, config_on_command_line, config_option, repo_option
 from repo_tool.cli.progress import progress_line
-from repo_tool.cli.publish_cmd import ALLOW_EXPIRED_HELP, StartSource, _already_published, _location, _output, report
 from repo_tool.core.instant import format_instant
 from repo_tool.core.selection import LATEST
 from repo_tool.core.versionspec import parse_versions
@@ -204,7 +204,7 @@ def _reroot(root_path: str, source: tuple[str, str], versions_text: str | None, 
     wave_policy, start_text, init, allow_expired = schedule
     now = now_ns()
     versions = parse_versions(versions_text if versions_text is not None else LATEST)
-    locations = [_location(config_path, repo_name, variant, arch) for variant, arch in pairs]
+    locations = [location_of(config_path, repo_name, variant, arch) for variant, arch in pairs]
     policy, _ = load_policy(wave_policy or locations[0].config.wave_policy)
     start = now if start_text is None else parse_time_option(start_text, now, "--release-start-time")
     root = read_trusted_root(root_path)
@@ -217,7 +217,7 @@ def _reroot(root_path: str, source: tuple[str, str], versions_text: str | None, 
                             None if start_text is None else f"--release-start-time {format_instant(start)}",
                             LoadOptions(init=init, or_continue=init, allow_expired=allow_expired))
     start_source = StartSource.of("--release-start-time", start_text, now)
-    output = _output(plan, as_json)
+    output = output_for(plan, as_json)
     if len(jobs) == 1:  # one repository: its answer as publish gives it (an error is the error)
         _show_rerooted(reroot(jobs[0][0], jobs[0][1], now, output, options), jobs[0][0], versions.text, as_json,
                        start_source, echo=True)
@@ -242,7 +242,7 @@ def _show_rerooted(result: Rerooted | AlreadyPublished, location: RepoLocation, 
     answer: dict[str, Any] = {"variant": location.variant, "arch": location.arch, "versions": versions}
     if isinstance(result, AlreadyPublished):
         if echo or not as_json:
-            _already_published(result, as_json, answer)
+            already_published(result, as_json, answer)
         return {**answer, "already_published": True, "message": result.message, "warnings": list(result.warnings)}
     data = {**report(result.outcome, as_json, start), "upstream": result.upstream_json()}
     if not as_json:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -11,27 +10,32 @@ from typing import Any
 import click
 
 from repo_tool.cli.common import (
-    ShowProgress,
     aws_options,
-    aws_settings,
     echo_json,
-    expires_given,
     expires_options,
     now_ns,
     parse_time_option,
     parse_version_option,
     warn,
 )
+from repo_tool.cli.editing import (
+    ALLOW_EXPIRED_HELP,
+    StartSource,
+    already_published,
+    location_of,
+    output_for,
+    repo_config,
+    report,
+    show,
+)
 from repo_tool.cli.options import complete_policy, config_on_command_line, config_option, repo_option
-from repo_tool.config import EXPIRING_ROLES, RepoConfig, load_config
-from repo_tool.core.instant import format_instant, format_whole_seconds
+from repo_tool.config import RepoConfig
+from repo_tool.core.instant import format_instant
 from repo_tool.core.manifest import Manifest
-from repo_tool.core.rollout import Action, Hold, is_held, when_text
-from repo_tool.core.schedule import offered_by_text, schedule
+from repo_tool.core.rollout import Action
 from repo_tool.core.semver import Version
-from repo_tool.errors import ConfigError, UsageError, one_line
+from repo_tool.errors import ConfigError, UsageError
 from repo_tool.publish.inputs import load_policy, load_release
-from repo_tool.publish.live import Outcome, Output, PlanOnly, Write
 from repo_tool.publish.load import LoadOptions, Location
 from repo_tool.publish.maintenance import (
     PullOptions,
@@ -43,10 +47,6 @@ from repo_tool.publish.maintenance import (
 )
 from repo_tool.publish.release import AlreadyPublished, PublishOptions, ReleaseImages, publish, publish_many
 from repo_tool.publish.release_file import load_release_file
-
-ALLOW_EXPIRED_HELP = ("Load the live repository even if its metadata (root, timestamp, snapshot or targets) has "
-                      "expired: signatures, thresholds and hashes are still checked, only the expiry dates are not. "
-                      "The files this run writes get fresh expirations (refresh revives an expired repository).")
 
 PUBSYS_FLAGS = """\b
 Flag names follow pubsys repo's where they match: --repo, --variant,
@@ -72,123 +72,6 @@ def repo_options(func: Callable[..., Any], start: str = "now") -> Callable[..., 
     for decorator in reversed(decorators):
         func = decorator(func)
     return func
-
-
-def _config(config_path: Path, repo_name: str | None) -> RepoConfig:
-    """The repository's config, with what the command line puts over it (AWS, expirations)."""
-    config = load_config(config_path, repo_name, aws_settings())
-    config.expires_given = expires_given()
-    return config
-
-
-def _location(config_path: str, repo_name: str | None, variant: str, arch: str) -> Location:
-    return Location.of(_config(Path(config_path), repo_name), variant, arch)
-
-
-def _output(plan_only: bool, as_json: bool) -> Output:
-    """--plan: a plan; else a write; either shows its progress (hashing; the write's uploads and object
-    names) unless the answer is JSON."""
-    progress = None if as_json else ShowProgress()
-    return PlanOnly(progress) if plan_only else Write(progress)
-
-
-def _already_published(result: AlreadyPublished, as_json: bool, answer: dict[str, Any]) -> None:
-    """A rerun of a publish that already landed: nothing to do, a success (exit code 0)."""
-    for message in result.warnings:
-        warn(message)
-    if as_json:
-        echo_json({**answer, "already_published": True, "message": result.message, "warnings": list(result.warnings)})
-    else:
-        click.echo(f"repo-tool: {one_line(result.message)}", err=True)
-
-
-def _wave_rows(waves: dict[int, int], hold: Hold) -> list[str]:
-    lines = []
-    for row in schedule(waves):
-        seeds = f"{row.first_seed}-{row.last_seed}" if row.first_seed != row.last_seed else str(row.first_seed)
-        start = when_text(row.start_time, hold, short=True) if row.start_time is not None else "when published"
-        end = offered_by_text(row, lambda instant: when_text(instant, hold, short=True))
-        lines.append(f"  {row.kind:<8} seeds {seeds:<10} from {start:<32} all by {end}")
-    return lines
-
-
-@dataclass(frozen=True)
-class StartSource:
-    """What sets the start a command counts from, for the plan's note: the option (None: always the
-    time the run runs; publish: the release start, rollout reschedule: the waves' start) and whether
-    its value fixes the start (an RFC 3339 time) or counts from the time the command runs."""
-
-    option: str | None = None
-    fixed: bool = False
-
-    @classmethod
-    def of(cls, option: str, text: str | None, now: int) -> StartSource:
-        fixed = text is not None and parse_time_option(text, now, option) == parse_time_option(text, now + 1, option)
-        return cls(option, fixed)
-
-
-def _start_lines(outcome: Outcome, source: StartSource) -> list[str]:
-    """``start:`` (and ``waves start:`` if the waves count from another instant), and for a plan
-    whose start is the time it runs, that the run will count from its own."""
-    def line(label: str, ns: int, option: str | None, fixed: bool) -> str:
-        if fixed:
-            return f"{label}: {format_instant(ns)} ({option})"
-        if not outcome.planned_only:
-            return f"{label}: {format_instant(ns)}"
-        if option is None:
-            return f"{label}: {format_instant(ns)} (now: the run counts from the time it runs)"
-        return (f"{label}: {format_instant(ns)} (now: the run counts from the time it runs unless {option} gives a "
-                f"time; set {option} to {format_instant(ns)} to make it match this plan)")
-
-    waves_start = outcome.waves_start
-    if waves_start is None or waves_start == outcome.start:
-        return [line("start", outcome.start, source.option, source.fixed)]
-    return [line("start", outcome.start, None, False), line("waves start", waves_start, source.option, source.fixed)]
-
-
-def report(outcome: Outcome, as_json: bool, start: StartSource = StartSource()) -> dict[str, Any]:
-    data = {**outcome.to_json(), "start_fixed": start.fixed}
-    for message in outcome.warnings:
-        warn(message)
-    if as_json:
-        return data
-    loc = outcome.location
-    verb = "would publish (plan: nothing written or signed)" if outcome.planned_only else "published"
-    if outcome.created:
-        verb = "would create the repository and publish (plan: nothing written or signed)" if outcome.planned_only \
-            else "created the repository and published"
-    click.echo(f"{loc.variant}/{loc.arch} ({loc.meta.url}): {verb}")
-    if outcome.manifest_before != outcome.manifest_after:
-        click.echo("manifest.json changes:")
-        for line in outcome.manifest_diff()[2:]:
-            click.echo(f"  {line}")
-    if outcome.waves is not None:
-        held = any(map(is_held, outcome.waves.values()))
-        click.echo(f"waves ({outcome.hold}):" if held else "waves:")
-        for line in _wave_rows(outcome.waves, outcome.hold):
-            click.echo(line)
-    if outcome.plan.targets:
-        click.echo("targets to add:" if outcome.planned_only else "targets added:")
-        for target in outcome.plan.targets:
-            link = f"  (a link to {target.source})" if target.link and isinstance(target.source, Path) else ""
-            click.echo(f"  {target.name}  {target.length} bytes  sha256 {target.sha256}{link}")
-    for name, _ in outcome.plan.roots:
-        click.echo(f"root: {name}")
-    for line in _start_lines(outcome, start):
-        click.echo(line)
-    given = outcome.location.config.expires_given
-    for role in EXPIRING_ROLES:
-        click.echo(f"{role}: version {outcome.plan.versions[role]}, "
-                   f"expires {format_whole_seconds(outcome.plan.expires[role])}"
-                   + (f" (--{role}-expires)" if role in given else ""))
-    return data
-
-
-def show(outcome: Outcome, as_json: bool, start: StartSource = StartSource()) -> None:
-    """Report one repository's outcome: text, or the JSON object."""
-    data = report(outcome, as_json, start)
-    if as_json:
-        echo_json(data)
 
 
 @click.command("publish", epilog=PUBSYS_FLAGS)
@@ -226,15 +109,15 @@ def publish_cmd(config_path: str, repo_name: str | None, variant: str, arch: str
                 root_roles: tuple[Path, ...], jobs: int | None) -> None:
     """Add a release to a variant/arch repository: targets, manifest.json, waves, signed metadata."""
     now = now_ns()
-    location = _location(config_path, repo_name, variant, arch)
+    location = location_of(config_path, repo_name, variant, arch)
     options = _options(location.config, version_text, release_config, wave_policy, start_text, now)
     options.load = LoadOptions(init=init, allow_expired=allow_expired, new_manifest=new_manifest,
                                new_root_files=tuple(root_roles))
     options.jobs = jobs
     images = ReleaseImages(variant, arch, boot_image, root_image, hash_image, list(link_targets), list(copy_targets))
-    result = publish(location, now, _output(plan_only, as_json), images, options)
+    result = publish(location, now, output_for(plan_only, as_json), images, options)
     if isinstance(result, AlreadyPublished):
-        _already_published(result, as_json, {"variant": variant, "arch": arch, "version": str(options.version)})
+        already_published(result, as_json, {"variant": variant, "arch": arch, "version": str(options.version)})
         return
     show(result, as_json, StartSource.of("--release-start-time", start_text, now))
 
@@ -289,7 +172,7 @@ def publish_release_cmd(release_file: str, config_path: str | None, repo_name: s
         release = load_release_file(Path(release_file), given)
     else:  # REPO_TOOL_CONFIG: the release file's own config: comes first
         release = load_release_file(Path(release_file), default_config=given)
-    config = _config(release.config, repo_name or release.repo)
+    config = repo_config(release.config, repo_name or release.repo)
     options = _options(config, release.version, str(release.release_config) if release.release_config else None,
                        release.wave_policy, release.release_start_time, now, f"{release.path}: version",
                        f"{release.path}: release_start_time")
@@ -299,9 +182,9 @@ def publish_release_cmd(release_file: str, config_path: str | None, repo_name: s
                   ReleaseImages(e.variant, e.arch, e.boot_image, e.root_image, e.hash_image,
                                 list(e.link_targets), list(e.copy_targets), f"{release.path}: repos[{i}]"))
                  for i, e in enumerate(release.repos)]
-    outcomes = publish_many(jobs_list, now, _output(plan_only, as_json), options)
+    outcomes = publish_many(jobs_list, now, output_for(plan_only, as_json), options)
     if isinstance(outcomes, AlreadyPublished):
-        _already_published(outcomes, as_json, {"version": str(options.version), "repos": []})
+        already_published(outcomes, as_json, {"version": str(options.version), "repos": []})
         return
     start = StartSource.of(f"release_start_time in {release.path}", release.release_start_time, now)
     results = [report(o, as_json, start) for o in outcomes]
@@ -327,8 +210,8 @@ def refresh_cmd(config_path: str, repo_name: str | None, variant: str, arch: str
     """Re-sign targets, snapshot and timestamp with fresh expirations (for a scheduler).
 
     An expired repository is refused unless --allow-expired is given (it then revives it)."""
-    location = _location(config_path, repo_name, variant, arch)
-    outcome = refresh(location, now_ns(), _output(plan_only, as_json),
+    location = location_of(config_path, repo_name, variant, arch)
+    outcome = refresh(location, now_ns(), output_for(plan_only, as_json),
                       LoadOptions(allow_expired=unsafe or allow_expired, new_root_files=tuple(root_roles)))
     show(outcome, as_json)
 
@@ -345,7 +228,7 @@ def _rollout_command(action: Action, help_text: str) -> click.Command:
     def command(config_path: str, repo_name: str | None, variant: str, arch: str, plan_only: bool, as_json: bool,
                 allow_expired: bool, version_text: str | None, **extra: Any) -> None:
         now = now_ns()
-        location = _location(config_path, repo_name, variant, arch)
+        location = location_of(config_path, repo_name, variant, arch)
         version = parse_version_option(version_text, "--version") if version_text else None
         policy, start = None, None
         if action is Action.RESCHEDULE:
@@ -355,7 +238,7 @@ def _rollout_command(action: Action, help_text: str) -> click.Command:
         request = RolloutRequest(action, version, policy, start, allow_expired)
         start_source = StartSource.of("--start", extra.get("start_text"), now) if action is Action.RESCHEDULE \
             else StartSource()
-        show(rollout(location, now, _output(plan_only, as_json), request), as_json, start_source)
+        show(rollout(location, now, output_for(plan_only, as_json), request), as_json, start_source)
 
     command.__doc__ = help_text
     if action is Action.RESCHEDULE:
@@ -403,8 +286,9 @@ def set_max_version_cmd(config_path: str, repo_name: str | None, variant: str, a
     Updates above it are pulled: nodes are no longer offered them, and nodes on them are offered the
     highest update left (a rollback). A stderr warning (JSON: warnings) says what it pulls."""
     max_version = parse_version_option(max_text, "--max-version")
-    outcome = set_max_version(_location(config_path, repo_name, variant, arch), now_ns(), _output(plan_only, as_json),
-                              max_version, PullOptions(allow_expired, allow_broken_chain, allow_pull_all))
+    location = location_of(config_path, repo_name, variant, arch)
+    outcome = set_max_version(location, now_ns(), output_for(plan_only, as_json), max_version,
+                              PullOptions(allow_expired, allow_broken_chain, allow_pull_all))
     show(outcome, as_json)
 
 
@@ -422,8 +306,9 @@ def remove_update_cmd(config_path: str, repo_name: str | None, variant: str, arc
             raise UsageError(f"manifest.json has no update {variant} {arch} {version}")
         return manifest.remove_update(variant, arch, version)
 
-    outcome = edit_manifest(_location(config_path, repo_name, variant, arch), now_ns(), _output(plan_only, as_json),
-                            edit, PullOptions(allow_expired, allow_broken_chain))
+    location = location_of(config_path, repo_name, variant, arch)
+    outcome = edit_manifest(location, now_ns(), output_for(plan_only, as_json), edit,
+                            PullOptions(allow_expired, allow_broken_chain))
     show(outcome, as_json)
 
 

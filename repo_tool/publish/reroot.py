@@ -108,7 +108,7 @@ class RerootMany:
     def error(self) -> RepoToolError | None:
         """None if every repository was re-rooted (or had nothing to do); else one error naming each failure."""
         return some_failed([(f"{loc.variant}/{loc.arch}", exc) for loc, exc in self.failures], len(self.done),
-                           "re-rooted")
+                           "done")
 
 
 def reroot_each(jobs: list[tuple[Location, Upstream]], now: int, output: Output,
