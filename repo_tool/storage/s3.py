@@ -342,7 +342,10 @@ class S3Storage:
     def _stream_parts(self, upload: _Upload, chunks: Iterable[bytes], sent: Sent | None) -> list[CompletedPartTypeDef]:
         """Parts cut from ``chunks`` as they come, at most ``STREAM_PARTS_IN_FLIGHT`` sent at once."""
         futures: list[Future[CompletedPartTypeDef]] = []
-        buffer = bytearray()
+        # The chunks of the part being cut, joined once it is whole: one copy of each byte (a chunk that
+        # straddles two parts is split by memoryviews, not copied).
+        pending: list[memoryview] = []
+        held = 0
 
         def submit(data: bytes) -> None:
             while sum(not future.done() for future in futures) >= STREAM_PARTS_IN_FLIGHT:
@@ -351,17 +354,17 @@ class S3Storage:
 
         try:
             for chunk in chunks:
-                buffer += chunk
-                if len(buffer) >= upload.part_size:
-                    view = memoryview(buffer)
-                    whole = len(buffer) - len(buffer) % upload.part_size
-                    for offset in range(0, whole, upload.part_size):
-                        submit(bytes(view[offset:offset + upload.part_size]))
-                    rest = bytes(view[whole:])
-                    view.release()
-                    buffer = bytearray(rest)
-            if buffer or not futures:
-                submit(bytes(buffer))
+                view = memoryview(chunk)
+                while held + len(view) >= upload.part_size:
+                    room = upload.part_size - held
+                    pending.append(view[:room])
+                    submit(b"".join(pending))
+                    pending, held, view = [], 0, view[room:]
+                if view:
+                    pending.append(view)
+                    held += len(view)
+            if pending or not futures:
+                submit(b"".join(pending))
             return [future.result() for future in futures]
         finally:
             for future in futures:
