@@ -10,6 +10,7 @@ import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from botocore.httpchecksum import Crc32Checksum
 
 from repo_tool.aws import AwsSettings
@@ -24,7 +25,9 @@ BUCKET = "part-checksums"
 MIB = 1 << 20
 
 
-def test_streamed_parts_carry_their_crc32(aws: MotoServer) -> None:
+@pytest.mark.parametrize("how", ["put_stream", "stage_stream"])
+def test_streamed_parts_carry_their_crc32(aws: MotoServer, how: str) -> None:
+    """Both streamed writes: stored at once, and staged then committed (a mirror's and a re-root's)."""
     aws.client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
     store = S3Storage.from_url(f"s3://{BUCKET}/targets/", AwsSettings())
     data = os.urandom(2 * STREAM_PART_SIZE + 3 * MIB + 17)
@@ -45,7 +48,11 @@ def test_streamed_parts_carry_their_crc32(aws: MotoServer) -> None:
 
     store.client.meta.events.register("before-send.s3.*", record)
     try:
-        assert store.put_stream("x.img", iter(chunks), len(data))
+        if how == "put_stream":
+            assert store.put_stream("x.img", iter(chunks), len(data))
+        else:
+            staged = store.stage_stream("x.img", iter(chunks), len(data))
+            assert staged is not None and staged.commit()
     finally:
         store.client.meta.events.unregister("before-send.s3.*", record)
 

@@ -34,7 +34,7 @@ import re
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypedDict
@@ -293,12 +293,10 @@ class S3Storage:
         if existing is not None:
             already_sized(self, name, existing, size)
             return None
-        key = self._key(name)
         try:
-            answer = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **object_headers(name))
+            upload = self._create_upload(name, size, STREAM_PART_SIZE)
         except Exception as exc:
             raise self._fail(name, "CreateMultipartUpload", exc) from None
-        upload = _Upload(key, answer["UploadId"], size, max(STREAM_PART_SIZE, math.ceil(size / MAX_PARTS)))
         staged = _S3Staged(self, name, size, upload=upload)
         try:
             staged.parts = self._stream_parts(upload, chunks, sent)
@@ -335,19 +333,30 @@ class S3Storage:
                    min_part: int = MIN_PART_SIZE) -> None:
         """One multipart upload: ``send_parts`` sends every part; completed (if no object took the name
         meanwhile) only if it returns, aborted on any error."""
+        upload = self._create_upload(name, size, min_part)
+        try:
+            self._complete(upload, send_parts(upload))
+        except BaseException:
+            self._abort(upload)
+            raise
+
+    def _create_upload(self, name: str, size: int, min_part: int) -> _Upload:
+        """A new multipart upload for ``name`` (parts of at least ``min_part`` bytes), created with the
+        parts' checksum algorithm (see ``PART_CHECKSUM``)."""
         key = self._key(name)
-        part_size = max(min_part, math.ceil(size / MAX_PARTS))
         answer = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, ChecksumAlgorithm=PART_CHECKSUM,
                                                      **object_headers(name))
-        upload_id = answer["UploadId"]
-        try:
-            parts = send_parts(_Upload(key, upload_id, size, part_size))
-            self.client.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id,
-                                                  MultipartUpload={"Parts": parts}, IfNoneMatch="*")
-        except BaseException:
-            with contextlib.suppress(Exception):  # best effort; the original error is the one to report
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-            raise
+        return _Upload(key, answer["UploadId"], size, max(min_part, math.ceil(size / MAX_PARTS)))
+
+    def _complete(self, upload: _Upload, parts: list[CompletedPartTypeDef]) -> None:
+        """Show the object: write-once (``If-None-Match: *``)."""
+        self.client.complete_multipart_upload(Bucket=self.bucket, Key=upload.key, UploadId=upload.upload_id,
+                                              MultipartUpload={"Parts": parts}, IfNoneMatch="*")
+
+    def _abort(self, upload: _Upload) -> None:
+        """Drop the upload's parts (best effort: never raises; an incomplete upload is never visible)."""
+        with contextlib.suppress(Exception):
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload.key, UploadId=upload.upload_id)
 
     def _file_parts(self, upload: _Upload, path: Path, sent: Sent | None) -> list[CompletedPartTypeDef]:
         count = math.ceil(upload.size / upload.part_size)
@@ -361,8 +370,7 @@ class S3Storage:
         try:
             parts = [future.result() for future in futures]
         finally:
-            for future in futures:
-                future.cancel()
+            _settle(futures)
         _read_exactly(path, upload.size, 0, upload.size)  # still the size that was hashed, before it goes live
         return parts
 
@@ -394,8 +402,7 @@ class S3Storage:
                 submit(b"".join(pending))
             return [future.result() for future in futures]
         finally:
-            for future in futures:
-                future.cancel()
+            _settle(futures)
 
     def _upload_part(self, upload: _Upload, number: int, data: bytes, sent: Sent | None) -> CompletedPartTypeDef:
         crc32 = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
@@ -458,8 +465,7 @@ class _S3Staged:
         store, upload = self.store, self.upload
         assert upload is not None, "committed twice, or after discard"
         try:
-            store.client.complete_multipart_upload(Bucket=store.bucket, Key=upload.key, UploadId=upload.upload_id,
-                                                   MultipartUpload={"Parts": self.parts or []}, IfNoneMatch="*")
+            store._complete(upload, self.parts or [])
         except Exception as exc:
             self.discard()
             if not _precondition(exc):
@@ -471,9 +477,15 @@ class _S3Staged:
     def discard(self) -> None:
         upload, self.upload = self.upload, None
         if upload is not None:
-            with contextlib.suppress(Exception):  # best effort; an incomplete upload is never visible
-                self.store.client.abort_multipart_upload(Bucket=self.store.bucket, Key=upload.key,
-                                                         UploadId=upload.upload_id)
+            self.store._abort(upload)
+
+
+def _settle(futures: list[Future[CompletedPartTypeDef]]) -> None:
+    """Cancel the parts not started and wait for those being sent: an upload aborted while a part is
+    in flight may keep that part (S3's documentation), so nothing is aborted until none is."""
+    for future in futures:
+        future.cancel()
+    wait(futures)
 
 
 def _read_exactly(path: Path, offset: int, count: int, size: int) -> bytes:
