@@ -67,6 +67,9 @@ def kms_signature(key_id: str, scheme: str, payload: bytes) -> bytes:
 def test_server_is_a_separate_process_on_loopback(moto_server: MotoServer) -> None:
     assert moto_server.endpoint.startswith("http://127.0.0.1:")
     assert moto_server.pid not in (None, os.getpid())
+    # From a clean state: moto 5.1's data.json fails (500) once it holds an object uploaded in parts with
+    # CRC32 checksums, as boto3's own upload_fileobj uploads them (and repo-tool's multipart uploads do).
+    moto_server.reset()
     with urllib.request.urlopen(f"{moto_server.endpoint}/moto-api/data.json", timeout=5) as response:
         assert response.status == 200
 
