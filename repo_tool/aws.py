@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from repo_tool import __version__
 from repo_tool.errors import IOFailedError
 
-if TYPE_CHECKING:  # types-boto3[s3,kms] (dev only): the runtime needs boto3 alone
+if TYPE_CHECKING:  # types-boto3[s3,kms,ssm] (dev only): the runtime needs boto3 alone
     from types_boto3_kms.client import KMSClient
     from types_boto3_s3.client import S3Client
+    from types_boto3_ssm.client import SSMClient
 
-Service = Literal["s3", "kms"]
+Service = Literal["s3", "kms", "ssm"]
 
 # Uploads run several files and several parts of each at once; keep enough pooled connections.
 MAX_POOL_CONNECTIONS = 32
@@ -50,8 +51,11 @@ class AwsSettings:
     def client(self, service: Literal["s3"], profile: str | None = None, region: str | None = None) -> S3Client: ...
     @overload
     def client(self, service: Literal["kms"], profile: str | None = None, region: str | None = None) -> KMSClient: ...
+    @overload
+    def client(self, service: Literal["ssm"], profile: str | None = None, region: str | None = None) -> SSMClient: ...
 
-    def client(self, service: Service, profile: str | None = None, region: str | None = None) -> S3Client | KMSClient:
+    def client(self, service: Service, profile: str | None = None, region: str | None = None
+               ) -> S3Client | KMSClient | SSMClient:
         """A (cached, thread-safe) boto3 client for ``service``; ``profile`` overrides the settings',
         ``region`` the configured region (AWS_REGION, AWS_DEFAULT_REGION, the profile's)."""
         endpoint = self.endpoint_url if service == "s3" else None
@@ -59,10 +63,11 @@ class AwsSettings:
 
 
 _lock = threading.Lock()
-_clients: dict[tuple[Any, ...], S3Client | KMSClient] = {}
+_clients: dict[tuple[Any, ...], S3Client | KMSClient | SSMClient] = {}
 
 
-def _client(service: Service, profile: str | None, endpoint: str | None, region: str | None) -> S3Client | KMSClient:
+def _client(service: Service, profile: str | None, endpoint: str | None, region: str | None
+            ) -> S3Client | KMSClient | SSMClient:
     # The environment is part of the key: a long-lived process (tests, a service) may change it.
     key = (service, profile, endpoint, region,
            tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))))
@@ -73,7 +78,7 @@ def _client(service: Service, profile: str | None, endpoint: str | None, region:
 
 
 def _make_client(service: Service, profile: str | None, endpoint: str | None,
-                 region: str | None) -> S3Client | KMSClient:
+                 region: str | None) -> S3Client | KMSClient | SSMClient:
     import boto3
     import botocore.session
     from botocore.config import Config
@@ -106,6 +111,8 @@ def _make_client(service: Service, profile: str | None, endpoint: str | None,
         )
         if service == "s3":
             return session.client("s3", region_name=region, endpoint_url=endpoint, config=config)
+        if service == "ssm":
+            return session.client("ssm", region_name=region, endpoint_url=endpoint, config=config)
         return session.client("kms", region_name=region, endpoint_url=endpoint, config=config)
     except Exception as exc:  # ProfileNotFound, NoRegionError, bad endpoint ...
         raise ServiceError(f"AWS {service}: {reason(exc)}") from None

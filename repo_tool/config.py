@@ -27,7 +27,7 @@ ignore it: they always name their variant and arch.
 ``signers`` may also be one list used for every role (pubsys style).  Relative
 paths are relative to the config file.  In ``Infra.toml`` each ``[repo.NAME]``
 gives ``metadata_base_url``, ``targets_url``, ``root_role_url`` (+ optional
-``root_role_sha512``) and ``signing_keys`` (``file``/``kms``/``env``).
+``root_role_sha512``) and ``signing_keys`` (``file``/``kms``/``ssm``/``env``).
 
 This module reads files and checks their shape; it must not load keys or import signing: a
 configuration keeps each key source as the string the file gives (the auditor reads configurations
@@ -326,8 +326,8 @@ def _infra_signing_key(value: object, where: str) -> str:
         return f"awskms:{body['key_id']}"
     if kind == "env" and isinstance(body.get("var_name"), str):
         return f"envvar:{body['var_name']}"
-    if kind == "ssm":
-        raise ConfigError(f"{where}: ssm signing keys are not supported; export the key to a file or KMS")
+    if kind == "ssm" and isinstance(body.get("parameter"), str):
+        return f"ssm:{body['parameter']}"
     raise ConfigError(f"{where}: unsupported signing key {kind!r} or missing field")
 
 
@@ -427,7 +427,8 @@ def config_text(entry: NewEntry) -> str:
         "# repo-tool configuration: one entry per repository family.",
         "# Metadata for variant V and arch A lives under <metadata_url>/V/A/; targets are shared.",
         "# root: the trusted root.json (keep a copy offline).",
-        "# signers: key sources per role: a path, file:PATH, envvar:NAME, awskms:KEY, aws-kms://[PROFILE]/KEY.",
+        "# signers: key sources per role: a path, file:PATH, envvar:NAME, awskms:KEY, aws-kms://[PROFILE]/KEY,",
+        "# aws-ssm://[PROFILE]/PARAMETER.",
     ]
     if entry.aws.endpoint_url:
         repo["endpoint_url"] = entry.aws.endpoint_url

@@ -37,6 +37,7 @@ from botocore.config import Config
 if TYPE_CHECKING:
     from types_boto3_kms.client import KMSClient
     from types_boto3_s3.client import S3Client
+    from types_boto3_ssm.client import SSMClient
 
 LAUNCHER = Path(__file__).resolve().with_name("moto_launcher.py")
 REGION = "us-west-2"
@@ -129,8 +130,10 @@ class MotoServer:
     def client(self, service: Literal["s3"], **kwargs: Any) -> S3Client: ...
     @overload
     def client(self, service: Literal["kms"], **kwargs: Any) -> KMSClient: ...
+    @overload
+    def client(self, service: Literal["ssm"], **kwargs: Any) -> SSMClient: ...
 
-    def client(self, service: Literal["s3", "kms"], **kwargs: Any) -> S3Client | KMSClient:
+    def client(self, service: Literal["s3", "kms", "ssm"], **kwargs: Any) -> S3Client | KMSClient | SSMClient:
         """A boto3 client for ``service`` on this server, or at ``endpoint_url`` (a proxy in front of it),
         independent of the process environment."""
         session = boto3.session.Session(
@@ -143,6 +146,8 @@ class MotoServer:
             # the parts' checksums) for the whole object's and fails the read.
             options.setdefault("config", Config(response_checksum_validation="when_required"))
             return session.client("s3", **options)
+        if service == "ssm":
+            return session.client("ssm", **options)
         return session.client("kms", **options)
 
     def reset(self) -> None:

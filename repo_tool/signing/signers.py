@@ -9,7 +9,9 @@ Accepted forms of a key source:
   as ssh's StrictModes demands); ``REPO_TOOL_INSECURE_KEYS=1`` skips that check;
 * ``envvar:NAME``: the PEM text is in environment variable NAME (pubsys ``env``; no mode check);
 * ``awskms:KEY`` (securesystemslib) or ``aws-kms://[PROFILE]/KEY`` (tuftool):
-  an AWS KMS key id, alias or ARN, signed through :class:`~repo_tool.signing.kms_signer.KmsSigner`.
+  an AWS KMS key id, alias or ARN, signed through :class:`~repo_tool.signing.kms_signer.KmsSigner`;
+* ``aws-ssm://[PROFILE]/NAME`` (tuftool) or ``ssm:NAME`` (pubsys' exact name): a PEM private key in an
+  SSM SecureString parameter (:mod:`repo_tool.signing.ssm`), held in memory only.
 
 Relative paths are taken from ``base_dir`` (the directory of the config file).
 :func:`role_signers` loads the keys a :class:`~repo_tool.config.RepoConfig` lists (the config holds
@@ -31,7 +33,7 @@ from securesystemslib.signer import CryptoSigner, Signer, SSlibKey
 
 from repo_tool.aws import AwsSettings, ServiceError, reason
 from repo_tool.errors import ConfigError, RepoToolError, mentions
-from repo_tool.signing import kms
+from repo_tool.signing import kms, ssm
 from repo_tool.signing.keyfiles import env_passphrase, load_private_pem, read_private_key_file
 from repo_tool.signing.kms_signer import KmsSigner
 from repo_tool.trust.keys import KeyError_, entry_for_public, keyid_of, public_key, same_public_key
@@ -96,6 +98,10 @@ def load_signer(source: str, base_dir: Path | None = None, aws: AwsSettings | No
     key = kms.parse_source(source)
     if key is not None:
         return _kms_signer(source, key.key_id, aws or AwsSettings(), key.profile)
+    parameter = ssm.parse_source(source)
+    if parameter is not None:
+        pem = ssm.read_private_pem(source, parameter, aws or AwsSettings())
+        return _crypto_signer(source, pem, f"SSM parameter {parameter.parameter}")
     scheme, sep, rest = source.partition(":")
     if not sep or len(scheme) == 1 or "/" in scheme or "." in scheme:  # a plain path (or C:\ on Windows)
         scheme, rest = "file", source
@@ -115,7 +121,8 @@ def load_signer(source: str, base_dir: Path | None = None, aws: AwsSettings | No
         if not value:
             raise ConfigError(f"key {source}: environment variable {rest} is not set")
         return _crypto_signer(source, value.encode(), f"${rest}")
-    raise ConfigError(f"key {source}: unknown key source scheme {scheme!r} (use a path, file:, envvar:, awskms:)")
+    raise ConfigError(f"key {source}: unknown key source scheme {scheme!r} (use a path, file:, envvar:, awskms:, "
+                      "aws-ssm://)")
 
 
 def load_kms_signer(source: str, aws: AwsSettings) -> KeySigner:
