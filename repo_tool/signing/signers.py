@@ -9,7 +9,10 @@ Accepted forms of a key source:
   as ssh's StrictModes demands); ``REPO_TOOL_INSECURE_KEYS=1`` skips that check;
 * ``envvar:NAME``: the PEM text is in environment variable NAME (pubsys ``env``; no mode check);
 * ``awskms:KEY`` (securesystemslib) or ``aws-kms://[PROFILE]/KEY`` (tuftool):
-  an AWS KMS key id, alias or ARN, signed through :class:`~repo_tool.signing.kms_signer.KmsSigner`.
+  an AWS KMS key id, alias or ARN, signed through :class:`~repo_tool.signing.kms_signer.KmsSigner`;
+* ``hsm:[KEYID][?label=TOKEN]``: a key on a PKCS#11 token (module from ``PYKCS11LIB``, PIN from
+  ``REPO_TOOL_HSM_PIN`` or the terminal), signed through securesystemslib's HSMSigner
+  (:mod:`repo_tool.signing.hsm`).
 
 Relative paths are taken from ``base_dir`` (the directory of the config file).
 :func:`role_signers` loads the keys a :class:`~repo_tool.config.RepoConfig` lists (the config holds
@@ -31,7 +34,7 @@ from securesystemslib.signer import CryptoSigner, Signer, SSlibKey
 
 from repo_tool.aws import AwsSettings, ServiceError, reason
 from repo_tool.errors import ConfigError, RepoToolError, mentions
-from repo_tool.signing import kms
+from repo_tool.signing import hsm, kms
 from repo_tool.signing.keyfiles import env_passphrase, load_private_pem, read_private_key_file
 from repo_tool.signing.kms_signer import KmsSigner
 from repo_tool.trust.keys import KeyError_, entry_for_public, keyid_of, public_key, same_public_key
@@ -96,6 +99,8 @@ def load_signer(source: str, base_dir: Path | None = None, aws: AwsSettings | No
     key = kms.parse_source(source)
     if key is not None:
         return _kms_signer(source, key.key_id, aws or AwsSettings(), key.profile)
+    if hsm.is_source(source):  # a PKCS#11 token: hsm:[KEYID][?label=TOKEN] (signing/hsm.py)
+        return KeySigner(source, *hsm.load(source))
     scheme, sep, rest = source.partition(":")
     if not sep or len(scheme) == 1 or "/" in scheme or "." in scheme:  # a plain path (or C:\ on Windows)
         scheme, rest = "file", source
