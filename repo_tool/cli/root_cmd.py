@@ -218,7 +218,7 @@ def init(path: Path, version: int, expires_text: str, threshold: int, force: boo
 @root_group.command("add-key")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-k", "--key", "sources", multiple=True, required=True,
-              help="Key source (private key path, file:, envvar:, awskms:) or a public key PEM file.")
+              help="Key source (private key path, file:, envvar:, awskms:, hsm:) or a public key PEM file.")
 @click.option("-r", "--role", "roles", multiple=True, required=True, type=ROLE_CHOICE,
               help="Role to list the keys for (repeatable).")
 @json_option("Print {path, keyids, roles, changed, signatures_cleared} as JSON.")
