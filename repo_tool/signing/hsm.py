@@ -26,6 +26,7 @@ from __future__ import annotations
 import getpass
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
-from securesystemslib.signer import HSMSigner, SSlibKey
+from securesystemslib.signer import HSMSigner, Signature, SSlibKey
 
 from repo_tool.errors import ConfigError, IOFailedError
 from repo_tool.trust.keys import KeyError_, entry_for_public, keyid_of
@@ -47,6 +48,20 @@ PIN_ENV = "REPO_TOOL_HSM_PIN"
 DEFAULT_KEYID = HSMSigner.SCHEME_KEYID  # 2: a YubiKey's PIV slot 9c
 INSTALL_HINT = "pip install 'bottlerocket-repo-tool[hsm]'"
 MODULE_HINT = "e.g. /usr/lib/softhsm/libsofthsm2.so for SoftHSM2, libykcs11.so for a YubiKey"
+
+
+# Each HSMSigner.sign loads the module anew and the module object, when freed, finalises the PKCS#11
+# library for the whole process: one token operation at a time, so a signature made in one thread is not
+# cut off by another thread's finalise.
+_TOKEN_LOCK = threading.RLock()
+
+
+class _SerialHSMSigner(HSMSigner):
+    """HSMSigner, signing under :data:`_TOKEN_LOCK`."""
+
+    def sign(self, payload: bytes) -> Signature:
+        with _TOKEN_LOCK:
+            return super().sign(payload)
 
 
 class TokenError(IOFailedError):
@@ -122,6 +137,11 @@ def load(source: str) -> tuple[dict[str, Any], ec.EllipticCurvePublicKey, HSMSig
     """The key ``source`` names on its token: (its key entry, its public key, an HSMSigner that signs
     with it).  Logs in (the PIN checked here, once) and checks the private key is there and is one
     tough accepts; every failure is one line naming ``source``."""
+    with _TOKEN_LOCK:
+        return _load(source)
+
+
+def _load(source: str) -> tuple[dict[str, Any], ec.EllipticCurvePublicKey, HSMSigner]:
     key = parse_source(source)
     pkcs11_mod = _pkcs11(source)
     lib = _module(source, pkcs11_mod)
@@ -146,7 +166,7 @@ def load(source: str) -> tuple[dict[str, Any], ec.EllipticCurvePublicKey, HSMSig
         raise ConfigError(f"key {source}: {exc.message}") from None
     sslib_key = SSlibKey(keyid_of(entry), entry["keytype"], entry["scheme"], dict(entry["keyval"]))
     # The label the token has (not only the one the source gave, if any): signing opens the same token.
-    signer = HSMSigner(key.keyid, sslib_key, lambda _what: pin, token.label)
+    signer = _SerialHSMSigner(key.keyid, sslib_key, lambda _what: pin, token.label)
     return entry, public, signer
 
 
