@@ -121,7 +121,7 @@ def _pins() -> list[tuple[Requirement, bool]]:
 
 def _direct() -> list[Requirement]:
     group = [r for r in PYPROJECT["dependency-groups"]["dev"] if isinstance(r, str)]
-    extras = [r for name in ("plot", "test") for r in PROJECT["optional-dependencies"][name]]
+    extras = [r for name in ("plot", "hsm", "test") for r in PROJECT["optional-dependencies"][name]]
     return [Requirement(r) for r in [*PROJECT["dependencies"], *extras, *group]]
 
 

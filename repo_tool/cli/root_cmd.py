@@ -1,8 +1,9 @@
-"""``keys generate|import-kms`` and ``root init|add-key|remove-key|set-threshold|expire|set-version|bump-version|
-sign|cross-sign|verify|show`` (tuftool ``root`` semantics, SPEC §10.5).
+"""``keys generate|import-kms|import-hsm`` and ``root init|add-key|remove-key|set-threshold|expire|set-version|
+bump-version|sign|cross-sign|verify|show`` (tuftool ``root`` semantics, SPEC §10.5).
 
 Root files and key files are read, edited, signed, verified and written by
-:mod:`repo_tool.signing.rootops` (and ``rootfile``), KMS keys named by :mod:`repo_tool.signing.kms`;
+:mod:`repo_tool.signing.rootops` (and ``rootfile``), KMS keys named by :mod:`repo_tool.signing.kms`, PKCS#11
+keys by :mod:`repo_tool.signing.hsm`;
 this module parses options and prints what those return.
 """
 
@@ -19,6 +20,7 @@ from repo_tool.cli.common import aws_options, aws_settings, echo_json, now_ns, p
 from repo_tool.cli.options import json_option, json_verdict
 from repo_tool.core.instant import format_whole_seconds
 from repo_tool.errors import UsageError
+from repo_tool.signing import hsm
 from repo_tool.signing.kms import key_source
 from repo_tool.signing.rootfile import (
     ROOT_EXPIRY_DEFAULT,
@@ -42,7 +44,7 @@ from repo_tool.signing.rootops import (
     sign_root_file,
     verify_root_file,
 )
-from repo_tool.signing.signers import load_kms_signer
+from repo_tool.signing.signers import KeySigner, load_kms_signer, load_signer
 from repo_tool.trust.model import TOP_ROLES
 
 T = TypeVar("T")
@@ -93,23 +95,58 @@ def generate(path: Path, keytype: str, passphrase_env: str | None, public_path: 
 def import_kms(key: str, root_path: Path | None, roles: tuple[str, ...], as_json: bool) -> None:
     """Read the public key of an AWS KMS key (key ID, ARN, alias/NAME or just NAME, awskms:KEY or
     aws-kms://[PROFILE]/KEY); print its TUF key ID and the signer source for repo-tool.yaml."""
-    if root_path is None and roles:
-        raise UsageError("--role needs --root (the root.json to add the key to)")
-    if root_path is not None and not roles:
-        raise UsageError("--root needs at least one --role")
+    _import_roles(root_path, roles)
     if not key.strip():
         raise UsageError("KEY-ID-OR-ALIAS is empty")
     source = key_source(key)
     if root_path is not None:
         read_root_file(root_path)  # a bad root fails before any AWS call
     signer = load_kms_signer(source, aws_settings())
+    _imported(signer, source, root_path, roles, as_json, "import-kms")
+
+
+@keys_group.command("import-hsm")
+@click.argument("key", metavar="[KEY]", default=hsm.SOURCE_PREFIX)
+@click.option("--token", default=None, metavar="LABEL",
+              help="The token's label (as ?label=LABEL in the source); needed when the module offers several.")
+@click.option("--root", "root_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also add the key to this root.json, for the --role(s) given.")
+@click.option("-r", "--role", "roles", multiple=True, type=ROLE_CHOICE,
+              help="Role to list the key for in --root (repeatable; required with --root).")
+@click.option("--json", "as_json", is_flag=True, help="Print the key ID, source and key entry as JSON.")
+def import_hsm(key: str, token: str | None, root_path: Path | None, roles: tuple[str, ...], as_json: bool) -> None:
+    """Read the public key of a key on a PKCS#11 token (KEY: hsm:[KEYID][?label=TOKEN], or just the KEYID,
+    the key's CKA_ID in decimal; default 2); print its TUF key ID and the signer source for repo-tool.yaml
+    and root sign.  The module is the file PYKCS11LIB names; the PIN comes from REPO_TOOL_HSM_PIN or is
+    asked on the terminal.  Only ECDSA P-256 keys (what tough accepts) are taken."""
+    _import_roles(root_path, roles)
+    if not key.strip():
+        raise UsageError("KEY is empty")
+    source = hsm.key_source(key, token)
+    if root_path is not None:
+        read_root_file(root_path)  # a bad root fails before the token is opened
+    signer = load_signer(source)
+    _imported(signer, hsm.source_of(signer.signer, source), root_path, roles, as_json, "import-hsm")
+
+
+def _import_roles(root_path: Path | None, roles: tuple[str, ...]) -> None:
+    if root_path is None and roles:
+        raise UsageError("--role needs --root (the root.json to add the key to)")
+    if root_path is not None and not roles:
+        raise UsageError("--root needs at least one --role")
+
+
+def _imported(signer: KeySigner, source: str, root_path: Path | None, roles: tuple[str, ...], as_json: bool,
+              command: str) -> None:
+    """What ``keys import-kms|import-hsm`` do once the key is read: add it to ``root_path`` for ``roles``
+    (if given) and print its key ID, source and type."""
     entry = signer.entry
     info: dict[str, object] = {"keyid": signer.keyid, "source": source, "keytype": entry["keytype"],
                                "scheme": entry["scheme"], "key": entry}
     if root_path is not None:
-        # read again: the file as it is after the AWS calls
+        # read again: the file as it is after the AWS or token calls
         keyid, edit = edit_root_file(root_path, lambda signed: add_key(signed, dict(entry), list(roles)))
-        changed = _said(root_path, edit, "import-kms", say_unchanged=False)  # said below
+        changed = _said(root_path, edit, command, say_unchanged=False)  # said below
         info.update({"root": str(root_path), "roles": list(roles), "root_keyid": keyid, "root_changed": changed})
     if as_json:
         echo_json(info)
@@ -181,7 +218,7 @@ def init(path: Path, version: int, expires_text: str, threshold: int, force: boo
 @root_group.command("add-key")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-k", "--key", "sources", multiple=True, required=True,
-              help="Key source (private key path, file:, envvar:, awskms:) or a public key PEM file.")
+              help="Key source (private key path, file:, envvar:, awskms:, hsm:) or a public key PEM file.")
 @click.option("-r", "--role", "roles", multiple=True, required=True, type=ROLE_CHOICE,
               help="Role to list the keys for (repeatable).")
 @json_option("Print {path, keyids, roles, changed, signatures_cleared} as JSON.")

@@ -12,6 +12,9 @@ Accepted forms of a key source:
   an AWS KMS key id, alias or ARN, signed through :class:`~repo_tool.signing.kms_signer.KmsSigner`;
 * ``aws-ssm://[PROFILE]/NAME`` (tuftool) or ``ssm:NAME`` (pubsys' exact name): a PEM private key in an
   SSM SecureString parameter (:mod:`repo_tool.signing.ssm`), held in memory only.
+* ``hsm:[KEYID][?label=TOKEN]``: a key on a PKCS#11 token (module from ``PYKCS11LIB``, PIN from
+  ``REPO_TOOL_HSM_PIN`` or the terminal), signed through securesystemslib's HSMSigner
+  (:mod:`repo_tool.signing.hsm`).
 
 Relative paths are taken from ``base_dir`` (the directory of the config file).
 :func:`role_signers` loads the keys a :class:`~repo_tool.config.RepoConfig` lists (the config holds
@@ -33,7 +36,7 @@ from securesystemslib.signer import CryptoSigner, Signer, SSlibKey
 
 from repo_tool.aws import AwsSettings, ServiceError, reason
 from repo_tool.errors import ConfigError, RepoToolError, mentions
-from repo_tool.signing import kms, ssm
+from repo_tool.signing import hsm, kms, ssm
 from repo_tool.signing.keyfiles import env_passphrase, load_private_pem, read_private_key_file
 from repo_tool.signing.kms_signer import KmsSigner
 from repo_tool.trust.keys import KeyError_, entry_for_public, keyid_of, public_key, same_public_key
@@ -102,6 +105,8 @@ def load_signer(source: str, base_dir: Path | None = None, aws: AwsSettings | No
     if parameter is not None:
         pem = ssm.read_private_pem(source, parameter, aws or AwsSettings())
         return _crypto_signer(source, pem, f"SSM parameter {parameter.parameter}")
+    if hsm.is_source(source):  # a PKCS#11 token: hsm:[KEYID][?label=TOKEN] (signing/hsm.py)
+        return KeySigner(source, *hsm.load(source))
     scheme, sep, rest = source.partition(":")
     if not sep or len(scheme) == 1 or "/" in scheme or "." in scheme:  # a plain path (or C:\ on Windows)
         scheme, rest = "file", source
@@ -122,7 +127,7 @@ def load_signer(source: str, base_dir: Path | None = None, aws: AwsSettings | No
             raise ConfigError(f"key {source}: environment variable {rest} is not set")
         return _crypto_signer(source, value.encode(), f"${rest}")
     raise ConfigError(f"key {source}: unknown key source scheme {scheme!r} (use a path, file:, envvar:, awskms:, "
-                      "aws-ssm://)")
+                      "aws-ssm://, hsm:)")
 
 
 def load_kms_signer(source: str, aws: AwsSettings) -> KeySigner:
