@@ -428,7 +428,7 @@ def config_text(entry: NewEntry) -> str:
         "# Metadata for variant V and arch A lives under <metadata_url>/V/A/; targets are shared.",
         "# root: the trusted root.json (keep a copy offline).",
         "# signers: key sources per role: a path, file:PATH, envvar:NAME, awskms:KEY, aws-kms://[PROFILE]/KEY,",
-        "# aws-ssm://[PROFILE]/PARAMETER.",
+        "# aws-ssm://[PROFILE]/PARAMETER, hsm:[KEYID][?label=TOKEN].",
     ]
     if entry.aws.endpoint_url:
         repo["endpoint_url"] = entry.aws.endpoint_url
