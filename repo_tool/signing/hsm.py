@@ -24,7 +24,9 @@ keys sign a role (``sign`` does).
 from __future__ import annotations
 
 import getpass
+import importlib.metadata
 import os
+import re
 import sys
 import threading
 from dataclasses import dataclass
@@ -34,7 +36,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
-from securesystemslib.signer import HSMSigner, Signature, SSlibKey
+from securesystemslib.signer import HSMSigner, Key, SecretsHandler, Signature, Signer, SSlibKey
 
 from repo_tool.errors import ConfigError, IOFailedError
 from repo_tool.trust.keys import KeyError_, entry_for_public, keyid_of
@@ -56,12 +58,27 @@ MODULE_HINT = "e.g. /usr/lib/softhsm/libsofthsm2.so for SoftHSM2, libykcs11.so f
 _TOKEN_LOCK = threading.RLock()
 
 
-class _SerialHSMSigner(HSMSigner):
-    """HSMSigner, signing under :data:`_TOKEN_LOCK`."""
+class SerialSigner(Signer):
+    """An :class:`HSMSigner` used under :data:`_TOKEN_LOCK` (it wraps one rather than subclassing it:
+    securesystemslib's signers are used through their public interface only)."""
+
+    def __init__(self, inner: HSMSigner) -> None:
+        self._inner = inner
+        self.hsm_keyid: int = inner.hsm_keyid
+        self.token_label: str | None = inner.token_label
+
+    @property
+    def public_key(self) -> Key:
+        return self._inner.public_key
+
+    @classmethod
+    def from_priv_key_uri(cls, priv_key_uri: str, public_key: Key,
+                          secrets_handler: SecretsHandler | None = None) -> SerialSigner:
+        return cls(HSMSigner.from_priv_key_uri(priv_key_uri, public_key, secrets_handler))
 
     def sign(self, payload: bytes) -> Signature:
         with _TOKEN_LOCK:
-            return super().sign(payload)
+            return self._inner.sign(payload)
 
 
 class TokenError(IOFailedError):
@@ -128,12 +145,12 @@ def key_source(text: str, token: str | None = None) -> str:
 def source_of(signer: object, given: str) -> str:
     """The source naming the token an :func:`load`-ed signer signs with (``?label=`` its label, even where
     ``given`` named no token, as HSMSigner.import_ writes it); ``given`` for any other signer."""
-    if isinstance(signer, HSMSigner):
+    if isinstance(signer, SerialSigner):
         return HsmKey(signer.hsm_keyid, signer.token_label or None).source
     return given
 
 
-def load(source: str) -> tuple[dict[str, Any], ec.EllipticCurvePublicKey, HSMSigner]:
+def load(source: str) -> tuple[dict[str, Any], ec.EllipticCurvePublicKey, SerialSigner]:
     """The key ``source`` names on its token: (its key entry, its public key, an HSMSigner that signs
     with it).  Logs in (the PIN checked here, once) and checks the private key is there and is one
     tough accepts; every failure is one line naming ``source``."""
@@ -141,7 +158,7 @@ def load(source: str) -> tuple[dict[str, Any], ec.EllipticCurvePublicKey, HSMSig
         return _load(source)
 
 
-def _load(source: str) -> tuple[dict[str, Any], ec.EllipticCurvePublicKey, HSMSigner]:
+def _load(source: str) -> tuple[dict[str, Any], ec.EllipticCurvePublicKey, SerialSigner]:
     key = parse_source(source)
     pkcs11_mod = _pkcs11(source)
     lib = _module(source, pkcs11_mod)
@@ -166,7 +183,7 @@ def _load(source: str) -> tuple[dict[str, Any], ec.EllipticCurvePublicKey, HSMSi
         raise ConfigError(f"key {source}: {exc.message}") from None
     sslib_key = SSlibKey(keyid_of(entry), entry["keytype"], entry["scheme"], dict(entry["keyval"]))
     # The label the token has (not only the one the source gave, if any): signing opens the same token.
-    signer = _SerialHSMSigner(key.keyid, sslib_key, lambda _what: pin, token.label)
+    signer = SerialSigner(HSMSigner(key.keyid, sslib_key, lambda _what: pin, token.label))
     return entry, public, signer
 
 
@@ -176,6 +193,10 @@ def _pkcs11(source: str) -> Any:
         import pkcs11.util.ec
     except ImportError:
         raise ConfigError(f"key {source}: PKCS#11 keys need python-pkcs11: {INSTALL_HINT}") from None
+    installed = importlib.metadata.version("securesystemslib")
+    if tuple(int(part) for part in re.findall(r"\d+", installed)[:2]) < (1, 5):  # 1.3, 1.4: PyKCS11
+        raise ConfigError(f"key {source}: PKCS#11 keys need securesystemslib 1.5 or newer (it signs through "
+                          f"python-pkcs11 from then on; {installed} is installed): {INSTALL_HINT}")
     return pkcs11
 
 
