@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from repo_tool import __version__
-from repo_tool.errors import IOFailedError
+from repo_tool.errors import ConfigError, IOFailedError
 
 if TYPE_CHECKING:  # types-boto3[s3,kms,ssm] (dev only): the runtime needs boto3 alone
     from types_boto3_kms.client import KMSClient
@@ -115,6 +115,8 @@ def _make_client(service: Service, profile: str | None, endpoint: str | None,
             return session.client("ssm", region_name=region, endpoint_url=endpoint, config=config)
         return session.client("kms", region_name=region, endpoint_url=endpoint, config=config)
     except Exception as exc:  # ProfileNotFound, NoRegionError, bad endpoint ...
+        if type(exc).__name__ == "ProfileNotFound":  # the user's configuration names a profile AWS has not
+            raise ConfigError(f"AWS {service}: {reason(exc)}") from None
         raise ServiceError(f"AWS {service}: {reason(exc)}") from None
 
 

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from repo_tool.core.instant import parse_instant
+from repo_tool.errors import ConfigError
 from repo_tool.signing.ssm import SsmKey, parse_source
 from repo_tool.storage.base import LocalStorage
 from repo_tool.trust.verifier import load_repo
@@ -42,6 +43,19 @@ def test_source_spellings() -> None:
     assert parse_source("aws-ssm://ci/keys/x") == SsmKey("/keys/x", "ci")
     assert parse_source("ssm:plain-name") == SsmKey("plain-name")
     assert parse_source("awskms:alias/x") is None and parse_source("keys/targets.pem") is None
+    # Names SSM could not hold are refused before AWS is asked (review: AWS would answer with a
+    # ValidationException, an AWS fault).
+    for bad in ("aws-ssm:///keys/targets/", "aws-ssm:////keys/targets", "aws-ssm:///keys//targets",
+                "ssm:/keys/targets/", "ssm:keys?x", "aws-ssm:///keys/tar%20gets"):
+        with pytest.raises(ConfigError, match=r"^key .*: '.*' is not an SSM parameter name"):
+            parse_source(bad)
+
+
+def test_an_unknown_profile_names_the_key(aws: MotoServer, run: Runner, qs: QS) -> None:
+    """(review) A profile AWS does not know: one line naming the key, exit 2 (configuration)."""
+    for source in ("aws-ssm://nosuch/keys/targets", "aws-kms://nosuch/alias/targets"):
+        result = run("root", "add-key", str(qs.root), "-k", source, "-r", "targets")
+        assert_one_line_error(result, 2, f"key {source}: AWS", "nosuch")
 
 
 def test_publish_with_ssm_held_keys_verifies(aws: MotoServer, run: Runner, qs: QS, tmp_path: Path) -> None:

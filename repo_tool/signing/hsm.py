@@ -206,7 +206,8 @@ def _module(source: str, pkcs11_mod: Any) -> Any:
     if not path:
         raise ConfigError(f"key {source}: set {MODULE_ENV} to the token's PKCS#11 module ({MODULE_HINT})")
     if not Path(path).is_file():
-        raise ConfigError(f"key {source}: PKCS#11 module {path} ({MODULE_ENV}): no such file")
+        why = "not a file" if Path(path).exists() else "no such file"
+        raise ConfigError(f"key {source}: PKCS#11 module {path} ({MODULE_ENV}): {why}")
     try:
         return pkcs11_mod.lib(path)
     except pkcs11_mod.exceptions.PKCS11Error as exc:

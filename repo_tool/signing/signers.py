@@ -127,7 +127,7 @@ def load_signer(source: str, base_dir: Path | None = None, aws: AwsSettings | No
             raise ConfigError(f"key {source}: environment variable {rest} is not set")
         return _crypto_signer(source, value.encode(), f"${rest}")
     raise ConfigError(f"key {source}: unknown key source scheme {scheme!r} (use a path, file:, envvar:, awskms:, "
-                      "aws-ssm://, hsm:)")
+                      "aws-kms://, aws-ssm://, ssm:, hsm:)")
 
 
 def load_kms_signer(source: str, aws: AwsSettings) -> KeySigner:
@@ -223,7 +223,10 @@ def _kms_signer(source: str, key_id: str, aws: AwsSettings, profile: str | None)
     what tough verifies (its usage, spec or algorithms, in GetPublicKey's answer) is refused here."""
     from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-    client = aws.client("kms", profile)
+    try:
+        client = aws.client("kms", profile)
+    except RepoToolError as exc:  # an unknown profile, no region ...: say which key needed it
+        raise exc.within(f"key {source}") from None
     try:
         answer = client.get_public_key(KeyId=key_id)
     except Exception as exc:  # botocore errors: say which key, which call, what AWS answered

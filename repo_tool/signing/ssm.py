@@ -15,11 +15,12 @@ sources and reads the parameter; turning the PEM into a signer is :mod:`repo_too
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
 from repo_tool.aws import AwsSettings, ServiceError, error_code, reason
-from repo_tool.errors import ConfigError
+from repo_tool.errors import ConfigError, RepoToolError
 
 URL_PREFIX = "aws-ssm://"
 NAME_PREFIX = "ssm:"
@@ -40,19 +41,35 @@ def parse_source(source: str) -> SsmKey | None:
         profile, slash, path = source[len(URL_PREFIX):].partition("/")
         if not slash or not path.strip("/"):
             raise ConfigError(f"key {source}: expected aws-ssm://[PROFILE]/PARAMETER (tuftool's form)")
-        return SsmKey(unquote("/" + path), unquote(profile) or None)
+        return SsmKey(_checked_name(source, unquote("/" + path)), unquote(profile) or None)
     if source.startswith(NAME_PREFIX):
         name = source[len(NAME_PREFIX):]
         if not name.strip():
             raise ConfigError(f"key {source}: expected ssm:PARAMETER (the parameter's name)")
-        return SsmKey(name)
+        return SsmKey(_checked_name(source, name))
     return None
+
+
+_NAME = re.compile(r"/?[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
+
+
+def _checked_name(source: str, name: str) -> str:
+    """``name`` if SSM could hold a parameter by it (letters, digits, ``_.-``, ``/``-separated segments,
+    no empty one, no trailing ``/``, at most 1011 characters); else a one-line error naming ``source``,
+    before AWS is asked."""
+    if not _NAME.fullmatch(name) or len(name) > 1011:
+        raise ConfigError(f"key {source}: {name!r} is not an SSM parameter name (letters, digits, _ . - and "
+                          "/-separated segments, no empty segment or trailing /)")
+    return name
 
 
 def read_private_pem(source: str, key: SsmKey, aws: AwsSettings) -> bytes:
     """The PEM text of ``key``'s parameter (GetParameter with decryption); errors name the source, the
     parameter and AWS's answer."""
-    client = aws.client("ssm", key.profile)
+    try:
+        client = aws.client("ssm", key.profile)
+    except RepoToolError as exc:  # an unknown profile, no region ...: say which key needed it
+        raise exc.within(f"key {source}") from None
     try:
         answer = client.get_parameter(Name=key.parameter, WithDecryption=True)
     except Exception as exc:  # botocore's: say which parameter, and what AWS answered
