@@ -374,7 +374,8 @@ def test_missing_credentials_is_one_line(repo: S3Repo, run: Runner, monkeypatch:
 
 
 def test_unknown_profile_is_one_line(repo: S3Repo, run: Runner) -> None:
-    assert_one_line_error(run("refresh", *repo.args("--profile", "nobody")), 1, "nobody")
+    # A profile AWS's configuration does not have is an input error (exit 2), like any other bad flag.
+    assert_one_line_error(run("refresh", *repo.args("--profile", "nobody")), 2, "nobody")
 
 
 # --- KMS signing end to end ------------------------------------------------------------------------
