@@ -20,8 +20,9 @@ from repo_tool.core.semver import Version
 from repo_tool.core.versionspec import chosen_updates, parse_versions
 from repo_tool.errors import UsageError
 from repo_tool.mirror.mirror import Location, MirrorOptions, mirror
-from repo_tool.storage.base import LocalStorage, Staged, StagedBatch, StorageError
+from repo_tool.storage.base import LocalStorage, StorageError
 from repo_tool.storage.s3 import MULTIPART_THRESHOLD, S3Storage
+from repo_tool.storage.staging import Staged, StagedBatch
 from repo_tool.trust.model import TargetError
 from repo_tool.trust.verifier import ExpiredError, load_repo
 

@@ -23,7 +23,8 @@ from repo_tool.core.progress import NO_PROGRESS, Progress
 from repo_tool.core.versionspec import VersionSpec
 from repo_tool.errors import RepoToolError, UsageError, some_failed
 from repo_tool.mirror.plan import CATEGORIES, METADATA, ROOT, TARGETS, Item, Location, Plan, make_plan
-from repo_tool.storage.base import StagedBatch, Storage, Streamable
+from repo_tool.storage.base import Storage
+from repo_tool.storage.staging import StagedBatch, Streamable
 from repo_tool.trust.verifier import TIMESTAMP, Repo, Target, stream_target
 
 __all__ = ["CATEGORIES", "METADATA", "ROOT", "TARGETS", "Counts", "Location", "ManyResult", "MirrorOptions",

@@ -30,7 +30,8 @@ from repo_tool.core.instant import NANOS_PER_SECOND, format_instant
 from repo_tool.errors import RepoToolError, VerificationError
 from repo_tool.signing.sign import sign_role
 from repo_tool.signing.signers import KeySigner
-from repo_tool.storage.base import ConflictError, Linkable, StagedBatch, Storage, StorageError, Streamable
+from repo_tool.storage.base import ConflictError, Linkable, Storage, StorageError
+from repo_tool.storage.staging import StagedBatch, Streamable
 from repo_tool.trust.metadata import Expirations, new_snapshot, new_targets, new_timestamp, target_entry
 from repo_tool.trust.model import SIZE_LIMITS, RoleFile, SignedPart, parse_role
 from repo_tool.trust.rules import write_problems

@@ -5,6 +5,7 @@ asks for it, so a node that reads over HTTP never loads the S3 code.
 
 * ``base`` — the ``Reader`` and ``Storage`` protocols, errors, the local directory backend, shared
   upload rules;
+* ``staging`` — staged writes: objects streamed in whole but shown only once a whole job verified;
 * ``s3`` — Amazon S3 and S3-compatible services (boto3), with conditional writes;
 * ``http`` — ``RemoteDir`` (a node's base URL over ``transport``) and the read-only ``HttpStorage`` on it;
 * ``transport`` — the HTTP(S)/file client nodes use (retries, resumes, limits), as updog's reqwest;

@@ -22,6 +22,10 @@ denied is an error rather than a repository that looks empty.
 
 Only :func:`repo_tool.storage.open_storage` chooses this backend (a node never loads it); it stores
 bytes by name and never parses them (a name only picks its headers).
+
+One module, a little over 450 lines: it is one concept (this backend), and its reads, conditional
+writes, multipart uploads and staged objects share the client, the key mapping, the remembered ETags
+and the translation of botocore's errors; a split would have to export those private pieces.
 """
 
 from __future__ import annotations
@@ -47,7 +51,6 @@ from repo_tool.storage.base import (
     ConflictError,
     ReadErrors,
     Sent,
-    Staged,
     StorageError,
     StorageUnreachableError,
     already_sized,
@@ -56,6 +59,7 @@ from repo_tool.storage.base import (
     object_name,
     oversized,
 )
+from repo_tool.storage.staging import Staged
 
 if TYPE_CHECKING:  # types-boto3[s3] (dev only)
     from types_boto3_s3.client import S3Client
@@ -271,22 +275,15 @@ class S3Storage:
         return self._put_new(name, size, send)
 
     def put_stream(self, name: str, chunks: Iterable[bytes], size: int, sent: Sent | None = None) -> bool:
-        """Upload chunks produced elsewhere (see :class:`~repo_tool.storage.base.Streamable`): a small
-        object once all of it is in, a large one as a multipart upload completed only after the last
-        chunk was taken (a few parts in flight, so memory stays bounded)."""
-
-        def send() -> None:
-            if size < MULTIPART_THRESHOLD:
-                self._put_small(name, b"".join(chunks), sent)
-            else:
-                self._multipart(name, size, lambda upload: self._stream_parts(upload, chunks, sent), STREAM_PART_SIZE)
-
-        return self._put_new(name, size, send)
+        """Upload chunks produced elsewhere (see :class:`~repo_tool.storage.staging.Streamable`): staged,
+        then committed at once (one streamed upload path, a few parts in flight so memory stays bounded)."""
+        staged = self.stage_stream(name, chunks, size, sent)
+        return False if staged is None else staged.commit()
 
     def stage_stream(self, name: str, chunks: Iterable[bytes], size: int, sent: Sent | None = None
                      ) -> Staged | None:
         """Take the chunks as :meth:`put_stream` does but leave the object unseen: a multipart upload
-        whose parts are all sent but not completed (see :class:`~repo_tool.storage.base.StagedBatch`).
+        whose parts are all sent but not completed (see :class:`~repo_tool.storage.staging.StagedBatch`).
         Small objects too (one part): a first mirror stages hundreds of migrations of a few MiB each,
         which must not wait in memory."""
         existing = self.size(name)
