@@ -361,3 +361,21 @@ def roll_timestamp_forward(meta: Path) -> None:
     doc = json.loads(path.read_bytes())
     doc["signed"]["version"] += 1
     path.write_text(json.dumps(doc))
+
+
+def tough_repo_with_infra_toml(tmp_path: Path, source: Path, signing_keys: str) -> tuple[Path, Path]:
+    """tough's repository ``source`` (its metadata and targets) copied to ``tmp_path/repo`` for
+    VARIANT/ARCH, and a pubsys Infra.toml publishing to it with ``signing_keys`` (a TOML inline table);
+    (the config, the copied metadata directory)."""
+    meta = tmp_path / "repo" / "metadata" / VARIANT / ARCH
+    shutil.copytree(source / "metadata", meta)
+    shutil.copytree(source / "targets", tmp_path / "repo" / "targets")
+    config = tmp_path / "Infra.toml"
+    config.write_text(
+        "[repo.tough]\n"
+        f'metadata_base_url = "file://{tmp_path}/repo/metadata"\n'
+        f'targets_url = "file://{tmp_path}/repo/targets"\n'
+        f'root_role_url = "file://{source}/metadata/1.root.json"\n'
+        f"signing_keys = {signing_keys}\n"
+    )
+    return config, meta

@@ -122,6 +122,14 @@ def publish_release(run: Runner, qs: QS, work: Path, version: str) -> None:
     assert done.code == 0, done.err
 
 
+def publish_other_arch(run: Runner, qs: QS, work: Path, other: str = "aarch64") -> str:
+    """A second repository of the quickstart: VARIANT on ``other`` (1.1.0, a new repository); its arch."""
+    made = run("publish", "--config", str(qs.config), "--variant", VARIANT, "--arch", other, "--init",
+               "--version", "1.1.0", *write_images(work / "arm", "1.1.0", arch=other, after=None))
+    assert made.code == 0, made.err
+    return other
+
+
 def assert_same_repository(qs: QS, meta: dict[str, bytes], targets: dict[str, bytes]) -> None:
     """``meta`` (name: bytes) is the source's metadata byte for byte: every root, the snapshot and
     targets files the timestamp names, timestamp.json; ``targets`` holds each listed target under
@@ -452,10 +460,7 @@ def test_usage_errors_exit_2(run: Runner, source: Source, dest: Dest, tmp_path: 
 def test_many_variant_arch_repositories_in_one_run(run: Runner, source: Source, tmp_path: Path) -> None:
     """{variant}/{arch} in the URLs (updog's placeholders), every --variant with every --arch: each
     repository mirrored whole, the shared targets once; one whose source fails is named, the others done."""
-    other = "aarch64"
-    made = run("publish", "--config", str(source.qs.config), "--variant", VARIANT, "--arch", other, "--init",
-               "--version", "1.1.0", *write_images(tmp_path / "arm", "1.1.0", arch=other, after=None))
-    assert made.code == 0, made.err
+    other = publish_other_arch(run, source.qs, tmp_path)
     dest = tmp_path / "many"
     args = ["--root", str(source.qs.root), "--from-metadata-url", f"{source.url}/metadata/{{variant}}/{{arch}}/",
             "--from-targets-url", source.targets_url, "--to-metadata-url", f"{dest}/metadata/{{variant}}/{{arch}}",

@@ -33,6 +33,7 @@ from .repohelpers import (
     make_quickstart,
     olpc_canonical,
     serve_directory,
+    tough_repo_with_infra_toml,
     tough_rule_violations,
     tree_state,
     write_images,
@@ -396,20 +397,10 @@ def test_ngclient_reads_manifest_and_images(qs: QS, served: str, tmp_path: Path,
 
 def test_continue_tough_consistent_snapshots_repo(run: Runner, tmp_path: Path) -> None:
     source = TOUGH / "consistent-snapshots"
-    meta = tmp_path / "repo" / "metadata" / VARIANT / ARCH
-    shutil.copytree(source / "metadata", meta)
-    shutil.copytree(source / "targets", tmp_path / "repo" / "targets")
     key = tmp_path / "snakeoil.pem"  # a private key file must be 0600; the fixture is read-only 0444
     shutil.copyfile(TOUGH / "test-keys" / "snakeoil.pem", key)
     key.chmod(0o600)
-    config = tmp_path / "Infra.toml"
-    config.write_text(
-        "[repo.tough]\n"
-        f'metadata_base_url = "file://{tmp_path}/repo/metadata"\n'
-        f'targets_url = "file://{tmp_path}/repo/targets"\n'
-        f'root_role_url = "file://{source}/metadata/1.root.json"\n'
-        f'signing_keys = {{ file = {{ path = "{key}" }} }}\n'
-    )
+    config, meta = tough_repo_with_infra_toml(tmp_path, source, f'{{ file = {{ path = "{key}" }} }}')
     images = write_images(tmp_path / "img", "1.0.0")
     args = ["--config", str(config), "--variant", VARIANT, "--arch", ARCH, "--version", "1.0.0", *images]
     assert_one_line_error(run("publish", *args), 1, "no manifest.json target", "--new-manifest")

@@ -39,10 +39,9 @@ from tests.repohelpers import (
     signer,
     tough_rule_violations,
     tree_state,
-    write_images,
 )
 from tests.s3helpers import bucket_objects, fault_proxy
-from tests.test_mirror import BUCKET, Source, publish_release
+from tests.test_mirror import BUCKET, Source, publish_other_arch, publish_release
 from tests.test_node import Node
 from tests.test_tufjs_interop import (
     Served,
@@ -389,10 +388,7 @@ def test_many_variant_arch_repositories_rerooted_in_one_run(run: Runner, source:
     """{variant}/{arch} in the upstream URL and repeated --variant/--arch: each repository re-rooted into
     the config's repository for it (--init starts those that do not exist); one whose upstream fails is
     named (exit 1) and the others are still done."""
-    other = "aarch64"
-    made = run("publish", "--config", str(source.qs.config), "--variant", VARIANT, "--arch", other, "--init",
-               "--version", "1.1.0", *write_images(tmp_path / "arm", "1.1.0", arch=other, after=None))
-    assert made.code == 0, made.err
+    other = publish_other_arch(run, source.qs, tmp_path)
     args = ["--root", str(source.qs.root), "--from-metadata-url", f"{source.url}/metadata/{{variant}}/{{arch}}/",
             "--from-targets-url", source.targets_url, "--resign", "--config", str(operator.qs.config),
             "--variant", VARIANT, "--arch", ARCH, "--arch", other]

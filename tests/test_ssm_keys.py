@@ -6,7 +6,6 @@ in plain text each give one line naming it, and nothing is written."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +20,7 @@ from repo_tool.trust.verifier import load_repo
 from tests.clirun import Runner, assert_one_line_error
 from tests.conftest import UPSTREAM
 from tests.faults.helpers import audit_clean, local_client_sees
-from tests.repohelpers import ARCH, QS, VARIANT, tree_state, write_images
+from tests.repohelpers import ARCH, QS, VARIANT, tough_repo_with_infra_toml, tree_state, write_images
 
 if TYPE_CHECKING:
     from tests.motoserver import MotoServer
@@ -93,18 +92,8 @@ def test_pubsys_infra_toml_with_an_ssm_signing_key(aws: MotoServer, run: Runner,
     """pubsys' Infra.toml, unchanged: ``signing_keys = { ssm = { parameter = "..." } }``, the key in SSM."""
     tough = UPSTREAM / "tough"
     source = tough / "consistent-snapshots"
-    meta = tmp_path / "repo" / "metadata" / VARIANT / ARCH
-    shutil.copytree(source / "metadata", meta)
-    shutil.copytree(source / "targets", tmp_path / "repo" / "targets")
     put_key(aws, "/infra/snakeoil", (tough / "test-keys" / "snakeoil.pem").read_bytes())
-    config = tmp_path / "Infra.toml"
-    config.write_text(
-        "[repo.tough]\n"
-        f'metadata_base_url = "file://{tmp_path}/repo/metadata"\n'
-        f'targets_url = "file://{tmp_path}/repo/targets"\n'
-        f'root_role_url = "file://{source}/metadata/1.root.json"\n'
-        'signing_keys = { ssm = { parameter = "/infra/snakeoil" } }\n'
-    )
+    config, meta = tough_repo_with_infra_toml(tmp_path, source, '{ ssm = { parameter = "/infra/snakeoil" } }')
     images = write_images(tmp_path / "img", "1.0.0")
     done = run("publish", "--config", str(config), "--variant", VARIANT, "--arch", ARCH, "--version", "1.0.0",
                *images, "--new-manifest")
