@@ -17,11 +17,7 @@ The JSON result is ``"failed"`` if a repository did not load, else ``"expiring"`
 loaded; a repository that fails to load (missing file, bad signature ...) is reported with its
 one-line reason and the others are still checked.
 
-Which repositories: the ``(variant, arch)`` pairs given, else the config's ``variants:``, else the
-ones discovered below ``metadata_url``: every ``<variant>/<arch>/`` holding ``timestamp.json``
-(local directories and S3 prefixes can be listed, :class:`repo_tool.storage.base.Listable`; an
-``http(s)://`` base cannot, which is a configuration error naming the fix).  Listing, probing
-and loading run on a small thread pool.
+Which repositories, and reading them in parallel, is :mod:`repo_tool.audit.fleet`'s.
 
 Must not: judge anything but expiry (signatures and the rest are the load's, and the audit's), or
 stop at a repository that fails to load.
@@ -29,49 +25,21 @@ stop at a repository that fails to load.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
-from repo_tool.audit.anchor import config_trusted_root
 from repo_tool.audit.expiry import Expiry, expiry_status
-from repo_tool.config import RepoConfig
+from repo_tool.audit.fleet import JOBS, RepoRef, Unlisted, parallel
 from repo_tool.core.instant import NANOS_PER_SECOND, format_instant
-from repo_tool.errors import ConfigError, RepoToolError
-from repo_tool.storage import open_storage
-from repo_tool.storage.base import Listable, Storage
-from repo_tool.trust.metadata import check_safe_name
+from repo_tool.errors import RepoToolError
 from repo_tool.trust.model import RoleFile
-from repo_tool.trust.verifier import TIMESTAMP, LoadOptions, open_repo, role_file_name
+from repo_tool.trust.verifier import LoadOptions, Repo, open_repo, role_file_name
 
 OK = "OK"
 SOON = "EXPIRES SOON"
 EXPIRED = "EXPIRED"
 DEFAULT_WITHIN = "3 days"  # pubsys's task default
-JOBS = 8
-
-_T = TypeVar("_T")
-_R = TypeVar("_R")
-
-
-@dataclass(frozen=True)
-class RepoRef:
-    """One repository to check: ``repo`` is the config's repository name (None for a bare URL)."""
-
-    repo: str | None
-    variant: str | None
-    arch: str | None
-    meta: Storage
-    trusted_root: bytes
-    root_name: str = "trusted root"
-
-    @property
-    def label(self) -> str:
-        if self.variant is None or self.arch is None:
-            return self.meta.url if self.repo is None else f"{self.repo} ({self.meta.url})"
-        pair = f"{self.variant}/{self.arch}"
-        return pair if self.repo is None else f"{self.repo} {pair}"
 
 
 @dataclass(frozen=True)
@@ -188,92 +156,23 @@ def check_repo(ref: RepoRef, at: int, within: int) -> RepoResult:
                          options=LoadOptions(safe=False, trusted_root_name=ref.root_name))
     except RepoToolError as exc:
         return RepoResult(ref, error=exc.message)
-    roles = [_role_expiry("root", f"{repo.root.version}.root.json", repo.root, at, within)]
-    roles += [_role_expiry(f.role, name, f, at, within) for f, name in repo.role_files()]
-    roles += [_role_expiry(role, role_file_name(role, f.version, repo.consistent), f, at, within)
-              for role, f in sorted(repo.delegated.items())]
-    return RepoResult(ref, roles)
+    return RepoResult(ref, [_role_expiry(role, file, f, at, within) for role, file, f in expiring_files(repo)])
 
 
-def _parallel(func: Callable[[_T], _R], items: Iterable[_T], jobs: int) -> list[_R]:
-    """``func`` over ``items`` on at most ``jobs`` threads, results in the order of ``items``."""
-    work = list(items)
-    if len(work) <= 1 or jobs <= 1:
-        return [func(item) for item in work]
-    with ThreadPoolExecutor(min(jobs, len(work)), thread_name_prefix="check-expirations") as pool:
-        return list(pool.map(func, work))
+def expiring_files(repo: Repo) -> list[tuple[str, str, RoleFile]]:
+    """Every role file of a loaded repository that expires, as ``(role, file name, file)``: its final
+    root, timestamp, snapshot and targets, and any delegated role loaded."""
+    files = [("root", f"{repo.root.version}.root.json", repo.root)]
+    files += [(f.role, name, f) for f, name in repo.role_files()]
+    files += [(role, role_file_name(role, f.version, repo.consistent), f) for role, f in sorted(repo.delegated.items())]
+    return files
 
 
-def _listable(base: Storage, config: RepoConfig | None) -> Listable:
-    if not isinstance(base, Listable):
-        where = f"{config.source}: repo {config.name}: " if config is not None else ""
-        raise ConfigError(f"{where}metadata_url {base.url} cannot be listed (HTTP); list the repositories as "
-                          "variants: [VARIANT/ARCH, ...] in the config or pass --variant/--arch")
-    return base
-
-
-def discover(base: Storage, jobs: int = JOBS) -> list[tuple[str, str]]:
-    """Every ``<variant>/<arch>/`` below ``base`` holding ``timestamp.json``, sorted.  Names outside
-    the safe set are skipped (they cannot be variants or arches).  ``base`` must be listable."""
-    listing = _listable(base, None)
-
-    def arches(variant: str) -> list[tuple[str, str]]:
-        found = _listable(base.child(variant), None).list_dirs()
-        return [(variant, arch) for arch in found if _safe(arch)]
-
-    candidates = [pair for found in _parallel(arches, [v for v in listing.list_dirs() if _safe(v)], jobs)
-                  for pair in found]
-
-    def live(pair: tuple[str, str]) -> bool:
-        try:
-            return base.child(*pair).size(TIMESTAMP) is not None
-        except RepoToolError:
-            return True  # cannot tell: keep it, so that loading it reports the problem
-
-    present = _parallel(live, candidates, jobs)
-    return [pair for pair, keep in zip(candidates, present) if keep]
-
-
-def _safe(name: str) -> bool:
-    try:
-        check_safe_name(name, "name")
-    except RepoToolError:
-        return False
-    return True
-
-
-def config_refs(config: RepoConfig, pairs: list[tuple[str, str]], jobs: int = JOBS) -> list[RepoRef | RepoResult]:
-    """The repositories of ``config`` to check: ``pairs``, else ``variants:``, else discovered.
-
-    A base that cannot be listed (HTTP) without pairs or ``variants:`` is a ConfigError.  A listing
-    that fails, or finds nothing, is returned as a :class:`RepoResult` with the error, so that the
-    other configured repositories are still checked."""
-    root = config_trusted_root(config).data
-    base = open_storage(config.metadata_url, config.base_dir, config.aws)
-    chosen = pairs or config.variants
-    if not chosen:
-        _listable(base, config)
-        whole = RepoRef(config.name, None, None, base, root, str(config.root))
-        try:
-            chosen = discover(base, jobs)
-        except RepoToolError as exc:
-            return [RepoResult(whole, error=f"cannot discover repositories: {exc.message}")]
-        if not chosen:
-            return [RepoResult(whole, error=f"no repositories found below {base.url} (no VARIANT/ARCH/{TIMESTAMP}); "
-                                            "check metadata_url or list variants: in the config")]
-    refs: list[RepoRef | RepoResult] = []
-    for variant, arch in chosen:
-        check_safe_name(variant, "variant")
-        check_safe_name(arch, "arch")
-        refs.append(RepoRef(config.name, variant, arch, base.child(variant, arch), root, str(config.root)))
-    return refs
-
-
-def check_expirations(refs: list[RepoRef | RepoResult], at: int, within: int, within_text: str,
+def check_expirations(refs: Sequence[RepoRef | Unlisted], at: int, within: int, within_text: str,
                       jobs: int = JOBS) -> Report:
-    """Check every repository in ``refs`` (results already known are kept as they are), in order."""
+    """Check every repository in ``refs`` (a base that could not be listed is reported failed), in order."""
 
-    def one(item: RepoRef | RepoResult) -> RepoResult:
-        return item if isinstance(item, RepoResult) else check_repo(item, at, within)
+    def one(item: RepoRef | Unlisted) -> RepoResult:
+        return RepoResult(item.ref, error=item.error) if isinstance(item, Unlisted) else check_repo(item, at, within)
 
-    return Report(at, within, within_text, _parallel(one, refs, jobs))
+    return Report(at, within, within_text, parallel(one, refs, jobs, "check-expirations"))

@@ -89,6 +89,11 @@ def offered_regardless(waves: Mapping[int, int]) -> int:
 # --- the actions on one update ----------------------------------------------------------------
 
 
+def rollout_key(variant: str, arch: str, version: Version) -> str:
+    """How messages name one update, and the key of its pause record: ``<variant> <arch> <version>``."""
+    return f"{variant} {arch} {version}"
+
+
 class Action(Enum):
     """What ``repo-tool rollout`` does to one published update (its subcommand names)."""
 

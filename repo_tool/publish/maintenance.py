@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from repo_tool.core.manifest import Manifest, Update
-from repo_tool.core.rollout import Action, Rollout, apply, hold_of, is_held, pauses_of, with_pauses
+from repo_tool.core.rollout import Action, Rollout, apply, hold_of, is_held, pauses_of, rollout_key, with_pauses
 from repo_tool.core.semver import Version
 from repo_tool.core.waves import WavePolicy
 from repo_tool.errors import UsageError
@@ -67,7 +67,7 @@ def rollout(location: Location, now: int, output: Output, request: RolloutReques
                 raise UsageError("reschedule needs --wave-policy")
             edit.waves_start = now if request.start is None else request.start
             manifest.set_waves(location.variant, location.arch, version, edit.waves_start, request.policy)
-        key = f"{location.variant} {location.arch} {version}"
+        key = rollout_key(location.variant, location.arch, version)
         change = apply(request.action, Rollout(key, version, update.waves, pauses), now)
         update.waves = change.waves
         edit.set_manifest_custom(with_pauses(custom, change.pauses))
