@@ -30,7 +30,7 @@ from repo_tool.core.instant import format_instant
 from repo_tool.core.manifest import MANIFEST_NAME, Manifest
 from repo_tool.core.readiness import SEED_COUNT
 from repo_tool.core.rollout import pauses_of
-from repo_tool.core.standing import Standing, pairs_of, standings
+from repo_tool.core.standing import STATES, Standing, pairs_of, standings
 from repo_tool.errors import ManifestError, RepoToolError, VerificationError
 from repo_tool.trust.verifier import LoadOptions, Repo, fetch_target, open_repo
 
@@ -111,12 +111,14 @@ class FleetStatus:
         return 1 if self.failed else 0
 
     def summary(self) -> str:
-        counts = Counter(row["state"] for row in self.rows() if row["state"] != FAILED)
-        parts = [f"{counts[state]} {state}" for state in sorted(counts)]
-        if self.failed:
-            parts.append(f"{len(self.failed)} failed")
+        """``21 repositories at T: 22 updates: 19 rolling, 1 paused, 2 complete; 1 failed``."""
+        shown = [row["state"] for row in self.rows() if row["version"] is not None]
+        counts = Counter(shown)
+        parts = ", ".join(f"{counts[state]} {state}" for state in STATES if counts[state])
         noun = "repository" if len(self.repos) == 1 else "repositories"
-        return f"{len(self.repos)} {noun} at {format_instant(self.at)}: {', '.join(parts) or 'nothing to show'}"
+        text = f"{len(self.repos)} {noun} at {format_instant(self.at)}: {len(shown)} update{'s' * (len(shown) != 1)}"
+        text += f": {parts}" if parts else ""
+        return text + (f"; {len(self.failed)} failed" if self.failed else "")
 
 
 def _earliest(repo: Repo, at: int, within: int) -> Expires:
@@ -141,7 +143,7 @@ def _manifest(repo: Repo, ref: RepoRef) -> tuple[Manifest, dict[str, Any]]:
 
 def repo_status(ref: RepoRef, at: int, within: int, only: Sequence[tuple[str, str]] = ()) -> RepoStatus:
     """Load ``ref`` and report its updates' standings at ``at``.  A repository named by URL alone
-    (no variant/arch) shows every variant/arch its manifest lists (``only``: those of them)."""
+    (no variant/arch) shows the pairs ``only`` names, else every variant/arch its manifest lists."""
     result = RepoStatus(ref)
     try:
         repo = open_repo(ref.meta, ref.trusted_root, at,
@@ -154,7 +156,7 @@ def repo_status(ref: RepoRef, at: int, within: int, only: Sequence[tuple[str, st
     if ref.variant is not None and ref.arch is not None:
         pairs: Sequence[tuple[str, str]] = [(ref.variant, ref.arch)]
     else:
-        pairs = [p for p in pairs_of(manifest) if not only or p in only]
+        pairs = list(only) or pairs_of(manifest)
     result.pairs = [PairStatus(v, a, tuple(standings(manifest, v, a, pauses, at))) for v, a in pairs]
     if result.expires.status is Expiry.EXPIRED:
         result.error = (f"{result.expires.file} expired at {format_instant(result.expires.at)}: "

@@ -29,6 +29,7 @@ from repo_tool.cli.editing import (
     show,
 )
 from repo_tool.cli.options import complete_policy, config_on_command_line, config_option, repo_option
+from repo_tool.cli.status_cmd import rollout_status_cmd
 from repo_tool.config import RepoConfig
 from repo_tool.core.instant import format_instant
 from repo_tool.core.manifest import Manifest
@@ -218,7 +219,11 @@ def refresh_cmd(config_path: str, repo_name: str | None, variant: str, arch: str
 
 @click.group("rollout")
 def rollout_group() -> None:
-    """Control the rollout of a published update: pause, resume, halt, reschedule."""
+    """Control the rollout of a published update (pause, resume, halt, reschedule) and see where the
+    rollouts of every repository stand (status)."""
+
+
+rollout_group.add_command(rollout_status_cmd)
 
 
 def _rollout_command(action: Action, help_text: str) -> click.Command:
