@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -21,6 +21,11 @@ from repo_tool.core.semver import Version
 
 from .clirun import Runner, assert_one_line_error
 from .repohelpers import ARCH, QS, VARIANT, write_images
+
+if TYPE_CHECKING:
+    from .motoserver import MotoServer
+
+pytest_plugins = ["tests.motoserver"]
 
 DAY = 86400 * NANOS_PER_SECOND
 HOUR = 3600 * NANOS_PER_SECOND
@@ -193,6 +198,7 @@ def test_one_repository_by_url(qs: QS, run: Runner) -> None:
     (["--variant", "a"], "pairs"),
     (["--watch", "5", "--at", "now"], "--watch"),
     (["--watch", "0"], "--watch"),
+    (["--watch", "86401"], "--watch"),
     (["--within", "soon"], "--within"),
 ])
 def test_usage_errors(qs: QS, run: Runner, args: list[str], needle: str) -> None:
@@ -292,3 +298,27 @@ def test_watch_redraws_on_a_terminal_and_stops_on_ctrl_c(qs: QS) -> None:
     assert "every 1 s; Ctrl-C stops" in text and "█" in text  # a UTF-8 terminal gets the block bar
     assert child.returncode == 0 and b"Traceback" not in err, err
 
+
+
+def test_s3_repositories_are_discovered_and_a_missing_manifest_fails(aws: MotoServer, run: Runner,
+                                                                      tmp_path: Path) -> None:
+    bucket = "bottlerocket-updates"
+    made = run("quickstart", str(tmp_path / "qs"), "--metadata-url", f"s3://{bucket}/metadata/",
+               "--targets-url", f"s3://{bucket}/targets/")
+    assert made.code == 0, made.err
+    qs = QS(tmp_path / "qs")
+    rows = status(run, qs, now_ns() + 2 * DAY)
+    assert [(r["variant"], r["version"], r["state"]) for r in rows] == [
+        (VARIANT, "1.1.0", "rolling"), (VARIANT, "1.0.0", "rolling")]
+    assert rows[0]["metadata_url"] == f"s3://{bucket}/metadata/{VARIANT}/{ARCH}/"
+    by_url = run("rollout", "status", "--metadata-url", f"s3://{bucket}/metadata/{VARIANT}/{ARCH}/",
+                 "--targets-url", f"s3://{bucket}/targets/", "--root", str(qs.root), "--json")
+    assert by_url.code == 0 and [r["version"] for r in by_url.json()] == ["1.1.0", "1.0.0"]
+    # manifest.json's object gone from the targets bucket: that repository fails, naming it
+    s3 = aws.client("s3")
+    for item in s3.list_objects_v2(Bucket=bucket, Prefix="targets/")["Contents"]:
+        if item["Key"].endswith(".manifest.json"):
+            s3.delete_object(Bucket=bucket, Key=item["Key"])
+    result = run("rollout", "status", "--config", str(qs.config), "--json")
+    assert_one_line_error(result, 1, f"dev {VARIANT}/{ARCH}", "manifest.json", "not found")
+    assert [r["state"] for r in result.json()] == ["failed"]

@@ -34,7 +34,7 @@ CLEAR = "\x1b[H\x1b[2J"  # cursor home, clear the screen
               help="Print a JSON list: one object per variant/arch/update (with --watch: one list per line).")
 @click.option("--html", "html_path", default=None, type=click.Path(dir_okay=False),
               help="Also write a self-contained page (no scripts, nothing fetched) to this file.")
-@click.option("--watch", type=click.IntRange(min=1), default=None, metavar="SECONDS",
+@click.option("--watch", type=click.IntRange(min=1, max=86400), default=None, metavar="SECONDS",
               help="Read again every SECONDS and redraw (the page, if written, reloads itself); Ctrl-C stops.")
 def rollout_status_cmd(config_path: str | None, repo_names_given: tuple[str, ...], metadata_url: str | None,
                        targets_url: str | None, root_path: str | None, variants: tuple[str, ...],
@@ -65,11 +65,10 @@ def rollout_status_cmd(config_path: str | None, repo_names_given: tuple[str, ...
     refs, pairs = fleet_refs(config_path, repo_names_given, metadata_url, root_path, variants, arches,
                              targets_url, with_targets=True)
     if watch is None:
-        status = _show(refs, pairs, at, within, as_json, html_path, None)
-        _fail(status)
+        _fail(_show(refs, pairs, at, within, as_json, html_path, None))
         return
     clear = CLEAR if sys.stdout.isatty() and not as_json else ""
-    status = None
+    status: FleetStatus | None = None
     try:
         while True:
             status = _show(refs, pairs, now_ns(), within, as_json, html_path, watch, clear)

@@ -14,6 +14,7 @@ Safety, since a fuzzed command may publish, stage an update or reboot:
 * the working directory and HOME are a new temporary directory per example, and no drawn value
   can leave it (random text never holds '/', and is never '.' or '..'; fixed values are relative
   paths in it or ``{tmp}``-based URLs);
+* ``rollout status --watch`` only gets values it refuses (a valid one runs until interrupted);
 * ``repo-tool node`` always gets ``--disk``, ``--config``, ``--trusted-root``, ``--os-release``,
   ``--metadata-cache``, ``--migrations-dir`` in the temporary directory and ``--reboot-command true``
   (a drawn reboot command is one of a few harmless ones);
@@ -179,6 +180,8 @@ def values_for(param: click.Parameter) -> st.SearchStrategy[str]:
     name = param.name or ""
     if name == "reboot_command":
         return st.sampled_from(HARMLESS_REBOOT)
+    if name == "watch":  # a valid --watch reads until interrupted: only values it refuses
+        return st.sampled_from(["0", "-1", "x", "", "1.5", "99999999999999999999999"])
     kind = param.type
     if isinstance(kind, click.Choice):
         return st.sampled_from([str(c) for c in kind.choices]) | SAFE_TEXT
@@ -471,7 +474,7 @@ def test_random_group_and_quickstart_lines_never_crash(setup: Setup, tmp_path_fa
 def test_the_tree_covers_every_command() -> None:
     """The walk finds the commands the README lists (so a broken walk cannot pass quietly)."""
     names = {" ".join(p) for p in COMMANDS}
-    for expected in ("publish", "publish-release", "refresh", "rollout pause", "rollout reschedule", "node", "audit",
+    for expected in ("publish", "publish-release", "refresh", "rollout pause", "rollout reschedule", "rollout status", "node", "audit",
                      "audit-diff", "check-expirations", "tuf-client download", "waves simulate", "manifest select",
                      "root cross-sign", "keys import-kms", "infra create-keys", "quickstart", "set-max-version"):
         assert expected in names, expected
