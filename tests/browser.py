@@ -16,7 +16,9 @@ needs Chromium skips, naming the Debian package, where it is not installed.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import zlib
@@ -44,14 +46,23 @@ def chromium() -> str:
     pytest.skip(f"chromium is not installed (Debian package: {PACKAGE})")
 
 
-def _run(args: list[str], work: Path) -> subprocess.CompletedProcess[bytes]:
+def _run(args: list[str], work: Path) -> bytes:
+    """Run one Chromium in its own process group with a fresh profile under ``work``; its stdout.
+    Past :data:`TIMEOUT` the whole group (browser, renderer, GPU and utility processes) is killed."""
     profile = work / "profile"
     profile.mkdir()
     command = [chromium(), *FLAGS, f"--user-data-dir={profile}", *args]
-    result = subprocess.run(command, capture_output=True, timeout=TIMEOUT, check=False, stdin=subprocess.DEVNULL)
-    if result.returncode != 0:
-        raise AssertionError(f"chromium exited {result.returncode}: {result.stderr.decode(errors='replace')[-2000:]}")
-    return result
+    with subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise AssertionError(f"chromium did not finish in {TIMEOUT} s: {' '.join(command)}") from None
+    if proc.returncode != 0:
+        raise AssertionError(f"chromium exited {proc.returncode}: {err.decode(errors='replace')[-2000:]}")
+    return out
 
 
 def page_url(path: Path) -> str:
@@ -61,7 +72,7 @@ def page_url(path: Path) -> str:
 def dump_dom(path: Path) -> str:
     """The DOM of the page at ``path`` once loaded, serialized by Chromium (``--dump-dom``)."""
     with tempfile.TemporaryDirectory(prefix="chromium-") as work:
-        return _run(["--dump-dom", page_url(path)], Path(work)).stdout.decode("utf-8")
+        return _run(["--dump-dom", page_url(path)], Path(work)).decode("utf-8")
 
 
 def screenshot(path: Path, png: Path, width: int = 1400, height: int = 900) -> Path:
@@ -95,7 +106,8 @@ def network_requests(path: Path) -> list[str]:
     """Every URL the page at ``path`` made the browser request (in order, each once), other than
     its own ``file://`` URL, ``data:`` and the browser's internal ones.  Read from the NetLog of one
     load: URL requests with an initiator (the browser's own, such as its update and time checks,
-    have none) and preconnects."""
+    have none) and preconnects.  ``file://`` loads never reach the network stack, so they are not
+    in the NetLog: a page's own test checks it names no other file."""
     own = page_url(path)
     with tempfile.TemporaryDirectory(prefix="chromium-") as work:
         log = Path(work) / "net.json"

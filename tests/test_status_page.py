@@ -244,6 +244,12 @@ def test_page_loads_nothing(page_file: Path) -> None:
     assert browser.network_requests(bare) == []
 
 
+def test_no_chromium_skips_naming_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(pytest.skip.Exception, match=r"Debian package: chromium\)"):
+        browser.chromium()
+
+
 @pytest.mark.parametrize(("markup", "url"), [
     ('<img src="http://192.0.2.1/x.png" alt="">', "http://192.0.2.1/x.png"),
     ("<style>p{background:url(http://192.0.2.1/bg.png)}</style><p>styled</p>", "http://192.0.2.1/bg.png"),
