@@ -22,6 +22,7 @@ import signal
 import subprocess
 import tempfile
 import zlib
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +140,44 @@ def _netlog(log: Path) -> tuple[list[dict[str, Any]], dict[object, str]]:
     phases = data["constants"]["logEventPhase"]
     assert phases.get("PHASE_BEGIN") == 1, f"NetLog phases changed: {phases}"
     return data["events"], types
+
+
+# --- reading the status page ---------------------------------------------------------------------
+
+
+class _Page(HTMLParser):
+    """The page's ``<tr data-state>`` rows (their attributes and text), meta tags and element ids."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.rows: list[dict[str, Any]] = []
+        self.metas: list[dict[str, str | None]] = []
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self._depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        self.tags.append((tag, found))
+        if tag == "meta":
+            self.metas.append(found)
+        if tag == "tr" and ("data-state" in found or "more" in (found.get("class") or "").split()):
+            if "data-state" in found:  # a row "more" (an error under it) reads as part of it
+                self.rows.append({"attrs": found, "text": ""})
+            self._depth = 1
+        elif tag == "tr" and self._depth:
+            self._depth += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "tr" and self._depth:
+            self._depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self._depth and self.rows:
+            self.rows[-1]["text"] += data
+
+
+def parse(text: str) -> _Page:
+    page = _Page()
+    page.feed(text)
+    page.close()
+    return page

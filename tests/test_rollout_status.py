@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from repo_tool.audit.status_table import percent
 from repo_tool.cli.common import now_ns
 from repo_tool.core.instant import NANOS_PER_SECOND, format_instant, parse_instant
 from repo_tool.core.manifest import Manifest
@@ -19,6 +20,7 @@ from repo_tool.core.readiness import SEED_COUNT
 from repo_tool.core.selection import Host, select
 from repo_tool.core.semver import Version
 
+from . import browser
 from .clirun import Runner, assert_one_line_error
 from .repohelpers import ARCH, QS, VARIANT, write_images
 
@@ -260,8 +262,19 @@ def test_twenty_repositories_in_one_run_and_a_tampered_one_named(qs: QS, run: Ru
     assert [(r["variant"], r["arch"]) for r in failed] == [broken] and failed[0]["error"]
     assert [r for r in after if r["state"] != "failed"] == [r for r in rows if (r["variant"], r["arch"]) != broken]
 
-    text = run("rollout", "status", "--config", str(qs.config), "--at", format_instant(at), *pairs)
+    page = tmp_path / "status.html"
+    text = run("rollout", "status", "--config", str(qs.config), "--at", format_instant(at), *pairs, "--html", str(page))
     assert text.code == 1 and text.err.count("repo-tool: error: ") == 1
+    # the page, in a real browser: every variant/arch row and its share, a screenshot, nothing fetched
+    dom = browser.parse(browser.dump_dom(page))
+    assert [(r["attrs"]["data-variant"], r["attrs"]["data-arch"]) for r in dom.rows] == FLEET
+    for found, row in zip(dom.rows, after):
+        assert found["attrs"]["data-state"] == row["state"]
+        if row["state"] != "failed":
+            assert percent(row["fleet_fraction"]) in found["text"]
+            assert f"{row['seeds_offered']} of 2048 seeds" in found["text"]
+    browser.screenshot(page, tmp_path / "status.png", height=2200)
+    assert browser.network_requests(page) == []
     lines = text.out.splitlines()
     assert sum(1 for line in lines if " rolling " in line) == 19
     assert any(f"{broken[0]}/{broken[1]}" in line and "FAILED" in line for line in lines)

@@ -11,7 +11,6 @@ instant by :func:`repo_tool.core.standing.standing` and turned into rows by
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from repo_tool.audit.expiry import expiry_status
 from repo_tool.audit.fleet import RepoRef
 from repo_tool.audit.rollout_status import Expires, FleetStatus, PairStatus, RepoStatus
 from repo_tool.audit.status_page import render_page
+from repo_tool.audit.status_table import percent
 from repo_tool.core.instant import NANOS_PER_DAY, NANOS_PER_HOUR, format_instant, parse_instant
 from repo_tool.core.manifest import Images, Update
 from repo_tool.core.rollout import Action, Rollout, apply, rollout_key
@@ -31,6 +31,7 @@ from repo_tool.publish.inputs import load_policy
 from repo_tool.storage.base import LocalStorage
 
 from . import browser
+from .browser import parse
 
 AT = parse_instant("2026-12-02T00:00:00Z")
 WITHIN = 3 * NANOS_PER_DAY
@@ -93,44 +94,6 @@ EXPECTED_STATES = {("aws-k8s-1.31", "x86_64"): "rolling", ("aws-k8s-1.31", "aarc
                    ("metal-dev", "aarch64"): "failed", ("aws-k8s-1.29", "x86_64"): "none"}
 
 
-class _Page(HTMLParser):
-    """The page's ``<tr data-state>`` rows (their attributes and text), meta tags and element ids."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.rows: list[dict[str, Any]] = []
-        self.metas: list[dict[str, str | None]] = []
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self._depth = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = dict(attrs)
-        self.tags.append((tag, found))
-        if tag == "meta":
-            self.metas.append(found)
-        if tag == "tr" and ("data-state" in found or "more" in (found.get("class") or "").split()):
-            if "data-state" in found:  # a row "more" (an error under it) reads as part of it
-                self.rows.append({"attrs": found, "text": ""})
-            self._depth = 1
-        elif tag == "tr" and self._depth:
-            self._depth += 1
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "tr" and self._depth:
-            self._depth -= 1
-
-    def handle_data(self, data: str) -> None:
-        if self._depth and self.rows:
-            self.rows[-1]["text"] += data
-
-
-def parse(text: str) -> _Page:
-    page = _Page()
-    page.feed(text)
-    page.close()
-    return page
-
-
 @pytest.fixture
 def status(tmp_path: Path) -> FleetStatus:
     return fleet(tmp_path)
@@ -152,7 +115,7 @@ def test_page_without_a_browser(status: FleetStatus) -> None:
         assert attrs["data-version"] == (row["version"] or "")
         assert float(attrs["data-fraction"]) == row["fleet_fraction"]
         if row["state"] not in ("failed", "none"):
-            assert f"{row['fleet_fraction'] * 100:.1f}%" in found["text"]
+            assert percent(row['fleet_fraction']) in found["text"]
             assert f"{row['seeds_offered']} of 2048 seeds" in found["text"]
     rolling = next(r for r in page.rows if r["attrs"]["data-state"] == "rolling")
     assert "5.0%" in rolling["text"] and "103 of 2048 seeds" in rolling["text"] and "3 of 7" in rolling["text"]
@@ -210,7 +173,7 @@ def test_dom_in_chromium(page_file: Path, status: FleetStatus) -> None:
         == EXPECTED_STATES
     for found, row in zip(page.rows, status.rows()):
         if row["state"] not in ("failed", "none"):
-            assert f"{row['fleet_fraction'] * 100:.1f}%" in found["text"]
+            assert percent(row['fleet_fraction']) in found["text"]
     by_state = {r["attrs"]["data-state"]: r for r in page.rows}
     for state in ("paused", "halted", "pulled", "failed"):  # highlighted: a badge with the state
         assert f'class="badge s-{state}"' in dom

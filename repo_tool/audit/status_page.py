@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from repo_tool.audit.status_table import minute, percent
 from repo_tool.core.instant import NANOS_PER_DAY, format_duration, format_instant, parse_instant
 from repo_tool.errors import InstantError
 
@@ -81,11 +82,6 @@ def _instant(value: object) -> int | None:
         return parse_instant(value) if isinstance(value, str) else None
     except InstantError:
         return None
-
-
-def fraction_text(fraction: float) -> str:
-    """The offered share as the page (and the terminal table) writes it: ``5.0%``."""
-    return f"{fraction * 100:.1f}%"
 
 
 def _fraction(row: Mapping[str, Any]) -> float:
@@ -186,13 +182,13 @@ def _wave_text(row: Mapping[str, Any]) -> str:
 
 
 def _when(value: object) -> str:
-    """An instant of the rows, compact (``2026-12-03 00:00Z``), exact in ``datetime`` and the tooltip."""
+    """An instant of the rows to the minute as the table shows it (``2026-12-03 00:00Z``), exact in
+    ``datetime`` and the tooltip."""
     if not isinstance(value, str) or "T" not in value:
         return _h(value)
-    date, _, time = value.partition("T")
-    short = time[:-4] + "Z" if time.endswith(":00Z") else time
+    date, _, time = minute(value).partition(" ")
     return (f'<time datetime="{_attr(value)}" title="{_attr(value)}"><span class="nw">{_h(date)}</span> '
-            f'<span class="nw">{_h(short)}</span></time>')
+            f'<span class="nw">{_h(time)}Z</span></time>')
 
 
 def _expiry(row: Mapping[str, Any]) -> str:
@@ -211,7 +207,7 @@ def _state_cell(row: Mapping[str, Any]) -> str:
 def _offered(row: Mapping[str, Any]) -> str:
     fraction = _fraction(row)
     return (f'<div class="bar" role="presentation"><div style="width:{min(max(fraction * 100, 0), 100):.2f}%">'
-            f'</div></div><span class="pct">{fraction_text(fraction)}</span> <span class="sub nw">'
+            f'</div></div><span class="pct">{percent(fraction)}</span> <span class="sub nw">'
             f'{_h(row.get("seeds_offered"))} of {_h(row.get("seed_count", SEED_COUNT))} seeds</span>')
 
 

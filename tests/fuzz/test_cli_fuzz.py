@@ -474,9 +474,10 @@ def test_random_group_and_quickstart_lines_never_crash(setup: Setup, tmp_path_fa
 def test_the_tree_covers_every_command() -> None:
     """The walk finds the commands the README lists (so a broken walk cannot pass quietly)."""
     names = {" ".join(p) for p in COMMANDS}
-    for expected in ("publish", "publish-release", "refresh", "rollout pause", "rollout reschedule", "rollout status", "node", "audit",
-                     "audit-diff", "check-expirations", "tuf-client download", "waves simulate", "manifest select",
-                     "root cross-sign", "keys import-kms", "infra create-keys", "quickstart", "set-max-version"):
+    for expected in ("publish", "publish-release", "refresh", "rollout pause", "rollout reschedule", "rollout status",
+                     "node", "audit", "audit-diff", "check-expirations", "tuf-client download", "waves simulate",
+                     "manifest select", "root cross-sign", "keys import-kms", "infra create-keys", "quickstart",
+                     "set-max-version"):
         assert expected in names, expected
 
 
