@@ -10,10 +10,9 @@ import click
 
 from repo_tool.audit.expirations import DEFAULT_WITHIN, check_expirations
 from repo_tool.audit.report import expirations_text
-from repo_tool.cli.common import echo_json, now_ns, parse_time_option
-from repo_tool.cli.fleet_options import fleet_options, fleet_refs
-from repo_tool.core.instant import add_offset
-from repo_tool.errors import RepoToolError, UsageError, one_line
+from repo_tool.cli.common import echo_json
+from repo_tool.cli.fleet_options import at_and_within, fleet_options, fleet_refs
+from repo_tool.errors import one_line
 
 
 @click.command("check-expirations")
@@ -34,12 +33,7 @@ def check_expirations_cmd(within_text: str, at_text: str | None, config_path: st
     Exit 0: nothing expires within the window; 1: a role expires within it or has expired, or a
     repository failed to load; 2: usage or configuration error.
     """
-    now = now_ns()
-    at = now if at_text is None else parse_time_option(at_text, now, "--at")
-    try:
-        within = add_offset(at, within_text) - at
-    except RepoToolError as exc:
-        raise UsageError(f"--within: {exc.message}") from None
+    at, within = at_and_within(at_text, within_text)
     refs, _ = fleet_refs(config_path, repo_names_given, metadata_url, root_path, variants, arches)
     report = check_expirations(refs, at, within, within_text)
     if as_json:

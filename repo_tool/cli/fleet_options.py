@@ -11,10 +11,11 @@ import click
 
 from repo_tool.audit.anchor import read_trusted_root
 from repo_tool.audit.fleet import RepoRef, Unlisted, config_refs
-from repo_tool.cli.common import aws_options, aws_settings
+from repo_tool.cli.common import aws_options, aws_settings, now_ns, parse_time_option
 from repo_tool.cli.options import config_on_command_line, config_option, repo_option
 from repo_tool.config import load_config, repo_names
-from repo_tool.errors import UsageError
+from repo_tool.core.instant import add_offset
+from repo_tool.errors import RepoToolError, UsageError
 from repo_tool.storage import open_storage
 
 Pairs = list[tuple[str, str]]
@@ -44,6 +45,16 @@ def fleet_options(targets: bool) -> Callable[[Callable[..., Any]], Callable[...,
             func)
 
     return decorate
+
+
+def at_and_within(at_text: str | None, within_text: str) -> tuple[int, int]:
+    """``--at`` (default now) and the length of the ``--within`` window counted from it, in ns."""
+    now = now_ns()
+    at = now if at_text is None else parse_time_option(at_text, now, "--at")
+    try:
+        return at, add_offset(at, within_text) - at
+    except RepoToolError as exc:
+        raise UsageError(f"--within: {exc.message}") from None
 
 
 def fleet_refs(config_path: str | None, repo_names_given: tuple[str, ...], metadata_url: str | None,

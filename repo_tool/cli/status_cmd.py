@@ -15,10 +15,9 @@ import click
 from repo_tool.audit.fleet import RepoRef, Unlisted
 from repo_tool.audit.rollout_status import WITHIN, FleetStatus, fleet_status
 from repo_tool.audit.status_table import status_table
-from repo_tool.cli.common import echo_json, now_ns, parse_time_option
-from repo_tool.cli.fleet_options import Pairs, fleet_options, fleet_refs
-from repo_tool.core.instant import add_offset
-from repo_tool.errors import ConfigError, RepoToolError, UsageError, one_line
+from repo_tool.cli.common import echo_json, now_ns
+from repo_tool.cli.fleet_options import Pairs, at_and_within, fleet_options, fleet_refs
+from repo_tool.errors import ConfigError, UsageError, one_line
 from repo_tool.localfs import write_atomic
 
 CLEAR = "\x1b[H\x1b[2J"  # cursor home, clear the screen
@@ -56,12 +55,7 @@ def rollout_status_cmd(config_path: str | None, repo_names_given: tuple[str, ...
     """
     if watch is not None and at_text is not None:
         raise UsageError("--watch shows the rollout as it moves: leave out --at")
-    now = now_ns()
-    at = now if at_text is None else parse_time_option(at_text, now, "--at")
-    try:
-        within = add_offset(at, within_text) - at
-    except RepoToolError as exc:
-        raise UsageError(f"--within: {exc.message}") from None
+    at, within = at_and_within(at_text, within_text)
     refs, pairs = fleet_refs(config_path, repo_names_given, metadata_url, root_path, variants, arches,
                              targets_url, with_targets=True)
     if watch is None:
