@@ -335,3 +335,32 @@ def test_s3_repositories_are_discovered_and_a_missing_manifest_fails(aws: MotoSe
     result = run("rollout", "status", "--config", str(qs.config), "--json")
     assert_one_line_error(result, 1, f"dev {VARIANT}/{ARCH}", "manifest.json", "not found")
     assert [r["state"] for r in result.json()] == ["failed"]
+
+
+def test_ctrl_c_while_reading_a_server_that_does_not_answer_stops_at_once(qs: QS) -> None:
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as silent:  # accepts connections (the backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        config = qs.dir / "silent.yaml"
+        config.write_text(qs.config.read_text().replace("metadata_url: repo/metadata", f"metadata_url: {url}/metadata")
+                          .replace("targets_url: repo/targets", f"targets_url: {url}/targets")
+                          + "    variants: [a/x86_64, b/x86_64, c/x86_64, d/x86_64, e/x86_64]\n")
+        child = subprocess.Popen([sys.executable, "-m", "repo_tool", "rollout", "status", "--config", str(config),
+                                  "--watch", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(2)
+        started = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        try:
+            out, err = child.communicate(timeout=20)
+        finally:
+            child.kill()
+        assert time.monotonic() - started < 10  # not after the reads in flight time out
+        assert child.returncode == 130 and out == b"" and b"Traceback" not in err, err

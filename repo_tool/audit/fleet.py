@@ -67,8 +67,14 @@ def parallel(func: Callable[[_T], _R], items: Iterable[_T], jobs: int = JOBS, na
     work = list(items)
     if len(work) <= 1 or jobs <= 1:
         return [func(item) for item in work]
-    with ThreadPoolExecutor(min(jobs, len(work)), thread_name_prefix=name) as pool:
-        return list(pool.map(func, work))
+    pool = ThreadPoolExecutor(min(jobs, len(work)), thread_name_prefix=name)
+    try:
+        results = list(pool.map(func, work))
+    except BaseException:  # an interrupt (Ctrl-C) or a bug: what has not started never starts
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return results
 
 
 def _listable(base: Storage, config: RepoConfig | None) -> Listable:

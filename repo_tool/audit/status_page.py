@@ -17,17 +17,19 @@ from __future__ import annotations
 
 import html
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from repo_tool.audit.status_table import minute, percent
+from repo_tool.audit.rollout_status import FAILED, NO_UPDATE
+from repo_tool.audit.status_table import all_offered_text, minute, next_wave_text, percent, wave_text
 from repo_tool.core.instant import NANOS_PER_DAY, format_duration, format_instant, parse_instant
+from repo_tool.core.readiness import SEED_COUNT
+from repo_tool.core.standing import STATES as STANDING_STATES
 from repo_tool.errors import InstantError
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
-STATES = ("rolling", "scheduled", "paused", "halted", "pulled", "complete", "none", "failed")
-ALERT_STATES = frozenset({"paused", "halted", "pulled", "failed"})
-SEED_COUNT = 2048
+STATES = (*STANDING_STATES, NO_UPDATE, FAILED)
+ALERT_STATES = frozenset({"paused", "halted", "pulled", FAILED})
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 WIDTH, HEIGHT, AXIS_HEIGHT = 300, 22, 30  # timeline SVG user units (one unit a CSS pixel)
 
@@ -173,12 +175,10 @@ def _badge(state: str) -> str:
     return f'<span class="badge s-{_h(state)}">{_h(state)}</span>'
 
 
-def _wave_text(row: Mapping[str, Any]) -> str:
-    """``k of n``: the timed waves started of those there are (the initial wave is not counted)."""
-    current, count = row.get("current_wave"), row.get("wave_count")
-    if not isinstance(count, int) or count <= 1:
-        return "no waves" if count == 1 else "—"
-    return f"{_h(current)} of {count - 1}" if isinstance(current, int) else "—"
+def _shown(row: Mapping[str, Any], field: str, text: Callable[[Mapping[str, Any]], str]) -> str:
+    """A time column as the table words it (``text``), the instant in a ``<time>`` where it is one."""
+    words = text(row)
+    return _when(row[field]) if row.get(field) and words == minute(row[field]) else _h(words)
 
 
 def _when(value: object) -> str:
@@ -207,7 +207,7 @@ def _state_cell(row: Mapping[str, Any]) -> str:
 def _offered(row: Mapping[str, Any]) -> str:
     fraction = _fraction(row)
     return (f'<div class="bar" role="presentation"><div style="width:{min(max(fraction * 100, 0), 100):.2f}%">'
-            f'</div></div><span class="pct">{percent(fraction)}</span> <span class="sub nw">'
+            f'</div></div><span class="pct">{_h(percent(fraction))}</span> <span class="sub nw">'
             f'{_h(row.get("seeds_offered"))} of {_h(row.get("seed_count", SEED_COUNT))} seeds</span>')
 
 
@@ -224,14 +224,15 @@ def _row(row: Mapping[str, Any], axis: Axis) -> str:
              f'</span> / <span class="nw">{_h(row.get("arch"))}</span></span></td>',
              f'<td class="mono">{_h(row.get("version"))}</td>', f"<td>{_state_cell(row)}</td>"]
     error = row.get("error")
-    if state in ("failed", "none"):
-        text = _h(error) if state == "failed" else "no update listed for this variant/arch"
-        cells += [f'<td colspan="5" class="{"error" if state == "failed" else "sub"}">{text}</td>',
+    if state in (FAILED, NO_UPDATE):
+        text = _h(error) if state == FAILED else "no update listed for this variant/arch"
+        cells += [f'<td colspan="5" class="{"error" if state == FAILED else "sub"}">{text}</td>',
                   f"<td>{_expiry(row)}</td>", "<td></td>"]
         error = None
     else:
-        cells += [f"<td>{_offered(row)}</td>", f'<td class="nw">{_wave_text(row)}</td>',
-                  f"<td>{_when(row.get('next_wave_at'))}</td>", f"<td>{_when(row.get('complete_at'))}</td>",
+        cells += [f"<td>{_offered(row)}</td>", f'<td class="nw">{_h(wave_text(row))}</td>',
+                  f"<td>{_shown(row, 'next_wave_at', next_wave_text)}</td>",
+                  f"<td>{_shown(row, 'complete_at', all_offered_text)}</td>",
                   f'<td class="mono">{_h(row.get("max_version"))}</td>', f"<td>{_expiry(row)}</td>",
                   f'<td class="tl">{axis.timeline(row)}</td>']
     out = (f'<tr class="{classes}" {attrs} data-state="{_attr(state)}" data-fraction="{_fraction(row)!r}">'

@@ -11,9 +11,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from repo_tool.audit.expiry import remaining_text
+from repo_tool.audit.rollout_status import FAILED, NO_UPDATE
 from repo_tool.core.instant import format_instant, parse_instant
 
 BAR_WIDTH = 16
+HELD = ("paused", "halted")
 HEADER = ("REPOSITORY", "VERSION", "STATE", "OFFERED", "WAVE", "NEXT WAVE", "ALL OFFERED BY", "MAX", "EXPIRES")
 
 
@@ -59,18 +61,27 @@ def _state(row: Mapping[str, Any]) -> str:
     return str(row["state"])
 
 
-def _next(row: Mapping[str, Any]) -> str:
-    if row["state"] in ("paused", "halted"):
+def next_wave_text(row: Mapping[str, Any]) -> str:
+    """NEXT WAVE: when the next wave starts, ``paused``/``halted`` for a held update, else ``-``."""
+    if row["state"] in HELD:
         return str(row["state"])
     return minute(row["next_wave_at"])
 
 
-def _all_offered(row: Mapping[str, Any]) -> str:
-    if row["state"] in ("paused", "halted", "pulled", "failed", "none"):
+def all_offered_text(row: Mapping[str, Any]) -> str:
+    """ALL OFFERED BY: when the last seed is offered, ``when published`` for an update offered to every
+    seed at once, ``-`` where no such time is known (held, pulled, failed, no update)."""
+    if row["state"] in (*HELD, "pulled", FAILED, NO_UPDATE):
         return "-"
-    if row["complete_at"] is None:
-        return "when published"
-    return minute(row["complete_at"])
+    return "when published" if row["complete_at"] is None else minute(row["complete_at"])
+
+
+def wave_text(row: Mapping[str, Any]) -> str:
+    """WAVE: ``3 of 7``, the timed waves started of those there are (the initial wave, 0, is not
+    counted; ``waves show`` numbers them so); ``no waves``; ``-`` for a pulled update."""
+    if row["wave_count"] <= 1:
+        return "no waves"
+    return "-" if row["current_wave"] is None else f"{row['current_wave']} of {row['wave_count'] - 1}"
 
 
 def _expires(row: Mapping[str, Any], at: int) -> str:
@@ -85,21 +96,19 @@ def _expires(row: Mapping[str, Any], at: int) -> str:
 
 
 def _line(row: Mapping[str, Any], at: int, unicode: bool) -> tuple[str, ...]:
-    if row["state"] == "failed":
+    if row["state"] == FAILED:
         return (_label(row), "-", "FAILED", "", "", "", "", "", _expires(row, at))
     if row["version"] is None:
         return (_label(row), "-", "no update", "", "", "", "", "", _expires(row, at))
     offered = f"{bar(row['fleet_fraction'], unicode=unicode)} {percent(row['fleet_fraction']):>6} " \
               f"{row['seeds_offered']:>4}/{row['seed_count']}"
-    wave = "-" if row["current_wave"] is None else f"{row['current_wave']}/{row['wave_count'] - 1}"
-    return (_label(row), row["version"], _state(row), offered, wave, _next(row), _all_offered(row),
-            row["max_version"], _expires(row, at))
+    return (_label(row), row["version"], _state(row), offered, wave_text(row), next_wave_text(row),
+            all_offered_text(row), row["max_version"], _expires(row, at))
 
 
 def status_table(rows: Sequence[Mapping[str, Any]], at: int, summary: str, unicode: bool = True) -> list[str]:
     """The lines of the table: a heading, the header, a line per row, the summary (the reasons of
-    failures are the command's error lines, on stderr).
-    WAVE is ``current/last`` counting the initial wave as 0, as ``waves show`` numbers them."""
+    failures are the command's error lines, on stderr)."""
     lines = [f"rollout status at {format_instant(at)} (times UTC)"]
     table = [HEADER, *(_line(row, at, unicode) for row in rows)]
     widths = [max(len(line[c]) for line in table) for c in range(len(HEADER))]

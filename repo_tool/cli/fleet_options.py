@@ -81,10 +81,12 @@ def fleet_refs(config_path: str | None, repo_names_given: tuple[str, ...], metad
         root = read_trusted_root(root_path)  # before anything is checked: a wrong --root is exit 2
         targets = open_storage(targets_url, None, aws_settings()) if targets_url is not None else None
         return [RepoRef(None, None, None, meta, root.data, root.name, targets)], pairs
+    one = f"--metadata-url URL {'--targets-url URL ' if with_targets else ''}--root ROOT.json"
     if config_path is None:
-        raise UsageError("give --config FILE (every configured repository) or --metadata-url URL --root ROOT.json")
+        raise UsageError(f"give --config FILE (every configured repository) or {one}")
     if root_path is not None or targets_url is not None:
-        raise UsageError("--root and --targets-url go with --metadata-url; with --config the repo's are used")
+        given = "--root" if root_path is not None else "--targets-url"
+        raise UsageError(f"{given} goes with --metadata-url; with --config the repository's own is used")
     path = Path(config_path)
     refs: list[RepoRef | Unlisted] = []
     for name in dict.fromkeys(repo_names_given or repo_names(path)):

@@ -7,8 +7,10 @@ reading under ``--watch`` and prints.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+from typing import NoReturn
 
 import click
 
@@ -56,20 +58,31 @@ def rollout_status_cmd(config_path: str | None, repo_names_given: tuple[str, ...
     if watch is not None and at_text is not None:
         raise UsageError("--watch shows the rollout as it moves: leave out --at")
     at, within = at_and_within(at_text, within_text)
-    refs, pairs = fleet_refs(config_path, repo_names_given, metadata_url, root_path, variants, arches,
-                             targets_url, with_targets=True)
+
+    def read() -> tuple[list[RepoRef | Unlisted], Pairs]:
+        return fleet_refs(config_path, repo_names_given, metadata_url, root_path, variants, arches, targets_url,
+                          with_targets=True)
+
     if watch is None:
-        _fail(_show(refs, pairs, at, within, as_json, html_path, None))
+        _fail(_show(*read(), at, within, as_json, html_path, None))
         return
     clear = CLEAR if sys.stdout.isatty() and not as_json else ""
     status: FleetStatus | None = None
     try:
-        while True:
-            status = _show(refs, pairs, now_ns(), within, as_json, html_path, watch, clear)
+        while True:  # the config is read again each time: a repository published meanwhile is shown
+            status = _show(*read(), now_ns(), within, as_json, html_path, watch, clear)
             time.sleep(watch)
     except KeyboardInterrupt:
-        if status is not None:
-            _fail(status)
+        _stop(status)
+
+
+def _stop(status: FleetStatus | None) -> NoReturn:
+    """Ctrl-C under --watch: the exit code of the last reading shown (130, as for any interrupt, if none
+    was).  Reads still in flight (a slow server) are not waited for: this command writes nothing but
+    the page, which is only ever replaced whole."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130 if status is None else status.exit_code)
 
 
 def _show(refs: list[RepoRef | Unlisted], pairs: Pairs, at: int, within: int, as_json: bool, html_path: str | None,
@@ -85,6 +98,8 @@ def _show(refs: list[RepoRef | Unlisted], pairs: Pairs, at: int, within: int, as
         if refresh is not None:
             lines.append(f"every {refresh} s; Ctrl-C stops")
         click.echo(clear + "\n".join(lines))
+    for failed in status.failed:
+        click.echo(f"repo-tool: error: {one_line(failed.ref.label)}: {one_line(str(failed.error))}", err=True)
     if html_path is not None:
         from repo_tool.audit.status_page import render_page
 
@@ -92,8 +107,6 @@ def _show(refs: list[RepoRef | Unlisted], pairs: Pairs, at: int, within: int, as
             write_atomic(html_path, render_page(rows, at, within, refresh).encode("utf-8"))
         except OSError as exc:
             raise ConfigError(f"--html {html_path}: cannot write: {exc.strerror or exc}") from None
-    for failed in status.failed:
-        click.echo(f"repo-tool: error: {one_line(failed.ref.label)}: {one_line(str(failed.error))}", err=True)
     return status
 
 

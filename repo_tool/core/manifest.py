@@ -58,6 +58,11 @@ class Update:
     def matches(self, variant: str, arch: str, version: Version) -> bool:
         return self.variant == variant and self.arch == arch and self.version == version
 
+    @property
+    def pulled(self) -> bool:
+        """Above its ``max_version``: updog offers it to no host (SPEC §8)."""
+        return self.version > self.max_version
+
     def to_json_obj(self) -> dict[str, Any]:
         """The serde layout of the update (also the JSON that updog prints)."""
         return {

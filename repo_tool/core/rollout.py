@@ -36,7 +36,7 @@ from typing import Any
 from repo_tool.core.instant import NANOS_PER_SECOND, format_instant, parse_instant
 from repo_tool.core.readiness import SEED_COUNT, Wave, update_wave
 from repo_tool.core.semver import Version
-from repo_tool.errors import UsageError
+from repo_tool.errors import InstantError, UsageError
 
 # Far enough that no host will reach it, near enough for every RFC 3339 reader.
 PAUSED_AT = parse_instant("9000-01-01T00:00:00Z")
@@ -149,8 +149,13 @@ def _resume(rollout: Rollout, now: int) -> Change:
     record = pauses.pop(rollout.key, None)
     if record is None:
         raise UsageError(f"{rollout.key} is not paused")
-    held = {int(k): parse_instant(v) for k, v in record["waves"].items()}
-    return Change(resumed_waves(rollout.waves, held, parse_instant(record["paused_at"]), now), pauses, [])
+    try:
+        held = {int(k): parse_instant(v) for k, v in record["waves"].items()}
+        paused_at = parse_instant(record["paused_at"])
+    except (TypeError, KeyError, AttributeError, ValueError, InstantError):
+        raise UsageError(f"{rollout.key}: its pause record is not one this tool writes (edited by hand?): "
+                         "start it again with rollout reschedule") from None
+    return Change(resumed_waves(rollout.waves, held, paused_at, now), pauses, [])
 
 
 def _halt(rollout: Rollout, now: int) -> Change:
@@ -213,9 +218,13 @@ def hold_of(pauses: Mapping[str, Any], key: str) -> Hold:
     """How the held waves of the update ``key`` read, given every pause record of its repository:
     paused since its record's time, or halted without one (a halt keeps no record)."""
     record = pauses.get(key)
-    if isinstance(record, Mapping) and isinstance(record.get("paused_at"), str):
-        return Hold("paused", record["paused_at"])
-    return Hold("halted")
+    if not isinstance(record, Mapping):
+        return Hold("halted")
+    since = record.get("paused_at")
+    try:
+        return Hold("paused", format_instant(parse_instant(since)) if isinstance(since, str) else None)
+    except InstantError:  # a hand-edited record: paused, since when is not known
+        return Hold("paused")
 
 
 def when_text(instant: int, hold: Hold = HELD, short: bool = False) -> str:
@@ -236,8 +245,11 @@ def wave_held(wave: Wave | None) -> bool:
 
 
 def pauses_of(custom: Mapping[str, Any]) -> dict[str, Any]:
-    """The pause records in the ``custom`` data of the ``manifest.json`` target."""
-    return dict(custom.get(CUSTOM_KEY, {}).get("paused", {}))
+    """The pause records in the ``custom`` data of the ``manifest.json`` target (none where that data
+    is not the objects this tool writes: signed, but hand-edited)."""
+    tool = custom.get(CUSTOM_KEY)
+    paused = tool.get("paused") if isinstance(tool, Mapping) else None
+    return dict(paused) if isinstance(paused, Mapping) else {}
 
 
 def with_pauses(custom: Mapping[str, Any], pauses: Mapping[str, Any]) -> dict[str, Any]:

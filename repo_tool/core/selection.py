@@ -113,7 +113,7 @@ def _consider(update: Update, host: Host, now: int, ignore_waves: bool) -> Consi
         return Considered(update, False, f"variant {update.variant} is not the host's variant {variant}", None)
     if update.arch != arch:
         return Considered(update, False, f"arch {update.arch} is not the host's arch {arch}", None)
-    if update.version > update.max_version:
+    if update.pulled:
         return Considered(
             update, False, f"version {update.version} is above its max_version {update.max_version}", None
         )

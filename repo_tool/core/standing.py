@@ -5,15 +5,15 @@ at ``at`` (counted seed by seed with :func:`repo_tool.core.readiness.update_read
 rule, so the count equals ``waves ready-at`` asked seed by seed), the wave in progress, when the next
 one starts and when the last seed is offered.  The states, first match wins:
 
-* ``pulled``: its version is above its ``max_version``; updog offers it to no seed;
+* ``pulled``: its version is above its ``max_version`` (:attr:`Update.pulled`); updog offers it to no seed;
 * ``halted`` / ``paused``: a wave start was moved away by ``rollout halt`` / ``pause``
   (:func:`repo_tool.core.rollout.hold_of` tells which from the pause records);
 * ``complete``: every seed is offered it;
 * ``scheduled``: no timed wave has started (only the initial wave, offered at once, has it);
 * ``rolling``: otherwise.
 
-:func:`standings` picks what a status shows for one variant/arch: the newest update, and every
-other one still under way (not complete, not pulled).
+:func:`standings` picks what a status shows for one variant/arch: the newest update, the newest
+not pulled, and every other one still under way (not complete, not pulled).
 
 Must not: read files, the network or the clock (``at`` is passed in).
 """
@@ -29,6 +29,7 @@ from repo_tool.core.manifest import Manifest, Update
 from repo_tool.core.readiness import SEED_COUNT, ready_at, update_ready
 from repo_tool.core.rollout import Hold, hold_of, is_held, rollout_key
 from repo_tool.core.schedule import ScheduleRow, schedule
+from repo_tool.core.waves import MAX_SEED
 
 State = Literal["rolling", "complete", "paused", "halted", "pulled", "scheduled"]
 STATES: tuple[State, ...] = ("rolling", "complete", "paused", "halted", "pulled", "scheduled")
@@ -68,10 +69,11 @@ class Standing:
     at: int
     state: State
     seeds_offered: int
-    hold: Hold | None  # paused (since when) or halted; None otherwise
+    hold: Hold | None  # paused (since when); None otherwise
     waves: tuple[WaveSpan, ...]
     current_wave: int | None  # index into ``waves`` of the last one started; None: pulled
     next_wave_at: int | None
+    next_seed_at: int | None  # when the next seed is offered (a wave can start before its first seed)
     complete_at: int | None  # when the last seed is offered (None: held, pulled or offered at once)
 
     @property
@@ -89,6 +91,7 @@ class Standing:
             "current_wave": self.current_wave,
             "wave_count": len(self.waves),
             "next_wave_at": None if self.next_wave_at is None else format_instant(self.next_wave_at),
+            "next_seed_at": None if self.next_seed_at is None else format_instant(self.next_seed_at),
             "complete_at": None if self.complete_at is None else format_instant(self.complete_at),
             "paused_since": self.hold.since if self.hold is not None else None,
             "waves": [w.to_json() for w in self.waves],
@@ -112,42 +115,54 @@ def _span(index: int, row: ScheduleRow) -> WaveSpan:
                     any(is_held(t) for t in times))
 
 
+def _complete_at_once(update: Update, at: int) -> bool:
+    """Whether every seed is offered ``update`` at ``at`` without counting: not pulled, and every usable
+    wave time has passed (then each branch of ``update_ready`` answers yes, for every seed)."""
+    return not update.pulled and all(t <= at for k, t in update.waves.items() if 0 <= k <= MAX_SEED)
+
+
 def standing(update: Update, pauses: Mapping[str, Any], at: int) -> Standing:
     """Where ``update`` stands at ``at``; ``pauses``: its repository's pause records
     (:func:`repo_tool.core.rollout.pauses_of`), which tell a pause from a halt."""
     spans = tuple(_span(i, row) for i, row in enumerate(schedule(update.waves)))
     held = any(span.held for span in spans)
     hold = hold_of(pauses, rollout_key(update.variant, update.arch, update.version)) if held else None
-    if update.version > update.max_version:
-        return Standing(update, at, "pulled", 0, hold, spans, None, None, None)
+    if update.pulled:
+        return Standing(update, at, "pulled", 0, None, spans, None, None, None, None)
     offered = seeds_offered(update.waves, at)
     started = [s.index for s in spans if s.start is None or (not is_held(s.start) and s.start <= at)]
     upcoming = [s.start for s in spans if s.start is not None and not is_held(s.start) and s.start > at]
-    readies = [ready_at(update.waves, seed) for seed in range(SEED_COUNT)]
-    finite = [t for t in readies if t is not None]
-    complete_at = None if held or not finite else max(finite)
+    readies = [t for t in (ready_at(update.waves, seed) for seed in range(SEED_COUNT)) if t is not None]
+    complete_at = None if held or not readies else max(readies)
+    next_seed_at = min((t for t in readies if t > at and not is_held(t)), default=None)
     state: State
     if hold is not None:
         state = "paused" if hold.state == "paused" else "halted"
     elif offered == SEED_COUNT:
         state = "complete"
+        upcoming, next_seed_at = [], None  # hand-made unordered waves can leave a start after the end
     elif started == [0] and upcoming:
         state = "scheduled"
     else:
         state = "rolling"
-    return Standing(update, at, state, offered, hold, spans, max(started, default=0), min(upcoming, default=None),
-                    complete_at)
+    return Standing(update, at, state, offered, hold if state == "paused" else None, spans, max(started, default=0),
+                    min(upcoming, default=None), next_seed_at, complete_at)
 
 
 def standings(manifest: Manifest, variant: str, arch: str, pauses: Mapping[str, Any], at: int) -> list[Standing]:
-    """What a status shows for ``variant``/``arch``: the newest update (whatever its state) and every
-    other one still under way, newest first."""
+    """What a status shows for ``variant``/``arch``, newest first: the newest update (whatever its
+    state), the newest one not pulled (what nodes are offered once their wave comes, when a newer one
+    was pulled) and every other one still under way.  An update whose waves have all passed is
+    complete without counting (:func:`_complete_at_once`), so old releases cost nothing."""
     mine = sorted((u for u in manifest.updates if (u.variant, u.arch) == (variant, arch)),
                   key=lambda u: u.version, reverse=True)
+    live = next((u for u in mine if not u.pulled), None)
     result = []
     for i, update in enumerate(mine):
+        if i and update is not live and (update.pulled or _complete_at_once(update, at)):
+            continue
         found = standing(update, pauses, at)
-        if i == 0 or found.state in UNDER_WAY:
+        if i == 0 or update is live or found.state in UNDER_WAY:
             result.append(found)
     return result
 
