@@ -364,3 +364,17 @@ def test_ctrl_c_while_reading_a_server_that_does_not_answer_stops_at_once(qs: QS
             child.kill()
         assert time.monotonic() - started < 10  # not after the reads in flight time out
         assert child.returncode == 130 and out == b"" and b"Traceback" not in err, err
+
+
+def test_status_loads_no_signer_boto3_or_publisher_for_a_local_fleet(qs: QS) -> None:
+    """A read-only command on a dashboard: the rollout group imports its subcommands on demand."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from repo_tool.cli import main\n"
+             f"try:\n    main(['rollout', 'status', '--config', {str(qs.config)!r}, '--json'])\n"
+             "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+             "print(sorted(m for m in ('boto3', 'securesystemslib', 'repo_tool.signing.signers',"
+             " 'repo_tool.publish.live') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout

@@ -8,10 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from repo_tool.core.instant import NANOS_PER_SECOND, format_instant, parse_instant
 from repo_tool.core.manifest import Images, Manifest, Update
-from repo_tool.core.readiness import SEED_COUNT, update_ready
+from repo_tool.core.readiness import SEED_COUNT, offered_count, ready_at, ready_times, update_ready
 from repo_tool.core.rollout import Action, Rollout, apply, halted_waves, hold_of, paused_waves, pauses_of
 from repo_tool.core.semver import Version
 from repo_tool.core.standing import standing, standings
@@ -99,3 +101,19 @@ def test_what_is_shown_for_a_variant() -> None:
     shown = [(str(s.update.version), s.state) for s in standings(manifest, "v", "x86_64", {}, T + HOUR)]
     assert shown == [("1.2.0", "pulled"), ("1.1.0", "complete")]
     assert standings(manifest, "other", "x86_64", {}, T) == []
+
+
+# The whole-fleet functions against updog's per-seed rule, on any waves: ordered or not, keys above
+# 2048, starts shared, times a nanosecond apart or days.
+instants = st.integers(T - 10**15, T + 10**15) | st.integers(T - 5, T + 5)
+wave_maps = st.dictionaries(st.integers(0, 2100) | st.sampled_from([0, 1, 2047, 2048, 2049]), instants, max_size=8)
+
+
+@given(wave_maps, instants)
+def test_offered_count_is_update_ready_summed_over_every_seed(waves: dict[int, int], now: int) -> None:
+    assert offered_count(waves, now) == brute(waves, now)
+
+
+@given(wave_maps)
+def test_ready_times_are_ready_at_of_every_seed(waves: dict[int, int]) -> None:
+    assert ready_times(waves) == [ready_at(waves, seed) for seed in range(SEED_COUNT)]

@@ -13,7 +13,6 @@ imports it.
 from __future__ import annotations
 
 import difflib
-import importlib
 import logging
 import os
 import sys
@@ -23,6 +22,7 @@ import click
 
 from repo_tool import __version__
 from repo_tool.cli.hints import usage_message
+from repo_tool.cli.lazy import LazyGroup
 from repo_tool.errors import RepoToolError, one_line
 
 # Each command's module is imported when that command runs (or help lists it), not all of them at
@@ -43,7 +43,7 @@ COMMANDS = {
     "quickstart": "quickstart_cmd:quickstart_cmd",
     "refresh": "publish_cmd:refresh_cmd",
     "remove-update": "publish_cmd:remove_update_cmd",
-    "rollout": "publish_cmd:rollout_group",
+    "rollout": "rollout_cmd:rollout_group",
     "root": "root_cmd:root_group",
     "set-max-version": "publish_cmd:set_max_version_cmd",
     "tuf-client": "tuf_client_cmd:tuf_client_cmd",
@@ -51,19 +51,9 @@ COMMANDS = {
 }
 
 
-class _LazyGroup(click.Group):
-    """A group whose commands are imported from ``COMMANDS`` on first use."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*self.commands, *COMMANDS})
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in self.commands and cmd_name in COMMANDS:
-            module, attribute = COMMANDS[cmd_name].split(":")
-            command = getattr(importlib.import_module(f"repo_tool.cli.{module}"), attribute)
-            assert isinstance(command, click.Command) and command.name == cmd_name, cmd_name
-            self.add_command(command)
-        return self.commands.get(cmd_name)
+class _LazyGroup(LazyGroup):
+    """The top group: its commands imported from ``COMMANDS`` on first use, errors traced to
+    REPO_TOOL_CONFIG, and suggestions from every command name."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -146,7 +136,7 @@ def _debug_option(ctx: click.Context, param: click.Parameter, value: bool) -> No
         _Debug.start()
 
 
-@click.group(cls=_LazyGroup, epilog=EPILOG,
+@click.group(cls=_LazyGroup, lazy=COMMANDS, epilog=EPILOG,
              context_settings={"help_option_names": ["--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="repo-tool")
 @click.option("--debug", is_flag=True, expose_value=False, callback=_debug_option,

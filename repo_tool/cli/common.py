@@ -13,13 +13,11 @@ from typing import Any
 import click
 
 from repo_tool.aws import AwsSettings
-from repo_tool.cli.progress import ProgressLine, progress_line
 from repo_tool.config import EXPIRING_ROLES, Expiry, parse_expiry
 from repo_tool.core.instant import parse_time_arg
 from repo_tool.core.manifest import dumps_pretty
 from repo_tool.core.semver import Version
 from repo_tool.errors import RepoToolError, UsageError
-from repo_tool.publish.editor import Progress
 
 
 def now_ns() -> int:
@@ -106,23 +104,3 @@ def expires_given() -> dict[str, Expiry]:
     ctx = click.get_current_context(silent=True)
     given: dict[str, str] = ctx.meta.get("repo_tool.expires", {}) if ctx is not None else {}
     return {role: parse_expiry(text, f"--{role}-expires", instants=True) for role, text in given.items()}
-
-
-class ShowProgress(Progress):
-    """A write's progress: object names as they are written (a line each, above the progress line),
-    and the bytes hashed and sent on the :class:`~repo_tool.cli.progress.ProgressLine` (a terminal only)."""
-
-    def __init__(self, line: ProgressLine | None = None) -> None:
-        self.line = line if line is not None else progress_line()
-
-    def wrote(self, name: str) -> None:
-        self.line.note(f"wrote {name}")
-
-    def start(self, label: str, total: int) -> None:
-        self.line.start(label, total)
-
-    def advance(self, count: int) -> None:
-        self.line.advance(count)
-
-    def stop(self) -> None:
-        self.line.stop()

@@ -10,12 +10,14 @@ from typing import Any
 
 import click
 
-from repo_tool.cli.common import ShowProgress, aws_settings, echo_json, expires_given, parse_time_option, warn
+from repo_tool.cli.common import aws_settings, echo_json, expires_given, parse_time_option, warn
+from repo_tool.cli.progress import ProgressLine, progress_line
 from repo_tool.config import EXPIRING_ROLES, RepoConfig, load_config
 from repo_tool.core.instant import format_instant, format_whole_seconds
 from repo_tool.core.rollout import Hold, is_held, when_text
 from repo_tool.core.schedule import offered_by_text, schedule
 from repo_tool.errors import one_line
+from repo_tool.publish.editor import Progress
 from repo_tool.publish.live import Outcome, Output, PlanOnly, Write
 from repo_tool.publish.load import Location
 from repo_tool.publish.release import AlreadyPublished
@@ -23,6 +25,27 @@ from repo_tool.publish.release import AlreadyPublished
 ALLOW_EXPIRED_HELP = ("Load the live repository even if its metadata (root, timestamp, snapshot or targets) has "
                       "expired: signatures, thresholds and hashes are still checked, only the expiry dates are not. "
                       "The files this run writes get fresh expirations (refresh revives an expired repository).")
+
+
+class ShowProgress(Progress):
+    """A write's progress: object names as they are written (a line each, above the progress line),
+    and the bytes hashed and sent on the :class:`~repo_tool.cli.progress.ProgressLine` (a terminal only)."""
+
+    def __init__(self, line: ProgressLine | None = None) -> None:
+        self.line = line if line is not None else progress_line()
+
+    def wrote(self, name: str) -> None:
+        self.line.note(f"wrote {name}")
+
+    def start(self, label: str, total: int) -> None:
+        self.line.start(label, total)
+
+    def advance(self, count: int) -> None:
+        self.line.advance(count)
+
+    def stop(self) -> None:
+        self.line.stop()
+
 
 
 def repo_config(config_path: Path, repo_name: str | None) -> RepoConfig:

@@ -1,4 +1,5 @@
-"""``publish``, ``publish-release``, ``refresh``, ``rollout``, ``set-max-version``, ``remove-update``."""
+"""``publish``, ``publish-release``, ``refresh``, ``rollout pause|resume|halt|reschedule``, ``set-max-version``,
+``remove-update``."""
 
 from __future__ import annotations
 
@@ -29,7 +30,6 @@ from repo_tool.cli.editing import (
     show,
 )
 from repo_tool.cli.options import complete_policy, config_on_command_line, config_option, repo_option
-from repo_tool.cli.status_cmd import rollout_status_cmd
 from repo_tool.config import RepoConfig
 from repo_tool.core.instant import format_instant
 from repo_tool.core.manifest import Manifest
@@ -217,15 +217,6 @@ def refresh_cmd(config_path: str, repo_name: str | None, variant: str, arch: str
     show(outcome, as_json)
 
 
-@click.group("rollout")
-def rollout_group() -> None:
-    """Control the rollout of a published update (pause, resume, halt, reschedule) and see where the
-    rollouts of every repository stand (status)."""
-
-
-rollout_group.add_command(rollout_status_cmd)
-
-
 def _rollout_command(action: Action, help_text: str) -> click.Command:
     @repo_options
     @click.option("--version", "version_text", default=None,
@@ -254,21 +245,21 @@ def _rollout_command(action: Action, help_text: str) -> click.Command:
     return click.command(action.value)(command)
 
 
-rollout_group.add_command(_rollout_command(
+rollout_pause_cmd = _rollout_command(
     Action.PAUSE,
     "Stop offering the update to hosts not yet reached (the initial wave, seed 0, is always offered "
-    "it); remember the schedule for resume."))
-rollout_group.add_command(_rollout_command(
+    "it); remember the schedule for resume.")
+rollout_resume_cmd = _rollout_command(
     Action.RESUME,
-    "Continue a paused rollout; the remaining waves shift by the length of the pause."))
-rollout_group.add_command(_rollout_command(
+    "Continue a paused rollout; the remaining waves shift by the length of the pause.")
+rollout_halt_cmd = _rollout_command(
     Action.HALT,
     "Stop the rollout for every host not yet updated, except the initial wave (seed 0), which updog "
     "always offers an update to; pull the update (set-max-version, remove-update) to stop those too. "
-    "Reschedule to start again."))
-rollout_group.add_command(_rollout_command(
+    "Reschedule to start again.")
+rollout_reschedule_cmd = _rollout_command(
     Action.RESCHEDULE,
-    "Replace the waves from a policy, e.g. accelerate or an emergency policy (ohno)."))
+    "Replace the waves from a policy, e.g. accelerate or an emergency policy (ohno).")
 
 
 ALLOW_BROKEN_CHAIN = click.option(
@@ -317,4 +308,5 @@ def remove_update_cmd(config_path: str, repo_name: str | None, variant: str, arc
     show(outcome, as_json)
 
 
-COMMANDS = [publish_cmd, publish_release_cmd, refresh_cmd, rollout_group, set_max_version_cmd, remove_update_cmd]
+COMMANDS = [publish_cmd, publish_release_cmd, refresh_cmd, rollout_pause_cmd, rollout_resume_cmd, rollout_halt_cmd,
+            rollout_reschedule_cmd, set_max_version_cmd, remove_update_cmd]

@@ -17,6 +17,7 @@ good (readiness never flips back as time grows), which is what schedules,
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -114,3 +115,69 @@ def update_ready(waves: Mapping[int, int], seed: int, now: int) -> bool:
         return False
     tps = time_per_seed(wave.end_time - wave.start_time, wave.end_seed - wave.start_seed)
     return now >= wave.start_time + tps * seed
+
+
+# --- a whole fleet at once ---------------------------------------------------------------------------
+# The same rules for all 2048 seeds, wave by wave instead of seed by seed (the keys sorted once, not
+# per seed): what ``rollout status`` computes for every update of every repository.  Each equals the
+# per-seed function summed or listed (tests/test_standing.py checks that property on random waves).
+
+
+def wave_rows(waves: Mapping[int, int]) -> list[tuple[Wave | None, int, int]]:
+    """Each wave, lowest first, with its seeds ``first..last`` (those :func:`update_wave` puts in it;
+    keys above 2048 are ignored, as upstream); ``None``: no usable key, every seed at once."""
+    keys = _usable_keys(waves)
+    top = SEED_COUNT - 1
+    if not keys:
+        return [(None, 0, top)]
+    rows: list[tuple[Wave | None, int, int]] = [(Wave("initial", None, None, keys[0], waves[keys[0]]), 0,
+                                                 min(keys[0], top))]
+    for lower, upper in itertools.pairwise(keys):
+        if lower < top:
+            rows.append((Wave("general", lower, waves[lower], upper, waves[upper]), lower + 1, min(upper, top)))
+    if keys[-1] < top:
+        rows.append((Wave("last", keys[-1], waves[keys[-1]], None, None), keys[-1] + 1, top))
+    return rows
+
+
+def offered_count(waves: Mapping[int, int], now: int) -> int:
+    """How many seeds of 0..2047 :func:`update_ready` offers the update at ``now``, a wave at a time:
+    an initial wave (or none) all of them; a last wave all or none; a general wave all once its end
+    has passed, none before its start, else the seeds up to ``(now - start) // tps`` (its end is then
+    after its start, so ``tps`` is not negative)."""
+    count = 0
+    for wave, first, last in wave_rows(waves):
+        seeds = last - first + 1
+        if wave is None or wave.kind == "initial":
+            count += seeds
+        elif wave.kind == "last":
+            assert wave.start_time is not None
+            count += seeds if wave.start_time <= now else 0
+        else:
+            assert wave.start_time is not None and wave.end_time is not None
+            assert wave.start_seed is not None and wave.end_seed is not None
+            if wave.end_time <= now:
+                count += seeds
+            elif wave.start_time <= now:
+                tps = time_per_seed(wave.end_time - wave.start_time, wave.end_seed - wave.start_seed)
+                reached = last if tps == 0 else min(last, (now - wave.start_time) // tps)
+                count += max(0, reached - first + 1)
+    return count
+
+
+def ready_times(waves: Mapping[int, int]) -> list[int | None]:
+    """:func:`ready_at` of every seed 0..2047, in order."""
+    times: list[int | None] = []
+    for wave, first, last in wave_rows(waves):
+        if wave is None or wave.kind in ("initial", "last"):
+            times += [ready_at_in_wave(wave, first)] * (last - first + 1)
+            continue
+        assert wave.start_time is not None and wave.end_time is not None
+        assert wave.start_seed is not None and wave.end_seed is not None
+        start, end = wave.start_time, wave.end_time
+        if end - start <= 0:
+            times += [end] * (last - first + 1)
+            continue
+        tps = time_per_seed(end - start, wave.end_seed - wave.start_seed)
+        times += [min(end, start + tps * seed) for seed in range(first, last + 1)]
+    return times

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from repo_tool.core.readiness import SEED_COUNT, WaveKind, ready_at
-from repo_tool.core.waves import MAX_SEED, WavePolicy, policy_to_waves
+from repo_tool.core.readiness import SEED_COUNT, WaveKind, ready_at, wave_rows
+from repo_tool.core.waves import WavePolicy, policy_to_waves
 
 
 @dataclass(frozen=True)
@@ -56,17 +56,9 @@ def offered_by_text(row: ScheduleRow, when: Callable[[int], str]) -> str:
 
 def schedule(waves: Mapping[int, int]) -> list[ScheduleRow]:
     """The waves map as rows of seeds, lowest first (keys above 2048 are ignored, as upstream)."""
-    keys = sorted(k for k in waves if 0 <= k <= MAX_SEED)
-    top = SEED_COUNT - 1
-    if not keys:
-        return [ScheduleRow("none", 0, top, None, None)]
-    rows = [ScheduleRow("initial", 0, min(keys[0], top), None, waves[keys[0]])]
-    for lower, upper in itertools.pairwise(keys):
-        if lower < top:
-            rows.append(ScheduleRow("general", lower + 1, min(upper, top), waves[lower], waves[upper]))
-    if keys[-1] < top:
-        rows.append(ScheduleRow("last", keys[-1] + 1, top, waves[keys[-1]], None))
-    return rows
+    return [ScheduleRow("none", first, last, None, None) if wave is None else
+            ScheduleRow(wave.kind, first, last, wave.start_time, wave.end_time)
+            for wave, first, last in wave_rows(waves)]
 
 
 def policy_schedule(policy: WavePolicy, start: int) -> tuple[dict[int, int], list[ScheduleRow]]:

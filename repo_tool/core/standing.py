@@ -1,9 +1,9 @@
 """Where one published update stands in its rollout at an instant (``rollout status``), pure.
 
 For each update of a variant/arch: its :data:`State`, how many of the 2048 seeds updog offers it to
-at ``at`` (counted seed by seed with :func:`repo_tool.core.readiness.update_ready`, the node's own
-rule, so the count equals ``waves ready-at`` asked seed by seed), the wave in progress, when the next
-one starts and when the last seed is offered.  The states, first match wins:
+at ``at`` (:func:`repo_tool.core.readiness.offered_count`: the node's own ``update_ready`` rule
+applied a wave at a time, equal to asking it seed by seed, and so to ``waves ready-at`` summed), the
+wave in progress, when the next one starts and when the last seed is offered.  The states, first match wins:
 
 * ``pulled``: its version is above its ``max_version`` (:attr:`Update.pulled`); updog offers it to no seed;
 * ``halted`` / ``paused``: a wave start was moved away by ``rollout halt`` / ``pause``
@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from repo_tool.core.instant import format_instant
 from repo_tool.core.manifest import Manifest, Update
-from repo_tool.core.readiness import SEED_COUNT, ready_at, update_ready
+from repo_tool.core.readiness import SEED_COUNT, offered_count, ready_times
 from repo_tool.core.rollout import Hold, hold_of, is_held, rollout_key
 from repo_tool.core.schedule import ScheduleRow, schedule
 from repo_tool.core.waves import MAX_SEED
@@ -102,11 +102,6 @@ def _instant(value: int | None, held: bool) -> str | None:
     return None if value is None or (held and is_held(value)) else format_instant(value)
 
 
-def seeds_offered(waves: Mapping[int, int], at: int) -> int:
-    """How many seeds updog's ``update_ready`` offers an update with ``waves`` at ``at``."""
-    return sum(1 for seed in range(SEED_COUNT) if update_ready(waves, seed, at))
-
-
 def _span(index: int, row: ScheduleRow) -> WaveSpan:
     if row.kind in ("initial", "none"):  # offered at once, whatever the times: nothing to hold
         return WaveSpan(index, row.kind, row.first_seed, row.last_seed, None, None, False)
@@ -129,10 +124,10 @@ def standing(update: Update, pauses: Mapping[str, Any], at: int) -> Standing:
     hold = hold_of(pauses, rollout_key(update.variant, update.arch, update.version)) if held else None
     if update.pulled:
         return Standing(update, at, "pulled", 0, None, spans, None, None, None, None)
-    offered = seeds_offered(update.waves, at)
+    offered = offered_count(update.waves, at)
     started = [s.index for s in spans if s.start is None or (not is_held(s.start) and s.start <= at)]
     upcoming = [s.start for s in spans if s.start is not None and not is_held(s.start) and s.start > at]
-    readies = [t for t in (ready_at(update.waves, seed) for seed in range(SEED_COUNT)) if t is not None]
+    readies = [t for t in ready_times(update.waves) if t is not None]
     complete_at = None if held or not readies else max(readies)
     next_seed_at = min((t for t in readies if t > at and not is_held(t)), default=None)
     state: State
