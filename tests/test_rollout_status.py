@@ -338,7 +338,6 @@ def test_s3_repositories_are_discovered_and_a_missing_manifest_fails(aws: MotoSe
 
 
 def test_ctrl_c_while_reading_a_server_that_does_not_answer_stops_at_once(qs: QS) -> None:
-    import os
     import signal
     import socket
     import subprocess
