@@ -370,3 +370,8 @@ def test_commands_load_on_demand_and_misspellings_get_a_suggestion() -> None:
     wrong = subprocess.run([sys.executable, "-m", "repo_tool", "nod"], capture_output=True, text=True, check=False)
     assert wrong.returncode == 2
     assert wrong.stderr == "repo-tool: error: No such command 'nod'. Did you mean 'node'? (see 'repo-tool --help')\n"
+    sub = subprocess.run([sys.executable, "-m", "repo_tool", "rollout", "paus"], capture_output=True, text=True,
+                         check=False)
+    assert (sub.returncode, sub.stderr) == (2, "repo-tool: error: No such command 'paus'. Did you mean 'pause' or "
+                                               "'status'? "
+                                               "(see 'repo-tool rollout --help')\n")

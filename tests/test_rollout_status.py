@@ -363,6 +363,39 @@ def test_ctrl_c_while_reading_a_server_that_does_not_answer_stops_at_once(qs: QS
             child.kill()
         assert time.monotonic() - started < 10  # not after the reads in flight time out
         assert child.returncode == 130 and out == b"" and b"Traceback" not in err, err
+        once = subprocess.Popen([sys.executable, "-m", "repo_tool", "rollout", "status", "--config", str(config)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(2)
+        once.send_signal(signal.SIGINT)
+        try:
+            out, err = once.communicate(timeout=20)
+        finally:
+            once.kill()
+        assert (once.returncode, out, err) == (130, b"", b"repo-tool: error: aborted\n")
+
+
+def test_watch_goes_on_when_the_config_is_caught_half_saved(qs: QS) -> None:
+    import subprocess
+    import sys
+
+    good = qs.config.read_text()
+    child = subprocess.Popen([sys.executable, "-m", "repo_tool", "rollout", "status", "--config", str(qs.config),
+                              "--watch", "1", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdout is not None and child.stderr is not None
+    try:
+        assert [r["version"] for r in json.loads(child.stdout.readline())] == ["1.1.0", "1.0.0"]
+        qs.config.write_text(good[: len(good) // 2] + "\n  : [\n")
+        line = child.stderr.readline().decode()
+        assert line.startswith("repo-tool: error: ") and line.endswith("(reading again in 1 s)\n"), line
+        qs.config.write_text(good)
+        while True:  # a line may have been read before the config broke; then a good one again
+            rows = json.loads(child.stdout.readline())
+            if rows:
+                break
+        assert [r["version"] for r in rows] == ["1.1.0", "1.0.0"]
+    finally:
+        child.kill()
+        child.communicate(timeout=30)
 
 
 def test_status_loads_no_signer_boto3_or_publisher_for_a_local_fleet(qs: QS) -> None:

@@ -117,3 +117,11 @@ def test_offered_count_is_update_ready_summed_over_every_seed(waves: dict[int, i
 @given(wave_maps)
 def test_ready_times_are_ready_at_of_every_seed(waves: dict[int, int]) -> None:
     assert ready_times(waves) == [ready_at(waves, seed) for seed in range(SEED_COUNT)]
+
+
+def test_a_held_update_is_shown_even_at_an_instant_past_its_held_waves() -> None:
+    """``--at 9000-01-02``: the stand-in times of a halt have passed, but the update is still halted."""
+    manifest = Manifest(updates=[update(halted_waves(STEPS), "1.0.0", "1.1.0"), update(STEPS, "1.1.0", "1.1.0")])
+    far = parse_instant("9000-01-02T00:00:00Z")
+    shown = [(str(s.update.version), s.state) for s in standings(manifest, "v", "x86_64", {}, far)]
+    assert shown == [("1.1.0", "complete"), ("1.0.0", "halted")]

@@ -12,7 +12,6 @@ imports it.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 import sys
@@ -65,17 +64,6 @@ class _LazyGroup(LazyGroup):
             if traced is exc:
                 raise
             raise traced from exc
-
-    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None,
-                                                                             list[str]]:
-        try:
-            return super().resolve_command(ctx, args)
-        except click.UsageError as exc:  # click suggests only from the commands loaded so far: all of them here
-            close = difflib.get_close_matches(args[0], self.list_commands(ctx)) if args else []
-            if close and args[0] not in COMMANDS and "Did you mean" not in exc.message:
-                suggestion = " or ".join(repr(name) for name in close)
-                raise click.UsageError(f"{exc.message} Did you mean {suggestion}?", exc.ctx) from None
-            raise
 
 
 EPILOG = """\b

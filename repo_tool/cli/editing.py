@@ -47,7 +47,6 @@ class ShowProgress(Progress):
         self.line.stop()
 
 
-
 def repo_config(config_path: Path, repo_name: str | None) -> RepoConfig:
     """The repository's config, with what the command line puts over it (AWS, expirations)."""
     config = load_config(config_path, repo_name, aws_settings())

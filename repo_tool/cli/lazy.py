@@ -7,6 +7,7 @@ boto3 (about a quarter of a second per run).
 
 from __future__ import annotations
 
+import difflib
 import importlib
 from collections.abc import Mapping
 from typing import Any
@@ -31,3 +32,14 @@ class LazyGroup(click.Group):
             assert isinstance(command, click.Command) and command.name == cmd_name, cmd_name
             self.add_command(command)
         return self.commands.get(cmd_name)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None,
+                                                                             list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:  # click suggests only from the commands loaded so far: all of them here
+            close = difflib.get_close_matches(args[0], self.list_commands(ctx)) if args else []
+            if close and args[0] not in self.lazy and "Did you mean" not in exc.message:
+                suggestion = " or ".join(repr(name) for name in close)
+                raise click.UsageError(f"{exc.message} Did you mean {suggestion}?", exc.ctx) from None
+            raise

@@ -19,7 +19,7 @@ from repo_tool.audit.rollout_status import WITHIN, FleetStatus, fleet_status
 from repo_tool.audit.status_table import status_table
 from repo_tool.cli.common import echo_json, now_ns
 from repo_tool.cli.fleet_options import Pairs, at_and_within, fleet_options, fleet_refs
-from repo_tool.errors import ConfigError, UsageError, one_line
+from repo_tool.errors import ConfigError, RepoToolError, UsageError, one_line
 from repo_tool.localfs import write_atomic
 
 CLEAR = "\x1b[H\x1b[2J"  # cursor home, clear the screen
@@ -64,22 +64,32 @@ def rollout_status_cmd(config_path: str | None, repo_names_given: tuple[str, ...
                           with_targets=True)
 
     if watch is None:
-        _fail(_show(*read(), at, within, as_json, html_path, None))
+        try:
+            shown = _show(*read(), at, within, as_json, html_path, None)
+        except KeyboardInterrupt:
+            click.echo("repo-tool: error: aborted", err=True)
+            _stop(None)
+        _fail(shown)
         return
     clear = CLEAR if sys.stdout.isatty() and not as_json else ""
     status: FleetStatus | None = None
     try:
         while True:  # the config is read again each time: a repository published meanwhile is shown
-            status = _show(*read(), now_ns(), within, as_json, html_path, watch, clear)
+            try:
+                status = _show(*read(), now_ns(), within, as_json, html_path, watch, clear)
+            except RepoToolError as exc:  # e.g. the config caught half-saved: said, and read again next time
+                if status is None:
+                    raise
+                click.echo(f"repo-tool: error: {one_line(exc.message)} (reading again in {watch} s)", err=True)
             time.sleep(watch)
     except KeyboardInterrupt:
         _stop(status)
 
 
 def _stop(status: FleetStatus | None) -> NoReturn:
-    """Ctrl-C under --watch: the exit code of the last reading shown (130, as for any interrupt, if none
-    was).  Reads still in flight (a slow server) are not waited for: this command writes nothing but
-    the page, which is only ever replaced whole."""
+    """Ctrl-C: under --watch the exit code of the last reading shown, else 130 (as for any interrupt).
+    Reads still in flight (a slow server) are not waited for: this command writes nothing but the
+    page, which is only ever replaced whole."""
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(130 if status is None else status.exit_code)

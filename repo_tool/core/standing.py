@@ -111,9 +111,11 @@ def _span(index: int, row: ScheduleRow) -> WaveSpan:
 
 
 def _complete_at_once(update: Update, at: int) -> bool:
-    """Whether every seed is offered ``update`` at ``at`` without counting: not pulled, and every usable
-    wave time has passed (then each branch of ``update_ready`` answers yes, for every seed)."""
-    return not update.pulled and all(t <= at for k, t in update.waves.items() if 0 <= k <= MAX_SEED)
+    """Whether every seed is offered ``update`` at ``at`` without counting: not pulled, not held, and
+    every usable wave time has passed (then each branch of ``update_ready`` answers yes, for every
+    seed)."""
+    usable = [t for k, t in update.waves.items() if 0 <= k <= MAX_SEED]
+    return not update.pulled and all(t <= at and not is_held(t) for t in usable)
 
 
 def standing(update: Update, pauses: Mapping[str, Any], at: int) -> Standing:
