@@ -45,7 +45,7 @@ def check_manifest(report: Report, files: RoleSet, targets: Storage, targets_che
 
 def _updates(report: Report, files: RoleSet, manifest: Manifest, where: str) -> None:
     listed = files.find(MANIFEST_NAME)  # it was just read through the same lookup
-    pauses = pauses_of(listed.custom) if listed is not None and isinstance(listed.custom, dict) else {}
+    pauses = pauses_of(listed.custom) if listed is not None else {}
     seen: set[tuple[str, str, str]] = set()
     max_versions: dict[tuple[str, str], set[str]] = {}
     for update in manifest.updates:

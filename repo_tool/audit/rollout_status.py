@@ -31,8 +31,8 @@ from repo_tool.core.manifest import MANIFEST_NAME, Manifest
 from repo_tool.core.readiness import SEED_COUNT
 from repo_tool.core.rollout import pauses_of
 from repo_tool.core.standing import STATES, Standing, pairs_of, standings
-from repo_tool.errors import ManifestError, RepoToolError, VerificationError
-from repo_tool.trust.verifier import LoadOptions, Repo, fetch_target, open_repo
+from repo_tool.errors import RepoToolError, VerificationError
+from repo_tool.trust.verifier import LoadOptions, Repo, open_repo, read_manifest
 
 WITHIN = DEFAULT_WITHIN  # expiries inside this window are flagged (pubsys's check-repo-expirations default)
 FAILED = "failed"
@@ -127,18 +127,14 @@ def _earliest(repo: Repo, at: int, within: int) -> Expires:
 
 
 def _manifest(repo: Repo, ref: RepoRef) -> tuple[Manifest, dict[str, Any]]:
-    target = repo.find(MANIFEST_NAME)
-    if target is None:
-        raise VerificationError(f"{MANIFEST_NAME} is not listed in targets: nodes find no update")
+    """The verified ``manifest.json`` and the pause records of its listing."""
     if ref.targets is None:
         raise VerificationError(f"{MANIFEST_NAME}: no targets location to read it from")
-    data = fetch_target(ref.targets, target, repo.policy, repo.consistent)
-    try:
-        manifest = Manifest.from_bytes(data)
-    except ManifestError as exc:
-        raise VerificationError(f"{MANIFEST_NAME}: {exc.message}") from None
-    custom = target.custom if isinstance(target.custom, dict) else {}
-    return manifest, pauses_of(custom)
+    manifest = read_manifest(repo, ref.targets)
+    target = repo.find(MANIFEST_NAME)
+    if manifest is None or target is None:
+        raise VerificationError(f"{MANIFEST_NAME} is not listed in targets: nodes find no update")
+    return manifest, pauses_of(target.custom)
 
 
 def repo_status(ref: RepoRef, at: int, within: int, only: Sequence[tuple[str, str]] = ()) -> RepoStatus:

@@ -11,8 +11,7 @@ import click
 from repo_tool.audit.expirations import DEFAULT_WITHIN, check_expirations
 from repo_tool.audit.report import expirations_text
 from repo_tool.cli.common import echo_json
-from repo_tool.cli.fleet_options import at_and_within, fleet_options, fleet_refs
-from repo_tool.errors import one_line
+from repo_tool.cli.fleet_options import at_and_within, echo_failures, fleet_options, fleet_refs
 
 
 @click.command("check-expirations")
@@ -42,7 +41,6 @@ def check_expirations_cmd(within_text: str, at_text: str | None, config_path: st
         click.echo("\n".join(expirations_text(report)))
     # The summary (or the JSON) is on stdout, once; stderr has one error line per repository that did not
     # load.  The exit code says the rest (1: something is flagged or failed), without another line.
-    for result in report.failed:
-        click.echo(f"repo-tool: error: {one_line(result.ref.label)}: {one_line(str(result.error))}", err=True)
+    echo_failures((result.ref, result.error) for result in report.failed)
     if report.exit_code:
         click.get_current_context().exit(report.exit_code)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from repo_tool.cli.common import aws_options, aws_settings, now_ns, parse_time_o
 from repo_tool.cli.options import config_on_command_line, config_option, repo_option
 from repo_tool.config import load_config, repo_names
 from repo_tool.core.instant import add_offset
-from repo_tool.errors import RepoToolError, UsageError
+from repo_tool.errors import RepoToolError, UsageError, one_line
 from repo_tool.storage import open_storage
 
 Pairs = list[tuple[str, str]]
@@ -55,6 +55,13 @@ def at_and_within(at_text: str | None, within_text: str) -> tuple[int, int]:
         return at, add_offset(at, within_text) - at
     except RepoToolError as exc:
         raise UsageError(f"--within: {exc.message}") from None
+
+
+def echo_failures(failures: Iterable[tuple[RepoRef, str | None]]) -> None:
+    """One error line on stderr per repository that failed, naming it (the others are still reported on
+    stdout; the exit code says the rest, without another line)."""
+    for ref, error in failures:
+        click.echo(f"repo-tool: error: {one_line(ref.label)}: {one_line(str(error))}", err=True)
 
 
 def fleet_refs(config_path: str | None, repo_names_given: tuple[str, ...], metadata_url: str | None,

@@ -18,7 +18,7 @@ from repo_tool.audit.fleet import RepoRef, Unlisted
 from repo_tool.audit.rollout_status import WITHIN, FleetStatus, fleet_status
 from repo_tool.audit.status_table import status_table
 from repo_tool.cli.common import echo_json, now_ns
-from repo_tool.cli.fleet_options import Pairs, at_and_within, fleet_options, fleet_refs
+from repo_tool.cli.fleet_options import Pairs, at_and_within, echo_failures, fleet_options, fleet_refs
 from repo_tool.errors import ConfigError, RepoToolError, UsageError, one_line
 from repo_tool.localfs import write_atomic
 
@@ -108,8 +108,7 @@ def _show(refs: list[RepoRef | Unlisted], pairs: Pairs, at: int, within: int, as
         if refresh is not None:
             lines.append(f"every {refresh} s; Ctrl-C stops")
         click.echo(clear + "\n".join(lines))
-    for failed in status.failed:
-        click.echo(f"repo-tool: error: {one_line(failed.ref.label)}: {one_line(str(failed.error))}", err=True)
+    echo_failures((failed.ref, failed.error) for failed in status.failed)
     if html_path is not None:
         from repo_tool.audit.status_page import render_page
 

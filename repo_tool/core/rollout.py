@@ -244,10 +244,10 @@ def wave_held(wave: Wave | None) -> bool:
 # --- where the pause records are kept ------------------------------------------------------------
 
 
-def pauses_of(custom: Mapping[str, Any]) -> dict[str, Any]:
-    """The pause records in the ``custom`` data of the ``manifest.json`` target (none where that data
-    is not the objects this tool writes: signed, but hand-edited)."""
-    tool = custom.get(CUSTOM_KEY)
+def pauses_of(custom: object) -> dict[str, Any]:
+    """The pause records in the ``custom`` data of the ``manifest.json`` target, as listed (none where
+    that data is absent or not the objects this tool writes: signed, but hand-edited)."""
+    tool = custom.get(CUSTOM_KEY) if isinstance(custom, Mapping) else None
     paused = tool.get("paused") if isinstance(tool, Mapping) else None
     return dict(paused) if isinstance(paused, Mapping) else {}
 

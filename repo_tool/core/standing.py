@@ -29,7 +29,6 @@ from repo_tool.core.manifest import Manifest, Update
 from repo_tool.core.readiness import SEED_COUNT, offered_count, ready_times
 from repo_tool.core.rollout import Hold, hold_of, is_held, rollout_key
 from repo_tool.core.schedule import ScheduleRow, schedule
-from repo_tool.core.waves import MAX_SEED
 
 State = Literal["rolling", "complete", "paused", "halted", "pulled", "scheduled"]
 STATES: tuple[State, ...] = ("rolling", "complete", "paused", "halted", "pulled", "scheduled")
@@ -111,11 +110,10 @@ def _span(index: int, row: ScheduleRow) -> WaveSpan:
 
 
 def _complete_at_once(update: Update, at: int) -> bool:
-    """Whether every seed is offered ``update`` at ``at`` without counting: not pulled, not held, and
-    every usable wave time has passed (then each branch of ``update_ready`` answers yes, for every
-    seed)."""
-    usable = [t for k, t in update.waves.items() if 0 <= k <= MAX_SEED]
-    return not update.pulled and all(t <= at and not is_held(t) for t in usable)
+    """Whether :func:`standing` would call ``update`` complete, found without listing every seed's
+    ready time: not pulled, no wave time held, and every seed offered."""
+    return (not update.pulled and not any(is_held(t) for t in update.waves.values())
+            and offered_count(update.waves, at) == SEED_COUNT)
 
 
 def standing(update: Update, pauses: Mapping[str, Any], at: int) -> Standing:
@@ -149,8 +147,8 @@ def standing(update: Update, pauses: Mapping[str, Any], at: int) -> Standing:
 def standings(manifest: Manifest, variant: str, arch: str, pauses: Mapping[str, Any], at: int) -> list[Standing]:
     """What a status shows for ``variant``/``arch``, newest first: the newest update (whatever its
     state), the newest one not pulled (what nodes are offered once their wave comes, when a newer one
-    was pulled) and every other one still under way.  An update whose waves have all passed is
-    complete without counting (:func:`_complete_at_once`), so old releases cost nothing."""
+    was pulled) and every other one still under way.  A complete update is found so without listing
+    its seeds' ready times (:func:`_complete_at_once`), so old releases cost little."""
     mine = sorted((u for u in manifest.updates if (u.variant, u.arch) == (variant, arch)),
                   key=lambda u: u.version, reverse=True)
     live = next((u for u in mine if not u.pulled), None)
